@@ -1,0 +1,73 @@
+"""The `xts` command line. Each subcommand imports its module lazily so `xts --help` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+
+def _dispatch(target: str):
+    """Return a handler that imports `module:function` only when the subcommand runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        module_name, func_name = target.split(":")
+        return getattr(importlib.import_module(module_name), func_name)(args) or 0
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xts", description="Cross-tenant user sync for Entra ID.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sandbox = sub.add_parser("sandbox", help="the local Graph sandbox").add_subparsers(
+        dest="sandbox_command", required=True
+    )
+    serve = sandbox.add_parser("serve", help="serve Graph v1.0 and Entra's token endpoint over HTTPS")
+    serve.add_argument("--state", required=True, help="state directory (CA, data, sandbox.json)")
+    serve.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    serve.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    serve.add_argument("--seed", default=None, help="'demo' or a seed YAML file, applied to an empty state")
+    serve.add_argument("--throttle", choices=["documented", "off"], default="documented")
+    serve.add_argument("--time-scale", type=float, default=1.0, help="sandbox clock speed-up")
+    serve.add_argument("--faults", default=None, help="fault spec, see docs/sandbox.md")
+    serve.add_argument("--fault-seed", type=int, default=0)
+    serve.set_defaults(handler=_dispatch("xts_pipeline.sandbox.server:serve_command"))
+
+    seed = sandbox.add_parser("seed", help="add a generated tenant to a sandbox state directory")
+    seed.add_argument("--state", required=True)
+    seed.add_argument("--tenant", required=True, help="tenant name")
+    seed.add_argument("--users", type=int, required=True)
+    seed.add_argument("--domain", default=None)
+    seed.add_argument("--seed", type=int, default=0)
+    seed.set_defaults(handler=_dispatch("xts_pipeline.sandbox.server:seed_command"))
+
+    sync = sub.add_parser("sync", help="run one sync cycle through the Dagster job")
+    sync.add_argument("--config", default=None, help="topology YAML (default: $XTS_CONFIG)")
+    sync.add_argument("--sandbox", default=None, help="sandbox state dir: point every tenant at it")
+    sync.add_argument("--pairs", default=None, help="comma-separated SRC->DST pairs (default: all)")
+    sync.add_argument("--dry-run", action="store_true", help="plan only; write nothing to Graph")
+    sync.set_defaults(handler=_dispatch("xts_pipeline.sync_cli:sync_command"))
+
+    approve = sub.add_parser("approve", help="approve a blocked plan by its fingerprint")
+    approve.add_argument("--config", default=None)
+    approve.add_argument("--pair", required=True, help="SRC->DST")
+    approve.add_argument("--plan", required=True, help="plan fingerprint shown by the failed check")
+    approve.add_argument("--reason", required=True)
+    approve.set_defaults(handler=_dispatch("xts_pipeline.guardrails.cli:approve_command"))
+
+    release = sub.add_parser("release", help="lift a pair's quarantine")
+    release.add_argument("--config", default=None)
+    release.add_argument("--pair", required=True, help="SRC->DST")
+    release.set_defaults(handler=_dispatch("xts_pipeline.guardrails.cli:release_command"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
