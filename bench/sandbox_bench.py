@@ -1,0 +1,159 @@
+"""Sandbox benchmark: seeding 100k users, listing them over HTTPS, small requests per second.
+
+Prints each figure with its ratio to the limit in issue 2 (seed < 60 s, listing < 10 s, >= 500 req/s),
+plus the per-call cost of the pure throttle / fault / seed code measured in the same run.
+Exit status 1 if a limit is missed, so `make bench` notices.
+
+    .venv/bin/python bench/sandbox_bench.py [--users 100000] [--seconds 5] [--threads 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from xts_pipeline.sandbox.faults import FaultInjector
+from xts_pipeline.sandbox.process import SandboxProcess
+from xts_pipeline.sandbox.seed import generate_tenant
+from xts_pipeline.sandbox.throttle import Throttler, request_cost
+
+SEED_LIMIT_S, LIST_LIMIT_S, RPS_TARGET = 60.0, 10.0, 500.0
+
+
+def _session(ca_file: str) -> requests.Session:
+    s = requests.Session()
+    s.trust_env = False  # REQUESTS_CA_BUNDLE would override verify= otherwise
+    s.verify = ca_file
+    return s
+
+
+def _token(session: requests.Session, tenant: dict) -> str:
+    r = session.post(
+        f"{tenant['authority']}/oauth2/v2.0/token",
+        data={
+            "client_id": tenant["client_id"],
+            "client_secret": tenant["client_secret"],
+            "grant_type": "client_credentials",
+            "scope": "https://graph.microsoft.com/.default",
+        },
+        timeout=30,
+    )
+    if r.status_code != 200:
+        raise SystemExit(f"token for tenant {tenant['name']!r} failed: HTTP {r.status_code}: {r.text[:300]}")
+    return r.json()["access_token"]
+
+
+def _line(label: str, value: float, unit: str, limit: float, lower_is_better: bool = True) -> bool:
+    ratio = value / limit
+    ok = ratio <= 1.0 if lower_is_better else ratio >= 1.0
+    kind = "limit" if lower_is_better else "target"
+    print(f"{label}: {value:,.2f} {unit} ({ratio:.2f} of the {limit:g} {unit} {kind}) {'OK' if ok else 'MISSED'}")
+    return ok
+
+
+def _micro(n: int = 50_000) -> None:
+    """Per-call cost of the pure modules the server runs on every request."""
+    th = Throttler(time.monotonic, "documented")
+    t0 = time.perf_counter()
+    for _ in range(n):
+        th.charge("t", "a", 100_000, 1, 0)
+    t1 = time.perf_counter()
+    for _ in range(n):
+        request_cost("GET", "/v1.0/users/abc", "$select=id,displayName")
+    t2 = time.perf_counter()
+    inj = FaultInjector("429=0.1,5xx=0.01,latency_ms=0", 1)
+    for _ in range(n):
+        inj.decide("t", "read")
+    t3 = time.perf_counter()
+    print(f"throttle.charge: {(t1 - t0) / n * 1e6:.1f} us/call; request_cost: {(t2 - t1) / n * 1e6:.1f} us/call; "
+          f"faults.decide: {(t3 - t2) / n * 1e6:.1f} us/call (budget at 500 req/s: 2000 us)")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--users", type=int, default=100_000)
+    ap.add_argument("--seconds", type=float, default=5.0, help="duration of the small-request phase")
+    ap.add_argument("--threads", type=int, default=4)
+    args = ap.parse_args()
+    ok = True
+
+    t0 = time.perf_counter()
+    gen = generate_tenant("bench", args.users, seed=1)
+    count = sum(1 for _ in gen.users)
+    gen_s = time.perf_counter() - t0
+    print(f"generate {count:,} users in-process: {gen_s:.2f} s ({gen_s / SEED_LIMIT_S:.2f} of the 60 s limit)")
+    _micro()
+
+    with tempfile.TemporaryDirectory(prefix="xts-bench-") as tmp:
+        state = Path(tmp) / "state"
+        t0 = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "xts_pipeline.cli", "sandbox", "seed", "--state", str(state),
+             "--tenant", "bench", "--users", str(args.users), "--seed", "1"],
+            check=True, stdout=subprocess.DEVNULL,
+        )
+        ok &= _line(f"seed {args.users:,} users (xts sandbox seed)", time.perf_counter() - t0, "s", SEED_LIMIT_S)
+
+        with SandboxProcess(state, seed=None, throttle="off") as sb:
+            info = sb.info
+            tenant = next(t for t in info["tenants"] if t["name"] == "bench")
+            session = _session(info["ca_file"])
+            headers = {"Authorization": f"Bearer {_token(session, tenant)}"}
+
+            url: str | None = f"{info['graph_url']}/users?$top=999"
+            listed, pages = 0, 0
+            t0 = time.perf_counter()
+            while url:
+                r = session.get(url, headers=headers, timeout=60)
+                r.raise_for_status()
+                body = r.json()
+                listed += len(body["value"])
+                pages += 1
+                url = body.get("@odata.nextLink")
+            list_s = time.perf_counter() - t0
+            if listed != args.users:
+                print(f"listing returned {listed:,} users, expected {args.users:,}: the sandbox lost users")
+                ok = False
+            ok &= _line(f"list {listed:,} users ($top=999, {pages} pages, HTTPS)", list_s, "s", LIST_LIMIT_S)
+
+            ids = [u["id"] for u in session.get(f"{info['graph_url']}/users?$top=999&$select=id",
+                                                 headers=headers, timeout=60).json()["value"]]
+            done = [0] * args.threads
+            errors = [0] * args.threads
+            stop = time.perf_counter() + args.seconds
+
+            def worker(k: int) -> None:
+                s = _session(info["ca_file"])  # one keep-alive connection per thread
+                i = k
+                while time.perf_counter() < stop:
+                    r = s.get(f"{info['graph_url']}/users/{ids[i % len(ids)]}", headers=headers, timeout=30)
+                    if r.status_code == 200:
+                        done[k] += 1
+                    else:
+                        errors[k] += 1
+                    i += args.threads
+
+            t0 = time.perf_counter()
+            threads = [threading.Thread(target=worker, args=(k,)) for k in range(args.threads)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            rps = sum(done) / (time.perf_counter() - t0)
+            if sum(errors):
+                print(f"small requests: {sum(errors)} non-200 answers")
+                ok = False
+            ok &= _line(f"small requests (GET /users/{{id}}, {args.threads} threads, keep-alive)", rps, "req/s",
+                        RPS_TARGET, lower_is_better=False)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

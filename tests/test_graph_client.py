@@ -1,0 +1,166 @@
+"""GraphClient against the real sandbox over HTTPS: paging, filters, delta, extensions, errors, secrets."""
+
+from __future__ import annotations
+
+import logging
+import types
+
+import pytest
+
+from xts_pipeline.graph import (
+    AuthError,
+    GraphClient,
+    GraphError,
+    PermissionError_,
+    TenantConnection,
+    TlsError,
+    UnreachableError,
+)
+from xts_pipeline.graph.odata import endswith, eq, startswith
+
+SandboxProcess = pytest.importorskip("xts_pipeline.sandbox.process").SandboxProcess
+
+ALL_PERMS = ["User.Read.All", "User.ReadWrite.All", "User.Invite.All", "Group.Read.All", "Policy.Read.All",
+             "Application.Read.All", "Application.ReadWrite.OwnedBy"]
+
+
+def connection(info: dict, t: dict, **over) -> TenantConnection:
+    args = dict(name=t["name"], tenant_id=t["tenant_id"], authority=t["authority"], graph_url=info["graph_url"],
+                client_id=t["client_id"], client_secret=t["client_secret"], ca_file=info["ca_file"])
+    args.update(over)
+    return TenantConnection(**args)
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    with SandboxProcess(tmp_path_factory.mktemp("graph-client"), seed="demo") as sb:
+        yield sb
+
+
+@pytest.fixture(scope="module")
+def tenant(sandbox):
+    t = next(x for x in sandbox.info["tenants"] if x["name"] == "northwind")
+    sandbox.admin("PUT", f"/_sandbox/tenants/{t['name']}/permissions", json={"permissions": ALL_PERMS})
+    return t
+
+
+@pytest.fixture(scope="module")
+def client(sandbox, tenant):
+    return GraphClient(connection(sandbox.info, tenant))
+
+
+def raw_users(sandbox, name: str) -> list[dict]:
+    r = sandbox.admin("GET", f"/_sandbox/tenants/{name}/users")
+    return (r.json() if hasattr(r, "json") else r)["value"]
+
+
+def test_iter_users_streams_pages_following_nextlink(client, sandbox, tenant):
+    pages = client.iter_users(["id", "displayName", "mail"], top=37)
+    assert isinstance(pages, types.GeneratorType)
+    sizes, ids = [], set()
+    for page in pages:
+        sizes.append(len(page))
+        ids.update(u["id"] for u in page)
+    assert max(sizes) <= 37 and len(sizes) > 2
+    assert ids == {u["id"] for u in raw_users(sandbox, tenant["name"])}
+
+
+def test_quotes_and_injection_never_change_the_filter(client, sandbox, tenant):
+    victim = raw_users(sandbox, tenant["name"])[3]
+    sandbox.admin("PATCH", f"/_sandbox/tenants/{tenant['name']}/users/{victim['id']}",
+                  json={"displayName": "Renée O'Neil ' or 1 eq 1"})
+    found = client.find_users(eq("displayName", "Renée O'Neil ' or 1 eq 1"), ["id", "displayName"])
+    assert [u["id"] for u in found] == [victim["id"]]
+    assert client.find_users(eq("mail", "x' or 1 eq 1"), ["id"]) == []
+    assert client.find_users(startswith("displayName", "Renée O'"), ["id"])[0]["id"] == victim["id"]
+
+
+def test_advanced_query_sends_consistency_level(client, tenant):
+    # endsWith is an advanced query: Graph wants ConsistencyLevel: eventual and $count=true.
+    found = client.find_users(endswith("mail", "@" + tenant["domain"]), ["id", "mail"], limit=5000)
+    assert found and all(u["mail"].endswith("@" + tenant["domain"]) for u in found)
+
+
+def test_delta_round_then_changes_then_expired_token_resyncs(client, sandbox, tenant):
+    first = client.delta_users(["id", "displayName", "department"])
+    total = sum(len(p) for p in first)
+    assert first.delta_link and not first.resynced and total == len(raw_users(sandbox, tenant["name"]))
+    someone = raw_users(sandbox, tenant["name"])[5]
+    sandbox.admin("PATCH", f"/_sandbox/tenants/{tenant['name']}/users/{someone['id']}",
+                  json={"department": "Delta Test"})
+    second = client.delta_users(["id", "displayName", "department"], delta_link=first.delta_link)
+    changed = [u for page in second for u in page]
+    assert [u["id"] for u in changed] == [someone["id"]] and changed[0]["department"] == "Delta Test"
+    assert second.delta_link and second.delta_link != first.delta_link
+    sandbox.admin("POST", "/_sandbox/clock/advance", json={"seconds": 8 * 86400})  # tokens last ~7 days
+    third = client.delta_users(["id"], delta_link=second.delta_link)
+    assert sum(len(p) for p in third) == total and third.resynced and third.delta_link
+    assert "deltatoken" not in repr(third)
+
+
+def test_groups_members_policy_and_extensions(client, sandbox, tenant):
+    groups = [g for page in client.iter_groups(["id", "displayName"]) for g in page]
+    assert groups
+    members = [m for page in client.iter_group_members(groups[0]["id"]) for m in page]
+    assert all("id" in m for m in members)
+    other = next(t for t in sandbox.info["tenants"] if t["name"] != tenant["name"])
+    policy = client.partner_sync_policy(other["tenant_id"])
+    assert policy is not None and "userSyncInbound" in policy
+    assert client.partner_sync_policy("00000000-0000-0000-0000-000000000000") is None
+    names = ["xtsSourceTenantId", "xtsSourceObjectId", "xtsSyncConfig"]
+    ext = client.ensure_extensions(tenant["app_object_id"], names)
+    prefix = "extension_" + tenant["client_id"].replace("-", "") + "_"
+    assert ext == {n: prefix + n for n in names}
+    assert client.ensure_extensions(tenant["app_object_id"], names) == ext  # idempotent
+
+
+def test_errors_are_one_actionable_line_and_secrets_stay_hidden(sandbox, tenant, caplog):
+    caplog.set_level(logging.DEBUG)
+    info = sandbox.info
+    secret = tenant["client_secret"]
+    good = GraphClient(connection(info, tenant))
+    token = good.tokens.token()
+    list(good.iter_users(["id"], top=999))
+
+    bad = GraphClient(connection(info, tenant, client_secret="wrong-" + secret[:4]))
+    with pytest.raises(AuthError) as auth:
+        list(bad.iter_users(["id"]))
+    msg = str(auth.value)
+    assert tenant["name"] in msg and "/token" in msg and "\n" not in msg and "fix:" in msg
+
+    sandbox.admin("PUT", f"/_sandbox/tenants/{tenant['name']}/permissions", json={"permissions": ["User.Read.All"]})
+    try:
+        denied = GraphClient(connection(info, tenant))
+        with pytest.raises(PermissionError_) as perm:
+            list(denied.iter_groups(["id"]))
+        assert "Group" in str(perm.value) and tenant["name"] in str(perm.value) and "/groups" in str(perm.value)
+    finally:
+        sandbox.admin("PUT", f"/_sandbox/tenants/{tenant['name']}/permissions", json={"permissions": ALL_PERMS})
+
+    port_closed = "https://127.0.0.1:9"
+    unreachable = GraphClient(connection(info, tenant, authority=f"{port_closed}/{tenant['tenant_id']}",
+                                         graph_url=f"{port_closed}/v1.0"))
+    with pytest.raises(UnreachableError) as down:
+        unreachable.find_users(eq("mail", "a@b.c"))
+    assert "127.0.0.1:9" in str(down.value) and tenant["name"] in str(down.value)
+
+    untrusted = GraphClient(connection(info, tenant, ca_file=None))  # certifi's bundle: sandbox CA unknown
+    with pytest.raises(TlsError) as tls:
+        untrusted.find_users(eq("mail", "a@b.c"))
+    assert tenant["name"] in str(tls.value) and "ca_file" in str(tls.value)
+
+    everything = [repr(good), str(good), repr(good.conn), str(good.conn), repr(good.tokens), repr(bad.conn),
+                  caplog.text]
+    for exc in (auth.value, perm.value, down.value, tls.value):
+        everything += [str(exc), repr(exc), repr(exc.__dict__)]
+    blob = "\n".join(everything)
+    assert secret not in blob
+    assert token not in blob
+
+
+def test_session_trusts_only_the_configured_ca(client, monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/ca.pem")
+    assert client.session.trust_env is False and client.session.verify == client.conn.ca_file
+    assert client.find_users(eq("mail", "nobody@example.com")) == []
+    with pytest.raises(GraphError, match="refusing to send the token"):
+        list(client.iter_pages("https://evil.example/v1.0/users"))

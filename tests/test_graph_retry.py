@@ -1,0 +1,91 @@
+"""graph.retry and graph.concurrency: backoff bounds and the pacing controller's reactions."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from xts_pipeline.graph.concurrency import AdaptiveController
+from xts_pipeline.graph.retry import backoff_delay, parse_retry_after
+
+
+def test_retry_after_forms():
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after(" 2.5 ") == 2.5
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after("-3") == 0.0
+    # HTTP-date form (RFC 9110): relative to `now`
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0) == 10.0
+
+
+@given(st.integers(min_value=0, max_value=100), st.integers(min_value=0, max_value=2**32))
+def test_full_jitter_bounds(attempt, seed):
+    d = backoff_delay(attempt, base=0.5, cap=30.0, rng=random.Random(seed))
+    assert 0.0 <= d <= min(30.0, 0.5 * 2 ** min(attempt, 30))
+
+
+def test_jitter_spreads_retries():
+    rng = random.Random(1)
+    delays = {round(backoff_delay(5, rng=rng), 3) for _ in range(50)}
+    assert len(delays) > 40
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_token_bucket_paces_at_rate():
+    clock = FakeClock()
+    c = AdaptiveController(initial_rate=20.0, burst=20.0, clock=clock)
+    assert c.reserve(20) == 0.0
+    wait = c.reserve(20)
+    assert abs(wait - 1.0) < 1e-9  # 20 writes at 20/s
+    clock.t += wait
+    assert c.reserve(20) == 0.0
+    assert c.reserve(0) == 0.0  # lookups cost no write budget
+
+
+def test_slow_start_then_steer_to_target():
+    c = AdaptiveController(initial_rate=20.0, clock=FakeClock())
+    for _ in range(10):
+        c.on_success(None)
+    assert c.rate > 20.0 * 2  # grows fast while there is no signal
+    r = c.rate
+    c.on_success(99.5)
+    assert c.rate < r  # window nearly full: slow down
+    r = c.rate
+    c.on_success(85.0)
+    assert c.rate > r  # window has room: speed up, but gently
+    assert c.rate <= r * 1.04 + 1e-9
+
+
+def test_429_cuts_once_per_retry_after_period():
+    clock = FakeClock()
+    c = AdaptiveController(initial_rate=100.0, initial_concurrency=8, clock=clock)
+    c.on_throttle(2.0)
+    c.on_throttle(2.0)
+    c.on_throttle(2.0)
+    assert c.rate == 80.0 and c.stats.cuts == 1 and c.stats.throttles == 3
+    assert c.max_in_flight < 8
+    clock.t = 2.5
+    c.on_throttle(None)
+    assert c.stats.cuts == 2 and c.rate == 64.0
+
+
+@given(st.lists(st.one_of(st.none(), st.floats(0, 100), st.just(-1.0)), max_size=200))
+def test_rate_and_concurrency_stay_in_bounds(events):
+    c = AdaptiveController(min_rate=0.5, max_rate=500.0, max_concurrency=12, clock=FakeClock())
+    for e in events:
+        if e == -1.0:
+            c.on_throttle(1.0)
+        else:
+            c.on_success(e)
+        assert 0.5 <= c.rate <= 500.0
+        assert 1 <= c.max_in_flight <= 12

@@ -1,0 +1,84 @@
+"""All guardrails together over one pair's plan: what is kept, what is skipped and why, approvals."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+
+from xts_pipeline.guardrails.approvals import find_approval, plan_fingerprint, record_approval
+from xts_pipeline.guardrails.policy import InboundPolicy
+from xts_pipeline.guardrails.runner import PairInputs, run_guardrails
+
+POLICY = InboundPolicy.model_validate({
+    "allowed_sources": ["contoso"],
+    "impersonation": {"protected": [{"value": "Megan Bowen", "label": "CEO"}]},
+    "attribute_policy": {"jobTitle": {"deny_patterns": ["(?i)admin"]}},
+})
+PARTNER = {"userSyncInbound": {"isSyncAllowed": True}}
+TIER0 = {"id": "g1", "displayName": "Helpdesk Admins", "groupTypes": ["DynamicMembership"],
+         "membershipRule": 'user.department -eq "IT Operations"', "isAssignableToRole": True}
+
+
+def row(sid: str, action: str = "create", **desired) -> dict:
+    # `desired` as DuckDB hands JSON columns back: text.
+    return {"pair_key": "contoso__fabrikam", "cycle_id": "c1", "change_id": f"c1-{sid}", "source_object_id": sid,
+            "target_user_id": None, "action": action, "desired": json.dumps(desired), "changes": "[]"}
+
+
+def inputs(plan: list[dict], **kw) -> PairInputs:
+    base = dict(pair_key="contoso__fabrikam", source="contoso", target="fabrikam", plan_rows=plan,
+                source_users=[{"id": r["source_object_id"], "userType": "Member"} for r in plan],
+                target_users=[{"id": f"t{i}"} for i in range(500)], target_groups=[TIER0], partner_policy=PARTNER)
+    return PairInputs(**{**base, **kw})
+
+
+def test_per_user_violations_drop_only_those_users() -> None:
+    plan = [row("ok1", displayName="Alex Wilber"), row("ok2", displayName="Lee Gu"),
+            row("ceo", displayName="M\u0435gan Bowen"), row("priv", displayName="Eve", department="IT Operations"),
+            row("title", displayName="Mallory", jobTitle="Global Admin")]
+    source_users = [{"id": "ok1"}, {"id": "ok2"}, {"id": "ceo"}, {"id": "priv"}, {"id": "title"},
+                    {"id": "guest", "userType": "Guest"}]
+    report = run_guardrails(inputs(plan, source_users=source_users), POLICY)
+    assert not report.blocked
+    assert report.excluded_user_ids == {"ceo", "priv", "title", "guest"}
+    assert [r["source_object_id"] for r in report.kept_rows()] == ["ok1", "ok2"]
+    why = {e["source_object_id"]: (e["check_name"], e["reason"]) for e in report.exclusions()}
+    assert why["ceo"][0] == "impersonation" and "Cyrillic" in why["ceo"][1]
+    assert why["priv"][0] == "privilege" and "Helpdesk Admins" in why["priv"][1]
+    assert why["title"][0] == "attribute_policy" and "(?i)admin" in why["title"][1]
+    assert {e["change_id"] for e in report.exclusions()} == {"c1-ceo", "c1-priv", "c1-title"}
+    by_name = {r.name: r for r in report.results}
+    assert set(by_name) == {"sources", "loop_guard", "volume", "deletions", "impersonation", "privilege",
+                            "attribute_policy"}
+    for r in report.results:
+        json.dumps(r.to_metadata())  # JSON-able for Dagster
+
+
+def test_block_cycle_policy_blocks_whole_pair() -> None:
+    policy = POLICY.model_copy(update={"on_violation": POLICY.on_violation.model_copy(
+        update={"impersonation": "block_cycle"})})
+    report = run_guardrails(inputs([row("ok"), row("ceo", displayName="Megan Bowen")]), policy)
+    assert report.blocked and report.kept_rows() == []
+
+
+def test_flood_blocked_then_approved_then_changed() -> None:
+    con = duckdb.connect()
+    plan = [row(f"u{i}", displayName=f"Flood {i}") for i in range(80_000)]
+    report = run_guardrails(inputs(plan), POLICY)
+    assert report.blocked and report.kept_rows() == []
+    volume = next(r for r in report.results if r.name == "volume")
+    assert (volume.count, volume.limit) == (80_000, 50)
+    record_approval(con, "contoso__fabrikam", report.fingerprint, "initial load of the merger", approved_by="ops")
+    again = run_guardrails(inputs(plan), POLICY, approval=find_approval(con, "contoso__fabrikam",
+                                                                        plan_fingerprint(plan)))
+    assert not again.blocked and len(again.kept_rows()) == 80_000
+    assert next(r for r in again.results if r.name == "volume").to_metadata()["approval"]["approved_by"] == "ops"
+    changed = [*plan, row("late", displayName="Late Joiner")]
+    assert find_approval(con, "contoso__fabrikam", plan_fingerprint(changed)) is None
+
+
+def test_unconsented_source_blocks_even_with_approval() -> None:
+    report = run_guardrails(inputs([row("a")], partner_policy=None), POLICY,
+                            approval={"approved_by": "ops", "approved_at": "now", "reason": "x"})
+    assert report.blocked

@@ -1,0 +1,77 @@
+"""The flood (80,000 into 500) and mass deletion above Entra's threshold block the whole pair."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from xts_pipeline.guardrails.policy import InboundPolicy
+from xts_pipeline.guardrails.volume import check_deletions, check_volume, creates_limit
+
+POLICY = InboundPolicy(allowed_sources=["contoso"])
+
+
+def plan(**counts: int) -> list[dict]:
+    return [{"source_object_id": f"{action}-{i}", "action": action, "change_id": f"{action}-{i}",
+             "desired": {"displayName": f"User {i}"}} for action, n in counts.items() for i in range(n)]
+
+
+def test_flood_80000_into_500_is_blocked() -> None:
+    result = check_volume(plan(create=80_000), POLICY, target_size=500, existing_from_source=0, pair="contoso->fabrikam")
+    assert not result.passed and result.blocking and result.scope == "pair"
+    # 10 % of 500 = 50 is the tightest limit.
+    assert (result.count, result.limit) == (80_000, 50)
+    assert "contoso->fabrikam" in result.message and "80000 > 50" in result.message
+    assert "max_b2b_users_per_source" in result.message
+    meta = result.to_metadata()
+    assert meta["count"] == 80_000 and meta["limit"] == 50 and len(meta["offenders"]) == 20
+
+
+def test_limits_pass_and_report_count_vs_limit() -> None:
+    result = check_volume(plan(create=40, update=10), POLICY, target_size=500, existing_from_source=100)
+    assert result.passed and not result.blocking
+    assert (result.count, result.limit) == (40, 50)
+    assert "40 of 50" in result.message
+
+
+def test_percentage_floor_and_absolute_cap() -> None:
+    assert creates_limit(POLICY, 0)[0] == 50  # a near-empty target can take a first batch
+    assert creates_limit(POLICY, 100_000)[0] == 500  # the absolute cap wins for big targets
+    no_pct = InboundPolicy.model_validate({"volume": {"max_creates_pct_of_target": None}})
+    assert creates_limit(no_pct, 10)[0] == 500
+
+
+def test_updates_and_per_source_total() -> None:
+    policy = InboundPolicy.model_validate({"volume": {"max_updates_per_cycle": 5, "max_b2b_users_per_source": 120}})
+    result = check_volume(plan(update=6, create=30), policy, target_size=10_000, existing_from_source=100)
+    assert not result.passed
+    assert "max_updates_per_cycle=5: 6 > 5" in result.message
+    assert "(existing 100 + 30 new): 130 > 120" in result.message
+
+
+def test_warn_does_not_block() -> None:
+    policy = InboundPolicy.model_validate({"on_violation": {"volume": "warn"}})
+    result = check_volume(plan(create=1000), policy, target_size=500, existing_from_source=0)
+    assert not result.passed and result.severity == "WARN" and not result.blocking
+
+
+def test_mass_deletion_counts_disables_and_deletes() -> None:
+    result = check_deletions(plan(disable=300, delete=201, update=5000), POLICY, existing_from_source=10_000,
+                             pair="contoso->fabrikam")
+    assert not result.passed and result.blocking
+    assert (result.count, result.limit) == (501, 500)
+    assert "disables + deletes" in result.message
+    assert check_deletions(plan(disable=250, delete=250), POLICY, existing_from_source=10_000).passed
+
+
+def test_deletion_percentage() -> None:
+    policy = InboundPolicy.model_validate({"deletions": {"threshold_pct": 10}})
+    result = check_deletions(plan(delete=11), policy, existing_from_source=100)
+    assert not result.passed and "threshold_pct=10% of 100" in result.message
+
+
+@given(st.integers(0, 2_000), st.integers(0, 1_000_000))
+def test_volume_passes_iff_creates_within_effective_limit(creates: int, size: int) -> None:
+    policy = InboundPolicy.model_validate({"volume": {"max_b2b_users_per_source": None}})
+    limit, _ = creates_limit(policy, size)
+    assert check_volume(plan(create=creates), policy, size, 0).passed == (creates <= limit)

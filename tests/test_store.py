@@ -1,0 +1,81 @@
+"""The DuckDB store: schema on first use, short connections, and one writer across processes."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+import pytest
+
+from xts_pipeline import store
+
+
+def test_schema_has_every_designed_table(tmp_path):
+    db = tmp_path / "x.duckdb"
+    store.init(db)
+    with store.connect(db) as con:
+        names = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    designed = {"delta_cursors", "raw_users", "staged_users", "rejected_users", "target_users", "target_groups",
+                "target_group_members", "target_policy", "desired_users", "plan", "write_journal",
+                "provisioning_log", "approvals", "quarantine"}
+    assert designed <= names
+    assert set(store.TABLES) == names
+
+
+def test_plan_columns_match_design(tmp_path):
+    with store.connect(tmp_path / "x.duckdb") as con:
+        cols = [c for c, _ in store.column_schema(con, "plan")]
+    assert cols[:10] == ["pair_key", "cycle_id", "change_id", "source_tenant_id", "source_object_id",
+                         "target_user_id", "action", "changes", "desired", "reason"]
+
+
+def test_connection_is_closed_after_the_block(tmp_path):
+    with store.connect(tmp_path / "x.duckdb") as con:
+        con.execute("SELECT 1")
+    with pytest.raises(Exception, match="closed"):
+        con.execute("SELECT 1")
+
+
+def _writer(db: str, n: int) -> None:
+    for i in range(n):
+        with store.connect(db) as con:
+            con.execute("INSERT INTO quarantine VALUES (?, now(), 'x', NULL, ?)", [f"p{i}", i])
+
+
+def test_concurrent_processes_serialise_instead_of_failing(tmp_path):
+    """Two processes writing at once would hit DuckDB's 'Could not set lock' without the file lock."""
+    db = str(tmp_path / "x.duckdb")
+    store.init(db)
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(db, 15)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    with store.connect(db) as con:
+        assert con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 30
+
+
+def test_lock_timeout_names_the_file(tmp_path, monkeypatch):
+    db = tmp_path / "x.duckdb"
+    monkeypatch.setattr(store, "LOCK_TIMEOUT_S", 0.2)
+    from filelock import FileLock
+
+    other = FileLock(str(db.absolute()) + ".lock", thread_local=False, is_singleton=False)
+    ctx = mp.get_context("spawn")
+    with other:
+        q = ctx.Queue()
+        p = ctx.Process(target=_try_connect, args=(str(db), q))
+        p.start()
+        p.join(60)
+        msg = q.get(timeout=5)
+    assert str(db) in msg and "locked" in msg
+
+
+def _try_connect(db: str, q) -> None:
+    store.LOCK_TIMEOUT_S = 0.2
+    try:
+        with store.connect(db):
+            q.put("connected")
+    except store.StoreError as exc:
+        q.put(str(exc))

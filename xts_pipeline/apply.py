@@ -1,0 +1,324 @@
+"""Run one pair's plan against the target through graph.writer, journaling every write before it is sent.
+
+Crash safety: each write op is recorded `in_flight` in `write_journal` (committed) before the writer
+sends anything. If the process dies, the next apply finds those entries and looks the target up (by
+the link extension, then by mail) before retrying, so a create whose response was lost is adopted, not
+repeated. DuckDB connections are opened only between network calls, never held across them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from xts_pipeline import store
+from xts_pipeline.extract import LINK_EXTENSIONS
+from xts_pipeline.planner import PairSpec
+from xts_pipeline.provisioning_log import LogEntry
+from xts_pipeline.provisioning_log import write as write_log
+
+FLUSH_EVERY = 100
+FLUSH_SECONDS = 1.0
+# Create patches may not carry these: the invitation sets them, or Graph refuses them on a guest PATCH.
+_NOT_PATCHED_ON_CREATE = ("mail",)
+
+
+@dataclass
+class ApplyContext:
+    """What apply needs beyond the plan: the target's identity and the pair's settings."""
+
+    pair: PairSpec
+    target_tenant_id: str
+    target_app_object_id: str | None
+    user_type: str = "Member"
+    redirect_url: str | None = None
+
+
+@dataclass
+class ApplyResult:
+    """Outcome counts of one apply, in our action words and Entra's statuses."""
+
+    pair_key: str
+    cycle_id: str | None
+    blocked_reason: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)  # "create/Success" -> n
+    failures: list[dict] = field(default_factory=list)
+    reconciled: int = 0
+
+    def count(self, operation: str, status: str | None = None) -> int:
+        return sum(v for k, v in self.counts.items()
+                   if k.split("/")[0] == operation and (status is None or k.split("/")[1] == status))
+
+
+def _load(db, pair_key: str) -> tuple[dict | None, list[dict], dict[str, str], list[dict]]:
+    with store.connect(db) as con:
+        meta_row = con.execute("SELECT cycle_id, fingerprint, sync_allowed, blocked_reason FROM plan_meta "
+                               "WHERE pair_key = ?", [pair_key]).fetchone()
+        meta = None if meta_row is None else dict(zip(("cycle_id", "fingerprint", "sync_allowed",
+                                                        "blocked_reason"), meta_row, strict=True))
+        cur = con.execute(
+            """SELECT change_id, source_tenant_id, source_object_id, target_user_id, action,
+                      CAST(changes AS VARCHAR), CAST(desired AS VARCHAR), reason, match, mail, user_principal_name
+               FROM plan WHERE pair_key = ? AND (action <> 'skip' OR reason <> 'unchanged')
+               ORDER BY action, source_object_id""", [pair_key])
+        cols = [c[0] for c in cur.description]
+        rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        excl = dict(con.execute("SELECT change_id, check_name || ': ' || reason FROM plan_exclusions "
+                                "WHERE pair_key = ?", [pair_key]).fetchall())
+        cur = con.execute("SELECT change_id, op_kind, source_object_id, target_user_id, mail, lookup_filter "
+                          "FROM write_journal WHERE pair_key = ? AND state = 'in_flight'", [pair_key])
+        cols = [c[0] for c in cur.description]
+        inflight = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    for r in rows:
+        r["changes"] = orjson.loads(r["changes"] or "[]")
+        r["desired"] = orjson.loads(r["desired"]) if r["desired"] else {}
+    return meta, rows, excl, inflight
+
+
+def _entry(ctx: ApplyContext, cycle_id: str, row: dict, status: str, **kw: Any) -> LogEntry:
+    return LogEntry(
+        cycle_id=cycle_id, change_id=row["change_id"], pair_key=ctx.pair.key, operation=row["action"],
+        status=status, source_tenant_id=row.get("source_tenant_id"), source_object_id=row.get("source_object_id"),
+        source_upn=row.get("user_principal_name"), target_tenant=ctx.pair.target,
+        target_user_id=kw.pop("target_user_id", row.get("target_user_id")),
+        modified_properties=row.get("changes") or [], reason=kw.pop("reason", row.get("reason")), **kw)
+
+
+def _log_only(db, entries: list[LogEntry]) -> None:
+    with store.connect(db) as con:
+        write_log(con, entries)
+
+
+def _tally(result: ApplyResult, entries: Iterable[LogEntry]) -> None:
+    from xts_pipeline.provisioning_log import ENTRA_STATUS
+
+    for e in entries:
+        key = f"{e.operation}/{ENTRA_STATUS[e.status]}"
+        result.counts[key] = result.counts.get(key, 0) + 1
+        if e.status == "failed" and len(result.failures) < 50:
+            result.failures.append({"change_id": e.change_id, "operation": e.operation,
+                                    "source_object_id": e.source_object_id, "target_user_id": e.target_user_id,
+                                    "error_code": e.error_code, "error_message": e.error_message})
+
+
+def lookup_filter(ext_oid: str, source_object_id: str) -> str:
+    """OData filter that finds the target user linked to a source user (value escaped by graph.odata)."""
+    from xts_pipeline.graph import odata
+
+    return str(odata.eq(ext_oid, source_object_id))
+
+
+def _reconcile(db, ctx: ApplyContext, client: Any, inflight: list[dict], rows: list[dict],
+               cycle_id: str, result: ApplyResult) -> None:
+    """Resolve writes a killed run left in flight: find what reached the target, fix the plan to match."""
+    if not inflight:
+        return
+    by_sid = {r["source_object_id"]: r for r in rows if r.get("source_object_id")}
+    entries: list[LogEntry] = []
+    found_links: list[tuple[str, str]] = []
+    for j in inflight:
+        if j["op_kind"] not in ("create", "restore"):
+            continue  # PATCH and DELETE are idempotent; the current plan simply re-sends them
+        hits = client.find_users(j["lookup_filter"], select=("id", "mail")) if j["lookup_filter"] else []
+        if not hits and j["op_kind"] == "create" and j.get("mail"):
+            from xts_pipeline.graph import odata
+
+            hits = [h for h in client.find_users(odata.eq("mail", j["mail"]),
+                                                 select=("id", "mail", "userType", "creationType"))
+                    if h.get("creationType") == "Invitation" or h.get("userType") == "Guest"]
+        row = by_sid.get(j["source_object_id"])
+        if hits:
+            tid = hits[0]["id"]
+            found_links.append((j["source_object_id"], tid))
+            if row is not None and row["action"] in ("create", "restore"):
+                # It reached the target: finish it as an update (patch mapped attributes + link) instead.
+                row["action"], row["target_user_id"], row["match"] = "update", tid, "reconciled"
+                row["changes"] = [{"property": k, "old": None, "new": v} for k, v in sorted(row["desired"].items())]
+            entries.append(LogEntry(cycle_id=cycle_id, change_id=j["change_id"], pair_key=ctx.pair.key,
+                                    operation=j["op_kind"], status="success", source_object_id=j["source_object_id"],
+                                    target_tenant=ctx.pair.target, target_user_id=tid,
+                                    reason="reconciled after an interrupted run: the write had reached the target"))
+        else:
+            entries.append(LogEntry(cycle_id=cycle_id, change_id=j["change_id"], pair_key=ctx.pair.key,
+                                    operation=j["op_kind"], status="warning", source_object_id=j["source_object_id"],
+                                    target_tenant=ctx.pair.target,
+                                    reason="interrupted run: the write never reached the target; retried if still planned"))
+    result.reconciled = len(found_links)
+    with store.connect(db) as con:
+        con.execute("BEGIN")
+        for sid, tid in found_links:
+            _link(con, ctx, sid, tid, "active")
+        con.execute("UPDATE write_journal SET state = 'reconciled', finished_at = now() "
+                    "WHERE pair_key = ? AND state = 'in_flight'", [ctx.pair.key])
+        write_log(con, entries)
+        con.execute("COMMIT")
+
+
+def _link(con, ctx: ApplyContext, sid: str | None, tid: str | None, state: str) -> None:
+    if not sid or not tid:
+        return
+    con.execute(
+        """INSERT INTO links VALUES (?, ?, ?, ?, ?, ?, now(), CASE WHEN ? = 'deleted' THEN now() END)
+           ON CONFLICT (pair_key, source_object_id) DO UPDATE SET target_user_id = excluded.target_user_id,
+           state = excluded.state, linked_at = CASE WHEN excluded.state = 'active' THEN now() ELSE links.linked_at END,
+           deleted_at = excluded.deleted_at""",
+        [ctx.pair.key, ctx.pair.source_tenant_id, sid, ctx.pair.target, tid, state, state])
+
+
+def build_ops(ctx: ApplyContext, rows: list[dict], names: dict[str, str], write_op: Callable[..., Any]) -> list[Any]:
+    """WriteOps for the plan rows (restores get their attribute patch in a second pass)."""
+    ops = []
+    for r in rows:
+        a = r["action"]
+        sid = r.get("source_object_id")
+        lf = lookup_filter(names["xtsSourceObjectId"], sid) if sid else None
+        if a == "create":
+            desired = {k: v for k, v in r["desired"].items() if v is not None and k not in _NOT_PATCHED_ON_CREATE}
+            invitation = {
+                "invitedUserEmailAddress": r["mail"],
+                "invitedUserDisplayName": r["desired"].get("displayName") or r.get("user_principal_name"),
+                "inviteRedirectUrl": ctx.redirect_url
+                or f"https://myapplications.microsoft.com/?tenantid={ctx.target_tenant_id}",
+                "sendInvitationMessage": False,
+                "invitedUserType": ctx.user_type,
+            }
+            ops.append(write_op(op_id=r["change_id"], kind="create", user_id=None, invitation=invitation,
+                                patch=desired, lookup_filter=lf))
+        elif a in ("update", "disable"):
+            patch = {c["property"]: c["new"] for c in r["changes"]}
+            ops.append(write_op(op_id=r["change_id"], kind="update", user_id=r["target_user_id"], invitation=None,
+                                patch=patch, lookup_filter=None))
+        elif a == "delete":
+            ops.append(write_op(op_id=r["change_id"], kind="delete", user_id=r["target_user_id"], invitation=None,
+                                patch=None, lookup_filter=None))
+        elif a == "restore":
+            ops.append(write_op(op_id=r["change_id"], kind="restore", user_id=r["target_user_id"], invitation=None,
+                                patch=None, lookup_filter=lf))
+    return ops
+
+
+def _rename_link_keys(rows: list[dict], planned: dict[str, str], actual: dict[str, str]) -> None:
+    """If the registered extension names differ from the planned ones, patch the registered names."""
+    renames = {planned[k]: actual[k] for k in LINK_EXTENSIONS if planned.get(k) and planned[k] != actual.get(k)}
+    if not renames:
+        return
+    for r in rows:
+        r["desired"] = {renames.get(k, k): v for k, v in r["desired"].items()}
+        for c in r["changes"]:
+            c["property"] = renames.get(c["property"], c["property"])
+
+
+def _stream(db, ctx: ApplyContext, cycle_id: str, rows_by_id: dict[str, dict], outcomes: Iterator[Any],
+            result: ApplyResult, restore_followups: list[dict]) -> None:
+    """Record outcomes as they arrive, flushing in short connections between network waits."""
+    buf: list[tuple[dict, Any]] = []
+    last = time.monotonic()
+
+    def flush() -> None:
+        nonlocal last
+        if not buf:
+            return
+        entries = []
+        with store.connect(db) as con:
+            con.execute("BEGIN")
+            for row, out in buf:
+                status = out.status
+                code, msg = out.error_code, out.error_message
+                if status == "failed" and row["action"] == "delete" and code in ("Request_ResourceNotFound",
+                                                                                "ResourceNotFound", "404"):
+                    status, code, msg = "success", None, None  # already gone: the delete's goal holds
+                tid = out.target_id or row.get("target_user_id")
+                if status == "success":
+                    if row["action"] in ("create", "restore") or row.get("match") in ("adopt", "reconciled"):
+                        _link(con, ctx, row.get("source_object_id"), tid, "active")
+                    elif row["action"] == "delete":
+                        _link(con, ctx, row.get("source_object_id"), tid, "deleted")
+                    if row["action"] == "restore" and row["desired"]:
+                        restore_followups.append({**row, "action": "update", "target_user_id": tid,
+                                                  "change_id": row["change_id"] + ":patch"})
+                con.execute("UPDATE write_journal SET state = ?, target_user_id = coalesce(?, target_user_id), "
+                            "finished_at = now() WHERE pair_key = ? AND change_id = ?",
+                            ["done" if status == "success" else "failed", tid, ctx.pair.key, row["change_id"]])
+                entries.append(_entry(ctx, cycle_id, row, status, target_user_id=tid, error_code=code,
+                                      error_message=msg, duration_ms=out.duration_ms))
+            write_log(con, entries)
+            con.execute("COMMIT")
+        _tally(result, entries)
+        buf.clear()
+        last = time.monotonic()
+
+    for out in outcomes:
+        buf.append((rows_by_id[out.op_id], out))
+        if len(buf) >= FLUSH_EVERY or time.monotonic() - last > FLUSH_SECONDS:
+            flush()
+    flush()
+
+
+def _journal(db, ctx: ApplyContext, cycle_id: str, rows: list[dict], ops: list[Any]) -> None:
+    by_id = {r["change_id"]: r for r in rows}
+    with store.connect(db) as con:
+        con.executemany(
+            """INSERT INTO write_journal VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'in_flight', now(), NULL)
+               ON CONFLICT (pair_key, change_id) DO UPDATE SET state = 'in_flight', started_at = now(),
+               finished_at = NULL""",
+            [[ctx.pair.key, cycle_id, op.op_id, op.kind, by_id[op.op_id].get("source_object_id"),
+              op.user_id, by_id[op.op_id].get("mail"), op.lookup_filter] for op in ops])
+
+
+def apply_pair(db: str | Path | None, ctx: ApplyContext, client: Any, *, blocked_by: Iterable[str] = (),
+               writer: Any = None) -> ApplyResult:
+    """Execute the stored plan of `ctx.pair`; every outcome lands in `provisioning_log`.
+
+    `blocked_by` lists failed blocking checks (read from Dagster by the caller): with any, or with the
+    target's isSyncAllowed false, nothing is written and every planned write is logged as Skipped.
+    """
+    from xts_pipeline.graph.writer import BatchWriter, WriteOp
+
+    meta, rows, excluded, inflight = _load(db, ctx.pair.key)
+    if meta is None:
+        raise RuntimeError(f"pair {ctx.pair.key}: no plan in the staging database; materialize the plan first")
+    cycle_id = meta["cycle_id"]
+    result = ApplyResult(pair_key=ctx.pair.key, cycle_id=cycle_id)
+    blocks = list(blocked_by)
+    if meta["blocked_reason"]:
+        blocks.insert(0, meta["blocked_reason"])
+    if blocks:
+        result.blocked_reason = "; ".join(blocks)
+        entries = [_entry(ctx, cycle_id, r, "skipped", reason=f"blocked: {result.blocked_reason}")
+                   for r in rows if r["action"] != "skip"]
+        _log_only(db, entries)
+        _tally(result, entries)
+        return result
+    skipped = [_entry(ctx, cycle_id, r, "skipped") for r in rows if r["action"] == "skip"]
+    skipped += [_entry(ctx, cycle_id, r, "skipped", reason=f"held by {excluded[r['change_id']]}")
+                for r in rows if r["action"] != "skip" and r["change_id"] in excluded]
+    todo = [r for r in rows if r["action"] != "skip" and r["change_id"] not in excluded]
+    _reconcile(db, ctx, client, inflight, todo, cycle_id, result)
+    if skipped:
+        _log_only(db, skipped)
+        _tally(result, skipped)
+    if not todo:
+        return result
+    with store.connect(db) as con:
+        planned = dict(con.execute("SELECT short_name, full_name FROM target_extensions WHERE tenant = ?",
+                                   [ctx.pair.target]).fetchall())
+    if ctx.target_app_object_id:
+        names = client.ensure_extensions(ctx.target_app_object_id, list(LINK_EXTENSIONS))
+        _rename_link_keys(todo, planned, names)
+    else:
+        names = planned
+    ops = build_ops(ctx, todo, names, WriteOp)
+    _journal(db, ctx, cycle_id, todo, ops)
+    bw = writer or BatchWriter(client)
+    followups: list[dict] = []
+    _stream(db, ctx, cycle_id, {r["change_id"]: r for r in todo}, iter(bw.run(ops)), result, followups)
+    if followups:
+        ops2 = build_ops(ctx, followups, names, WriteOp)
+        _journal(db, ctx, cycle_id, followups, ops2)
+        _stream(db, ctx, cycle_id, {r["change_id"]: r for r in followups}, iter(bw.run(ops2)), result, [])
+    return result

@@ -1,0 +1,130 @@
+"""Desired state of one pair: scoping and attribute mappings applied to the source's staged users.
+
+Scoping and expressions are Python evaluators, so this step is a row loop over Arrow batches; the
+plan that follows is pure SQL. A user whose mapping fails is recorded in `desired_errors` and left
+untouched in the target (never deprovisioned because of our own error).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from xts_pipeline import store
+from xts_pipeline.scoping import compile_filters
+
+BATCH = 20_000
+# Used only when a pair carries no compiled mappings: Entra's usual attributes, copied directly.
+FALLBACK_ATTRIBUTES = ("displayName", "givenName", "surname", "jobTitle", "department", "companyName",
+                       "accountEnabled")
+
+
+@dataclass
+class DesiredResult:
+    """Counts of one pair's desired-state step."""
+
+    pair_key: str
+    source_users: int = 0
+    in_scope: int = 0
+    not_internal: int = 0
+    out_of_scope: int = 0
+    not_assigned: int = 0
+    mapping_errors: int = 0
+    sample_errors: list[dict] = field(default_factory=list)
+
+
+def _mapper(pair: Any) -> Callable[[dict, bool], dict]:
+    mappings = getattr(pair, "mappings", None)
+    if mappings is not None and hasattr(mappings, "apply"):
+        return mappings.apply
+    return lambda user, is_create: {k: user.get(k) for k in FALLBACK_ATTRIBUTES if k in user}
+
+
+def assigned_ids(con, tenant: str, groups: Iterable[str]) -> set[str] | None:
+    """Direct members of the pair's assigned groups (None: no assignment, every member counts)."""
+    refs = list(groups)
+    if not refs:
+        return None
+    rows = con.execute(
+        "SELECT DISTINCT member_id FROM source_group_members WHERE tenant = ? AND list_contains(?, group_ref)",
+        [tenant, refs],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def desired_for_user(pair: Any, user: dict, mapper: Callable[[dict, bool], dict]) -> tuple[dict, dict]:
+    """(attributes on create, attributes on update) for one in-scope user."""
+    create = dict(mapper(user, True))
+    update = dict(mapper(user, False))
+    for attrs in (create, update):
+        attrs.setdefault("userType", getattr(pair, "user_type", "Member"))
+        attrs.setdefault("showInAddressList", getattr(pair, "show_in_address_list", True))
+        attrs.setdefault("accountEnabled", user.get("accountEnabled"))
+    return create, update
+
+
+def compute_desired(db: str | Path | None, pair: Any, source_tenant_id: str) -> DesiredResult:
+    """Replace `desired_users` of `pair` from `staged_users` of its source."""
+    res = DesiredResult(pair_key=pair.key)
+    filters = getattr(pair, "filters", None) or []
+    scope = getattr(pair, "scope", None)
+    matches = compile_filters(filters, loop_guard=False, path=f"pair {pair.name} scope.filters")
+    mapper = _mapper(pair)
+    with store.connect(db) as con:
+        staged = con.execute("SELECT id, attrs FROM staged_users WHERE tenant = ? ORDER BY id",
+                             [pair.source]).fetch_arrow_table()
+        assigned = assigned_ids(con, pair.source, getattr(scope, "groups", []) or [])
+    from xts_pipeline.scoping import is_internal_member
+
+    out: dict[str, list] = {k: [] for k in ("sid", "upn", "mail", "dn", "en", "dc", "du")}
+    errors: list[tuple[str, str | None, str]] = []
+    for batch in staged.to_batches(BATCH):
+        for sid, attrs in zip(batch.column("id").to_pylist(), batch.column("attrs").to_pylist(), strict=True):
+            res.source_users += 1
+            user = orjson.loads(attrs)
+            if not is_internal_member(user):
+                res.not_internal += 1
+                continue
+            if assigned is not None and sid not in assigned:
+                res.not_assigned += 1
+                continue
+            if not matches(user):
+                res.out_of_scope += 1
+                continue
+            try:
+                create, update = desired_for_user(pair, user, mapper)
+            except Exception as exc:  # noqa: BLE001 - any evaluator error is recorded per user
+                errors.append((sid, user.get("userPrincipalName"), f"{type(exc).__name__}: {exc}"))
+                continue
+            res.in_scope += 1
+            out["sid"].append(sid)
+            out["upn"].append(user.get("userPrincipalName"))
+            out["mail"].append(user.get("mail"))
+            out["dn"].append(user.get("displayName"))
+            en = update.get("accountEnabled")
+            out["en"].append(None if en is None else bool(en))
+            out["dc"].append(orjson.dumps(create).decode())
+            out["du"].append(orjson.dumps(update).decode())
+    res.mapping_errors = len(errors)
+    res.sample_errors = [{"source_object_id": s, "userPrincipalName": u, "error": e} for s, u, e in errors[:20]]
+    table = pa.table({k: pa.array(v, type=pa.bool_() if k == "en" else pa.string()) for k, v in out.items()})
+    with store.connect(db) as con:
+        con.execute("BEGIN")
+        con.execute("DELETE FROM desired_users WHERE pair_key = ?", [pair.key])
+        con.execute("DELETE FROM desired_errors WHERE pair_key = ?", [pair.key])
+        con.register("desired_tbl", table)
+        con.execute(
+            """INSERT INTO desired_users SELECT ?, ?, sid, upn, mail, dn, en, CAST(dc AS JSON), CAST(du AS JSON)
+               FROM desired_tbl""",
+            [pair.key, source_tenant_id],
+        )
+        con.unregister("desired_tbl")
+        if errors:
+            con.executemany("INSERT INTO desired_errors VALUES (?, ?, ?, ?)", [[pair.key, *e] for e in errors])
+        con.execute("COMMIT")
+    return res

@@ -1,0 +1,193 @@
+"""Reads: streamed paging, delta rounds with automatic resync, groups, members, partner policy.
+
+Why generators of pages: a 100,000-user tenant must never sit in memory as one list of dicts; the
+caller writes each page to DuckDB and drops it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from .errors import DeltaTokenExpiredError, GraphError, NotFoundError
+from .odata import Filter, needs_advanced, prop
+
+if TYPE_CHECKING:
+    from .client import GraphClient
+
+__all__ = ["DeltaRound", "iter_users", "iter_groups", "iter_group_members", "partner_sync_policy",
+           "ensure_extensions", "find_users", "EXTENSION_PREFIX"]
+
+EXTENSION_PREFIX = "extension_"
+ADVANCED_HEADERS = {"ConsistencyLevel": "eventual"}
+
+
+def _select(select: Iterable[str]) -> str:
+    names = [prop(s) for s in select]
+    if not names:
+        raise ValueError("select must name at least one property; Graph returns a default set otherwise")
+    return ",".join(dict.fromkeys(names))
+
+
+def _list_params(select: Iterable[str], filter: str | Filter | None, top: int,
+                 advanced: bool | None) -> tuple[dict[str, Any], dict[str, str] | None]:
+    if not 1 <= top <= 999:
+        raise ValueError(f"top={top} is outside Graph's 1..999 page size")
+    params: dict[str, Any] = {"$select": _select(select), "$top": top}
+    text = str(filter) if filter is not None else None
+    if text:
+        params["$filter"] = text
+    if advanced is None:
+        advanced = needs_advanced(text)
+    headers = None
+    if advanced:
+        params["$count"] = "true"
+        headers = ADVANCED_HEADERS
+    return params, headers
+
+
+def _pages(client: GraphClient, path: str, params: dict[str, Any],
+           headers: dict[str, str] | None) -> Iterator[list[dict[str, Any]]]:
+    for body in client.iter_pages(path, params, headers):
+        yield body.get("value", [])
+
+
+def iter_users(client: GraphClient, select: Iterable[str], filter: str | Filter | None = None,
+               top: int = 999, advanced: bool | None = None) -> Iterator[list[dict[str, Any]]]:
+    """GET /users with $select/$filter/$top; advanced queries add ConsistencyLevel + $count."""
+    params, headers = _list_params(select, filter, top, advanced)
+    return _pages(client, "users", params, headers)
+
+
+def iter_groups(client: GraphClient, select: Iterable[str], filter: str | Filter | None = None,
+                top: int = 999) -> Iterator[list[dict[str, Any]]]:
+    """GET /groups, page by page."""
+    params, headers = _list_params(select, filter, top, None)
+    return _pages(client, "groups", params, headers)
+
+
+def iter_group_members(client: GraphClient, group_id: str, select: Iterable[str] = ("id",),
+                       top: int = 999) -> Iterator[list[dict[str, Any]]]:
+    """Direct members of a group (Entra's scoping counts direct members only), page by page."""
+    from .client import segment
+
+    params, headers = _list_params(select, None, top, None)
+    return _pages(client, f"groups/{segment(group_id)}/members", params, headers)
+
+
+def find_users(client: GraphClient, filter: str | Filter, select: Iterable[str] = ("id",),
+               limit: int = 1000) -> list[dict[str, Any]]:
+    """A small lookup; refuses to grow past `limit` so a bad filter can't load a whole tenant."""
+    found: list[dict[str, Any]] = []
+    for page in iter_users(client, select, filter, top=min(max(limit, 1), 999)):
+        found.extend(page)
+        if len(found) > limit:
+            raise GraphError(client.conn.name, client.url("users"),
+                             f"lookup matched more than {limit} users", method="GET",
+                             fix="narrow the filter; find_users is for small lookups")
+    return found
+
+
+def partner_sync_policy(client: GraphClient, partner_tenant_id: str) -> dict[str, Any] | None:
+    """The target's inbound identitySynchronization setting for a partner, or None if not configured."""
+    from .client import segment
+
+    path = f"policies/crossTenantAccessPolicy/partners/{segment(partner_tenant_id)}/identitySynchronization"
+    try:
+        return client.request("GET", path)
+    except NotFoundError:
+        return None
+
+
+def _short_name(full: str) -> str | None:
+    """`extension_<32 hex appId>_<name>` -> `<name>`."""
+    if not full.startswith(EXTENSION_PREFIX):
+        return None
+    rest = full[len(EXTENSION_PREFIX):]
+    app, sep, name = rest.partition("_")
+    if not sep or len(app) != 32:
+        return None
+    return name
+
+
+def ensure_extensions(client: GraphClient, app_object_id: str, names: Iterable[str],
+                      data_type: str = "String") -> dict[str, str]:
+    """Register missing directory extensions on the app (GET, then POST only what is missing)."""
+    from .client import segment
+
+    wanted = [prop(n) for n in names]
+    path = f"applications/{segment(app_object_id)}/extensionProperties"
+
+    def existing() -> dict[str, str]:
+        out: dict[str, str] = {}
+        for body in client.iter_pages(path):
+            for ext in body.get("value", []):
+                short = _short_name(str(ext.get("name", "")))
+                if short and "User" in (ext.get("targetObjects") or ["User"]):
+                    out[short] = ext["name"]
+        return out
+
+    have = existing()
+    for name in wanted:
+        if name in have:
+            continue
+        try:
+            created = client.request("POST", path, json_body={
+                "name": name, "dataType": data_type, "targetObjects": ["User"]})
+        except GraphError as exc:
+            if exc.status in (400, 409):  # created concurrently by another run: read it back
+                have = existing()
+                if name in have:
+                    continue
+            raise
+        have[name] = created["name"]
+    return {n: have[n] for n in wanted}
+
+
+class DeltaRound:
+    """One delta round. Iterate for pages; afterwards `.delta_link` holds the link to persist.
+
+    If Graph says the stored token is expired/unknown (410, syncStateNotFound, resyncRequired),
+    the round restarts as a full sync and `.resynced` is True: the caller must then treat the
+    round as a complete snapshot (users it doesn't see are gone). Pages already yielded before a
+    mid-round expiry are repeated; delta consumers must tolerate replays anyway.
+    """
+
+    def __init__(self, client: GraphClient, select: list[str], delta_link: str | None,
+                 page_size: int = 999) -> None:
+        self._client = client
+        # Graph sizes delta pages itself; `Prefer: odata.maxpagesize` asks for bigger ones where honoured.
+        self._headers = {"Prefer": f"odata.maxpagesize={page_size}"}
+        self._select = select
+        self._start_link = delta_link
+        self.delta_link: str | None = None
+        self.resynced = False
+        self.pages = 0
+        self.items = 0
+        self._started = False
+
+    def __repr__(self) -> str:  # links carry opaque state; keep them out of reprs
+        return (f"DeltaRound(tenant={self._client.conn.name!r}, pages={self.pages}, items={self.items}, "
+                f"resynced={self.resynced}, done={self.delta_link is not None})")
+
+    def __iter__(self) -> Iterator[list[dict[str, Any]]]:
+        if self._started:
+            raise RuntimeError("a DeltaRound can be iterated once; start a new round with delta_users()")
+        self._started = True
+        if self._start_link:
+            try:
+                yield from self._run(self._start_link, None)
+                return
+            except DeltaTokenExpiredError:
+                self.resynced = True
+        yield from self._run("users/delta", {"$select": _select(self._select)})
+
+    def _run(self, url: str, params: dict[str, Any] | None) -> Iterator[list[dict[str, Any]]]:
+        for body in self._client.iter_pages(url, params, self._headers):
+            page = body.get("value", [])
+            self.pages += 1
+            self.items += len(page)
+            link = body.get("@odata.deltaLink")
+            yield page
+            if link:
+                self.delta_link = link

@@ -1,0 +1,103 @@
+"""Approving one exact blocked plan: a fingerprint of its content, and who approved it and when.
+
+The fingerprint covers what would be written (pair, action, ids, changes, desired attributes), not
+cycle ids, change ids or timestamps, so re-planning the same content yields the same fingerprint and
+any change to the content voids the approval.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import orjson
+
+from .report import GuardrailResult
+from .rows import changes, desired
+
+FINGERPRINT_CHARS = 32  # 128 bits of SHA-256: enough that no one can craft a plan matching an approved one
+FINGERPRINT_RE = re.compile(rf"^[0-9a-f]{{{FINGERPRINT_CHARS}}}$")
+CONTENT_KEYS = ("pair_key", "action", "source_tenant_id", "source_object_id", "target_user_id")
+
+APPROVALS_DDL = """CREATE TABLE IF NOT EXISTS approvals (
+    pair_key VARCHAR, fingerprint VARCHAR, approved_by VARCHAR, approved_at TIMESTAMP, reason VARCHAR)"""
+
+
+def _canonical_row(row: Mapping[str, Any]) -> bytes:
+    content = {k: row.get(k) for k in CONTENT_KEYS}
+    content["changes"] = sorted(changes(row), key=lambda c: orjson.dumps(c, option=orjson.OPT_SORT_KEYS))
+    content["desired"] = desired(row)
+    return orjson.dumps(content, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+
+
+def plan_fingerprint(plan_rows: Iterable[Mapping[str, Any]]) -> str:
+    """Stable, order-independent hash of a plan's content; 'skip' rows write nothing and are left out."""
+    blobs = sorted(_canonical_row(r) for r in plan_rows if r.get("action") != "skip")
+    digest = hashlib.sha256()
+    for blob in blobs:
+        digest.update(len(blob).to_bytes(8, "big"))  # length-prefixed: no two plans concatenate alike
+        digest.update(blob)
+    return digest.hexdigest()[:FINGERPRINT_CHARS]
+
+
+def current_user() -> str:
+    """Who is approving: $XTS_APPROVER if set (CI, service accounts), else the OS login name."""
+    return os.environ.get("XTS_APPROVER") or getpass.getuser()
+
+
+def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(APPROVALS_DDL)
+
+
+def record_approval(
+    con: duckdb.DuckDBPyConnection,
+    pair_key: str,
+    fingerprint: str,
+    reason: str,
+    approved_by: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Store an approval of one plan of one pair; returns what was recorded."""
+    fingerprint = fingerprint.strip().lower()
+    if not FINGERPRINT_RE.match(fingerprint):
+        raise ValueError(f"approval for pair {pair_key}: plan fingerprint {fingerprint[:80]!r} is not "
+                         f"{FINGERPRINT_CHARS} hex characters; copy it from the failed check's metadata")
+    if not reason.strip():
+        raise ValueError(f"approval for pair {pair_key}: give a --reason that says why this plan is wanted")
+    ensure_table(con)
+    record = {
+        "pair_key": pair_key,
+        "fingerprint": fingerprint,
+        "approved_by": approved_by or current_user(),
+        "approved_at": (now or datetime.now(UTC)).replace(tzinfo=None),
+        "reason": reason.strip(),
+    }
+    con.execute("INSERT INTO approvals VALUES (?, ?, ?, ?, ?)", list(record.values()))
+    return record
+
+
+def find_approval(con: duckdb.DuckDBPyConnection, pair_key: str, fingerprint: str) -> dict[str, Any] | None:
+    """The latest approval of exactly this plan of this pair, or None."""
+    ensure_table(con)
+    row = con.execute(
+        "SELECT pair_key, fingerprint, approved_by, approved_at, reason FROM approvals "
+        "WHERE pair_key = ? AND fingerprint = ? ORDER BY approved_at DESC LIMIT 1",
+        [pair_key, fingerprint.strip().lower()],
+    ).fetchone()
+    if row is None:
+        return None
+    return dict(zip(("pair_key", "fingerprint", "approved_by", "approved_at", "reason"), row, strict=True))
+
+
+def apply_approval(results: Iterable[GuardrailResult], approval: Mapping[str, Any] | None) -> list[GuardrailResult]:
+    """Mark failed, approvable results as passed under `approval` (loop guard and consent stay failed)."""
+    results = list(results)
+    if approval is None:
+        return results
+    return [r.with_approval(approval) for r in results]

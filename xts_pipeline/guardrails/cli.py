@@ -1,0 +1,89 @@
+"""`xts approve` and `xts release`: the admin's two levers on a blocked or quarantined pair."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .approvals import current_user, record_approval
+from .quarantine import release
+
+
+class CliError(Exception):
+    """A problem the person at the terminal can fix; printed as one line, exit code 2."""
+
+
+def _parse_pair(text: str) -> tuple[str, str]:
+    for sep in ("->", "__"):
+        if sep in text:
+            source, _, target = text.partition(sep)
+            if source.strip() and target.strip():
+                return source.strip(), target.strip()
+    raise CliError(f"--pair {text!r} is not SRC->DST; write it like contoso->fabrikam")
+
+
+def _resolve(args: argparse.Namespace) -> tuple[str, str, Path]:
+    """(pair key, pair shown to people, DuckDB path), checked against the config when there is one."""
+    source, target = _parse_pair(args.pair)
+    config = getattr(args, "config", None) or os.environ.get("XTS_CONFIG")
+    if config:
+        from xts_pipeline.config import ConfigError, load_config, resolve_config_path
+
+        try:
+            topology = load_config(resolve_config_path(config))
+            pair = topology.pair(f"{source}->{target}")
+        except ConfigError as exc:
+            raise CliError(str(exc)) from None
+        return pair.key, pair.name, Path(topology.duckdb_path)
+    from xts_pipeline.store import default_path
+
+    return f"{source}__{target}", f"{source}->{target}", default_path()
+
+
+def _current_fingerprint(con, pair_key: str) -> str | None:
+    try:
+        row = con.execute("SELECT fingerprint FROM plan_meta WHERE pair_key = ?", [pair_key]).fetchone()
+    except Exception:  # no plan_meta yet (nothing planned): nothing to compare with
+        return None
+    return row[0] if row else None
+
+
+def approve_command(args: argparse.Namespace) -> int:
+    """Record an approval of one plan fingerprint for one pair; prints who, when and why."""
+    from xts_pipeline.store import connect
+
+    try:
+        key, shown, db = _resolve(args)
+        with connect(db) as con:
+            rec = record_approval(con, key, args.plan, args.reason)
+            current = _current_fingerprint(con, key)
+    except (CliError, ValueError) as exc:
+        print(f"xts approve: {exc}", file=sys.stderr)
+        return 2
+    print(f"approved plan {rec['fingerprint']} of {shown} by {rec['approved_by']} at "
+          f"{rec['approved_at']:%Y-%m-%d %H:%M:%S} UTC: {rec['reason']} (stored in {db})")
+    if current and current != rec["fingerprint"]:
+        print(f"note: the latest plan of {shown} has fingerprint {current}; this approval applies only if the "
+              f"next run plans exactly {rec['fingerprint']}", file=sys.stderr)
+    return 0
+
+
+def release_command(args: argparse.Namespace) -> int:
+    """Lift a pair's quarantine so the next scheduled run syncs it again."""
+    from xts_pipeline.store import connect
+
+    try:
+        key, shown, db = _resolve(args)
+        with connect(db) as con:
+            state = release(con, key, current_user())
+    except CliError as exc:
+        print(f"xts release: {exc}", file=sys.stderr)
+        return 2
+    if state is None:
+        print(f"xts release: {shown} is not quarantined (checked {db}); nothing to do", file=sys.stderr)
+        return 1
+    print(f"released {shown} from quarantine (since {state.since:%Y-%m-%d %H:%M} UTC: {state.reason}) by "
+          f"{state.released_by} at {state.released_at:%Y-%m-%d %H:%M:%S} UTC")
+    return 0

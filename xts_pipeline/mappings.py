@@ -1,0 +1,271 @@
+"""Attribute-mapping semantics of Entra provisioning, and Entra's default cross-tenant mappings.
+
+A ``Mapping`` says how one *target* attribute gets its value (Entra's four mapping types):
+
+- ``Direct``: copy the source attribute ``source``;
+- ``Constant``: always ``value``;
+- ``Expression``: evaluate ``expression`` (see ``xts_pipeline.expressions``);
+- ``None``: leave the target alone; only ``default`` is written, when the object is created.
+
+``default`` ("default value if null") is applied on create only, and ``apply`` is ``Always`` or
+``OnCreateOnly`` ("Only during object creation").  Attribute names are Microsoft Graph property
+names (our source users are Graph-shaped); Entra's schema names that differ from Graph's
+(``mobile``, ``physicalDeliveryOfficeName``, ``objectId``...) are accepted and translated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Mapping as MappingABC
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+from .expressions import IGNORE_FLOW, CompiledExpression, ExpressionEvaluationError, compile
+
+MappingType = Literal["Direct", "Constant", "Expression", "None"]
+ApplyMode = Literal["Always", "OnCreateOnly"]
+
+# Entra's provisioning-schema attribute names -> Microsoft Graph user property names.
+ENTRA_TO_GRAPH: dict[str, str] = {
+    "objectId": "id",
+    "mobile": "mobilePhone",
+    "physicalDeliveryOfficeName": "officeLocation",
+    "facsimileTelephoneNumber": "faxNumber",
+}
+
+# Graph user properties whose type is not a string: values are coerced so PATCH bodies are valid.
+BOOLEAN_TARGETS = frozenset({"accountEnabled", "showInAddressList"})
+LIST_TARGETS = frozenset({"businessPhones", "otherMails", "proxyAddresses", "imAddresses"})
+
+
+def graph_name(name: str) -> str:
+    """Graph property name for an Entra schema attribute name (unchanged if already Graph's)."""
+    return ENTRA_TO_GRAPH.get(name, name)
+
+
+class Mapping(BaseModel):
+    """One attribute mapping, as written in the topology config (``sync[i].mappings[j]``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    target: str
+    type: MappingType = "Direct"
+    source: str | None = None
+    value: str | bool | int | None = None
+    expression: str | None = None
+    default: str | None = None
+    apply: ApplyMode = "Always"
+
+    @field_validator("target", "source")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        v = v.strip()
+        if v.startswith("[") and v.endswith("]"):
+            v = v[1:-1].strip()
+        if not v:
+            raise ValueError("attribute name is empty — write the Graph property name, e.g. displayName")
+        return v
+
+    @field_validator("expression")
+    @classmethod
+    def _expression_compiles(cls, v: str | None) -> str | None:
+        # ExpressionError is a ValueError: pydantic keeps it (with line/column) in the error context.
+        if v is not None:
+            compile(v, aliases=ENTRA_TO_GRAPH)
+        return v
+
+    @model_validator(mode="after")
+    def _fields_match_type(self) -> Mapping:
+        t = self.type
+        need = {"Direct": "source", "Constant": "value", "Expression": "expression"}.get(t)
+        if need and getattr(self, need) is None:
+            raise ValueError(f"a {t} mapping for {self.target!r} needs '{need}'")
+        extra = [f for f in ("source", "value", "expression")
+                 if f != need and getattr(self, f) is not None]
+        if extra:
+            raise ValueError(
+                f"a {t} mapping for {self.target!r} does not use {', '.join(extra)} — remove it or change 'type'"
+            )
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    target: str
+    kind: str
+    on_create_only: bool
+    source: str | None
+    constant: Any
+    compiled: CompiledExpression | None
+    default: Any
+
+
+class MappingError(ExpressionEvaluationError):
+    """An expression mapping failed for one user; names the user, target attribute and expression."""
+
+    def __init__(self, message: str, *, target: str, user_id: str | None, line=None, column=None) -> None:
+        super().__init__(message, line=line, column=column)
+        self.target = target
+        self.user_id = user_id
+
+
+def _coerce(target: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if target in BOOLEAN_TARGETS and isinstance(value, str):
+        low = value.strip().lower()
+        if low in ("true", "false"):
+            return low == "true"
+    if target in LIST_TARGETS and not isinstance(value, list):
+        return [value] if value != "" else []
+    return value
+
+
+class CompiledMappings:
+    """A config's mappings, compiled once; ``apply`` turns a source user into target attributes."""
+
+    __slots__ = ("mappings", "_steps", "source_attributes", "targets", "redacted_targets")
+
+    def __init__(self, mappings: Iterable[Mapping]) -> None:
+        self.mappings: tuple[Mapping, ...] = tuple(mappings)
+        steps: list[_Step] = []
+        seen: dict[str, int] = {}
+        sources: set[str] = set()
+        redacted: set[str] = set()
+        for i, m in enumerate(self.mappings):
+            target = graph_name(m.target)
+            if target.lower() in seen:
+                raise ValueError(
+                    f"mappings[{i}] maps target {m.target!r} again (first at mappings[{seen[target.lower()]}]) — "
+                    "keep one mapping per target attribute"
+                )
+            seen[target.lower()] = i
+            compiled = None
+            source = None
+            if m.type == "Direct":
+                source = graph_name(m.source or "")
+                sources.add(source)
+            elif m.type == "Expression":
+                compiled = compile(m.expression or "", aliases=ENTRA_TO_GRAPH)
+                sources |= compiled.attributes
+                if compiled.redacted:
+                    redacted.add(target)
+            steps.append(_Step(target, m.type, m.apply == "OnCreateOnly", source, m.value, compiled, m.default))
+        self._steps = tuple(steps)
+        self.source_attributes: frozenset[str] = frozenset(sources)
+        self.targets: tuple[str, ...] = tuple(s.target for s in steps)
+        self.redacted_targets: frozenset[str] = frozenset(redacted)
+
+    def apply(self, user: MappingABC[str, Any], is_create: bool) -> dict[str, Any]:
+        """Target attributes for ``user``.
+
+        On update, OnCreateOnly mappings, None mappings and defaults are skipped.  A value of
+        IGNORE_FLOW (IgnoreFlowIfNullOrEmpty) leaves the attribute out.  Other nulls are kept
+        (as None) so the planner can clear the target attribute, as Entra does.
+        """
+        out: dict[str, Any] = {}
+        for step in self._steps:
+            if step.on_create_only and not is_create:
+                continue
+            kind = step.kind
+            if kind == "Direct":
+                value = user.get(step.source)  # type: ignore[arg-type]
+            elif kind == "Expression":
+                try:
+                    value = step.compiled.evaluate(user)  # type: ignore[union-attr]
+                except ExpressionEvaluationError as exc:
+                    uid = user.get("id")
+                    raise MappingError(
+                        f"mapping for target {step.target!r} failed for user {uid or '(no id)'}: {exc.message} "
+                        f"[expression: {step.compiled.source}]",  # type: ignore[union-attr]
+                        target=step.target, user_id=uid, line=exc.line, column=exc.column,
+                    ) from None
+                if value is IGNORE_FLOW:
+                    continue
+            elif kind == "Constant":
+                value = step.constant
+            else:  # None: the target is left alone; only a default fills an empty new object
+                if is_create and step.default is not None:
+                    out[step.target] = _coerce(step.target, step.default)
+                continue
+            if (value is None or value == "") and is_create and step.default is not None:
+                value = step.default
+            out[step.target] = _coerce(step.target, value)
+        return out
+
+    def __repr__(self) -> str:
+        return f"CompiledMappings({len(self._steps)} mappings -> {', '.join(self.targets)})"
+
+
+def compile_mappings(mappings: Iterable[Mapping | MappingABC[str, Any]]) -> CompiledMappings:
+    """Validate (dicts are accepted) and compile a list of mappings."""
+    return CompiledMappings(m if isinstance(m, Mapping) else Mapping.model_validate(m) for m in mappings)
+
+
+def merge_mappings(defaults: Iterable[Mapping], overrides: Iterable[Mapping]) -> list[Mapping]:
+    """Defaults with overrides applied: same target (case-insensitive) replaces the default; an
+    override of type None without a default removes the target; new targets are appended."""
+    merged: dict[str, Mapping] = {graph_name(m.target).lower(): m for m in defaults}
+    for m in overrides:
+        key = graph_name(m.target).lower()
+        if m.type == "None" and m.default is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = m
+    return list(merged.values())
+
+
+def _direct(name: str) -> Mapping:
+    return Mapping(target=name, type="Direct", source=name)
+
+
+# Entra's default cross-tenant synchronization mappings ("Provision Microsoft Entra ID Users").
+# Source: the Attribute Mapping screenshot of cross-tenant-synchronization-configure.md (entra-docs)
+# as transcribed from Microsoft's PDF export; the first rows read: AltSecIdFromNetId(netId) ->
+# alternativeSecurityIds (matching, internal), isSoftDeleted, accountEnabled, streetAddress, city,
+# state, postalCode, country, department, employeeId, displayName, givenName; the last rows:
+# preferredLanguage, surname, telephoneNumber, userPrincipalName, true -> showInAddressList,
+# mail, Member -> userType.  The middle rows are not legible in the source we had; jobTitle,
+# mobile, physicalDeliveryOfficeName and companyName are included from Entra's user schema (marked).
+# Left out on purpose: alternativeSecurityIds/isSoftDeleted (internal to Entra; we link through
+# directory extensions, see DESIGN.md), userPrincipalName (the B2B UPN is assigned by the
+# invitation; Graph rejects a UPN in a domain the target has not verified), telephoneNumber
+# (Graph exposes it as the businessPhones list; mapped as businessPhones).
+ENTRA_DEFAULT_MAPPINGS: tuple[Mapping, ...] = (
+    _direct("accountEnabled"),
+    _direct("streetAddress"),
+    _direct("city"),
+    _direct("state"),
+    _direct("postalCode"),
+    _direct("country"),
+    _direct("department"),
+    _direct("employeeId"),
+    _direct("displayName"),
+    _direct("givenName"),
+    _direct("jobTitle"),  # unconfirmed row (see above)
+    _direct("companyName"),  # unconfirmed row
+    _direct("mobilePhone"),  # Entra: mobile; unconfirmed row
+    _direct("officeLocation"),  # Entra: physicalDeliveryOfficeName; unconfirmed row
+    _direct("preferredLanguage"),
+    _direct("surname"),
+    _direct("businessPhones"),  # Entra: telephoneNumber
+    Mapping(target="showInAddressList", type="Constant", value="True"),
+    _direct("mail"),
+    Mapping(target="userType", type="Constant", value="Member"),
+)
+
+__all__ = [
+    "BOOLEAN_TARGETS",
+    "ENTRA_DEFAULT_MAPPINGS",
+    "ENTRA_TO_GRAPH",
+    "CompiledMappings",
+    "Mapping",
+    "MappingError",
+    "compile_mappings",
+    "graph_name",
+    "merge_mappings",
+]

@@ -1,0 +1,234 @@
+"""The provisioning plan of one sync pair, computed in DuckDB SQL from desired state and target snapshot.
+
+Matching follows Entra: first the link (directory extensions xtsSourceTenantId + xtsSourceObjectId on the
+target user, or the link kept in DuckDB), then adoption of an unlinked external (B2B) user of the same
+mail, and never an internal member of the target. Actions: create, update (each changed property
+old -> new), disable (block sign-in), delete (soft), restore (within the retention window), skip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xts_pipeline import store
+
+ACTIONS = ("create", "update", "disable", "delete", "restore", "skip")
+WRITE_ACTIONS = ("create", "update", "disable", "delete", "restore")
+RETENTION_DAYS = 30
+
+# An external (B2B) user of the target: invited, a guest, or an #EXT# UPN. Anything else is internal.
+_EXTERNAL = ("(coalesce(t.creation_type, '') = 'Invitation' OR coalesce(t.user_type, '') = 'Guest' "
+             "OR coalesce(t.user_principal_name, '') LIKE '%#EXT#%' OR t.external_user_state IS NOT NULL)")
+
+PLAN_SQL = f"""
+WITH
+d AS (SELECT *, lower(coalesce(mail, user_principal_name)) AS addr FROM desired_users WHERE pair_key = $pair),
+t AS (SELECT * FROM target_users WHERE tenant = $target),
+ext AS (
+  SELECT max(full_name) FILTER (WHERE short_name = 'xtsSourceTenantId') AS tid,
+         max(full_name) FILTER (WHERE short_name = 'xtsSourceObjectId') AS oid,
+         max(full_name) FILTER (WHERE short_name = 'xtsSyncConfig') AS cfg
+  FROM target_extensions WHERE tenant = $target),
+-- 1. the link: on the target user, else the active link kept in DuckDB (target user still present)
+link_on_target AS (
+  SELECT t.link_source_object_id AS sid, t.id AS tid_, 'link' AS how FROM t
+  WHERE t.link_source_tenant_id = $source_tid AND t.link_source_object_id IS NOT NULL
+  QUALIFY row_number() OVER (PARTITION BY t.link_source_object_id ORDER BY t.id) = 1),
+link_in_db AS (
+  SELECT l.source_object_id AS sid, l.target_user_id AS tid_, 'link' AS how
+  FROM links l JOIN t ON t.id = l.target_user_id
+  WHERE l.pair_key = $pair AND l.state = 'active' AND t.link_source_object_id IS NULL
+    AND l.source_object_id NOT IN (SELECT sid FROM link_on_target)),
+linked AS (SELECT * FROM link_on_target UNION ALL SELECT * FROM link_in_db),
+-- 2. a soft-deleted user of ours, still inside the retention window
+restorable AS (
+  SELECT l.source_object_id AS sid, l.target_user_id AS tid_, 'restore' AS how FROM links l
+  WHERE l.pair_key = $pair AND l.state = 'deleted'
+    AND l.deleted_at >= CAST($now AS TIMESTAMP) - INTERVAL {RETENTION_DAYS} DAY
+    AND l.target_user_id NOT IN (SELECT id FROM t)
+    AND l.source_object_id NOT IN (SELECT sid FROM linked)),
+-- 3. adoption: an unlinked external user with the same mail; one target user per source user
+adopt AS (
+  SELECT d.source_object_id AS sid, t.id AS tid_, 'adopt' AS how
+  FROM d JOIN t ON lower(t.mail) = d.addr
+  WHERE {_EXTERNAL} AND t.link_source_object_id IS NULL
+    AND d.source_object_id NOT IN (SELECT sid FROM linked)
+    AND d.source_object_id NOT IN (SELECT sid FROM restorable)
+    AND t.id NOT IN (SELECT tid_ FROM linked)
+  QUALIFY row_number() OVER (PARTITION BY t.id ORDER BY d.source_object_id) = 1
+      AND row_number() OVER (PARTITION BY d.source_object_id ORDER BY t.id) = 1),
+matched AS (SELECT * FROM linked UNION ALL SELECT * FROM restorable UNION ALL SELECT * FROM adopt),
+-- never an internal member: a source user whose mail belongs to one is skipped, not matched
+internal_clash AS (
+  SELECT DISTINCT d.source_object_id AS sid, first(t.id) OVER (PARTITION BY d.source_object_id) AS tid_
+  FROM d JOIN t ON lower(t.mail) = d.addr OR lower(t.user_principal_name) = d.addr
+  WHERE NOT {_EXTERNAL}),
+link_patch AS (
+  SELECT d.source_object_id AS sid,
+         json_object(ext.tid, d.source_tenant_id, ext.oid, d.source_object_id, ext.cfg, $pair) AS patch
+  FROM d, ext),
+-- desired rows with their match
+dm AS (
+  SELECT d.*, m.tid_ AS target_user_id, coalesce(m.how, 'none') AS how, t.attrs AS target_attrs,
+         t.account_enabled AS target_enabled, lp.patch AS link_patch,
+         ic.tid_ AS clash_id
+  FROM d LEFT JOIN matched m ON m.sid = d.source_object_id
+         LEFT JOIN t ON t.id = m.tid_
+         LEFT JOIN link_patch lp ON lp.sid = d.source_object_id
+         LEFT JOIN internal_clash ic ON ic.sid = d.source_object_id),
+-- the would-be attributes: mapped attributes, plus link + provenance where they are missing
+want AS (
+  SELECT *, CASE WHEN how IN ('link') THEN desired_update
+                 ELSE json_merge_patch(CASE WHEN how = 'none' THEN desired_create ELSE desired_update END,
+                                       link_patch) END AS want
+  FROM dm),
+props AS (
+  SELECT source_object_id, unnest(json_keys(want)) AS k, want, target_attrs FROM want),
+diffs AS (
+  SELECT source_object_id,
+         list({{'property': k, 'old': json_extract(target_attrs, '$."' || k || '"'),
+                'new': json_extract(want, '$."' || k || '"')}} ORDER BY k) AS changes
+  FROM props
+  WHERE coalesce(CAST(json_extract(want, '$."' || k || '"') AS VARCHAR), 'null')
+        IS DISTINCT FROM coalesce(CAST(json_extract(target_attrs, '$."' || k || '"') AS VARCHAR), 'null')
+  GROUP BY source_object_id),
+dup_create AS (
+  SELECT source_object_id, row_number() OVER (PARTITION BY addr ORDER BY source_object_id) AS rn
+  FROM want WHERE how = 'none'),
+desired_plan AS (
+  SELECT w.source_tenant_id, w.source_object_id, w.target_user_id, coalesce(w.mail, w.user_principal_name) AS mail,
+    w.user_principal_name,
+    CASE
+      WHEN w.how = 'none' AND w.clash_id IS NOT NULL THEN 'skip'
+      WHEN w.how = 'none' AND dc.rn > 1 THEN 'skip'
+      WHEN w.how = 'none' THEN (CASE WHEN $allow_create THEN 'create' ELSE 'skip' END)
+      WHEN w.how = 'restore' THEN 'restore'
+      WHEN NOT $allow_update THEN 'skip'
+      WHEN w.account_enabled = false AND coalesce(w.target_enabled, true) THEN 'disable'
+      WHEN df.changes IS NOT NULL THEN 'update'
+      ELSE 'skip' END AS action,
+    df.changes AS changes_list,
+    w.want AS desired,
+    CASE
+      WHEN w.how = 'none' AND w.clash_id IS NOT NULL THEN
+        'mail ' || w.addr || ' belongs to internal member ' || w.clash_id || ' of the target; internal members are never matched'
+      WHEN w.how = 'none' AND dc.rn > 1 THEN 'another source user has the same mail ' || w.addr || '; only one is synced'
+      WHEN w.how = 'none' AND NOT $allow_create THEN 'creates are turned off for this pair'
+      WHEN w.how = 'none' THEN 'in scope, no matching user in the target'
+      WHEN w.how = 'restore' THEN 'back in scope within ' || {RETENTION_DAYS} || ' days of its soft delete'
+      WHEN NOT $allow_update THEN 'updates are turned off for this pair'
+      WHEN w.how = 'adopt' THEN 'adopts existing B2B user with the same mail'
+      WHEN w.account_enabled = false AND coalesce(w.target_enabled, true) THEN 'source account is disabled'
+      WHEN df.changes IS NOT NULL THEN 'source attributes changed'
+      ELSE 'unchanged' END AS reason,
+    w.how AS match
+  FROM want w LEFT JOIN diffs df USING (source_object_id)
+              LEFT JOIN dup_create dc USING (source_object_id)),
+-- users of ours in the target that are no longer wanted: out of scope, deleted or disabled at source
+gone AS (
+  SELECT t.link_source_tenant_id AS source_tenant_id, t.link_source_object_id AS source_object_id,
+         t.id AS target_user_id, t.mail, t.user_principal_name, t.account_enabled,
+         (t.link_source_object_id IN (SELECT id FROM rejected_users WHERE tenant = $source)
+          OR t.link_source_object_id IN (SELECT source_object_id FROM desired_errors WHERE pair_key = $pair))
+           AS rejected
+  FROM t WHERE t.link_source_tenant_id = $source_tid
+    AND t.link_source_object_id NOT IN (SELECT source_object_id FROM d)
+  QUALIFY row_number() OVER (PARTITION BY t.link_source_object_id ORDER BY t.id) = 1),
+gone_plan AS (
+  SELECT source_tenant_id, source_object_id, target_user_id, mail, user_principal_name,
+    CASE WHEN rejected THEN 'skip'
+         WHEN $deprovision = 'delete' AND $allow_delete THEN 'delete'
+         WHEN $deprovision = 'disable' AND $allow_update AND coalesce(account_enabled, true) THEN 'disable'
+         ELSE 'skip' END AS action,
+    CASE WHEN $deprovision = 'disable' AND NOT rejected AND coalesce(account_enabled, true)
+         THEN [{{'property': 'accountEnabled', 'old': CAST('true' AS JSON), 'new': CAST('false' AS JSON)}}]
+         END AS changes_list,
+    CASE WHEN $deprovision = 'disable' THEN json_object('accountEnabled', false) END AS desired,
+    CASE WHEN rejected THEN 'source user failed validation or mapping this cycle; left as is'
+         WHEN $deprovision = 'none' THEN 'out of scope; deprovision action is none'
+         WHEN $deprovision = 'delete' AND NOT $allow_delete THEN 'out of scope; deletes are turned off for this pair'
+         ELSE 'out of scope or deleted in the source' END AS reason,
+    'link' AS match
+  FROM gone),
+allrows AS (SELECT * FROM desired_plan UNION ALL SELECT * FROM gone_plan)
+SELECT $pair AS pair_key, $cycle AS cycle_id,
+       md5($cycle || ':' || coalesce(source_object_id, '') || ':' || coalesce(target_user_id, '')) AS change_id,
+       source_tenant_id, source_object_id, target_user_id, action,
+       CAST(to_json(coalesce(changes_list, [])) AS JSON) AS changes, CAST(desired AS JSON) AS desired,
+       reason, match, mail, user_principal_name
+FROM allrows
+"""  # noqa: S608 - only module constants are interpolated; values are bound
+
+
+@dataclass
+class PairSpec:
+    """What the planner needs to know about a sync pair (a plain mirror of config's SyncPair)."""
+
+    key: str
+    source: str
+    target: str
+    source_tenant_id: str
+    deprovision_action: str = "delete"  # delete | disable | none
+    allow_create: bool = True
+    allow_update: bool = True
+    allow_delete: bool = True
+
+
+@dataclass
+class PlanSummary:
+    """Counts of one pair's plan, its fingerprint and whether the target lets it write."""
+
+    pair_key: str
+    cycle_id: str
+    counts: dict[str, int] = field(default_factory=dict)
+    fingerprint: str = ""
+    sync_allowed: bool | None = None
+    blocked_reason: str | None = None
+
+    @property
+    def writes(self) -> int:
+        return sum(self.counts.get(a, 0) for a in WRITE_ACTIONS)
+
+
+def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | None = None) -> PlanSummary:
+    """Replace `pair`'s rows in `plan` with a fresh plan for `cycle_id`, and record `plan_meta`."""
+    params = {
+        "pair": pair.key, "target": pair.target, "source": pair.source, "source_tid": pair.source_tenant_id,
+        "cycle": cycle_id, "deprovision": pair.deprovision_action, "allow_create": pair.allow_create,
+        "allow_update": pair.allow_update, "allow_delete": pair.allow_delete, "now": now or _utcnow(),
+    }
+    with store.connect(db) as con:
+        con.execute("BEGIN")
+        con.execute("DELETE FROM plan WHERE pair_key = ?", [pair.key])
+        con.execute("DELETE FROM plan_exclusions WHERE pair_key = ?", [pair.key])
+        con.execute(f"INSERT INTO plan {PLAN_SQL}", params)  # noqa: S608 - constant SQL, values bound
+        counts = store.count_by(con, "plan", "action", "pair_key = ?", [pair.key])
+        fingerprint = con.execute(
+            """SELECT sha256(coalesce(string_agg(action || '|' || coalesce(source_object_id, '') || '|'
+                      || coalesce(target_user_id, '') || '|' || CAST(changes AS VARCHAR), '\n'
+                      ORDER BY source_object_id, target_user_id, action), ''))
+               FROM plan WHERE pair_key = ? AND action <> 'skip'""", [pair.key]).fetchone()[0]
+        pol = con.execute("SELECT is_sync_allowed FROM target_policy WHERE tenant = ? AND source_tenant = ?",
+                          [pair.target, pair.source]).fetchone()
+        allowed = pol[0] if pol else None
+        blocked = None
+        if not allowed:
+            why = "no cross-tenant access partner setting for the source" if pol is None or allowed is None \
+                else "userSyncInbound.isSyncAllowed is false"
+            blocked = (f"target {pair.target} does not allow sync from {pair.source} ({why}); this pair writes "
+                       f"nothing. The target's admin must set isSyncAllowed=true in its partner settings.")
+        con.execute(
+            """INSERT INTO plan_meta VALUES (?, ?, ?, ?, ?, now()) ON CONFLICT (pair_key) DO UPDATE SET
+               cycle_id = excluded.cycle_id, fingerprint = excluded.fingerprint,
+               sync_allowed = excluded.sync_allowed, blocked_reason = excluded.blocked_reason,
+               planned_at = excluded.planned_at""",
+            [pair.key, cycle_id, fingerprint, allowed, blocked])
+        con.execute("COMMIT")
+    return PlanSummary(pair.key, cycle_id, {a: counts.get(a, 0) for a in ACTIONS}, fingerprint, allowed, blocked)
+
+
+def _utcnow() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")

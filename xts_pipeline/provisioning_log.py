@@ -1,0 +1,67 @@
+"""The provisioning log, in Entra's vocabulary, kept in DuckDB.
+
+Entra's provisioning logs speak of actions Create / Update / Disable / Delete / StagedDelete / Other and
+statuses Success / Failure / Skipped / Warning, with the cycle id, change id, modified properties
+(old and new) and duration. We use the same words so people can read both side by side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import orjson
+
+ENTRA_ACTION = {"create": "Create", "update": "Update", "disable": "Disable", "delete": "Delete",
+                "restore": "Other", "skip": "Other", "staged_delete": "StagedDelete"}
+ENTRA_STATUS = {"success": "Success", "failed": "Failure", "skipped": "Skipped", "warning": "Warning"}
+COLUMNS: tuple[str, ...] = ("cycle_id", "change_id", "pair_key", "logged_at", "action", "status", "operation",
+           "source_tenant_id", "source_object_id", "source_upn", "target_tenant", "target_user_id",
+           "modified_properties", "error_code", "error_message", "duration_ms", "reason")
+_INSERT = "INSERT INTO provisioning_log VALUES (" + ", ".join("?" * len(COLUMNS)) + ")"  # noqa: S608
+
+
+@dataclass
+class LogEntry:
+    """One provisioning-log row; `operation` keeps our finer action (e.g. restore) next to Entra's word."""
+
+    cycle_id: str
+    change_id: str
+    pair_key: str
+    operation: str
+    status: str  # success | failed | skipped | warning
+    source_tenant_id: str | None = None
+    source_object_id: str | None = None
+    source_upn: str | None = None
+    target_tenant: str | None = None
+    target_user_id: str | None = None
+    modified_properties: list[dict] = field(default_factory=list)
+    error_code: str | None = None
+    error_message: str | None = None
+    duration_ms: float | None = None
+    reason: str | None = None
+    logged_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
+
+    def row(self) -> list:
+        return [
+            self.cycle_id, self.change_id, self.pair_key, self.logged_at, ENTRA_ACTION.get(self.operation, "Other"),
+            ENTRA_STATUS[self.status], self.operation, self.source_tenant_id, self.source_object_id,
+            self.source_upn, self.target_tenant, self.target_user_id,
+            orjson.dumps(self.modified_properties).decode(), self.error_code, self.error_message,
+            self.duration_ms, self.reason,
+        ]
+
+
+def write(con, entries: list[LogEntry]) -> None:
+    """Append entries in the caller's (short) connection."""
+    if entries:
+        con.executemany(_INSERT,
+                        [e.row() for e in entries])
+
+
+def summary(con, pair_key: str, cycle_id: str) -> dict[str, int]:
+    """Counts by 'Action/Status' for one cycle of one pair."""
+    rows = con.execute(
+        """SELECT operation || '/' || status, count(*) FROM provisioning_log
+           WHERE pair_key = ? AND cycle_id = ? GROUP BY 1 ORDER BY 1""", [pair_key, cycle_id]).fetchall()
+    return {k: int(v) for k, v in rows}

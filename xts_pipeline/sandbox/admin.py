@@ -1,0 +1,106 @@
+"""Sandbox-only admin routes under /_sandbox/ (header X-Sandbox-Admin: <admin_key>), for tests and demos.
+
+They change what Graph cannot (app permissions, invitation policy, faults, throttle, the clock) and
+expose raw state for assertions. See docs/sandbox.md.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .store import ACTIVE
+
+if TYPE_CHECKING:
+    from .app import SandboxApp
+
+
+def _json(obj, status: int = 200) -> Response:
+    return Response(orjson.dumps(obj), status, media_type="application/json")
+
+
+def _err(status: int, message: str) -> Response:
+    return _json({"error": {"code": "SandboxAdmin", "message": message}}, status)
+
+
+async def handle_admin(app: SandboxApp, request: Request) -> Response:
+    if not app.check_admin(request):
+        return _err(401, "Missing or wrong X-Sandbox-Admin header: use admin_key from sandbox.json.")
+    path = "/" + request.path_params["path"].strip("/")
+    method = request.method
+    body: dict = {}
+    if method in ("PUT", "POST", "PATCH"):
+        raw = await request.body()
+        try:
+            body = orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError:
+            return _err(400, f"{method} {request.url.path}: the body is not JSON.")
+        if not isinstance(body, dict):
+            return _err(400, f"{method} {request.url.path}: the body must be a JSON object.")
+    store = app.store
+
+    if path == "/state" and method == "GET":
+        return _json({"tenants": store.counts(), "throttle": app.throttle_mode, "faults": app.fault_spec,
+                      "fault_seed": app.fault_seed,
+                      "clock": {"now": app.clock.iso_now(), "epoch": app.clock.now(),
+                                "time_scale": app.clock.time_scale}})
+    if path == "/throttle" and method == "PUT":
+        try:
+            app.set_throttle(body.get("mode", "off"))
+        except ValueError as exc:
+            return _err(400, str(exc))
+        return _json({"throttle": app.throttle_mode})
+    if path == "/faults" and method == "PUT":
+        try:
+            app.set_faults(body.get("spec"), int(body.get("seed", 0)))
+        except ValueError as exc:
+            return _err(400, f"fault spec rejected: {exc}")
+        return _json({"faults": app.fault_spec, "fault_seed": app.fault_seed})
+    if path == "/clock/advance" and method == "POST":
+        try:
+            now = app.clock.advance(float(body.get("seconds", 0)))
+        except (TypeError, ValueError) as exc:
+            return _err(400, f"clock advance: {exc}")
+        store.meta_set("clock", app.clock.export())
+        return _json({"now": app.clock.iso_now(), "epoch": now})
+
+    m = re.match(r"^/tenants/([^/]+)(/.*)?$", path)
+    if not m:
+        return _err(404, f"No admin route {method} {request.url.path}; see docs/sandbox.md.")
+    tenant = store.find_tenant(m.group(1))
+    if tenant is None:
+        return _err(404, f"Tenant '{m.group(1)}' is not in this sandbox; use a name, id or domain from "
+                    "sandbox.json.")
+    rest = m.group(2) or "/"
+    if rest == "/permissions" and method == "PUT":
+        perms = body.get("permissions")
+        if not isinstance(perms, list) or not all(isinstance(p, str) for p in perms):
+            return _err(400, "Body must be {\"permissions\": [\"User.Read.All\", ...]}.")
+        store.set_permissions(tenant, perms)
+        return _json({"tenant": tenant.name, "permissions": tenant.permissions})
+    if rest == "/invitations" and method == "PUT":
+        if not isinstance(body.get("allowed"), bool):
+            return _err(400, "Body must be {\"allowed\": true|false}.")
+        store.set_allow_invitations(tenant, body["allowed"])
+        return _json({"tenant": tenant.name, "allow_invitations": tenant.allow_invitations})
+    if rest == "/users" and method == "GET":
+        include = request.query_params.get("include_deleted", "false").lower() == "true"
+        return _json({"tenant": tenant.name, "value": store.raw_users(tenant, include)})
+    um = re.match(r"^/users/([^/]+)$", rest)
+    if um and method == "PATCH":
+        row = store.get_user_row(tenant, um.group(1), states=(ACTIVE,))
+        if row is None:
+            return _err(404, f"User '{um.group(1)}' is not an active user of tenant '{tenant.name}'.")
+        store.update_user(tenant, row[0], body)  # raw: bypasses Graph's validation on purpose
+        return _json(store.get_user(tenant, row[0]))
+    if rest == "/partners" and method == "GET":
+        return _json({"tenant": tenant.name, "value": store.list_partners(tenant)})
+    pm = re.match(r"^/partners/([^/]+)$", rest)
+    if pm and method == "PUT":
+        store.put_partner(tenant, pm.group(1), body)
+        return _json(body)
+    return _err(404, f"No admin route {method} {request.url.path}; see docs/sandbox.md.")

@@ -1,0 +1,597 @@
+"""The sandbox's ASGI app: Entra token endpoint, a Microsoft Graph v1.0 subset, $batch and admin routes.
+
+Graph handlers are plain functions over a `GraphRequest` so `$batch` runs each sub-request through
+exactly the same path (auth context, throttling, faults, errors) as a top-level request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .clock import SandboxClock, iso
+from .odata import ODataError
+from .store import DEFAULT_USER_PROPS, SandboxStore, Tenant
+from .tokens import TOKEN_LIFETIME_S, TokenClaims, TokenError, TokenSigner, client_credentials
+
+try:  # throttle.py / faults.py are built in parallel; run without them until they land
+    from .throttle import Throttler, request_cost
+except ImportError:  # pragma: no cover
+    Throttler = None  # type: ignore[assignment,misc]
+    request_cost = None  # type: ignore[assignment]
+try:
+    from .faults import FaultInjector, FaultSpec
+except ImportError:  # pragma: no cover
+    FaultInjector = None  # type: ignore[assignment,misc]
+    FaultSpec = None  # type: ignore[assignment,misc]
+
+USER_PROPS = (
+    "id", "userPrincipalName", "mail", "mailNickname", "otherMails", "displayName", "givenName", "surname",
+    "jobTitle", "department", "companyName", "officeLocation", "city", "state", "country", "streetAddress",
+    "postalCode", "usageLocation", "employeeId", "employeeType", "mobilePhone", "businessPhones",
+    "preferredLanguage", "accountEnabled", "userType", "creationType", "externalUserState",
+    "externalUserStateChangeDateTime", "showInAddressList", "createdDateTime", "deletedDateTime",
+)
+READ_ONLY_USER_PROPS = {"id", "creationType", "externalUserState", "externalUserStateChangeDateTime",
+                        "createdDateTime", "deletedDateTime"}
+BOOL_PROPS = {"accountEnabled", "showInAddressList"}
+LIST_PROPS = {"otherMails", "businessPhones"}
+GROUP_PROPS = ("id", "displayName", "description", "mail", "mailEnabled", "mailNickname", "groupTypes",
+               "membershipRule", "membershipRuleProcessingState", "securityEnabled", "isAssignableToRole",
+               "createdDateTime")
+GROUP_DEFAULT = GROUP_PROPS
+DELTA_TOKEN_TTL_S = 7 * 24 * 3600
+DELTA_PAGE = 200
+MAX_BATCH = 20
+# Sandbox simplification: a sync app may manage its *own* app's extension properties with
+# User.ReadWrite.All as well (the demo apps hold no Application.* permission).
+_APP_READ = ("Application.Read.All", "User.Read.All")
+_APP_WRITE = ("Application.ReadWrite.OwnedBy", "User.ReadWrite.All")
+
+# A held permission -> the permissions it implies (ReadWrite implies Read, Directory.* implies both).
+IMPLIED = {
+    "User.ReadWrite.All": {"User.Read.All", "User.Invite.All"},
+    "Directory.Read.All": {"User.Read.All", "Group.Read.All"},
+    "Directory.ReadWrite.All": {"User.Read.All", "User.ReadWrite.All", "User.Invite.All", "Group.Read.All",
+                                "Group.ReadWrite.All", "Application.ReadWrite.OwnedBy"},
+    "Group.ReadWrite.All": {"Group.Read.All"},
+    "GroupMember.Read.All": {"Group.Read.All"},
+    "Policy.ReadWrite.CrossTenantAccess": {"Policy.Read.All"},
+    "Application.ReadWrite.All": {"Application.ReadWrite.OwnedBy", "Application.Read.All"},
+    "Application.ReadWrite.OwnedBy": {"Application.Read.All"},
+}
+
+
+def effective_permissions(roles) -> set[str]:
+    out = set(roles)
+    for r in roles:
+        out |= IMPLIED.get(r, set())
+    return out
+
+
+class GraphError(Exception):
+    """An error answered with Graph's error body."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
+
+
+@dataclass
+class GraphRequest:
+    method: str
+    path: str  # after /v1.0, URL-decoded, e.g. "/users/abc"
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    body: bytes | None
+    tenant: Tenant
+    claims: TokenClaims
+    request_id: str
+    client_request_id: str
+    raw_query: str = ""
+
+    def param(self, name: str) -> str | None:
+        """System query options with or without `$`, case-insensitive, as Graph v1.0 accepts them."""
+        return self.query.get(name.lower().lstrip("$"))
+
+    def json(self) -> dict:
+        if not self.body:
+            raise GraphError(400, "BadRequest", "Write requests (excluding DELETE) must contain the Content-Type "
+                             "header declaration and a JSON body.")
+        try:
+            obj = orjson.loads(self.body)
+        except orjson.JSONDecodeError as exc:
+            raise GraphError(400, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type "
+                             f"header is set and payload is of valid JSON format ({exc}).") from None
+        if not isinstance(obj, dict):
+            raise GraphError(400, "BadRequest", "Unable to read JSON request payload: the body must be a JSON object.")
+        return obj
+
+
+@dataclass
+class GraphResponse:
+    status: int
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    reset: bool = False
+
+
+def _ok(obj, status: int = 200) -> GraphResponse:
+    return GraphResponse(status, orjson.dumps(obj))
+
+
+def _no_content() -> GraphResponse:
+    return GraphResponse(204)
+
+
+def error_body(code: str, message: str, request_id: str, client_request_id: str, now: float) -> bytes:
+    return orjson.dumps({"error": {"code": code, "message": message, "innerError": {
+        "date": iso(now), "request-id": request_id, "client-request-id": client_request_id}}})
+
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _project(d: dict, props) -> dict:
+    return {k: d.get(k) for k in props}
+
+
+@dataclass
+class _Route:
+    method: str
+    pattern: re.Pattern
+    handler: Callable
+    permission: str | tuple[str, ...] | None  # any one of these
+
+
+class SandboxApp:
+    """State + behaviour of one sandbox server. `asgi` is the Starlette application."""
+
+    def __init__(self, store: SandboxStore, clock: SandboxClock, signer: TokenSigner, admin_key: str,
+                 throttle: str = "off", faults: str | None = None, fault_seed: int = 0,
+                 base_url: str = "") -> None:
+        self.store, self.clock, self.signer = store, clock, signer
+        self._admin_key = admin_key
+        self.base_url = base_url
+        self._token_key = hashlib.sha256(b"xts-token-key:" + admin_key.encode()).digest()
+        self._verified: dict[str, TokenClaims] = {}
+        self.set_throttle(throttle)
+        self.set_faults(faults, fault_seed)
+        self.routes: list[_Route] = []
+        self._register_routes()
+        self.asgi = self._build_starlette()
+
+    def __repr__(self) -> str:
+        return f"SandboxApp(base_url={self.base_url!r}, tenants={len(self.store.tenants)})"
+
+    # ---- runtime configuration ----------------------------------------------------------------
+    def set_throttle(self, mode: str) -> None:
+        if mode not in ("documented", "off"):
+            raise ValueError(f"throttle mode {mode!r} is not known; use 'documented' or 'off'")
+        self.throttle_mode = mode
+        self.throttler = Throttler(self.clock.now, mode, self.clock.time_scale) if Throttler else None
+
+    def set_faults(self, spec: str | None, seed: int = 0) -> None:
+        self.fault_spec, self.fault_seed = spec or "", int(seed)
+        self.injector = FaultInjector(FaultSpec.parse(spec), seed) if (FaultInjector and spec) else None
+
+    # ---- opaque, tamper-evident paging/delta tokens -----------------------------------------
+    def encode_token(self, state: dict) -> str:
+        raw = orjson.dumps(state)
+        mac = hmac.new(self._token_key, raw, hashlib.sha256).digest()[:12]
+        return base64.urlsafe_b64encode(mac + raw).decode().rstrip("=")
+
+    def decode_token(self, token: str) -> dict | None:
+        try:
+            blob = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            mac, raw = blob[:12], blob[12:]
+            if not hmac.compare_digest(mac, hmac.new(self._token_key, raw, hashlib.sha256).digest()[:12]):
+                return None
+            state = orjson.loads(raw)
+            return state if isinstance(state, dict) else None
+        except (ValueError, orjson.JSONDecodeError):
+            return None
+
+    # ---- Starlette wiring ----------------------------------------------------------------------
+    def _build_starlette(self) -> Starlette:
+        all_methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+        routes = [
+            Route("/{tenant}/v2.0/.well-known/openid-configuration", self.openid_configuration),
+            Route("/{tenant}/oauth2/v2.0/token", self.token_endpoint, methods=["POST"]),
+            Route("/{tenant}/discovery/v2.0/keys", self.jwks),
+            Route("/v1.0/{path:path}", self.graph_endpoint, methods=all_methods),
+            Route("/_sandbox/{path:path}", self.admin_endpoint, methods=all_methods),
+            Route("/{path:path}", self.not_found, methods=all_methods),
+        ]
+        return Starlette(routes=routes, exception_handlers={
+            HTTPException: self._http_exception, Exception: self._unhandled})
+
+    def _error_response(self, status: int, code: str, message: str, headers: dict | None = None,
+                        request_id: str | None = None, client_request_id: str | None = None) -> Response:
+        rid = request_id or str(uuid.uuid4())
+        crid = client_request_id or rid
+        h = {"request-id": rid, "client-request-id": crid, **(headers or {})}
+        return Response(error_body(code, message, rid, crid, self.clock.now()), status, h,
+                        media_type="application/json")
+
+    async def _http_exception(self, request: Request, exc: HTTPException) -> Response:
+        code = {404: "Request_ResourceNotFound", 405: "Request_BadRequest"}.get(exc.status_code, "BadRequest")
+        return self._error_response(exc.status_code, code, f"{exc.detail} ({request.method} {request.url.path})")
+
+    async def _unhandled(self, request: Request, exc: Exception) -> Response:
+        # Never a stack trace on the wire: the class name is enough to find it in the server log.
+        return self._error_response(500, "InternalServerError",
+                                    f"The sandbox failed on {request.method} {request.url.path} "
+                                    f"({type(exc).__name__}). See the sandbox log in the state directory.")
+
+    async def not_found(self, request: Request) -> Response:
+        return self._error_response(400, "BadRequest", f"Resource not found for the segment "
+                                    f"'{request.url.path.strip('/').split('/')[0]}'. Graph routes live under "
+                                    "/v1.0/, Entra routes under /{tenant}/oauth2/v2.0/.")
+
+    # ---- Entra ---------------------------------------------------------------------------------
+    def _base(self, request: Request) -> str:
+        return self.base_url or f"https://{request.url.netloc}"
+
+    async def openid_configuration(self, request: Request) -> Response:
+        key = request.path_params["tenant"]
+        tenant = self.store.find_tenant(key)
+        now = self.clock.now()
+        if tenant is None:
+            from .tokens import entra_error
+            body = entra_error("invalid_tenant", 90002, f"Tenant '{key}' not found. Use a tenant id or domain "
+                               "listed in sandbox.json.", now)
+            return Response(orjson.dumps(body), 400, media_type="application/json")
+        base, tid = self._base(request), tenant.tenant_id
+        doc = {
+            "token_endpoint": f"{base}/{tid}/oauth2/v2.0/token",
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+            "jwks_uri": f"{base}/{tid}/discovery/v2.0/keys",
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "issuer": f"{base}/{tid}/v2.0",
+            "authorization_endpoint": f"{base}/{tid}/oauth2/v2.0/authorize",
+            "device_authorization_endpoint": f"{base}/{tid}/oauth2/v2.0/devicecode",
+            "end_session_endpoint": f"{base}/{tid}/oauth2/v2.0/logout",
+            "tenant_region_scope": "EU",
+            "cloud_instance_name": "microsoftonline.com",
+            "msgraph_host": "graph.microsoft.com",
+        }
+        return Response(orjson.dumps(doc), 200, media_type="application/json")
+
+    async def jwks(self, request: Request) -> Response:
+        return Response(orjson.dumps(self.signer.jwks()), 200, media_type="application/json")
+
+    async def token_endpoint(self, request: Request) -> Response:
+        key = request.path_params["tenant"]
+        raw = await request.body()
+        try:  # application/x-www-form-urlencoded, parsed by the stdlib (no python-multipart needed)
+            form = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError:
+            form = {}
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("basic ") and "client_secret" not in form:
+            try:
+                cid, _, sec = base64.b64decode(auth[6:]).decode().partition(":")
+                form.setdefault("client_id", unquote(cid))
+                form["client_secret"] = unquote(sec)
+            except (ValueError, UnicodeDecodeError):
+                pass
+        tenant = self.store.find_tenant(key)
+        now = self.clock.now()
+        status, body = client_credentials(form, tenant, self.signer, now,
+                                          issuer=f"https://sts.windows.net/{tenant.tenant_id if tenant else key}/",
+                                          tenant_key=key)
+        if status == 200:
+            # expires_in is in wall-clock seconds, so clients refresh on the sandbox clock's schedule.
+            body["expires_in"] = body["ext_expires_in"] = max(1, int(TOKEN_LIFETIME_S / self.clock.time_scale))
+        return Response(orjson.dumps(body), status, {"Cache-Control": "no-store, no-cache"},
+                        media_type="application/json")
+
+    # ---- Graph entry point -----------------------------------------------------------------
+    def _authenticate(self, headers) -> tuple[Tenant, TokenClaims]:
+        auth = headers.get("authorization") or ""
+        if not auth.lower().startswith("bearer ") or not auth[7:].strip():
+            raise GraphError(401, "InvalidAuthenticationToken", "Access token is empty.")
+        token = auth[7:].strip()
+        now = self.clock.now()
+        claims = self._verified.get(token)
+        if claims is None:
+            try:
+                claims = self.signer.verify(token, now)
+            except TokenError as exc:
+                raise GraphError(401, "InvalidAuthenticationToken", str(exc)) from None
+            if len(self._verified) > 10_000:
+                self._verified.clear()
+            self._verified[token] = claims
+        elif claims.exp <= now:
+            raise GraphError(401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
+        tenant = self.store.tenants.get(claims.tenant_id)
+        if tenant is None or tenant.client_id != claims.app_id:
+            raise GraphError(401, "InvalidAuthenticationToken",
+                             "Access token validation failure: the token's tenant or app is not known to this "
+                             "sandbox. Get a new token from the authority listed in sandbox.json.")
+        return tenant, claims
+
+    async def graph_endpoint(self, request: Request) -> Response:
+        rid = str(uuid.uuid4())
+        crid = request.headers.get("client-request-id") or rid
+        try:
+            tenant, claims = self._authenticate(request.headers)
+        except GraphError as exc:
+            return self._error_response(exc.status, exc.code, exc.message, request_id=rid, client_request_id=crid)
+        body = await request.body()
+        path = "/" + request.path_params["path"]
+        raw_query = request.url.query
+        greq = GraphRequest(request.method, path, _parse_query(raw_query), dict(request.headers), body or None,
+                            tenant, claims, rid, crid, raw_query)
+        if path.rstrip("/").lower() == "/$batch" and request.method == "POST":
+            resp = await self.batch(greq, self._base(request))
+        else:
+            resp = await self.execute(greq, self._base(request))
+        if resp.reset:
+            await self._reset_connection(request)
+            return Response(b"", 500)  # unreachable when the transport could be aborted
+        headers = {"request-id": rid, "client-request-id": crid, **resp.headers}
+        if resp.body is not None:
+            headers.setdefault("content-type", "application/json;odata.metadata=minimal;odata.streaming=true;"
+                                               "IEEE754Compatible=false;charset=utf-8")
+        return Response(resp.body if resp.body is not None else b"", resp.status, headers)
+
+    async def _reset_connection(self, request: Request) -> None:
+        """Drop the TCP connection without an answer (a 'reset' fault): the response is lost."""
+        send = request.scope.get("xts.raw_send")
+        transport = getattr(getattr(send, "__self__", None), "transport", None)
+        if transport is not None:
+            transport.abort()
+            for _ in range(3):
+                await asyncio.sleep(0)
+        else:
+            raise ConnectionAbortedError("fault injection: connection reset")
+
+    async def execute(self, req: GraphRequest, base: str) -> GraphResponse:
+        """One Graph call: throttle, fault, dispatch; errors become Graph error bodies."""
+        now = self.clock.now()
+        extra: dict[str, str] = {}
+        fault = None
+        try:
+            route, match = self._match(req)
+            # Token roles, narrowed by the app's current grants so an admin revoke bites at once.
+            roles = effective_permissions(req.claims.roles) & effective_permissions(req.tenant.permissions)
+            needed = (route.permission,) if isinstance(route.permission, str) else route.permission
+            if needed and not roles.intersection(needed):
+                raise GraphError(403, "Authorization_RequestDenied",
+                                 f"Insufficient privileges to complete the operation. The app of tenant "
+                                 f"'{req.tenant.name}' needs the application permission {' or '.join(needed)}.")
+            if self.throttler is not None and request_cost is not None:
+                ru, writes = request_cost(req.method, "/v1.0" + req.path, req.raw_query)
+                decision = self.throttler.charge(req.tenant.tenant_id, req.claims.app_id, req.tenant.user_count,
+                                                 ru, writes)
+                extra.update(decision.headers)
+                if not decision.allowed:
+                    raise GraphError(429, "TooManyRequests",
+                                     f"Too many requests for tenant '{req.tenant.name}' "
+                                     f"({decision.information or 'throttled'}); retry after "
+                                     f"{decision.retry_after_s} s.", decision.headers)
+            if self.injector is not None:
+                fault = self.injector.decide(req.tenant.name, "read" if req.method == "GET" else "write")
+                if fault is not None:
+                    if fault.latency_s:
+                        await asyncio.sleep(fault.latency_s)
+                    if fault.kind == "429":
+                        raise GraphError(429, "TooManyRequests", "Too many requests (injected fault). Retry after "
+                                         "1 s.", {"Retry-After": "1"})
+                    if fault.kind and fault.kind.isdigit():
+                        code = {500: "InternalServerError", 502: "BadGateway", 503: "ServiceUnavailable",
+                                504: "GatewayTimeout"}[int(fault.kind)]
+                        hdr = {"Retry-After": "1"} if fault.kind == "503" else {}
+                        raise GraphError(int(fault.kind), code, f"Injected fault {fault.kind} for tenant "
+                                         f"'{req.tenant.name}'.", hdr)
+            resp = route.handler(self, req, base, *match.groups())
+        except GraphError as exc:
+            resp = GraphResponse(exc.status, error_body(exc.code, exc.message, req.request_id,
+                                                        req.client_request_id, now), dict(exc.headers))
+        except ODataError as exc:
+            resp = GraphResponse(400, error_body(exc.code, str(exc), req.request_id, req.client_request_id, now))
+        for k, v in extra.items():
+            resp.headers.setdefault(k, v)
+        if "x-ms-resource-unit" not in resp.headers and request_cost is not None:
+            resp.headers["x-ms-resource-unit"] = str(request_cost(req.method, "/v1.0" + req.path, req.raw_query)[0])
+        if fault is not None and fault.kind == "reset":
+            resp.reset = True
+        return resp
+
+    def _match(self, req: GraphRequest):
+        path = req.path.rstrip("/") or "/"
+        allowed = False
+        for route in self.routes:
+            m = route.pattern.match(path)
+            if m:
+                if route.method == req.method:
+                    return route, m
+                allowed = True
+        if allowed:
+            raise GraphError(405, "Request_BadRequest",
+                             f"The HTTP method '{req.method}' is not allowed for {req.path}.")
+        seg = path.strip("/").split("/")[0] if path != "/" else ""
+        raise GraphError(400, "BadRequest", f"Resource not found for the segment '{seg}'. "
+                         "The sandbox serves users, invitations, directory/deletedItems, groups, applications, "
+                         "policies/crossTenantAccessPolicy and $batch.")
+
+    # ---- $batch --------------------------------------------------------------------------------
+    async def batch(self, req: GraphRequest, base: str) -> GraphResponse:
+        now = self.clock.now()
+
+        def bad(message: str) -> GraphResponse:
+            return GraphResponse(400, error_body("BadRequest", message, req.request_id, req.client_request_id, now))
+
+        try:
+            payload = req.json()
+        except GraphError as exc:
+            return bad(exc.message)
+        items = payload.get("requests")
+        if not isinstance(items, list) or not items:
+            return bad("Invalid batch payload format: the body needs a non-empty 'requests' array.")
+        if len(items) > MAX_BATCH:
+            return bad(f"Invalid batch payload format: {len(items)} requests, the limit is {MAX_BATCH}.")
+        ids: list[str] = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                return bad(f"Invalid batch payload format: request #{i + 1} is not an object.")
+            rid, method, url = item.get("id"), item.get("method"), item.get("url")
+            if not isinstance(rid, str | int) or str(rid) == "":
+                return bad(f"Invalid batch payload format: request #{i + 1} has no 'id'.")
+            if not isinstance(method, str) or method.upper() not in ("GET", "POST", "PATCH", "PUT", "DELETE"):
+                return bad(f"Invalid batch payload format: request '{rid}' has no valid 'method'.")
+            if not isinstance(url, str) or not url:
+                return bad(f"Invalid batch payload format: request '{rid}' has no 'url'.")
+            if str(rid) in ids:
+                return bad(f"Batch request ids must be unique; '{rid}' appears more than once.")
+            ids.append(str(rid))
+        for item in items:
+            deps = item.get("dependsOn") or []
+            if not isinstance(deps, list) or any(str(d) not in ids or str(d) == str(item["id"]) for d in deps):
+                return bad(f"Invalid batch payload format: request '{item['id']}' depends on an unknown id.")
+        done: dict[str, GraphResponse] = {}
+        pending = list(items)
+        out: list[dict] = []
+        reset = False
+        while pending:
+            progressed = False
+            for item in list(pending):
+                deps = [str(d) for d in item.get("dependsOn") or []]
+                if any(d not in done for d in deps):
+                    continue
+                pending.remove(item)
+                progressed = True
+                iid = str(item["id"])
+                failed = [d for d in deps if done[d].status >= 400]
+                if failed:
+                    resp = GraphResponse(424, error_body("FailedDependency", f"The request '{iid}' was not "
+                                         f"executed because its dependency '{failed[0]}' failed.",
+                                         str(uuid.uuid4()), req.client_request_id, now))
+                else:
+                    resp = await self._batch_item(req, item, base)
+                reset = reset or resp.reset
+                done[iid] = resp
+                entry: dict = {"id": iid, "status": resp.status, "headers": resp.headers}
+                if resp.body:
+                    entry["body"] = orjson.loads(resp.body)
+                out.append(entry)
+            if not progressed:
+                return bad("Invalid batch payload format: dependsOn forms a cycle.")
+        return GraphResponse(200, orjson.dumps({"responses": out}), reset=reset)
+
+    async def _batch_item(self, req: GraphRequest, item: dict, base: str) -> GraphResponse:
+        url = item["url"]
+        parts = urlsplit(url)
+        path = unquote(parts.path)
+        if parts.scheme:  # absolute URLs are not allowed in batch, like Graph
+            path = "/__absolute__"
+        if not path.startswith("/"):
+            path = "/" + path
+        if path.lower().startswith("/v1.0/"):
+            path = path[5:]
+        sub_id = str(uuid.uuid4())
+        headers = {str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()}
+        body = item.get("body")
+        raw_body = None if body is None else (body.encode() if isinstance(body, str) else orjson.dumps(body))
+        sub = GraphRequest(item["method"].upper(), path, _parse_query(parts.query), headers, raw_body, req.tenant,
+                           req.claims, sub_id, req.client_request_id, parts.query)
+        resp = await self.execute(sub, base)
+        resp.headers.setdefault("request-id", sub_id)
+        if resp.body is not None:
+            resp.headers.setdefault("content-type", "application/json")
+        return resp
+
+    # ---- admin routes --------------------------------------------------------------------------
+    async def admin_endpoint(self, request: Request) -> Response:
+        from .admin import handle_admin
+        return await handle_admin(self, request)
+
+    def check_admin(self, request: Request) -> bool:
+        given = request.headers.get("x-sandbox-admin", "")
+        return secrets.compare_digest(given.encode(), self._admin_key.encode())
+
+    # ---- route table ---------------------------------------------------------------------------
+    def _register_routes(self) -> None:
+        seg = r"([^/]+)"
+
+        def add(method: str, pattern: str, handler: Callable, permission: str | tuple[str, ...] | None) -> None:
+            self.routes.append(_Route(method, re.compile("^" + pattern + "$", re.IGNORECASE), handler, permission))
+
+        from . import handlers as h
+
+        add("GET", r"/users/(?:microsoft\.graph\.)?delta(?:\(\))?", h.users_delta, "User.Read.All")
+        add("GET", r"/users", h.list_users, "User.Read.All")
+        add("POST", r"/users", h.create_user, "User.ReadWrite.All")
+        add("GET", rf"/users/{seg}", h.get_user, "User.Read.All")
+        add("PATCH", rf"/users/{seg}", h.patch_user, "User.ReadWrite.All")
+        add("DELETE", rf"/users/{seg}", h.delete_user, "User.ReadWrite.All")
+        add("GET", rf"/users/{seg}/manager", h.get_manager, "User.Read.All")
+        add("PUT", rf"/users/{seg}/manager/\$ref", h.put_manager, "User.ReadWrite.All")
+        add("DELETE", rf"/users/{seg}/manager/\$ref", h.delete_manager, "User.ReadWrite.All")
+        add("POST", r"/invitations", h.create_invitation, "User.Invite.All")
+        add("GET", r"/directory/deletedItems/microsoft\.graph\.user", h.list_deleted, "User.Read.All")
+        add("GET", rf"/directory/deletedItems/{seg}", h.get_deleted, "User.Read.All")
+        add("POST", rf"/directory/deletedItems/{seg}/(?:microsoft\.graph\.)?restore", h.restore_deleted,
+            "User.ReadWrite.All")
+        add("DELETE", rf"/directory/deletedItems/{seg}", h.purge_deleted, "User.ReadWrite.All")
+        add("GET", rf"/applications/{seg}", h.get_application, _APP_READ)
+        add("GET", rf"/applications/{seg}/extensionProperties", h.list_extensions, _APP_READ)
+        add("POST", rf"/applications/{seg}/extensionProperties", h.create_extension, _APP_WRITE)
+        add("GET", r"/groups", h.list_groups, "Group.Read.All")
+        add("GET", rf"/groups/{seg}", h.get_group, "Group.Read.All")
+        add("GET", rf"/groups/{seg}/members", h.list_members, "Group.Read.All")
+        add("GET", r"/organization", h.get_organization, None)
+        add("GET", r"/policies/crossTenantAccessPolicy/partners", h.list_partners, "Policy.Read.All")
+        add("GET", rf"/policies/crossTenantAccessPolicy/partners/{seg}", h.get_partner, "Policy.Read.All")
+        add("PATCH", rf"/policies/crossTenantAccessPolicy/partners/{seg}", h.patch_partner,
+            "Policy.ReadWrite.CrossTenantAccess")
+        add("GET", rf"/policies/crossTenantAccessPolicy/partners/{seg}/identitySynchronization", h.get_identity_sync,
+            "Policy.Read.All")
+        add("PUT", rf"/policies/crossTenantAccessPolicy/partners/{seg}/identitySynchronization", h.put_identity_sync,
+            "Policy.ReadWrite.CrossTenantAccess")
+        add("PATCH", rf"/policies/crossTenantAccessPolicy/partners/{seg}/identitySynchronization",
+            h.put_identity_sync, "Policy.ReadWrite.CrossTenantAccess")
+
+
+def _parse_query(raw: str) -> dict[str, str]:
+    """Query options keyed lower-case without `$` (Graph accepts `$top` and `top`)."""
+    return {k.lower().lstrip("$"): v for k, v in parse_qsl(raw, keep_blank_values=True)}
+
+
+def raw_asgi(app: SandboxApp):
+    """Outermost ASGI callable: remembers the server's own `send` so a 'reset' fault can abort the socket."""
+    inner = app.asgi
+
+    async def asgi(scope, receive, send):
+        if scope["type"] == "http":
+            scope["xts.raw_send"] = send
+        await inner(scope, receive, send)
+
+    return asgi
+
+
+__all__ = ["DEFAULT_USER_PROPS", "GROUP_PROPS", "USER_PROPS", "GraphError", "GraphRequest", "GraphResponse",
+           "SandboxApp", "effective_permissions", "error_body", "raw_asgi", "_GUID", "_project", "_ok",
+           "_no_content"]

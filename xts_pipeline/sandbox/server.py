@@ -1,0 +1,219 @@
+"""`xts sandbox serve|seed`: run the sandbox with uvicorn (HTTPS, loopback only) and write DIR/sandbox.json."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+import secrets
+import socket
+import sys
+import time
+from pathlib import Path
+
+import uvicorn
+
+from .app import SandboxApp, raw_asgi
+from .clock import SandboxClock
+from .handlers import default_partner
+from .store import SandboxStore
+from .tls import ensure_tls
+from .tokens import TokenSigner
+
+log = logging.getLogger("xts.sandbox")
+
+
+class SandboxConfigError(ValueError):
+    """Bad serve/seed arguments; the message says which flag to fix."""
+
+
+def _check_loopback(host: str) -> None:
+    if host == "localhost":
+        return
+    try:
+        ok = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        ok = False
+    if not ok:
+        raise SandboxConfigError(f"--host {host!r} is not a loopback address; the sandbox only binds to "
+                                 "127.0.0.1, ::1 or localhost")
+
+
+def _load_seed(spec: str):
+    from . import seed as seed_mod
+
+    if spec == "demo":
+        return seed_mod.demo_seed()
+    path = Path(spec)
+    if not path.is_file():
+        raise SandboxConfigError(f"--seed {spec!r}: no such file; pass 'demo' or a seed YAML file "
+                                 "(format: xts_pipeline/sandbox/demo_seed.yaml)")
+    return seed_mod.load_seed_file(path)
+
+
+def apply_seed(store: SandboxStore, spec: str) -> None:
+    """Load the demo (or a seed file) into an empty store: tenants, users, groups, partner policies."""
+    demo = _load_seed(spec)
+    for tenant_seed in demo.tenants:
+        store.add_tenant(tenant_seed)
+    for p in demo.partner_policies:
+        target, partner = store.find_tenant(p.tenant_name), store.find_tenant(p.partner_tenant_name)
+        if target is None or partner is None:
+            raise SandboxConfigError(f"--seed {spec!r}: partner policy {p.tenant_name}->{p.partner_tenant_name} "
+                                     "names a tenant the seed does not define")
+        data = default_partner(partner.tenant_id)
+        data["automaticUserConsentSettings"] = {"inboundAllowed": p.inbound_auto_consent,
+                                                "outboundAllowed": p.outbound_auto_consent}
+        data["identitySynchronization"] = {"tenantId": partner.tenant_id, "displayName": partner.name,
+                                           "userSyncInbound": {"isSyncAllowed": p.is_sync_allowed}}
+        store.put_partner(target, partner.tenant_id, data)
+
+
+def sandbox_info(store: SandboxStore, base_url: str, ca_file: Path, admin_key: str) -> dict:
+    """The sandbox.json document (see docs/DESIGN.md)."""
+    return {
+        "base_url": base_url,
+        "graph_url": f"{base_url}/v1.0",
+        "ca_file": str(Path(ca_file).resolve()),
+        "admin_key": admin_key,
+        "tenants": [
+            {"name": t.name, "tenant_id": t.tenant_id, "domain": t.domain,
+             "authority": f"{base_url}/{t.tenant_id}", "client_id": t.client_id, "client_secret": t.client_secret,
+             "app_object_id": t.app_object_id, "permissions": list(t.permissions), "user_count": t.user_count}
+            for t in store.tenants.values()
+        ],
+    }
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Atomic write, mode 0600 (the file holds client secrets and the admin key)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SandboxConfigError(f"cannot bind {host}:{port} ({exc.strerror}); pick another --port or 0") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(state: str | Path, host: str = "127.0.0.1", port: int = 0, seed: str | None = None,
+          throttle: str = "documented", time_scale: float = 1.0, faults: str | None = None,
+          fault_seed: int = 0) -> int:
+    _check_loopback(host)
+    state_dir = Path(state).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    info_path = state_dir / "sandbox.json"
+    with contextlib.suppress(FileNotFoundError):
+        info_path.unlink()
+    tls = ensure_tls(state_dir)
+    signer = TokenSigner(state_dir)
+    store = SandboxStore(state_dir)
+    if store.is_empty() and seed:
+        started = time.perf_counter()
+        apply_seed(store, seed)
+        log.info("seeded %s in %.1f s", seed, time.perf_counter() - started)
+    admin_key = store.meta_get("admin_key")
+    if not admin_key:
+        admin_key = secrets.token_urlsafe(24)
+        store.meta_set("admin_key", admin_key)
+    clock = SandboxClock.resume(store.meta_get("clock"), time_scale)
+    for t in store.tenants.values():
+        store.purge_expired(t, clock.now())
+    sock = _bind(host, port)
+    actual_port = sock.getsockname()[1]
+    shown_host = f"[{host}]" if ":" in host else host
+    base_url = f"https://{shown_host}:{actual_port}"
+    app = SandboxApp(store, clock, signer, admin_key, throttle=throttle, faults=faults, fault_seed=fault_seed,
+                     base_url=base_url)
+    loop_impl = "uvloop"
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        loop_impl = "asyncio"
+    config = uvicorn.Config(raw_asgi(app), ssl_certfile=str(tls.cert_file), ssl_keyfile=str(tls.key_file),
+                            http="httptools", loop=loop_impl, lifespan="off", access_log=False,
+                            log_level="warning", timeout_keep_alive=75, server_header=False)
+    server = uvicorn.Server(config)
+
+    async def main() -> None:
+        async def announce() -> None:
+            while not server.started:
+                if server.should_exit:
+                    return
+                await asyncio.sleep(0.01)
+            text = json.dumps(sandbox_info(store, base_url, tls.ca_file, admin_key), indent=2)
+            _write_private(info_path, text)
+            print(text, flush=True)
+
+        async def keep_clock() -> None:
+            while True:
+                await asyncio.sleep(1.0)
+                store.meta_set("clock", clock.export())
+
+        tasks = [asyncio.create_task(announce()), asyncio.create_task(keep_clock())]
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    try:
+        if loop_impl == "uvloop":
+            import uvloop
+
+            uvloop.run(main())
+        else:
+            asyncio.run(main())
+    finally:
+        store.meta_set("clock", clock.export())
+        store.close()
+        sock.close()
+        with contextlib.suppress(FileNotFoundError):
+            info_path.unlink()
+    return 0
+
+
+def serve_command(args) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        return serve(args.state, args.host, args.port, args.seed, args.throttle, args.time_scale, args.faults,
+                     args.fault_seed)
+    except (SandboxConfigError, ValueError) as exc:
+        print(f"xts sandbox serve: {exc}", file=sys.stderr)
+        return 2
+
+
+def seed_command(args) -> int:
+    """Add one generated tenant to a (stopped) sandbox's state dir."""
+    from .seed import generate_tenant
+
+    state_dir = Path(args.state)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    tenant_seed = generate_tenant(args.tenant, args.users, domain=args.domain, seed=args.seed)
+    store = SandboxStore(state_dir)
+    try:
+        tenant = store.add_tenant(tenant_seed)
+    except ValueError as exc:
+        print(f"xts sandbox seed: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(f"seeded tenant {tenant.name} ({tenant.tenant_id}, {tenant.domain}) with {tenant.user_count} users in "
+          f"{time.perf_counter() - started:.1f} s into {state_dir}; restart the sandbox to serve it")
+    return 0

@@ -1,0 +1,169 @@
+"""DuckDB staging layer: one file, its schema, and short-lived connections.
+
+DuckDB allows one writer per file across processes, so every connection (read or write) is taken
+under a file lock next to the database and released as soon as the `with` block ends. Callers must
+never hold a connection while they wait on the network: fetch a page, then open, write, close.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+from filelock import FileLock, Timeout
+
+LOCK_TIMEOUT_S = float(os.environ.get("XTS_DUCKDB_LOCK_TIMEOUT", "900"))
+
+SCHEMA: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS delta_cursors (
+        tenant VARCHAR PRIMARY KEY, delta_link VARCHAR, updated_at TIMESTAMP, full_sync_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS raw_users (
+        tenant VARCHAR, id VARCHAR, data JSON, seen_cycle VARCHAR, updated_at TIMESTAMP,
+        PRIMARY KEY (tenant, id))""",
+    """CREATE TABLE IF NOT EXISTS source_group_members (
+        tenant VARCHAR, group_ref VARCHAR, group_id VARCHAR, member_id VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS staged_users (
+        tenant VARCHAR, id VARCHAR, user_principal_name VARCHAR, mail VARCHAR, display_name VARCHAR,
+        user_type VARCHAR, creation_type VARCHAR, account_enabled BOOLEAN, attrs JSON,
+        PRIMARY KEY (tenant, id))""",
+    """CREATE TABLE IF NOT EXISTS rejected_users (
+        tenant VARCHAR, id VARCHAR, user_principal_name VARCHAR, reasons VARCHAR, data JSON,
+        rejected_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS target_users (
+        tenant VARCHAR, id VARCHAR, user_principal_name VARCHAR, mail VARCHAR, display_name VARCHAR,
+        user_type VARCHAR, creation_type VARCHAR, external_user_state VARCHAR, account_enabled BOOLEAN,
+        link_source_tenant_id VARCHAR, link_source_object_id VARCHAR, link_sync_config VARCHAR,
+        attrs JSON, PRIMARY KEY (tenant, id))""",
+    # Pages of a target read land here first, then replace target_users in one transaction.
+    """CREATE TABLE IF NOT EXISTS target_users_load (
+        tenant VARCHAR, id VARCHAR, user_principal_name VARCHAR, mail VARCHAR, display_name VARCHAR,
+        user_type VARCHAR, creation_type VARCHAR, external_user_state VARCHAR, account_enabled BOOLEAN,
+        link_source_tenant_id VARCHAR, link_source_object_id VARCHAR, link_sync_config VARCHAR, attrs JSON)""",
+    """CREATE TABLE IF NOT EXISTS target_extensions (
+        tenant VARCHAR, short_name VARCHAR, full_name VARCHAR, PRIMARY KEY (tenant, short_name))""",
+    """CREATE TABLE IF NOT EXISTS target_groups (
+        tenant VARCHAR, id VARCHAR, display_name VARCHAR, group_types JSON, membership_rule VARCHAR,
+        membership_rule_processing_state VARCHAR, is_assignable_to_role BOOLEAN, attrs JSON,
+        PRIMARY KEY (tenant, id))""",
+    """CREATE TABLE IF NOT EXISTS target_group_members (tenant VARCHAR, group_id VARCHAR, member_id VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS target_policy (
+        tenant VARCHAR, source_tenant VARCHAR, source_tenant_id VARCHAR, is_sync_allowed BOOLEAN,
+        policy JSON, read_at TIMESTAMP, PRIMARY KEY (tenant, source_tenant))""",
+    """CREATE TABLE IF NOT EXISTS desired_users (
+        pair_key VARCHAR, source_tenant_id VARCHAR, source_object_id VARCHAR, user_principal_name VARCHAR,
+        mail VARCHAR, display_name VARCHAR, account_enabled BOOLEAN, desired_create JSON,
+        desired_update JSON, PRIMARY KEY (pair_key, source_object_id))""",
+    """CREATE TABLE IF NOT EXISTS desired_errors (
+        pair_key VARCHAR, source_object_id VARCHAR, user_principal_name VARCHAR, error VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS plan (
+        pair_key VARCHAR, cycle_id VARCHAR, change_id VARCHAR, source_tenant_id VARCHAR,
+        source_object_id VARCHAR, target_user_id VARCHAR, action VARCHAR, changes JSON, desired JSON,
+        reason VARCHAR, match VARCHAR, mail VARCHAR, user_principal_name VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS plan_meta (
+        pair_key VARCHAR PRIMARY KEY, cycle_id VARCHAR, fingerprint VARCHAR, sync_allowed BOOLEAN,
+        blocked_reason VARCHAR, planned_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS plan_exclusions (
+        pair_key VARCHAR, cycle_id VARCHAR, change_id VARCHAR, check_name VARCHAR, reason VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS links (
+        pair_key VARCHAR, source_tenant_id VARCHAR, source_object_id VARCHAR, target_tenant VARCHAR,
+        target_user_id VARCHAR, state VARCHAR, linked_at TIMESTAMP, deleted_at TIMESTAMP,
+        PRIMARY KEY (pair_key, source_object_id))""",
+    """CREATE TABLE IF NOT EXISTS write_journal (
+        pair_key VARCHAR, cycle_id VARCHAR, change_id VARCHAR, op_kind VARCHAR, source_object_id VARCHAR,
+        target_user_id VARCHAR, mail VARCHAR, lookup_filter VARCHAR, state VARCHAR, started_at TIMESTAMP,
+        finished_at TIMESTAMP, PRIMARY KEY (pair_key, change_id))""",
+    """CREATE TABLE IF NOT EXISTS provisioning_log (
+        cycle_id VARCHAR, change_id VARCHAR, pair_key VARCHAR, logged_at TIMESTAMP, action VARCHAR,
+        status VARCHAR, operation VARCHAR, source_tenant_id VARCHAR, source_object_id VARCHAR,
+        source_upn VARCHAR, target_tenant VARCHAR, target_user_id VARCHAR, modified_properties JSON,
+        error_code VARCHAR, error_message VARCHAR, duration_ms DOUBLE, reason VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS approvals (
+        pair_key VARCHAR, fingerprint VARCHAR, approved_by VARCHAR, approved_at TIMESTAMP, reason VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS quarantine (
+        pair_key VARCHAR, since TIMESTAMP, reason VARCHAR, released_at TIMESTAMP, failures BIGINT)""",
+)
+
+TABLES = tuple(stmt.split("EXISTS", 1)[1].split("(", 1)[0].strip() for stmt in SCHEMA)
+
+_locks: dict[str, FileLock] = {}
+_locks_guard = threading.Lock()
+_initialised: set[str] = set()
+
+
+class StoreError(RuntimeError):
+    """The staging database could not be opened; the message names the file and what to do."""
+
+
+def default_path() -> Path:
+    """`XTS_DUCKDB` or `<DAGSTER_HOME or ./dagster_home>/xts.duckdb`: next to the instance that uses it."""
+    if os.environ.get("XTS_DUCKDB"):
+        return Path(os.environ["XTS_DUCKDB"]).absolute()
+    home = os.environ.get("DAGSTER_HOME") or str(Path.cwd() / "dagster_home")
+    return Path(home).absolute() / "xts.duckdb"
+
+
+def _lock_for(path: Path) -> FileLock:
+    key = str(path)
+    with _locks_guard:
+        if key not in _locks:
+            _locks[key] = FileLock(key + ".lock", thread_local=False)
+        return _locks[key]
+
+
+@contextmanager
+def connect(path: str | Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the database under the cross-process lock; the schema is created on first use.
+
+    Re-entrant within a thread of one process, so a helper may open a connection inside another.
+    """
+    db = Path(path).absolute() if path else default_path()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    lock = _lock_for(db)
+    try:
+        lock.acquire(timeout=LOCK_TIMEOUT_S)
+    except Timeout as exc:
+        raise StoreError(
+            f"staging database {db} stayed locked for {LOCK_TIMEOUT_S:.0f}s by another process; "
+            f"wait for the running sync to finish or remove a stale {db}.lock"
+        ) from exc
+    try:
+        try:
+            con = duckdb.connect(str(db))
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open staging database {db}: {exc}; check the path and permissions") from exc
+        try:
+            if str(db) not in _initialised:
+                for stmt in SCHEMA:
+                    con.execute(stmt)
+                _initialised.add(str(db))
+            yield con
+        finally:
+            con.close()
+    finally:
+        lock.release()
+
+
+def init(path: str | Path | None = None) -> None:
+    """Create every table; safe to call repeatedly."""
+    _initialised.discard(str(Path(path).absolute() if path else default_path()))
+    with connect(path):
+        pass
+
+
+def count_by(con: duckdb.DuckDBPyConnection, table: str, column: str, where: str = "TRUE",
+             params: list | None = None) -> dict[str, int]:
+    """Counts of `table` rows grouped by `column` (identifiers come from code, values via params)."""
+    rows = con.execute(
+        f"SELECT {column}, count(*) FROM {table} WHERE {where} GROUP BY 1 ORDER BY 1",  # noqa: S608
+        params or [],
+    ).fetchall()
+    return {str(k): int(v) for k, v in rows}
+
+
+def column_schema(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    """(name, type) of each column, for Dagster's column-schema metadata."""
+    return [(r[0], r[1]) for r in con.execute(f"DESCRIBE {table}").fetchall()]
