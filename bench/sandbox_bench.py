@@ -101,10 +101,13 @@ def main() -> int:
         )
         ok &= _line(f"seed {args.users:,} users (xts sandbox seed)", time.perf_counter() - t0, "s", SEED_LIMIT_S)
 
-        with SandboxProcess(state, seed=None, throttle="off") as sb:
-            info = sb.info
+        t0 = time.perf_counter()
+        sb = SandboxProcess(state, seed=None, throttle="off").start()
+        print(f"sandbox start on a {args.users:,}-user state: {time.perf_counter() - t0:.2f} s")
+        info = sb.info
+        session = _session(info["ca_file"])
+        try:
             tenant = next(t for t in info["tenants"] if t["name"] == "bench")
-            session = _session(info["ca_file"])
             headers = {"Authorization": f"Bearer {_token(session, tenant)}"}
 
             url: str | None = f"{info['graph_url']}/users?$top=999"
@@ -139,6 +142,7 @@ def main() -> int:
                     else:
                         errors[k] += 1
                     i += args.threads
+                s.close()
 
             t0 = time.perf_counter()
             threads = [threading.Thread(target=worker, args=(k,)) for k in range(args.threads)]
@@ -152,6 +156,11 @@ def main() -> int:
                 ok = False
             ok &= _line(f"small requests (GET /users/{{id}}, {args.threads} threads, keep-alive)", rps, "req/s",
                         RPS_TARGET, lower_is_better=False)
+        finally:
+            session.close()
+            t0 = time.perf_counter()
+            sb.stop()
+            print(f"sandbox stop (SIGTERM): {time.perf_counter() - t0:.2f} s")
     return 0 if ok else 1
 
 

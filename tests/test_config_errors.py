@@ -365,3 +365,37 @@ def test_any_value_anywhere_gives_a_topology_or_a_config_error(place: tuple, val
     except ConfigError as exc:
         assert exc.issues and all(i.message for i in exc.issues)
         assert str(exc).startswith("invalid config")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet="ab:- \n[]{},&*!|>'\"#\t%@`?tenants", max_size=60))
+def test_any_yaml_text_gives_a_topology_or_a_config_error(text: str) -> None:
+    from xts_pipeline.config.loader import topology_from_source
+    from xts_pipeline.config.yaml_source import parse_yaml
+
+    try:
+        topology_from_source(parse_yaml(text, "fuzz.yaml"), Path("/nonexistent"))
+    except ConfigError as exc:
+        assert exc.issues and "fuzz.yaml" in str(exc)
+
+
+def test_expression_error_points_at_the_file_position(tmp_path: Path) -> None:
+    text = BASE + textwrap.dedent("""\
+        topology:
+          - mesh: [contoso, fabrikam]
+            mappings:
+              - target: jobTitle
+                type: Expression
+                expression: |
+                  Switch([department],
+                    "x", "Sales", Lower([department]))
+              - {target: city, type: Expression, expression: 'Bogus([city])'}
+        """)
+    err = load_error(tmp_path, text)
+    by_index = {i.path[3]: i for i in err.issues}
+    lines = text.splitlines()
+    block, flow = by_index[0], by_index[1]
+    assert lines[block.line - 1][block.column - 1:].startswith("Lower(")
+    assert (block.expr_line, block.expr_column) == (2, 17)
+    assert lines[flow.line - 1][flow.column - 1:].startswith("Bogus(")
+    assert f"{block.line}:{block.column}: topology[0].mappings[0].expression (expression line 2, column 17)" in str(err)

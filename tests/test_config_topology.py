@@ -263,3 +263,9 @@ def test_compiled_mappings_evaluate_an_override() -> None:
                                               "expression": 'Coalesce([companyName], "Contoso Ltd.")'}]}]})
     compiled = topo.pairs()[0].mappings
     assert "companyName" in compiled.targets
+
+
+def test_packaged_demo_uses_the_store_default_for_duckdb(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("XTS_HOME", raising=False)
+    monkeypatch.setenv("XTS_DUCKDB", str(tmp_path / "demo.duckdb"))
+    assert load_config(default_config_path()).duckdb_path == tmp_path / "demo.duckdb"

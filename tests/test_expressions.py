@@ -358,3 +358,35 @@ def test_errors_pickle_with_position():
     err = ExpressionSyntaxError("boom", line=2, column=5)
     back = pickle.loads(pickle.dumps(err))  # noqa: S301 - our own object
     assert (type(back), back.line, back.column, str(back)) == (ExpressionSyntaxError, 2, 5, "boom")
+
+
+# ----------------------------------------------------------------------------- semantics beyond the examples
+
+@pytest.mark.parametrize(("expr", "attrs", "expected"), [
+    ('IIF([a]="x",[b],"n")', {"a": "x"}, None),  # only the condition's attributes must be present
+    ('Join("-", [a], [missing], [b])', {"a": "1", "b": "2"}, "1-2"),
+    ('FormatDateTime([d], "yyyy-MM-dd", "dd.MM.yyyy")', {"d": "2024-02-29"}, "29.02.2024"),
+    ('FormatDateTime([d], "AdjustToUniversal", "yyyy-MM-ddTHH:mm:sszzz", "yyyy-MM-dd HH:mm")',
+     {"d": "2024-02-29T23:30:00+02:00"}, "2024-02-29 21:30"),
+    ('FormatDateTime([d], , "MMMM d, yyyy", "ddd dd MMM yy")', {"d": "March 5, 2021"}, "Fri 05 Mar 21"),
+    ('Replace([a], , [pattern], , "#", , )', {"a": "a1b22", "pattern": "\\d+"}, "a#b#"),
+    ('Replace([a], , "(\\\\w+)@(\\\\w+)", , "$2 at $1 ($$)", , )', {"a": "joe@contoso"}, "contoso at joe ($)"),
+    ("Count([missing])", {}, 0),
+    ("Item([a], 1)", {"a": "single"}, "single"),
+    ('DateAdd("m", 1, CDate("2021-01-31"))', {}, "2/28/2021 12:00:00 AM"),
+    ('DateAdd("q", 1, CDate("2021-01-15T10:00:00Z"))', {}, "4/15/2021 10:00:00 AM"),
+    ('CStr(DateDiff("d", CDate("2021-01-01"), CDate("2021-01-31")))', {}, "30"),
+    ('[a] >= 10', {"a": "9"}, False),
+    ('[a] <> "x"', {"a": "X"}, True),  # comparisons are case-sensitive like Switch
+    ("Not([accountEnabled])", {"accountEnabled": False}, True),
+    ('CBool("0")', {}, False),
+    ('PCase("o\'neil mcdonald-smith")', {}, "O'Neil Mcdonald-Smith"),
+    ("RemoveDuplicates([a])", {"a": None}, None),
+])
+def test_semantics(expr, attrs, expected):
+    assert evaluate(expr, attrs) == expected
+
+
+def test_invalid_culture_is_reported():
+    with pytest.raises(ExpressionEvaluationError, match="RFC 4646"):
+        evaluate('ToLower("A", "not a culture")', {})

@@ -4,6 +4,7 @@ relations between functions (case mapping, Split/Join, Left/Mid, dates, escapes)
 from __future__ import annotations
 
 import base64
+import unicodedata
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from xts_pipeline.expressions import FUNCTIONS, ExpressionError, compile, evaluate
 from xts_pipeline.expressions.diacritics import _SINGLES
+from xts_pipeline.expressions.functions import _SEPARATOR_CATEGORIES
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -175,6 +177,8 @@ def test_word_returns_a_delimiter_free_piece(s, n):
 
 @FAST
 @given(st.text(max_size=25))
-def test_pcase_only_changes_case(s):
+def test_pcase_keeps_length_and_separators_and_is_idempotent(s):
     out = evaluate("PCase([a])", {"a": s})
-    assert len(out) == len(s) and out.lower() == evaluate("ToLower([a])", {"a": s}).lower()
+    assert len(out) == len(s)
+    assert all(o == c for o, c in zip(out, s, strict=True) if unicodedata.category(c) in _SEPARATOR_CATEGORIES)
+    assert evaluate("PCase([a])", {"a": out}) == out

@@ -35,6 +35,7 @@ def connection(info: dict, t: dict, **over) -> TenantConnection:
 def sandbox(tmp_path_factory):
     with SandboxProcess(tmp_path_factory.mktemp("graph-client"), seed="demo") as sb:
         yield sb
+        sb.session().close()  # workaround: an idle admin keep-alive makes the sandbox's SIGTERM wait 20 s
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,8 @@ def tenant(sandbox):
 
 @pytest.fixture(scope="module")
 def client(sandbox, tenant):
-    return GraphClient(connection(sandbox.info, tenant))
+    with GraphClient(connection(sandbox.info, tenant)) as c:
+        yield c
 
 
 def raw_users(sandbox, name: str) -> list[dict]:

@@ -18,7 +18,7 @@ import orjson
 
 from xts_pipeline import store
 from xts_pipeline.extract import LINK_EXTENSIONS
-from xts_pipeline.planner import PairSpec
+from xts_pipeline.planner import PairSpec, consistency_problems
 from xts_pipeline.provisioning_log import LogEntry
 from xts_pipeline.provisioning_log import write as write_log
 
@@ -285,6 +285,10 @@ def apply_pair(db: str | Path | None, ctx: ApplyContext, client: Any, *, blocked
     cycle_id = meta["cycle_id"]
     result = ApplyResult(pair_key=ctx.pair.key, cycle_id=cycle_id)
     blocks = list(blocked_by)
+    problems = consistency_problems(db, ctx.pair)
+    if problems:
+        blocks.append(f"plan {ctx.pair.key} is inconsistent ({problems[0][0]}: {problems[0][1]}, "
+                      f"{len(problems)} problem(s)); re-run the plan after fixing the source or target data")
     if meta["blocked_reason"]:
         blocks.insert(0, meta["blocked_reason"])
     if blocks:

@@ -1,5 +1,144 @@
-"""Dagster definitions — the only module in xts_pipeline that imports dagster (placeholder until issue 5)."""
+"""Dagster definitions — the only module in xts_pipeline that imports dagster.
+
+Built from the topology at load time: config from $XTS_CONFIG (default: the packaged demo topology),
+pointed at a sandbox when $XTS_SANDBOX names its state directory. Partitions come from the config, so a
+new tenant or pair appears after "Reload definitions" in the UI, ready for a backfill.
+
+A sync cycle: the schedule launches one run per source tenant (extract + stage) and per target tenant
+(snapshot), tagged with the cycle; `pair_cycle_sensor` then launches one run per pair (desired, plan,
+apply) once that pair's source and target runs succeeded. Pair runs for different targets run
+concurrently (run queue); DuckDB-only steps share the "duckdb" pool of limit 1 (dagster_home/dagster.yaml).
+"""
+
+
+import importlib.util
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
-defs = dg.Definitions(assets=[])
+from assets.partitions import build_partitions
+from assets.resources import StagingDuckDB, TopologyResource, graph_resources, load_topology
+from assets.sync import APPLIED, DESIRED, PLAN, RAW, SNAPSHOT, STAGED, build_sync_assets
+from checks.plan_checks import build_plan_checks
+from checks.staging_checks import build_staging_checks
+
+CYCLE_TAG = "xts/cycle"
+KIND_TAG = "xts/kind"
+
+
+def cron_for_interval(minutes: int) -> list[str]:
+    """Cron strings that fire every `minutes` through the day (cron alone can't say "every 40 min")."""
+    if 60 % minutes == 0:
+        return [f"*/{minutes} * * * *"]
+    by_minute: dict[int, list[int]] = {}
+    for t in range(0, 24 * 60, minutes):
+        by_minute.setdefault(t % 60, []).append(t // 60)
+    return [f"{m} {','.join(map(str, hours))} * * *" for m, hours in sorted(by_minute.items())]
+
+
+def _guardrail_checks() -> list[Any]:
+    """Guardrail checks on the plan (issue 6), when that module exists."""
+    if importlib.util.find_spec("checks.guardrail_checks") is None:
+        return []
+    from checks.guardrail_checks import build_guardrail_checks
+
+    return list(build_guardrail_checks())
+
+
+def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None = None,
+                      duckdb_path: str | os.PathLike[str] | None = None) -> dg.Definitions:
+    """Definitions for one topology (tests and the CLI call this with their own paths)."""
+    config_path = str(Path(config_path).absolute())
+    sandbox = str(Path(sandbox).absolute()) if sandbox else None
+    topo = load_topology(config_path, sandbox)
+    parts = build_partitions(topo)
+    graphs = graph_resources(config_path, sandbox)
+    db = str(Path(duckdb_path).absolute()) if duckdb_path else str(Path(topo.duckdb_path).absolute())
+    sync_assets = build_sync_assets(parts, set(graphs))
+    checks = [*build_staging_checks(), *build_plan_checks(), *_guardrail_checks()]
+
+    source_job = dg.define_asset_job("source_job", selection=dg.AssetSelection.assets(RAW, STAGED),
+                                     partitions_def=parts.sources, tags={KIND_TAG: "source"},
+                                     description="extract and stage one source tenant")
+    target_job = dg.define_asset_job("target_job", selection=dg.AssetSelection.assets(SNAPSHOT),
+                                     partitions_def=parts.targets, tags={KIND_TAG: "target"},
+                                     description="snapshot one target tenant")
+    pair_job = dg.define_asset_job("pair_sync_job", selection=dg.AssetSelection.assets(DESIRED, PLAN, APPLIED),
+                                   partitions_def=parts.pairs, tags={KIND_TAG: "pair"},
+                                   description="desired state, plan, checks and apply for one pair")
+    dry_run_job = dg.define_asset_job("pair_dry_run_job", selection=dg.AssetSelection.assets(DESIRED, PLAN),
+                                      partitions_def=parts.pairs, tags={KIND_TAG: "dry-run"},
+                                      description="plan only: shows the full plan, writes nothing to Graph")
+    one_user_job = dg.define_asset_job(
+        "provision_one_user_job", selection=dg.AssetSelection.assets(DESIRED, PLAN, APPLIED),
+        partitions_def=parts.pairs, tags={KIND_TAG: "on-demand"},
+        config={"ops": {"provisioning_plan": {"config": {"only_user": "user@source.example"}}}},
+        description="on-demand provisioning of one user (set ops.provisioning_plan.config.only_user to "
+                    "the source user's id, UPN or mail)")
+
+    schedule_cfg = topo.schedule
+    crons = [schedule_cfg.cron] if schedule_cfg.cron else cron_for_interval(schedule_cfg.interval_minutes)
+
+    @dg.schedule(cron_schedule=crons, target=dg.AssetSelection.assets(RAW, STAGED, SNAPSHOT),
+                 name="sync_cycle_schedule", description=f"a sync cycle every {schedule_cfg.interval_minutes} min")
+    def sync_cycle_schedule(context: dg.ScheduleEvaluationContext):
+        when = context.scheduled_execution_time or datetime.now(UTC)
+        cycle = when.strftime("%Y%m%dT%H%M")
+        for s in parts.sources.get_partition_keys():
+            yield dg.RunRequest(run_key=f"{cycle}:source:{s}", partition_key=s, asset_selection=[RAW, STAGED],
+                                tags={CYCLE_TAG: cycle, KIND_TAG: "source"})
+        for t in parts.targets.get_partition_keys():
+            yield dg.RunRequest(run_key=f"{cycle}:target:{t}", partition_key=t, asset_selection=[SNAPSHOT],
+                                tags={CYCLE_TAG: cycle, KIND_TAG: "target"})
+
+    pairs = [p for p in topo.pairs() if p.enabled]
+
+    @dg.sensor(job=pair_job, minimum_interval_seconds=30, name="pair_cycle_sensor",
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="after a scheduled cycle's source and target runs, launch each pair's run")
+    def pair_cycle_sensor(context: dg.SensorEvaluationContext):
+        runs = context.instance.get_runs(filters=dg.RunsFilter(tags={KIND_TAG: "source"}), limit=1)
+        cycle = runs[0].tags.get(CYCLE_TAG) if runs else None
+        if not cycle:
+            yield dg.SkipReason("no scheduled cycle yet")
+            return
+        cycle_runs = context.instance.get_runs(filters=dg.RunsFilter(tags={CYCLE_TAG: cycle}))
+        status = {(r.tags.get(KIND_TAG), r.tags.get("dagster/partition")): r.status for r in cycle_runs}
+        if any(not s.is_finished for s in status.values()):
+            yield dg.SkipReason(f"cycle {cycle}: extraction still running")
+            return
+        ok = dg.DagsterRunStatus.SUCCESS
+        for p in pairs:
+            if status.get(("source", p.source)) == ok and status.get(("target", p.target)) == ok:
+                yield dg.RunRequest(run_key=f"{cycle}:pair:{p.key}", partition_key=p.key,
+                                    tags={CYCLE_TAG: cycle})
+            else:
+                context.log.warning(f"cycle {cycle}: pair {p.name} not run because its source or target run failed")
+
+    return dg.Definitions(
+        assets=sync_assets,
+        asset_checks=checks,
+        jobs=[source_job, target_job, pair_job, dry_run_job, one_user_job],
+        schedules=[sync_cycle_schedule],
+        sensors=[pair_cycle_sensor],
+        resources={"duckdb": StagingDuckDB(path=db),
+                   "topology": TopologyResource(config_path=config_path, sandbox=sandbox), **graphs},
+    )
+
+
+def _from_env() -> dg.Definitions:
+    from xts_pipeline.config import default_config_path
+
+    config = os.environ.get("XTS_CONFIG") or str(default_config_path())
+    duck = os.environ.get("XTS_DUCKDB")
+    if not duck and not os.environ.get("XTS_CONFIG"):
+        # The packaged demo topology keeps its staging file next to the Dagster instance.
+        home = os.environ.get("DAGSTER_HOME") or str(Path(__file__).resolve().parents[1] / "dagster_home")
+        duck = str(Path(home) / "xts.duckdb")
+    return build_definitions(config, os.environ.get("XTS_SANDBOX") or None, duck)
+
+
+defs = _from_env()

@@ -226,3 +226,39 @@ def snapshot_target(db: str | Path | None, tenant: str, client: Any, app_client_
     res.groups = len(groups)
     res.dynamic_groups = sum(1 for g in groups if "DynamicMembership" in (g.get("groupTypes") or []))
     return res
+
+
+def extract_source_groups(db: str | Path | None, tenant: str, client: Any, refs: Iterable[str]) -> dict[str, int]:
+    """Direct members of the groups a pair assigns (by object id or display name) into source_group_members.
+
+    Nested groups are not expanded, as in Entra. Returns members per reference; an unknown reference
+    raises, naming the tenant and the group so the config can be fixed.
+    """
+    wanted = sorted(set(refs))
+    if not wanted:
+        with store.connect(db) as con:
+            con.execute("DELETE FROM source_group_members WHERE tenant = ?", [tenant])
+        return {}
+    found: dict[str, str] = {}
+    for page in client.iter_groups(select=["id", "displayName"]):
+        for g in page:
+            for ref in wanted:
+                if ref in (g.get("id"), g.get("displayName")):
+                    found[ref] = g["id"]
+    missing = [r for r in wanted if r not in found]
+    if missing:
+        raise LookupError(
+            f"tenant {tenant}: assigned group(s) {', '.join(repr(m) for m in missing)} not found in the source; "
+            f"fix scope.groups in the config (object id or exact displayName)"
+        )
+    rows: list[list[str]] = []
+    for ref, gid in found.items():
+        for page in client.iter_group_members(gid):
+            rows.extend([tenant, ref, gid, m["id"]] for m in page if m.get("id"))
+    with store.connect(db) as con:
+        con.execute("BEGIN")
+        con.execute("DELETE FROM source_group_members WHERE tenant = ?", [tenant])
+        if rows:
+            con.executemany("INSERT INTO source_group_members VALUES (?, ?, ?, ?)", rows)
+        con.execute("COMMIT")
+    return {ref: sum(1 for r in rows if r[1] == ref) for ref in found}

@@ -197,6 +197,9 @@ class CompiledMappings:
             out[step.target] = _coerce(step.target, value)
         return out
 
+    def __reduce__(self):
+        return (CompiledMappings, (self.mappings,))
+
     def __repr__(self) -> str:
         return f"CompiledMappings({len(self._steps)} mappings -> {', '.join(self.targets)})"
 

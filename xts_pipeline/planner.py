@@ -191,8 +191,13 @@ class PlanSummary:
         return sum(self.counts.get(a, 0) for a in WRITE_ACTIONS)
 
 
-def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | None = None) -> PlanSummary:
-    """Replace `pair`'s rows in `plan` with a fresh plan for `cycle_id`, and record `plan_meta`."""
+def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | None = None,
+              only_user: str | None = None) -> PlanSummary:
+    """Replace `pair`'s rows in `plan` with a fresh plan for `cycle_id`, and record `plan_meta`.
+
+    `only_user` (object id, UPN or mail of a source user) keeps that user's row only: on-demand
+    provisioning of one user through the same steps.
+    """
     params = {
         "pair": pair.key, "target": pair.target, "source": pair.source, "source_tid": pair.source_tenant_id,
         "cycle": cycle_id, "deprovision": pair.deprovision_action, "allow_create": pair.allow_create,
@@ -203,6 +208,10 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
         con.execute("DELETE FROM plan WHERE pair_key = ?", [pair.key])
         con.execute("DELETE FROM plan_exclusions WHERE pair_key = ?", [pair.key])
         con.execute(f"INSERT INTO plan {PLAN_SQL}", params)  # noqa: S608 - constant SQL, values bound
+        if only_user:
+            con.execute("""DELETE FROM plan WHERE pair_key = ? AND NOT (coalesce(source_object_id, '') = ?
+                           OR lower(coalesce(user_principal_name, '')) = lower(?)
+                           OR lower(coalesce(mail, '')) = lower(?))""", [pair.key, only_user, only_user, only_user])
         counts = store.count_by(con, "plan", "action", "pair_key = ?", [pair.key])
         fingerprint = con.execute(
             """SELECT sha256(coalesce(string_agg(action || '|' || coalesce(source_object_id, '') || '|'
@@ -232,3 +241,35 @@ def _utcnow() -> str:
     from datetime import UTC, datetime
 
     return datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+
+
+CONSISTENCY_SQL = f"""
+WITH p AS (SELECT * FROM plan WHERE pair_key = $pair AND action <> 'skip'),
+t AS (SELECT * FROM target_users WHERE tenant = $target)
+SELECT 'two writes on one target user' AS problem, target_user_id AS subject FROM p
+  WHERE target_user_id IS NOT NULL GROUP BY target_user_id HAVING count(*) > 1
+UNION ALL
+SELECT 'two rows for one source user', source_object_id FROM plan WHERE pair_key = $pair
+  AND source_object_id IS NOT NULL GROUP BY source_object_id HAVING count(*) > 1
+UNION ALL
+SELECT 'two creates with one mail', lower(mail) FROM p WHERE action = 'create' GROUP BY lower(mail) HAVING count(*) > 1
+UNION ALL
+SELECT 'create without an address', source_object_id FROM p WHERE action = 'create' AND mail IS NULL
+UNION ALL
+SELECT action || ' without a target user', source_object_id FROM p WHERE action <> 'create' AND target_user_id IS NULL
+UNION ALL
+SELECT 'write on an internal member of the target', p.target_user_id FROM p JOIN t ON t.id = p.target_user_id
+  WHERE NOT {_EXTERNAL}
+UNION ALL
+SELECT 'delete of a user this pair does not own', p.target_user_id FROM p LEFT JOIN t ON t.id = p.target_user_id
+  WHERE p.action = 'delete' AND coalesce(t.link_source_tenant_id, '') <> $source_tid
+    AND p.target_user_id NOT IN (SELECT target_user_id FROM links WHERE pair_key = $pair)
+"""  # noqa: S608 - only module constants are interpolated
+
+
+def consistency_problems(db: str | Path | None, pair: PairSpec, limit: int = 50) -> list[tuple[str, str]]:
+    """Invariants every plan must meet before a write (the base blocking check; apply re-checks them)."""
+    with store.connect(db) as con:
+        rows = con.execute(CONSISTENCY_SQL + f" LIMIT {int(limit)}",
+                           {"pair": pair.key, "target": pair.target, "source_tid": pair.source_tenant_id}).fetchall()
+    return [(r[0], r[1]) for r in rows]

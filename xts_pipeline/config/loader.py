@@ -96,7 +96,12 @@ def topology_from_source(src: YamlSource, base_dir: Path) -> Topology:
 def _error(src: YamlSource, issues: list[ConfigIssue]) -> ConfigError:
     placed = []
     for issue in issues:
-        if issue.line is None:
+        inside = None
+        if issue.expr_line is not None and issue.expr_column is not None:
+            inside = src.position_in_scalar(issue.path, issue.expr_line, issue.expr_column)
+        if inside is not None:
+            issue = ConfigIssue(issue.path, issue.message, *inside, issue.expr_line, issue.expr_column)
+        elif issue.line is None:
             line, column = src.mark(issue.path)
             issue = ConfigIssue(issue.path, issue.message, line, column, issue.expr_line, issue.expr_column)
         placed.append(issue)

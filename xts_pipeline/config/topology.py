@@ -194,7 +194,11 @@ class Topology(StrictModel):
 
     @property
     def duckdb_path(self) -> Path:
-        """storage.duckdb_path, else $XTS_HOME/xts.duckdb, else xts.duckdb next to the config file."""
+        """storage.duckdb_path, else $XTS_HOME/xts.duckdb, else xts.duckdb next to the config file.
+
+        The packaged demo's folder is not ours to write in, so it uses the store's own default
+        ($XTS_DUCKDB, else $DAGSTER_HOME/xts.duckdb).
+        """
         if self.storage.duckdb_path is not None:
             return self.storage.duckdb_path
         home = os.environ.get("XTS_HOME")
@@ -205,8 +209,10 @@ class Topology(StrictModel):
 
             src = Path(self._source_file)
             if src.resolve() != default_config_path().resolve():
-                return src.parent / "xts.duckdb"
-        return Path.home() / ".xts" / "xts.duckdb"
+                return src.resolve().parent / "xts.duckdb"
+        from xts_pipeline.store import default_path
+
+        return default_path()
 
 
 @dataclass
@@ -224,7 +230,9 @@ def _where(path: PathT, mark: MarkFn) -> str:
     return f"{format_path(path)} (line {line})" if line else format_path(path)
 
 
-def expand(topo: Topology, mark: MarkFn = _no_marks, compile_mappings: bool = True) -> tuple[list[SyncPair], list[ConfigIssue]]:
+def expand(
+    topo: Topology, mark: MarkFn = _no_marks, compile_mappings: bool = True
+) -> tuple[list[SyncPair], list[ConfigIssue]]:
     """Expand topology blocks into resolved pairs; all problems are returned, none raised.
 
     With compile_mappings=False (mappings already known to be broken) pairs carry no compiled mappings.
@@ -241,37 +249,7 @@ def expand(topo: Topology, mark: MarkFn = _no_marks, compile_mappings: bool = Tr
 
     declared: dict[tuple[str, str], list[_Declaration]] = {}
     for i, block in enumerate(topo.topology):
-        base: PathT = ("topology", i, block.kind)
-        generated: list[tuple[str, str]] = []
-        if block.mesh is not None:
-            names = block.mesh
-            ok = _unique(names, base, issues) & all([check_tenant(n, (*base, j)) for j, n in enumerate(names)])
-            if ok:
-                generated = [(a, b) for a in names for b in names if a != b]
-        else:
-            hub_spec = block.hub_outbound or block.hub_inbound
-            if hub_spec is not None:
-                ok = check_tenant(hub_spec.hub, (*base, "hub"))
-                ok &= _unique(hub_spec.spokes, (*base, "spokes"), issues)
-                for j, spoke in enumerate(hub_spec.spokes):
-                    ok &= check_tenant(spoke, (*base, "spokes", j))
-                    if spoke == hub_spec.hub:
-                        ok = False
-                        issues.append(ConfigIssue((*base, "spokes", j), f"'{spoke}' is the hub and a spoke; a tenant "
-                                                  "cannot sync to itself. Remove it from `spokes`."))
-                if ok:
-                    outbound = block.hub_outbound is not None
-                    generated = [(hub_spec.hub, s) if outbound else (s, hub_spec.hub) for s in hub_spec.spokes]
-            elif block.pair is not None:
-                ok = check_tenant(block.pair.source, (*base, "source"))
-                ok &= check_tenant(block.pair.target, (*base, "target"))
-                if block.pair.source == block.pair.target:
-                    ok = False
-                    issues.append(ConfigIssue((*base, "target"), f"pair {block.pair.source}->{block.pair.target} "
-                                              "syncs a tenant to itself; pick a different target."))
-                if ok:
-                    generated = [(block.pair.source, block.pair.target)]
-        for src_tgt in generated:
+        for src_tgt in _generate(block, ("topology", i, block.kind), check_tenant, issues):
             declared.setdefault(src_tgt, []).append(_Declaration(("topology", i), block.settings_fragment()))
 
     overrides: dict[tuple[str, str], list[_Declaration]] = {}
@@ -316,6 +294,38 @@ def expand(topo: Topology, mark: MarkFn = _no_marks, compile_mappings: bool = Tr
         if pair is not None:
             pairs.append(pair)
     return pairs, issues
+
+
+def _generate(block: TopologyBlock, base: PathT, check_tenant: Callable[[str, PathT], bool],
+              issues: list[ConfigIssue]) -> list[tuple[str, str]]:
+    """The (source, target) pairs one block generates; none when it names unknown or repeated tenants."""
+    if block.mesh is not None:
+        names = block.mesh
+        ok = _unique(names, base, issues) & all([check_tenant(n, (*base, j)) for j, n in enumerate(names)])
+        return [(a, b) for a in names for b in names if a != b] if ok else []
+    hub_spec = block.hub_outbound or block.hub_inbound
+    if hub_spec is not None:
+        ok = check_tenant(hub_spec.hub, (*base, "hub"))
+        ok &= _unique(hub_spec.spokes, (*base, "spokes"), issues)
+        for j, spoke in enumerate(hub_spec.spokes):
+            ok &= check_tenant(spoke, (*base, "spokes", j))
+            if spoke == hub_spec.hub:
+                ok = False
+                issues.append(ConfigIssue((*base, "spokes", j), f"'{spoke}' is the hub and a spoke; a tenant "
+                                          "cannot sync to itself. Remove it from `spokes`."))
+        if not ok:
+            return []
+        if block.hub_outbound is not None:
+            return [(hub_spec.hub, s) for s in hub_spec.spokes]
+        return [(s, hub_spec.hub) for s in hub_spec.spokes]
+    assert block.pair is not None
+    source, target = block.pair.source, block.pair.target
+    ok = check_tenant(source, (*base, "source")) & check_tenant(target, (*base, "target"))
+    if source == target:
+        issues.append(ConfigIssue((*base, "target"), f"pair {source}->{target} syncs a tenant to itself; "
+                                  "pick a different target."))
+        return []
+    return [(source, target)] if ok else []
 
 
 def _unique(names: list[str], path: PathT, issues: list[ConfigIssue]) -> bool:

@@ -23,6 +23,33 @@ class YamlSource:
     data: Any
     marks: dict[PathT, tuple[int, int]] = field(default_factory=dict)
     duplicates: list[ConfigIssue] = field(default_factory=list)
+    scalars: dict[PathT, tuple[int, int, str | None, str]] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+
+    def position_in_scalar(self, path: PathT, line: int, column: int) -> tuple[int, int] | None:
+        """File (line, column) of position line:column inside the string at `path`, when it maps 1:1.
+
+        Literal blocks (`|`) keep their lines; single-line plain or quoted scalars keep their
+        columns when they contain no escapes. Folded or escaped text returns None.
+        """
+        found = self.scalars.get(tuple(path))
+        if found is None or line < 1 or column < 1:
+            return None
+        start_line, start_col, style, value = found
+        if style == "|":
+            file_line = start_line + line
+            if file_line > len(self.lines):
+                return None
+            first = self.lines[start_line]  # the block's first content line sets its indentation
+            return file_line, len(first) - len(first.lstrip(" ")) + column
+        if line != 1 or "\n" in value:
+            return None
+        offset = 1 if style in ("'", '"') else 0
+        text = self.lines[start_line - 1] if start_line <= len(self.lines) else ""
+        begin = start_col - 1 + offset
+        if text[begin : begin + len(value)] != value:
+            return None
+        return start_line, begin + column
 
     def mark(self, path: PathT) -> tuple[int | None, int | None]:
         """Position of `path`, or of its nearest ancestor that has one."""
@@ -54,6 +81,8 @@ def _walk(node: yaml.Node, path: PathT, src: YamlSource) -> None:
             seen[key] = line
             src.marks.setdefault(child, (line, key_node.start_mark.column + 1))
             _walk(value_node, child, src)
+    elif isinstance(node, yaml.ScalarNode) and isinstance(node.value, str):
+        src.scalars[path] = (node.start_mark.line + 1, node.start_mark.column + 1, node.style, node.value)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             child = (*path, i)
@@ -86,7 +115,7 @@ def parse_yaml(text: str, file: str) -> YamlSource:
         raise ConfigError(file, [ConfigIssue((), f"YAML error: {exc}. Fix the file's syntax.")]) from None
     finally:
         loader.dispose()
-    src = YamlSource(file=file, data=data)
+    src = YamlSource(file=file, data=data, lines=text.splitlines())
     if node is not None:
         src.marks[()] = (node.start_mark.line + 1, node.start_mark.column + 1)
         _walk(node, (), src)

@@ -35,11 +35,12 @@ class CompiledExpression:
     guardrails inspect); ``redacted`` is True when it uses Redact (logs must show "[Redact]").
     """
 
-    __slots__ = ("source", "attributes", "redacted", "ignores_flow", "_fn")
+    __slots__ = ("source", "attributes", "redacted", "ignores_flow", "_fn", "_aliases")
 
     def __init__(self, source: str, fn: Evaluator, attributes: frozenset[str], redacted: bool,
-                 ignores_flow: bool) -> None:
+                 ignores_flow: bool, aliases: tuple[tuple[str, str], ...] = ()) -> None:
         self.source = source
+        self._aliases = aliases
         self.attributes = attributes
         self.redacted = redacted
         self.ignores_flow = ignores_flow
@@ -58,6 +59,10 @@ class CompiledExpression:
     def __repr__(self) -> str:
         return f"CompiledExpression({self.source!r})"
 
+    def __reduce__(self):
+        # Closures do not pickle; recompiling from the source does (dagster, multiprocessing).
+        return (_compile_cached, (self.source, self._aliases))
+
 
 def compile_expression(source: str, aliases: Mapping[str, str] | None = None) -> CompiledExpression:
     """Parse and compile ``source``.  ``aliases`` renames attributes (Entra schema -> Graph names)."""
@@ -75,7 +80,7 @@ def _compile_cached(source: str, alias_items: tuple[tuple[str, str], ...]) -> Co
     calls = [n for n in walk(root) if isinstance(n, Call)]
     redacted = any(FUNCTIONS_BY_LOWER[c.name.lower()].name == "Redact" for c in calls)
     ignores = any(FUNCTIONS_BY_LOWER[c.name.lower()].name == "IgnoreFlowIfNullOrEmpty" for c in calls)
-    return CompiledExpression(source, fn, names, redacted, ignores)
+    return CompiledExpression(source, fn, names, redacted, ignores, alias_items)
 
 
 def _canonical(node: Node) -> str | None:

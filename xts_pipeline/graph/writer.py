@@ -139,7 +139,7 @@ class BatchWriter:
         *,
         controller: AdaptiveController | None = None,
         max_batch: int = MAX_BATCH,
-        max_attempts: int = 6,
+        max_attempts: int = 10,
         max_throttle_retries: int = 60,
         workers: int | None = None,
         window: int = 2_000,

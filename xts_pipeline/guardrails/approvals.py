@@ -33,7 +33,7 @@ def _canonical_row(row: Mapping[str, Any]) -> bytes:
     content = {k: row.get(k) for k in CONTENT_KEYS}
     content["changes"] = sorted(changes(row), key=lambda c: orjson.dumps(c, option=orjson.OPT_SORT_KEYS))
     content["desired"] = desired(row)
-    return orjson.dumps(content, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    return orjson.dumps(content, option=orjson.OPT_SORT_KEYS, default=str)
 
 
 def plan_fingerprint(plan_rows: Iterable[Mapping[str, Any]]) -> str:

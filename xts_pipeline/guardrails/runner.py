@@ -100,8 +100,10 @@ def run_guardrails(
     approval: Mapping[str, Any] | None = None,
     evaluate: Evaluate | None = None,
     properties: Properties | None = None,
+    fingerprint: str | None = None,
 ) -> GuardrailReport:
-    """Every guardrail over one pair. Pass the approval found for `plan_fingerprint(plan_rows)`, if any."""
+    """Every guardrail over one pair. Pass the approval found for `plan_fingerprint(plan_rows)`, if any
+    (and that fingerprint, to save hashing the plan twice)."""
     rows = parsed(inputs.plan_rows)
     pair = f"{inputs.source}->{inputs.target}"
     protected = protected_identities(policy, inputs.target_users, inputs.role_assignable_members,
@@ -116,5 +118,5 @@ def run_guardrails(
         check_privilege(rows, inputs.target_groups, policy, evaluate, properties),
         check_attribute_policy(rows, policy),
     ]
-    return GuardrailReport(inputs.pair_key, plan_fingerprint(rows), apply_approval(results, approval), rows,
+    return GuardrailReport(inputs.pair_key, fingerprint or plan_fingerprint(rows), apply_approval(results, approval), rows,
                            approval)

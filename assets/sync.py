@@ -1,0 +1,201 @@
+"""The sync assets: thin Dagster wrappers over xts_pipeline's extract, staging, desired, planner and apply.
+
+Lineage: raw_source_users -> staged_source_users (per source tenant) -> desired_state (per pair) ->
+provisioning_plan (per pair) -> applied_changes (per pair); target_snapshot (per target tenant) feeds
+desired_state and provisioning_plan. Cross-partition edges use StaticPartitionMappings built from the
+config, so the UI shows which tenants feed which pair; the data itself is read from DuckDB.
+
+Pools: assets that only compute over DuckDB run in pool "duckdb" (limit 1 in dagster.yaml). Assets that
+mostly wait on Graph (extraction, snapshot, apply) are outside the pool and take the file lock only for
+short writes, so applies to different targets run concurrently, each within its own target's budget.
+"""
+
+
+from typing import Any
+
+import dagster as dg
+
+from assets.metadata import counts_md, table_metadata
+from assets.partitions import SyncPartitions
+from assets.resources import resource_key
+from xts_pipeline import apply as apply_mod
+from xts_pipeline import desired, extract, planner, staging
+
+RAW = dg.AssetKey("raw_source_users")
+STAGED = dg.AssetKey("staged_source_users")
+SNAPSHOT = dg.AssetKey("target_snapshot")
+DESIRED = dg.AssetKey("desired_state")
+PLAN = dg.AssetKey("provisioning_plan")
+APPLIED = dg.AssetKey("applied_changes")
+DUCKDB_POOL = "duckdb"
+
+
+class PlanConfig(dg.Config):
+    """Run config of the plan step; `only_user` provisions one user on demand (id, UPN or mail)."""
+
+    only_user: str | None = None
+
+
+def pair_spec(topology: Any, pair_key: str) -> planner.PairSpec:
+    """The planner's view of a configured pair."""
+    pair = topology.pair(pair_key)
+    actions = pair.target_object_actions
+    return planner.PairSpec(
+        key=pair.key, source=pair.source, target=pair.target,
+        source_tenant_id=topology.tenant(pair.source).tenant_id, deprovision_action=pair.deprovision_action,
+        allow_create=actions.create, allow_update=actions.update, allow_delete=actions.delete,
+    )
+
+
+def _graph(context: dg.AssetExecutionContext, tenant: str) -> Any:
+    return getattr(context.resources, resource_key(tenant)).client()
+
+
+def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.AssetsDefinition]:
+    """The six assets, partitioned as the topology says."""
+    base_keys = {"duckdb", "topology"}
+
+    @dg.asset(key=RAW, partitions_def=parts.sources, group_name="source", kinds={"duckdb", "python"},
+              required_resource_keys=base_keys | graph_keys, code_version="1")
+    def raw_source_users(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        """Source users by Graph delta query: first run reads all, later runs only changes; cursor in DuckDB."""
+        tenant = context.partition_key
+        topo = context.resources.topology.load()
+        db = context.resources.duckdb.db()
+        pairs = [p for p in topo.pairs() if p.enabled and p.source == tenant]
+        select: set[str] = set()
+        for p in pairs:
+            select |= set(getattr(p.mappings, "source_attributes", ()) or ())
+            select |= {c["attribute"] for f in p.filters for c in f["clauses"]}
+        client = _graph(context, tenant)
+        res = extract.extract_source_users(db, tenant, client, context.run_id, extra_select=sorted(select))
+        groups = extract.extract_source_groups(db, tenant, client, {g for p in pairs for g in p.scope.groups})
+        context.log.info(f"tenant {tenant}: {res.mode} delta round, {res.pages} page(s), {res.upserted} upserted, "
+                         f"{res.removed} removed, {res.total} users")
+        with context.resources.duckdb.connect() as con:
+            md = table_metadata(con, "raw_users", "tenant = ?", [tenant],
+                                preview_cols="id, data->>'userPrincipalName' AS upn, data->>'userType' AS user_type",
+                                order="id")
+        return dg.MaterializeResult(metadata={
+            **md, "mode": res.mode, "pages": res.pages, "upserted": res.upserted, "removed": res.removed,
+            "dropped_unseen": res.dropped_unseen, "assigned_group_members": dg.MetadataValue.json(groups)})
+
+    @dg.asset(key=STAGED, deps=[RAW], partitions_def=parts.sources, group_name="source",
+              kinds={"duckdb", "pandas"}, required_resource_keys=base_keys, pool=DUCKDB_POOL, code_version="1")
+    def staged_source_users(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        """Raw users validated by the pandera schema; invalid rows go to rejected_users with reasons."""
+        tenant = context.partition_key
+        topo = context.resources.topology.load()
+        db = context.resources.duckdb.db()
+        try:
+            res = staging.stage_tenant(db, tenant, topo.staging.max_reject_fraction)
+        except staging.StagingBlocked as exc:
+            raise dg.Failure(description=str(exc)) from None
+        with context.resources.duckdb.connect() as con:
+            md = table_metadata(con, "staged_users", "tenant = ?", [tenant],
+                                preview_cols="id, user_principal_name, mail, display_name, user_type, account_enabled",
+                                order="id", count_by=("user_type",))
+        return dg.MaterializeResult(metadata={
+            **md, "total": res.total, "staged": res.staged, "rejected": res.rejected,
+            "reject_fraction": float(res.reject_fraction), "max_reject_fraction": float(res.max_reject_fraction),
+            "sample_rejects": dg.MetadataValue.json(res.sample_rejects)})
+
+    @dg.asset(key=SNAPSHOT, partitions_def=parts.targets, group_name="target", kinds={"duckdb", "python"},
+              required_resource_keys=base_keys | graph_keys, code_version="1")
+    def target_snapshot(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        """The target's users (linked B2B users, guests, members), dynamic groups and partner policies."""
+        tenant = context.partition_key
+        topo = context.resources.topology.load()
+        db = context.resources.duckdb.db()
+        partners = sorted({(p.source, topo.tenant(p.source).tenant_id) for p in topo.pairs()
+                           if p.enabled and p.target == tenant})
+        res = extract.snapshot_target(db, tenant, _graph(context, tenant), topo.tenant(tenant).client_id, partners)
+        for source, allowed in res.policies.items():
+            if not allowed:
+                context.log.warning(f"target {tenant} does not allow sync from {source} (isSyncAllowed="
+                                    f"{allowed}); pair {source}->{tenant} will write nothing")
+        with context.resources.duckdb.connect() as con:
+            md = table_metadata(con, "target_users", "tenant = ?", [tenant],
+                                preview_cols="id, user_principal_name, user_type, creation_type, link_source_object_id",
+                                order="id", count_by=("user_type",))
+        return dg.MaterializeResult(metadata={
+            **md, "linked_b2b_users": res.linked, "guests": res.guests, "groups": res.groups,
+            "dynamic_groups": res.dynamic_groups,
+            "inbound_sync_allowed": dg.MetadataValue.json({k: v for k, v in res.policies.items()})})
+
+    @dg.asset(key=DESIRED, partitions_def=parts.pairs, group_name="pair", kinds={"duckdb", "python"},
+              deps=[dg.AssetDep(STAGED, partition_mapping=parts.source_to_pairs),
+                    dg.AssetDep(SNAPSHOT, partition_mapping=parts.target_to_pairs)],
+              required_resource_keys=base_keys, pool=DUCKDB_POOL, code_version="1")
+    def desired_state(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        """Scoping filters, assignment and attribute mappings applied to the source's staged users."""
+        topo = context.resources.topology.load()
+        pair = topo.pair(context.partition_key)
+        res = desired.compute_desired(context.resources.duckdb.db(), pair, topo.tenant(pair.source).tenant_id)
+        with context.resources.duckdb.connect() as con:
+            md = table_metadata(con, "desired_users", "pair_key = ?", [pair.key],
+                                preview_cols="source_object_id, user_principal_name, account_enabled, "
+                                             "CAST(desired_update AS VARCHAR) AS desired",
+                                order="source_object_id")
+        counts = {"source users": res.source_users, "in scope": res.in_scope, "not internal members (never synced)":
+                  res.not_internal, "not assigned": res.not_assigned, "filtered out": res.out_of_scope,
+                  "mapping errors": res.mapping_errors}
+        return dg.MaterializeResult(metadata={**md, "counts": counts_md(counts), "in_scope": res.in_scope,
+                                              "mapping_errors": dg.MetadataValue.json(res.sample_errors)})
+
+    @dg.asset(key=PLAN, partitions_def=parts.pairs, group_name="pair", kinds={"duckdb", "sql"},
+              deps=[DESIRED, dg.AssetDep(SNAPSHOT, partition_mapping=parts.target_to_pairs)],
+              required_resource_keys=base_keys, pool=DUCKDB_POOL, code_version="1")
+    def provisioning_plan(context: dg.AssetExecutionContext, config: PlanConfig) -> dg.MaterializeResult:
+        """What this pair would write: create / update (old -> new) / disable / delete / restore / skip."""
+        topo = context.resources.topology.load()
+        spec = pair_spec(topo, context.partition_key)
+        db = context.resources.duckdb.db()
+        summary = planner.plan_pair(db, spec, context.run_id, only_user=config.only_user)
+        if summary.blocked_reason:
+            context.log.warning(summary.blocked_reason)
+        with context.resources.duckdb.connect() as con:
+            md = table_metadata(
+                con, "plan", "pair_key = ? AND action <> 'skip'", [spec.key],
+                preview_cols="action, user_principal_name, target_user_id, reason, CAST(changes AS VARCHAR) AS changes",
+                order="action, user_principal_name", limit=50)
+            md["dagster/row_count"] = dg.MetadataValue.int(sum(summary.counts.values()))
+        return dg.MaterializeResult(metadata={
+            **md, "counts_by_action": counts_md(summary.counts), "writes": summary.writes,
+            "fingerprint": summary.fingerprint, "cycle_id": summary.cycle_id,
+            "sync_allowed": str(summary.sync_allowed), "blocked_reason": summary.blocked_reason or "",
+            "only_user": config.only_user or ""})
+
+    @dg.asset(key=APPLIED, deps=[PLAN], partitions_def=parts.pairs, group_name="pair", kinds={"duckdb", "python"},
+              required_resource_keys=base_keys | graph_keys, code_version="1")
+    def applied_changes(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        """Runs the plan through the Graph writer and records every outcome in provisioning_log.
+
+        Refuses to write when any blocking check on this plan partition failed or has not run on the
+        current plan, even when this asset is materialized on its own.
+        """
+        from checks.status import failed_blocking_checks
+
+        topo = context.resources.topology.load()
+        spec = pair_spec(topo, context.partition_key)
+        pair = topo.pair(spec.key)
+        target = topo.tenant(spec.target)
+        db = context.resources.duckdb.db()
+        blocked = failed_blocking_checks(context, PLAN, spec.key, db)
+        ctx = apply_mod.ApplyContext(pair=spec, target_tenant_id=target.tenant_id,
+                                     target_app_object_id=target.app_object_id, user_type=pair.user_type)
+        res = apply_mod.apply_pair(db, ctx, _graph(context, spec.target), blocked_by=blocked)
+        if res.blocked_reason:
+            context.log.warning(f"pair {pair.name}: nothing written: {res.blocked_reason}")
+        with context.resources.duckdb.connect() as con:
+            md = table_metadata(
+                con, "provisioning_log", "pair_key = ? AND cycle_id = ?", [spec.key, res.cycle_id],
+                preview_cols="action, status, operation, source_upn, target_user_id, error_code, error_message, reason",
+                order="status, action", count_by=("action", "status"), limit=50)
+        return dg.MaterializeResult(metadata={
+            **md, "counts": counts_md(res.counts), "blocked_reason": res.blocked_reason or "",
+            "failures": dg.MetadataValue.json(res.failures), "reconciled_after_crash": res.reconciled,
+            "cycle_id": res.cycle_id or ""})
+
+    return [raw_source_users, staged_source_users, target_snapshot, desired_state, provisioning_plan,
+            applied_changes]

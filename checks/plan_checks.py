@@ -1,0 +1,68 @@
+"""Checks on the provisioning plan of a pair.
+
+- plan_is_consistent (blocking, ERROR): invariants every plan must meet before anything is written.
+- plan_expectations (WARN): a Great Expectations 1.x suite over the planned rows.
+- target_allows_sync (WARN): says plainly when the target's isSyncAllowed is off (apply then writes nothing).
+
+Guardrails (issue 6) plug in as more @asset_check functions on PLAN: put a `build_guardrail_checks()`
+returning them in checks/guardrail_checks.py; definitions.py picks it up, and applied_changes consults
+every blocking check on PLAN (checks/status.py), so no extra wiring is needed.
+"""
+
+
+import dagster as dg
+
+from assets.sync import PLAN, pair_spec
+from checks.gx_suite import validate as gx_validate
+from xts_pipeline import planner
+
+
+def build_plan_checks() -> list[dg.AssetChecksDefinition]:
+    @dg.asset_check(asset=PLAN, blocking=True, required_resource_keys={"duckdb", "topology"},
+                    description="plan invariants: one write per user, no internal member touched, deletes only "
+                                "of users this pair owns, creates have an address")
+    def plan_is_consistent(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        spec = pair_spec(context.resources.topology.load(), context.partition_key)
+        problems = planner.consistency_problems(context.resources.duckdb.db(), spec)
+        return dg.AssetCheckResult(
+            passed=not problems, severity=dg.AssetCheckSeverity.ERROR,
+            description=None if not problems else f"pair {spec.key}: {problems[0][0]} ({problems[0][1]}) and "
+                                                  f"{len(problems) - 1} more; the plan is not applied",
+            metadata={"problems": dg.MetadataValue.json([{"problem": p, "subject": s} for p, s in problems])})
+
+    @dg.asset_check(asset=PLAN, blocking=False, required_resource_keys={"duckdb"},
+                    description="Great Expectations 1.x suite over the planned rows")
+    def plan_expectations(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        pair_key = context.partition_key
+        with context.resources.duckdb.connect() as con:
+            df = con.execute(
+                "SELECT change_id, action, source_object_id, target_user_id, mail, CAST(changes AS VARCHAR) AS changes "
+                "FROM plan WHERE pair_key = ?", [pair_key]).df()
+        writes = df[df["action"].isin(["update", "disable", "delete", "restore"])]
+
+        def suite(E):  # noqa: N803 - gx.expectations namespace
+            return [
+                E.ExpectColumnValuesToBeUnique(column="change_id"),
+                E.ExpectColumnValuesToBeInSet(column="action", value_set=list(planner.ACTIONS)),
+                E.ExpectColumnValuesToNotBeNull(column="changes"),
+                E.ExpectColumnValuesToMatchRegex(column="changes", regex=r"^\[.*\]$"),
+            ]
+
+        ok, details = gx_validate(df, suite, f"plan_{pair_key}")
+        missing_target = int(writes["target_user_id"].isna().sum())
+        return dg.AssetCheckResult(
+            passed=ok and missing_target == 0, severity=dg.AssetCheckSeverity.WARN,
+            metadata={"expectations": dg.MetadataValue.json(details), "rows": len(df),
+                      "writes_without_target": missing_target})
+
+    @dg.asset_check(asset=PLAN, blocking=False, required_resource_keys={"duckdb"},
+                    description="the target's cross-tenant access setting allows inbound user sync from the source")
+    def target_allows_sync(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        with context.resources.duckdb.connect() as con:
+            row = con.execute("SELECT sync_allowed, blocked_reason FROM plan_meta WHERE pair_key = ?",
+                              [context.partition_key]).fetchone()
+        allowed, reason = (row or (None, "no plan yet"))
+        return dg.AssetCheckResult(passed=bool(allowed), severity=dg.AssetCheckSeverity.WARN,
+                                   description=reason, metadata={"isSyncAllowed": str(allowed)})
+
+    return [plan_is_consistent, plan_expectations, target_allows_sync]

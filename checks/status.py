@@ -1,0 +1,59 @@
+"""Latest status of the blocking checks on a plan partition, read from the Dagster instance.
+
+Dagster's blocking checks only stop downstream steps in the same run. The apply asset calls this so a
+plan whose blocking check failed (or never ran on the current plan) cannot be written by
+materializing applied_changes on its own. Every blocking check defined on the plan asset counts,
+including the guardrail checks other modules add.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from xts_pipeline import store
+
+
+def blocking_check_keys(context: dg.AssetExecutionContext, asset_key: dg.AssetKey) -> list[dg.AssetCheckKey]:
+    graph = context.repository_def.asset_graph
+    keys = graph.get_check_keys_for_assets({asset_key})
+    return sorted((k for k in keys if graph.get_check_spec(k).blocking), key=lambda k: k.name)
+
+
+def _planned_at(db: str | Path, pair_key: str) -> tuple[str | None, float | None]:
+    with store.connect(db) as con:
+        row = con.execute("SELECT cycle_id, epoch(planned_at) FROM plan_meta WHERE pair_key = ?", [pair_key]).fetchone()
+    return (row[0], float(row[1])) if row else (None, None)
+
+
+def _partition_of(instance: dg.DagsterInstance, record: Any) -> str | None:
+    if getattr(record, "partition", None):
+        return record.partition
+    run = instance.get_run_by_id(record.run_id)
+    return run.tags.get("dagster/partition") if run else None
+
+
+def failed_blocking_checks(context: dg.AssetExecutionContext, plan_key: dg.AssetKey, pair_key: str,
+                           db: str | Path) -> list[str]:
+    """Human-readable reasons to refuse applying `pair_key`'s plan; empty when every blocking check passed."""
+    instance = context.instance
+    cycle_id, planned_at = _planned_at(db, pair_key)
+    reasons: list[str] = []
+    for key in blocking_check_keys(context, plan_key):
+        history = instance.event_log_storage.get_asset_check_execution_history(key, limit=50)
+        latest = next((r for r in history if _partition_of(instance, r) == pair_key
+                       and r.status.value in ("SUCCEEDED", "FAILED")), None)
+        if latest is None or (cycle_id and latest.run_id != cycle_id and planned_at
+                              and latest.create_timestamp < planned_at - 1):
+            reasons.append(f"check {key.name} has not run on the current plan of {pair_key}; "
+                           f"materialize provisioning_plan (its checks run with it) before applying")
+            continue
+        evaluation = latest.evaluation
+        if evaluation is None or evaluation.passed:
+            continue
+        if evaluation.severity == dg.AssetCheckSeverity.ERROR:
+            desc = evaluation.description or ""
+            reasons.append(f"blocking check {key.name} failed on {pair_key}" + (f": {desc}" if desc else ""))
+    return reasons

@@ -1,0 +1,80 @@
+"""The guardrail asset checks in Dagster: results per guardrail, severities, exclusions, approval.
+
+The plan asset here is a stand-in that writes plan rows into the real staging schema; the checks,
+resources, topology and DuckDB are the project's own.
+"""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import pytest
+
+from assets.resources import StagingDuckDB, TopologyResource
+from checks.guardrails import CHECK_PREFIX, build_guardrail_checks
+from xts_pipeline import store
+from xts_pipeline.config import default_config_path
+from xts_pipeline.guardrails.approvals import record_approval
+
+PAIR = "contoso__fabrikam"
+PLAN = dg.AssetKey("provisioning_plan")
+
+
+def make_plan_asset(rows: list[tuple[str, dict]]):
+    @dg.asset(key=PLAN, partitions_def=dg.StaticPartitionsDefinition([PAIR]), required_resource_keys={"duckdb"})
+    def provisioning_plan(context):
+        with context.resources.duckdb.connect() as con:
+            con.execute("DELETE FROM plan WHERE pair_key = ?", [PAIR])
+            con.execute("INSERT OR REPLACE INTO target_policy (tenant, source_tenant, is_sync_allowed) "
+                        "VALUES ('fabrikam', 'contoso', true)")
+            con.execute("DELETE FROM staged_users")
+            con.execute("INSERT INTO staged_users (tenant, id, user_principal_name, user_type) VALUES "
+                        "('contoso', 'bad', 'bad_litware.com#EXT#@contoso.onmicrosoft.com', 'Guest')")
+            run_id = context.run.run_id
+            for sid, desired in rows:
+                con.execute("INSERT INTO plan (pair_key, cycle_id, change_id, source_object_id, action, changes, "
+                            "desired) VALUES (?, ?, ?, ?, 'create', '[]', ?)",
+                            [PAIR, run_id, f"{run_id}-{sid}", sid, json.dumps(desired)])
+
+    return provisioning_plan
+
+
+def run(tmp_path, rows):
+    resources = {"duckdb": StagingDuckDB(path=str(tmp_path / "xts.duckdb")),
+                 "topology": TopologyResource(config_path=str(default_config_path()))}
+    result = dg.materialize([make_plan_asset(rows), build_guardrail_checks(PLAN, pool=None)], partition_key=PAIR,
+                            resources=resources, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    return {e.check_name.removeprefix(CHECK_PREFIX): e for e in result.get_asset_check_evaluations()}
+
+
+@pytest.fixture(autouse=True)
+def _approver(monkeypatch):
+    monkeypatch.setenv("XTS_APPROVER", "ops")
+
+
+def test_per_user_violation_warns_and_excludes_only_that_user(tmp_path) -> None:
+    evals = run(tmp_path, [("ok", {"displayName": "Alex Wilber"}), ("bad", {"displayName": "Loop"})])
+    assert set(evals) == {"sources", "loop_guard", "volume", "deletions", "impersonation", "privilege",
+                          "attribute_policy", "quarantine"}
+    loop = evals.pop("loop_guard")
+    assert not loop.passed and loop.severity == dg.AssetCheckSeverity.WARN
+    assert "bad_litware.com#EXT#" in loop.description
+    assert all(e.passed for e in evals.values()), {k: e.description for k, e in evals.items() if not e.passed}
+    assert evals["volume"].metadata["count"].value == 2
+    with store.connect(tmp_path / "xts.duckdb") as con:
+        excluded = con.execute("SELECT source_object_id FROM plan p JOIN plan_exclusions e USING (change_id)").fetchall()
+    assert excluded == [("bad",)]
+
+
+def test_flood_fails_at_error_then_approval_passes(tmp_path) -> None:
+    rows = [(f"u{i}", {"displayName": f"Flood {i}"}) for i in range(200)]  # demo fabrikam: limit 50 creates
+    evals = run(tmp_path, rows)
+    vol = evals["volume"]
+    assert not vol.passed and vol.severity == dg.AssetCheckSeverity.ERROR
+    assert "200 > 50" in vol.description
+    fp = vol.metadata["plan_fingerprint"].value
+    with store.connect(tmp_path / "xts.duckdb") as con:
+        record_approval(con, PAIR, fp, "initial merger load")
+    evals = run(tmp_path, rows)
+    assert evals["volume"].passed and evals["volume"].metadata["approval"].value["approved_by"] == "ops"

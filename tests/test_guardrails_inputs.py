@@ -1,0 +1,63 @@
+"""Guardrails over the real DuckDB staging schema (store.py): read a pair's inputs, write exclusions."""
+
+from __future__ import annotations
+
+import json
+
+from xts_pipeline import store
+from xts_pipeline.guardrails.inputs import load_pair_inputs, record_exclusions
+from xts_pipeline.guardrails.policy import InboundPolicy
+from xts_pipeline.guardrails.runner import run_guardrails
+
+PAIR = "contoso__fabrikam"
+RULE = 'user.department -eq "IT Operations"'
+
+
+def seed(con) -> None:
+    con.execute("INSERT INTO target_users (tenant, id, user_principal_name, mail, display_name, attrs) VALUES "
+                "('fabrikam', 'adm', 'AdeleV@fabrikam.com', 'AdeleV@fabrikam.com', 'Adele Vance', "
+                "'{\"mailNickname\": \"AdeleV\"}'), ('fabrikam', 'u2', 'x@fabrikam.com', NULL, 'X', NULL)")
+    con.execute("INSERT INTO target_groups (tenant, id, display_name, group_types, membership_rule, "
+                "is_assignable_to_role) VALUES ('fabrikam', 'g1', 'Helpdesk Admins', '[\"DynamicMembership\"]', ?, true),"
+                "('fabrikam', 'g2', 'Tier0', '[]', NULL, true)", [RULE])
+    con.execute("INSERT INTO target_group_members VALUES ('fabrikam', 'g2', 'adm')")
+    con.execute("INSERT INTO target_policy (tenant, source_tenant, is_sync_allowed, policy) VALUES "
+                "('fabrikam', 'contoso', true, '{}')")
+    plan = [("ok", {"displayName": "Alex Wilber"}), ("adele", {"displayName": "Adele  Vance"}),
+            ("priv", {"displayName": "Eve", "department": "IT Operations"}), ("guest", {"displayName": "G"})]
+    for sid, desired in plan:
+        con.execute("INSERT INTO plan (pair_key, cycle_id, change_id, source_object_id, action, changes, desired) "
+                    "VALUES (?, 'run1', ?, ?, 'create', '[]', ?)", [PAIR, f"ch-{sid}", sid, json.dumps(desired)])
+        con.execute("INSERT INTO staged_users (tenant, id, user_principal_name, user_type, creation_type) VALUES "
+                    "('contoso', ?, ?, ?, NULL)", [sid, f"{sid}@contoso.com", "Guest" if sid == "guest" else "Member"])
+    con.execute("INSERT INTO plan_exclusions VALUES (?, 'run1', 'ch-ok', 'other_check', 'kept')", [PAIR])
+
+
+def test_load_run_and_record(tmp_path) -> None:
+    db = tmp_path / "xts.duckdb"
+    with store.connect(db) as con:
+        seed(con)
+        inputs = load_pair_inputs(con, PAIR, "contoso", "fabrikam")
+    assert inputs.target_size == 2 and inputs.existing_from_source == 0
+    assert inputs.partner_policy["userSyncInbound"]["isSyncAllowed"] is True
+    assert inputs.role_assignable_members == {"adm": "Tier0"}
+    report = run_guardrails(inputs, InboundPolicy(allowed_sources=["contoso"]))
+    assert not report.blocked
+    assert report.excluded_user_ids == {"adele", "priv", "guest"}
+    with store.connect(db) as con:
+        assert record_exclusions(con, report) == 3
+        assert record_exclusions(con, report) == 3  # replaces, does not duplicate
+        rows = con.execute("SELECT change_id, check_name, reason FROM plan_exclusions WHERE pair_key = ? "
+                           "ORDER BY change_id", [PAIR]).fetchall()
+    by_change = {r[0]: (r[1], r[2]) for r in rows}
+    assert by_change["ch-adele"][0] == "impersonation" and "Tier0" in by_change["ch-adele"][1]
+    assert by_change["ch-priv"][0] == "privilege" and "Helpdesk Admins" in by_change["ch-priv"][1]
+    assert by_change["ch-guest"][0] == "loop_guard"
+    assert by_change["ch-ok"] == ("other_check", "kept")  # other checks' exclusions are left alone
+
+
+def test_missing_partner_policy_blocks(tmp_path) -> None:
+    with store.connect(tmp_path / "x.duckdb") as con:
+        inputs = load_pair_inputs(con, PAIR, "contoso", "fabrikam")
+    assert inputs.partner_policy is None and inputs.plan_rows == []
+    assert run_guardrails(inputs, InboundPolicy(allowed_sources=["contoso"])).blocked

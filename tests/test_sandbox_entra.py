@@ -1,0 +1,132 @@
+"""Entra token endpoint and Graph token checks, driven by the real MSAL over TLS."""
+
+from __future__ import annotations
+
+import msal
+import pytest
+import requests
+
+SCOPE = ["https://graph.microsoft.com/.default"]
+
+
+def msal_app(sandbox, tenant: dict, secret: str | None = None, client_id: str | None = None,
+             authority: str | None = None):
+    return msal.ConfidentialClientApplication(
+        client_id or tenant["client_id"], client_credential=secret or tenant["client_secret"],
+        authority=authority or tenant["authority"], instance_discovery=False, http_client=sandbox.session())
+
+
+def test_msal_gets_a_token_and_graph_accepts_it(sandbox):
+    t = sandbox.tenant("contoso")
+    result = msal_app(sandbox, t).acquire_token_for_client(SCOPE)
+    assert result["token_type"] == "Bearer" and result["expires_in"] > 300
+    r = sandbox.session().get(sandbox.info["graph_url"] + "/users?$top=1",
+                              headers={"Authorization": "Bearer " + result["access_token"]})
+    assert r.status_code == 200 and len(r.json()["value"]) == 1
+    assert r.headers["request-id"]
+
+
+def test_token_claims_carry_tenant_app_roles_and_expiry(sandbox):
+    import jwt
+
+    t = sandbox.tenant("fabrikam")
+    claims = jwt.decode(sandbox.token("fabrikam"), options={"verify_signature": False})
+    assert claims["tid"] == t["tenant_id"] and claims["appid"] == t["client_id"]
+    assert claims["aud"] == "https://graph.microsoft.com"
+    assert set(t["permissions"]) <= set(claims["roles"]) and claims["exp"] > claims["iat"]
+
+
+def test_authority_may_name_the_tenant_by_domain(sandbox):
+    t = sandbox.tenant("northwind")
+    authority = sandbox.info["base_url"] + "/" + t["domain"]
+    assert "access_token" in msal_app(sandbox, t, authority=authority).acquire_token_for_client(SCOPE)
+
+
+def test_openid_configuration_has_what_msal_needs(sandbox):
+    t = sandbox.tenant("contoso")
+    doc = sandbox.session().get(t["authority"] + "/v2.0/.well-known/openid-configuration").json()
+    for key in ("token_endpoint", "authorization_endpoint", "issuer", "jwks_uri"):
+        assert doc[key].startswith(sandbox.info["base_url"])
+    keys = sandbox.session().get(doc["jwks_uri"]).json()["keys"]
+    assert keys[0]["kty"] == "RSA"
+
+
+def test_bad_secret_gets_invalid_client_with_aadsts7000215(sandbox):
+    t = sandbox.tenant("contoso")
+    result = msal_app(sandbox, t, secret="not-the-secret").acquire_token_for_client(SCOPE)
+    assert result["error"] == "invalid_client"
+    assert 7000215 in result["error_codes"] and result["error_description"].startswith("AADSTS7000215")
+    assert "not-the-secret" not in result["error_description"]
+
+
+def test_unknown_app_gets_aadsts700016(sandbox):
+    t = sandbox.tenant("contoso")
+    result = msal_app(sandbox, t, client_id="11111111-2222-3333-4444-555555555555").acquire_token_for_client(SCOPE)
+    assert result["error"] in ("invalid_client", "unauthorized_client")
+    assert 700016 in result["error_codes"]
+
+
+def test_wrong_scope_is_refused(sandbox):
+    t = sandbox.tenant("contoso")
+    r = sandbox.session().post(t["authority"] + "/oauth2/v2.0/token", data={
+        "grant_type": "client_credentials", "client_id": t["client_id"], "client_secret": t["client_secret"],
+        "scope": "User.Read"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_scope"
+
+
+@pytest.mark.parametrize("header", [None, "Bearer", "Bearer not.a.jwt", "Basic abc"])
+def test_missing_or_garbage_tokens_get_401(sandbox, header):
+    headers = {} if header is None else {"Authorization": header}
+    r = sandbox.session().get(sandbox.info["graph_url"] + "/users", headers=headers)
+    assert r.status_code == 401
+    err = r.json()["error"]
+    assert err["code"] == "InvalidAuthenticationToken"
+    assert set(err["innerError"]) == {"date", "request-id", "client-request-id"}
+    assert r.headers["request-id"] == err["innerError"]["request-id"]
+
+
+def test_token_from_another_sandbox_is_foreign(sandbox, make_sandbox):
+    other = make_sandbox(seed="demo")
+    foreign = other.token("contoso")  # same tenant ids (deterministic seed), different signing key
+    r = sandbox.session().get(sandbox.info["graph_url"] + "/users", headers={"Authorization": f"Bearer {foreign}"})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "InvalidAuthenticationToken"
+
+
+def test_token_expires_on_the_sandbox_clock(make_sandbox):
+    sb = make_sandbox(seed="demo")
+    token = sb.token("northwind")
+    url = sb.info["graph_url"] + "/users?$top=1"
+    assert sb.session().get(url, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    sb.admin("POST", "clock/advance", json={"seconds": 3600})
+    r = sb.session().get(url, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401 and "expired" in r.json()["error"]["message"]
+
+
+def test_missing_permission_gets_403_and_regrant_restores(make_sandbox, graph):
+    sb = make_sandbox(seed="demo")
+    g = graph(sb, "fabrikam")
+    assert g.get("/users?$top=1").status_code == 200
+    sb.admin("PUT", "tenants/fabrikam/permissions", json={"permissions": ["Group.Read.All"]})
+    r = g.get("/users?$top=1")
+    assert r.status_code == 403 and r.json()["error"]["code"] == "Authorization_RequestDenied"
+    assert "User.Read.All" in r.json()["error"]["message"]
+    assert g.get("/groups?$top=1").status_code == 200
+    # Read-only app: reads work, writes are refused (ReadWrite implies Read, not the other way round).
+    sb.admin("PUT", "tenants/fabrikam/permissions", json={"permissions": ["User.Read.All"]})
+    g2 = graph(sb, "fabrikam")
+    uid = g2.get("/users?$top=1").json()["value"][0]["id"]
+    assert g2.patch(f"/users/{uid}", json={"jobTitle": "x"}).status_code == 403
+    assert g2.post("/invitations", json={"invitedUserEmailAddress": "a@b.example",
+                                          "inviteRedirectUrl": "https://x"}).status_code == 403
+    sb.admin("PUT", "tenants/fabrikam/permissions", json={"permissions": ["User.ReadWrite.All"]})
+    g3 = graph(sb, "fabrikam")
+    assert g3.get("/users?$top=1").status_code == 200
+    assert g3.patch(f"/users/{uid}", json={"jobTitle": "x"}).status_code == 204
+
+
+def test_requests_verifies_tls_against_the_sandbox_ca(sandbox):
+    # Without the sandbox CA, certificate verification must fail: TLS is real.
+    s = requests.Session()
+    s.trust_env = False
+    with pytest.raises(requests.exceptions.SSLError):
+        s.get(sandbox.info["graph_url"] + "/users", timeout=10)
