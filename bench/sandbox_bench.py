@@ -81,6 +81,8 @@ def main() -> int:
     ap.add_argument("--users", type=int, default=100_000)
     ap.add_argument("--seconds", type=float, default=5.0, help="duration of the small-request phase")
     ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--throttle-seconds", type=float, default=10.0,
+                    help="duration of the documented-throttling phase (0 skips it)")
     args = ap.parse_args()
     ok = True
 
@@ -161,7 +163,61 @@ def main() -> int:
             t0 = time.perf_counter()
             sb.stop()
             print(f"sandbox stop (SIGTERM): {time.perf_counter() - t0:.2f} s")
+
+        if args.throttle_seconds > 0:
+            ok &= _throttled_phase(state, args)
     return 0 if ok else 1
+
+
+def _throttled_phase(state: Path, args: argparse.Namespace) -> bool:
+    """Hammer one app+tenant with `--throttle documented`: the accepted RU must match the documented 8,000/10 s."""
+    sb = SandboxProcess(state, seed=None, throttle="documented").start()
+    info = sb.info
+    tenant = next(t for t in info["tenants"] if t["name"] == "bench")
+    session = _session(info["ca_file"])
+    try:
+        headers = {"Authorization": f"Bearer {_token(session, tenant)}"}
+        first = session.get(f"{info['graph_url']}/users?$top=1&$select=id", headers=headers, timeout=30)
+        user_url = f"{info['graph_url']}/users/{first.json()['value'][0]['id']}"
+        counts = {"ok": 0, "429": 0, "other": 0}
+        ru = [int(first.headers.get("x-ms-resource-unit", "0"))]
+        sample: dict[str, str] = {}
+        lock = threading.Lock()
+        t_start = time.perf_counter()
+        stop = t_start + args.throttle_seconds
+
+        def worker() -> None:
+            s = _session(info["ca_file"])
+            while time.perf_counter() < stop:
+                r = s.get(user_url, headers=headers, timeout=30)
+                with lock:
+                    if r.status_code == 200:
+                        counts["ok"] += 1
+                        ru[0] += int(r.headers.get("x-ms-resource-unit", "0"))
+                    elif r.status_code == 429:
+                        counts["429"] += 1
+                        if not sample:
+                            sample.update({k: r.headers.get(k, "(missing)") for k in (
+                                "Retry-After", "x-ms-throttle-scope", "x-ms-throttle-information")})
+                    else:
+                        counts["other"] += 1
+            s.close()
+
+        threads = [threading.Thread(target=worker) for _ in range(args.threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - t_start
+    finally:
+        session.close()
+        sb.stop()
+    documented = 8_000 * elapsed / 10.0  # RU per app+tenant per 10 s, tenant > 500 users
+    print(f"documented throttling, {args.threads} threads for {elapsed:.1f} s: {counts['ok']:,} accepted "
+          f"({ru[0]:,} RU; {ru[0] / documented:.2f} of the documented 8,000 RU/10 s), {counts['429']:,} refused "
+          f"with 429, {counts['other']} other; a 429 carried {sample or 'nothing (no 429 seen)'}")
+    return counts["other"] == 0 and counts["429"] > 0 and ru[0] <= documented + 8_000 and all(
+        v != "(missing)" for v in sample.values())
 
 
 if __name__ == "__main__":

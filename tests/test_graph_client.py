@@ -156,6 +156,8 @@ def test_errors_are_one_actionable_line_and_secrets_stay_hidden(sandbox, tenant,
     for exc in (auth.value, perm.value, down.value, tls.value):
         everything += [str(exc), repr(exc), repr(exc.__dict__)]
     blob = "\n".join(everything)
+    for c in (good, bad, denied, unreachable, untrusted):
+        c.close()
     assert secret not in blob
     assert token not in blob
 

@@ -77,7 +77,7 @@ def compute_desired(db: str | Path | None, pair: Any, source_tenant_id: str) -> 
     mapper = _mapper(pair)
     with store.connect(db) as con:
         staged = con.execute("SELECT id, attrs FROM staged_users WHERE tenant = ? ORDER BY id",
-                             [pair.source]).fetch_arrow_table()
+                             [pair.source]).to_arrow_table()
         assigned = assigned_ids(con, pair.source, getattr(scope, "groups", []) or [])
     from xts_pipeline.scoping import is_internal_member
 

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from .approvals import current_user, record_approval
+from .approvals import FINGERPRINT_RE, current_user, record_approval
 from .quarantine import release
 
 
@@ -47,7 +47,8 @@ def _current_fingerprint(con, pair_key: str) -> str | None:
         row = con.execute("SELECT fingerprint FROM plan_meta WHERE pair_key = ?", [pair_key]).fetchone()
     except Exception:  # no plan_meta yet (nothing planned): nothing to compare with
         return None
-    return row[0] if row else None
+    # Only a fingerprint from plan_fingerprint() is comparable; the planner may store its own hash there.
+    return row[0] if row and row[0] and FINGERPRINT_RE.match(row[0]) else None
 
 
 def approve_command(args: argparse.Namespace) -> int:
