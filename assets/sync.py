@@ -109,7 +109,12 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.As
         db = context.resources.duckdb.db()
         partners = sorted({(p.source, topo.tenant(p.source).tenant_id) for p in topo.pairs()
                            if p.enabled and p.target == tenant})
-        res = extract.snapshot_target(db, tenant, _graph(context, tenant), topo.tenant(tenant).client_id, partners)
+        cfg = topo.tenant(tenant)
+        if not cfg.app_object_id:
+            context.log.warning(f"target {tenant}: no app_object_id in the config, so the link extensions can't be "
+                                f"registered or read; set tenants.{tenant}.app_object_id")
+        res = extract.snapshot_target(db, tenant, _graph(context, tenant), cfg.client_id, partners,
+                                      app_object_id=cfg.app_object_id)
         for source, allowed in res.policies.items():
             if not allowed:
                 context.log.warning(f"target {tenant} does not allow sync from {source} (isSyncAllowed="

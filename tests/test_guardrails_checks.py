@@ -14,8 +14,9 @@ import pytest
 from assets.resources import StagingDuckDB, TopologyResource
 from checks.guardrails import CHECK_PREFIX, build_guardrail_checks
 from xts_pipeline import store
-from xts_pipeline.config import default_config_path
+from xts_pipeline.config import default_config_path, load_config
 from xts_pipeline.guardrails.approvals import record_approval
+from xts_pipeline.guardrails.volume import creates_limit
 
 PAIR = "contoso__fabrikam"
 PLAN = dg.AssetKey("provisioning_plan")
@@ -68,11 +69,12 @@ def test_per_user_violation_warns_and_excludes_only_that_user(tmp_path) -> None:
 
 
 def test_flood_fails_at_error_then_approval_passes(tmp_path) -> None:
-    rows = [(f"u{i}", {"displayName": f"Flood {i}"}) for i in range(200)]  # demo fabrikam: limit 50 creates
+    limit, _ = creates_limit(load_config(default_config_path()).inbound_policy("fabrikam"), target_size=0)
+    rows = [(f"u{i}", {"displayName": f"Flood {i}"}) for i in range(limit + 10)]
     evals = run(tmp_path, rows)
     vol = evals["volume"]
     assert not vol.passed and vol.severity == dg.AssetCheckSeverity.ERROR
-    assert "200 > 50" in vol.description
+    assert f"{limit + 10} > {limit}" in vol.description
     fp = vol.metadata["plan_fingerprint"].value
     with store.connect(tmp_path / "xts.duckdb") as con:
         record_approval(con, PAIR, fp, "initial merger load")

@@ -89,3 +89,35 @@ def test_case_space_punct_variants_share_skeleton(text: str, case: str, sep: str
 def test_diacritic_variants_share_skeleton(text: str, mark: str) -> None:
     accented = "".join(ch + mark if ch.isalpha() else ch for ch in text)
     assert skeleton(unicodedata.normalize("NFC", accented)) == skeleton(text)
+
+
+# Latin letter -> look-alikes from Unicode confusables.txt (Cyrillic, Greek, Armenian).
+HOMOGLYPHS = {"a": "\u0430\u03b1", "c": "\u0441\u03f2", "e": "\u0435", "o": "\u043e\u03bf\u0585", "p": "\u0440\u03c1",
+              "x": "\u0445", "y": "\u0443", "s": "\u0455", "i": "\u0456\u03b9", "j": "\u0458", "h": "\u04bb",
+              "A": "\u0410\u0391", "B": "\u0412\u0392", "E": "\u0415\u0395", "H": "\u041d\u0397", "K": "\u041a\u039a",
+              "M": "\u041c\u039c", "O": "\u041e\u039f", "P": "\u0420\u03a1", "T": "\u0422\u03a4", "X": "\u0425\u03a7"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="".join(HOMOGLYPHS) + "bdgklmnrtuvw ", min_size=1, max_size=30), st.data())
+def test_homoglyph_substitution_shares_skeleton(text: str, data: st.DataObject) -> None:
+    swapped = "".join(
+        data.draw(st.sampled_from(ch + HOMOGLYPHS[ch])) if ch in HOMOGLYPHS else ch for ch in text
+    )
+    assert skeleton(swapped) == skeleton(text)
+
+
+def test_every_tr39_latin_lookalike_meets_its_prototype() -> None:
+    """All of confusables.txt's characters with one ASCII look-alike (as shipped by confusable-homoglyphs)."""
+    from confusable_homoglyphs.utils import load
+
+    checked, wrong = 0, []
+    for key, homoglyphs in load("confusables.json").items():
+        ch = key.replace("\u200e", "")
+        forms = {f for h in homoglyphs if (f := h["c"].replace("\u200e", "")).isascii() and f.isalnum()}
+        if len(ch) == 1 and not ch.isascii() and len(forms) == 1:
+            checked += 1
+            ascii_form = forms.pop()
+            if skeleton(ch) != skeleton(ascii_form):
+                wrong.append((ch, unicodedata.name(ch, "?"), ascii_form))
+    assert checked > 1000 and wrong == []

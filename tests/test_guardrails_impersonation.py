@@ -119,3 +119,19 @@ def test_flood_is_linear() -> None:
     elapsed = time.perf_counter() - start
     assert [f["source_object_id"] for f in found] == ["evil"]
     assert elapsed < 10, f"80,000 incoming x 4,000 protected values took {elapsed:.1f}s"
+
+
+def test_exempt_incoming_user_is_not_flagged() -> None:
+    policy = InboundPolicy.model_validate({"impersonation": {"protected": ["Megan Bowen"],
+                                                             "exempt": ["MeganB@contoso.com", "s9"]}})
+    plan = [row("s1", displayName="Megan Bowen", mail="meganb@contoso.com"),
+            row("s9", displayName="Megan Bowen"), row("s2", displayName="Megan Bowen")]
+    assert check_impersonation(plan, protected_identities(policy), policy).blocked_user_ids == {"s2"}
+
+
+def test_zero_width_trick_is_made_visible_in_message() -> None:
+    result = check_impersonation([row("s1", displayName="Megan\u200bBowen\nFAKE LOG LINE")],
+                                 protected_identities(POLICY), POLICY)
+    assert result.passed  # the newline+text makes a different name ...
+    result = check_impersonation([row("s1", displayName="Megan\u200bBowen")], protected_identities(POLICY), POLICY)
+    assert "Megan\\u200bBowen" in result.message and "\u200b" not in result.message

@@ -293,10 +293,15 @@ def test_property_parse_raises_only_fault_spec_error(text):
         spec = FaultSpec.parse(text)
     except FaultSpecError:
         return
-    # Whatever parsed gives valid probabilities for any tenant and kind.
+    # Whatever parsed gives valid probabilities for any tenant and kind, and decide() only says valid things.
+    inj = FaultInjector(spec, seed=1)
     for kind in ("read", "write"):
         eff = spec.effective("anyone", kind)
         assert 0 <= eff.p429 + sum(eff.p_status) + eff.p_reset <= 1 + 1e-9
+        for tenant in ("anyone", "contoso"):
+            for _ in range(5):
+                f = inj.decide(tenant, kind)
+                assert f is None or (f.kind in (None, "429", "500", "502", "503", "504", "reset") and f.latency_s >= 0)
 
 
 def _run(inj: FaultInjector, tenant: str, kind: str, n: int) -> list[str | None]:
@@ -322,6 +327,23 @@ def test_faults_are_reproducible_per_seed_and_per_tenant_stream():
         f = inj.decide("contoso", "read")
         mixed.append(f.kind if f else None)
     assert mixed == a
+
+
+def test_concurrent_tenants_do_not_shift_each_others_faults():
+    spec = "429=0.2,5xx=0.2,reset=0.1"
+    sequential = {t: _run(FaultInjector(spec, seed=5), t, "write", 2000) for t in ("a", "b", "c", "d")}
+    shared = FaultInjector(spec, seed=5)
+    results: dict[str, list[str | None]] = {}
+
+    def one(tenant: str) -> None:
+        results[tenant] = _run(shared, tenant, "write", 2000)
+
+    threads = [threading.Thread(target=one, args=(t,)) for t in sequential]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == sequential
 
 
 def test_fault_rates_within_tolerance():
@@ -472,6 +494,17 @@ def test_groups_dynamic_role_assignable_and_assigned_scope(big):
     assert all(m in user_ids or m in group_ids for _, m in t.members)
 
 
+def test_seeded_dynamic_memberships_agree_with_the_rule_engine():
+    """The seed precomputes dynamic members; xts_pipeline.dynamic_rules must reach the same sets."""
+    from xts_pipeline.dynamic_rules import evaluate_rule
+
+    for t in demo_seed().tenants:
+        users = list(t.users)
+        for g in (g for g in t.groups if g["membershipRule"]):
+            expected = {u["id"] for u in users if evaluate_rule(g["membershipRule"], u)}
+            assert {m for gid, m in t.members if gid == g["id"]} == expected, (t.name, g["displayName"])
+
+
 def test_demo_seed_is_a_merger():
     demo = demo_seed()
     sizes = {t.name: t.user_count for t in demo.tenants}
@@ -489,6 +522,26 @@ def test_demo_seed_is_a_merger():
     assert all(p.is_sync_allowed and p.inbound_auto_consent and p.outbound_auto_consent
                for p in demo.partner_policies)
     assert demo_seed().tenant("fabrikam").users[:20] == demo.tenant("fabrikam").users[:20]
+
+
+def test_demo_has_pre_merger_guests_of_in_scope_parent_users():
+    demo = demo_seed()
+    contoso, fabrikam = demo.tenant("contoso"), demo.tenant("fabrikam")
+    scope = next(g["id"] for g in contoso.groups if g["displayName"] == "XTS Sync – Fabrikam")
+    in_scope = {m for g, m in contoso.members if g == scope}
+    by_mail = {u["mail"]: u for u in contoso.users if u["mail"]}
+    parent_guests = [u for u in fabrikam.users if u["mail"] and u["mail"].endswith("@contoso.onmicrosoft.com")]
+    assert len(parent_guests) == 5 and fabrikam.user_count == len(fabrikam.users) == 500
+    for g in parent_guests:
+        source = by_mail[g["mail"]]
+        assert source["id"] in in_scope and source["displayName"] == g["displayName"]
+        alias = g["mail"].split("@")[0]
+        assert g["userPrincipalName"] == f"{alias}_contoso.onmicrosoft.com#EXT#@fabrikam.onmicrosoft.com"
+        assert (g["userType"], g["creationType"], g["externalUserState"]) == ("Guest", "Invitation", "Accepted")
+    # Adding those guests shifts no other user: the rest equals a tenant generated without them.
+    plain = generate_tenant("fabrikam", 500, "fabrikam.onmicrosoft.com", company="Fabrikam, Inc.",
+                            ceo="Adele Vance", sync_groups=["Contoso"])
+    assert fabrikam.users[:480] == plain.users[:480]
 
 
 def test_seed_file_with_explicit_policies(tmp_path):
@@ -519,6 +572,9 @@ def test_seed_file_with_explicit_policies(tmp_path):
          "partner_policies[0].partner"),
         ("tenants:\n  - {name: a, users: 3, permissions: [Mail.Send]}\n", "Mail.Send"),
         ("other: 1\n", "unknown keys"),
+        ("tenants:\n  - {name: a, users: 3, guests_from: {b: 1}}\n  - {name: b, users: 3}\n",
+         "tenants[0].guests_from.b: 'b' must be a tenant listed before 'a'"),
+        ("tenants:\n  - {name: b, users: 9}\n  - {name: a, users: 9, guests_from: {b: -1}}\n", ">= 0"),
     ],
 )
 def test_seed_file_errors_name_file_and_entry(tmp_path, text, fragment):

@@ -63,7 +63,8 @@ def _load(db, pair_key: str) -> tuple[dict | None, list[dict], dict[str, str], l
                                                         "blocked_reason"), meta_row, strict=True))
         cur = con.execute(
             """SELECT change_id, source_tenant_id, source_object_id, target_user_id, action,
-                      CAST(changes AS VARCHAR), CAST(desired AS VARCHAR), reason, match, mail, user_principal_name
+                      CAST(changes AS VARCHAR) AS changes, CAST(desired AS VARCHAR) AS desired, reason, match,
+                      mail, user_principal_name
                FROM plan WHERE pair_key = ? AND (action <> 'skip' OR reason <> 'unchanged')
                ORDER BY action, source_object_id""", [pair_key])
         cols = [c[0] for c in cur.description]
@@ -190,7 +191,9 @@ def build_ops(ctx: ApplyContext, rows: list[dict], names: dict[str, str], write_
             ops.append(write_op(op_id=r["change_id"], kind="create", user_id=None, invitation=invitation,
                                 patch=desired, lookup_filter=lf))
         elif a in ("update", "disable"):
-            patch = {c["property"]: c["new"] for c in r["changes"]}
+            # A collection is cleared with [], not null (Graph refuses null for businessPhones & co.).
+            patch = {c["property"]: ([] if c["new"] is None and isinstance(c["old"], list) else c["new"])
+                     for c in r["changes"]}
             ops.append(write_op(op_id=r["change_id"], kind="update", user_id=r["target_user_id"], invitation=None,
                                 patch=patch, lookup_filter=None))
         elif a == "delete":

@@ -65,6 +65,9 @@ def desired_for_user(pair: Any, user: dict, mapper: Callable[[dict, bool], dict]
         attrs.setdefault("userType", getattr(pair, "user_type", "Member"))
         attrs.setdefault("showInAddressList", getattr(pair, "show_in_address_list", True))
         attrs.setdefault("accountEnabled", user.get("accountEnabled"))
+        if "mail" in attrs and not attrs["mail"]:
+            # No source mail: the invitation went to the UPN, which Graph then shows as the guest's mail.
+            attrs["mail"] = user.get("userPrincipalName")
     return create, update
 
 

@@ -24,7 +24,6 @@ SOURCE_SELECT = (
     "department", "companyName", "officeLocation", "employeeId", "employeeType", "city", "country", "state",
     "streetAddress", "postalCode", "usageLocation", "preferredLanguage", "mobilePhone", "businessPhones",
     "accountEnabled", "userType", "creationType", "externalUserState", "showInAddressList", "otherMails",
-    "proxyAddresses", "onPremisesSyncEnabled",
 )
 TARGET_SELECT = (
     "id", "userPrincipalName", "mail", "mailNickname", "displayName", "givenName", "surname", "jobTitle",
@@ -166,17 +165,23 @@ def _rows_table(rows: list[dict], cols: tuple[str, ...]) -> pa.Table:
 
 
 def snapshot_target(db: str | Path | None, tenant: str, client: Any, app_client_id: str,
-                    partners: Iterable[tuple[str, str]], extra_select: Iterable[str] = ()) -> SnapshotResult:
+                    partners: Iterable[tuple[str, str]], extra_select: Iterable[str] = (),
+                    app_object_id: str | None = None) -> SnapshotResult:
     """Read the target's users, groups (with dynamic rules) and partner policies into DuckDB.
 
     `partners` are (source tenant name, source tenant id) of every pair into this target. The new
     snapshot replaces the old one in one transaction, so readers never see half a tenant.
+    With `app_object_id`, the three link extensions are registered on the target's app first (once,
+    idempotent: schema setup, not a user write); Graph refuses to $select an unregistered extension.
     """
-    names = link_names(app_client_id)
+    if app_object_id:
+        names = {**link_names(app_client_id), **client.ensure_extensions(app_object_id, list(LINK_EXTENSIONS))}
+    else:
+        names = link_names(app_client_id)
     res = SnapshotResult(tenant=tenant)
     with store.connect(db) as con:
         con.execute("DELETE FROM target_users_load WHERE tenant = ?", [tenant])
-    select = list(dict.fromkeys([*TARGET_SELECT, *names.values(), *extra_select]))
+    select = list(dict.fromkeys([*TARGET_SELECT, *(names.values() if app_object_id else ()), *extra_select]))
     for page in client.iter_users(select=select):
         table = _rows_table([_target_row(tenant, u, names) for u in page], _TARGET_COLS)
         with store.connect(db) as con:

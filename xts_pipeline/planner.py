@@ -21,6 +21,10 @@ RETENTION_DAYS = 30
 _EXTERNAL = ("(coalesce(t.creation_type, '') = 'Invitation' OR coalesce(t.user_type, '') = 'Guest' "
              "OR coalesce(t.user_principal_name, '') LIKE '%#EXT#%' OR t.external_user_state IS NOT NULL)")
 
+# Graph returns [] for an empty collection and null for an empty string property: both mean "no value".
+NORM_MACRO = """CREATE OR REPLACE TEMP MACRO norm(v) AS
+  CASE WHEN v IS NULL OR CAST(v AS VARCHAR) IN ('null', '[]', '""') THEN 'null' ELSE CAST(v AS VARCHAR) END"""
+
 PLAN_SQL = f"""
 WITH
 d AS (SELECT *, lower(coalesce(mail, user_principal_name)) AS addr FROM desired_users WHERE pair_key = $pair),
@@ -90,8 +94,7 @@ diffs AS (
          list({{'property': k, 'old': json_extract(target_attrs, '$."' || k || '"'),
                 'new': json_extract(want, '$."' || k || '"')}} ORDER BY k) AS changes
   FROM props
-  WHERE coalesce(CAST(json_extract(want, '$."' || k || '"') AS VARCHAR), 'null')
-        IS DISTINCT FROM coalesce(CAST(json_extract(target_attrs, '$."' || k || '"') AS VARCHAR), 'null')
+  WHERE norm(json_extract(want, '$."' || k || '"')) IS DISTINCT FROM norm(json_extract(target_attrs, '$."' || k || '"'))
   GROUP BY source_object_id),
 dup_create AS (
   SELECT source_object_id, row_number() OVER (PARTITION BY addr ORDER BY source_object_id) AS rn
@@ -207,6 +210,7 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
         con.execute("BEGIN")
         con.execute("DELETE FROM plan WHERE pair_key = ?", [pair.key])
         con.execute("DELETE FROM plan_exclusions WHERE pair_key = ?", [pair.key])
+        con.execute(NORM_MACRO)
         con.execute(f"INSERT INTO plan {PLAN_SQL}", params)  # noqa: S608 - constant SQL, values bound
         if only_user:
             con.execute("""DELETE FROM plan WHERE pair_key = ? AND NOT (coalesce(source_object_id, '') = ?

@@ -40,7 +40,7 @@ class AdaptiveController:
         initial_rate: float = 20.0,  # 3,000 writes / 150 s, the documented per app+tenant budget
         min_rate: float = 0.5,
         max_rate: float = 5_000.0,
-        initial_concurrency: int = 4,
+        initial_concurrency: int = 6,
         max_concurrency: int = 12,
         burst: float = 40.0,
         target_pct: float = 96.0,
@@ -94,7 +94,7 @@ class AdaptiveController:
         with self._lock:
             if limit_pct is None:
                 if self.slow_start:
-                    self._set_rate(self.rate * 1.10)
+                    self._set_rate(self.rate * 1.3)
                 else:
                     self._set_rate(self.rate * 1.02 + 0.2)
             else:

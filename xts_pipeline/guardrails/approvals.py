@@ -96,7 +96,7 @@ def find_approval(con: duckdb.DuckDBPyConnection, pair_key: str, fingerprint: st
 
 
 def apply_approval(results: Iterable[GuardrailResult], approval: Mapping[str, Any] | None) -> list[GuardrailResult]:
-    """Mark failed, approvable results as passed under `approval` (loop guard and consent stay failed)."""
+    """Pass the failed results that stop the whole pair under `approval` (see GuardrailResult.with_approval)."""
     results = list(results)
     if approval is None:
         return results

@@ -46,7 +46,7 @@ def _table() -> dict[int, str]:
         }
         if len(ascii_forms) == 1:
             table[ord(char)] = _fold_ascii(ascii_forms.pop())
-        # several ASCII look-alikes: none in Unicode 15.1's data; leave the character as it is.
+        # several ASCII look-alikes: none in the shipped data (a test checks); leave the character as it is.
     for ch, folded in _ASCII_FOLDS.items():
         table[ord(ch)] = folded
     # Letters with a stroke do not decompose under NFKD; they read as their base letter.
@@ -67,7 +67,7 @@ def skeleton(text: str | None) -> str:
         return ""
     table = _table()
     # Map before casefolding too: Cyrillic 'М' looks like 'M', but its lowercase 'м' looks like nothing.
-    mapped = _normalise(unicodedata.normalize("NFKD", text).translate(table)).translate(table)
+    mapped = _normalise(unicodedata.normalize("NFD", text).translate(table)).translate(table)  # TR39: NFD, then map
     # Combining marks (diacritics), spaces, punctuation and format characters are not alnum.
     out = "".join(filter(str.isalnum, mapped))
     # A character outside the table can casefold/decompose into one inside it; settle to a fixpoint.
@@ -89,10 +89,12 @@ def describe_lookalikes(text: str) -> list[str]:
     out = []
     for ch in seen:
         name = unicodedata.name(ch, "")
-        if unicodedata.category(ch).startswith("M"):
+        if not ch.isprintable():
+            out.append(f"invisible {name.lower() or 'character'} U+{ord(ch):04X}")
+        elif unicodedata.category(ch).startswith("M"):
             out.append(f"combining {name.lower().removeprefix('combining ')}")
-        elif name:
-            out.append(f"{name.split()[0].title()} {ch}" if name.split()[0].isalpha() else f"{name.lower()} {ch}")
+        elif name and name.split()[0].isalpha() and unicodedata.category(ch).startswith("L"):
+            out.append(f"{name.split()[0].title()} {ch}")
         else:
-            out.append(f"U+{ord(ch):04X}")
+            out.append(f"{name.lower()} {ch}" if name else f"U+{ord(ch):04X}")
     return out

@@ -81,9 +81,16 @@ def protected_identities(
 
 
 def find_impersonations(
-    rows: Iterable[Mapping[str, Any]], protected: Sequence[ProtectedIdentity], min_length: int = 3
+    rows: Iterable[Mapping[str, Any]],
+    protected: Sequence[ProtectedIdentity],
+    min_length: int = 3,
+    exempt: Iterable[str] = (),
 ) -> list[dict[str, Any]]:
-    """One violation dict per incoming plan row that equals or resembles a protected identity."""
+    """One violation dict per incoming plan row that equals or resembles a protected identity.
+
+    `exempt` holds source object ids, UPNs or mails of incoming users the target vouches for.
+    """
+    exempt_keys = {e.casefold() for e in exempt}
     index: dict[str, list[ProtectedIdentity]] = {}
     for p in protected:
         key = skeleton(p.value)
@@ -94,12 +101,20 @@ def find_impersonations(
     found: list[dict[str, Any]] = []
     for row in incoming(rows):
         attrs = written(row)
+        if exempt_keys and _is_exempt(row, attrs, exempt_keys):
+            continue
         for field in FIELDS:
             hit = _match(field, attrs.get(field), index, row.get("target_user_id"))
             if hit:
                 found.append({**user_ref(row), **hit})
                 break
     return found
+
+
+def _is_exempt(row: Mapping[str, Any], attrs: Mapping[str, Any], exempt: set[str]) -> bool:
+    names = (row.get("source_object_id"), row.get("user_principal_name"), row.get("mail"),
+             attrs.get("userPrincipalName"), attrs.get("mail"))
+    return any(isinstance(n, str) and n.casefold() in exempt for n in names)
 
 
 def _match(field: str, value: Any, index: Mapping[str, list[ProtectedIdentity]], own_id: Any) -> dict | None:
@@ -135,7 +150,8 @@ def check_impersonation(
     rows: Iterable[Mapping[str, Any]], protected: Sequence[ProtectedIdentity], policy: InboundPolicy
 ) -> GuardrailResult:
     """The impersonation guardrail over one pair's plan."""
-    found = find_impersonations(rows, protected, policy.impersonation.min_skeleton_length)
+    imp = policy.impersonation
+    found = find_impersonations(rows, protected, imp.min_skeleton_length, imp.exempt)
     blocked = {str(v["source_object_id"]) for v in found}
     message = ""
     if found:

@@ -60,6 +60,8 @@ class ImpersonationPolicy(_Strict):
     include_directory_role_holders: bool = True
     # Skeletons shorter than this are ignored: 'Al' resembles too many names to mean anything.
     min_skeleton_length: int = Field(3, ge=1)
+    # Incoming users never flagged, by source object id, UPN or mail (the same person in both tenants).
+    exempt: list[str] = Field(default_factory=list)
 
     def entries(self) -> list[ProtectedEntry]:
         return [p if isinstance(p, ProtectedEntry) else ProtectedEntry(value=p) for p in self.protected]

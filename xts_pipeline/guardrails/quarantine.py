@@ -67,8 +67,11 @@ def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
     """Create the table, or add our columns to the one store.py may have created first."""
     cols = ", ".join(f"{k} {v}" for k, v in COLUMNS.items())
     con.execute(f"CREATE TABLE IF NOT EXISTS quarantine ({cols})")
+    have = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
+                                      "WHERE table_name = 'quarantine'").fetchall()}
     for name, typ in COLUMNS.items():
-        con.execute(f"ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS {name} {typ}")
+        if name not in have:
+            con.execute(f"ALTER TABLE quarantine ADD COLUMN {name} {typ}")
 
 
 def evaluate_quarantine(stats: ApplyStats, policy: QuarantinePolicy) -> str | None:

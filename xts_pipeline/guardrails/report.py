@@ -15,9 +15,14 @@ MAX_VALUE_CHARS = 80
 
 
 def cap(value: Any, limit: int = MAX_VALUE_CHARS) -> Any:
-    """Shorten long strings for messages and metadata: a hostile source controls these values."""
-    if isinstance(value, str) and len(value) > limit:
-        return value[: limit - 1] + "…"
+    """Make a source-controlled string safe to show: shortened, and invisible or control characters
+    escaped (no forged log lines, and a zero-width trick shows as \\u200b instead of nothing)."""
+    if not isinstance(value, str):
+        return value
+    if len(value) > limit:
+        value = value[: limit - 1] + "…"
+    if not value.isprintable():
+        value = "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in value)
     return value
 
 
@@ -51,8 +56,12 @@ class GuardrailResult:
         return not self.passed and self.severity == "ERROR" and (self.scope == "pair" or self.blocks_cycle)
 
     def with_approval(self, approval: Mapping[str, Any]) -> GuardrailResult:
-        """This result, passed because an admin approved the exact plan; the approval stays visible."""
-        if self.passed or not self.approvable:
+        """This result, passed because an admin approved the exact plan; the approval stays visible.
+
+        Only results that stop the whole pair are approvable: approving a large first load must not
+        also let through a CEO look-alike hidden among 80,000 users (use impersonation.exempt for that).
+        """
+        if self.passed or not self.approvable or not (self.scope == "pair" or self.blocks_cycle):
             return self
         return replace(
             self,

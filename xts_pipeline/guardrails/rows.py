@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 
+from .report import cap
+
 WRITING_ACTIONS = frozenset({"create", "update", "restore"})
 ADDING_ACTIONS = frozenset({"create", "restore"})
 REMOVING_ACTIONS = frozenset({"disable", "delete"})
@@ -60,6 +62,6 @@ def user_ref(row: Mapping[str, Any]) -> dict[str, Any]:
         "target_user_id": row.get("target_user_id"),
         "change_id": row.get("change_id"),
         "action": row.get("action"),
-        "user": want.get("userPrincipalName") or row.get("user_principal_name") or want.get("mail")
-        or want.get("displayName") or row.get("source_object_id"),
+        "user": cap(want.get("userPrincipalName") or row.get("user_principal_name") or want.get("mail")
+                    or want.get("displayName") or row.get("source_object_id")),
     }

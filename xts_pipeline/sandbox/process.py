@@ -115,6 +115,9 @@ class SandboxProcess:
         """Graceful stop (SIGTERM); SIGKILL if it does not exit in time."""
         if self.proc is None:
             return
+        if self._session is not None:  # idle keep-alive TLS connections would slow the graceful close
+            self._session.close()
+            self._session = None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -123,9 +126,6 @@ class SandboxProcess:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
-        if self._session is not None:
-            self._session.close()
-            self._session = None
 
     def kill(self) -> None:
         """SIGKILL: simulate a crash (state must still survive)."""

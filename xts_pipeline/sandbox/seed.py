@@ -37,6 +37,7 @@ _TENANT_NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 _DOMAIN_RE = re.compile(r"(?=.{4,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\Z")
 _GUEST_RATE, _DISABLED_RATE, _NO_MAIL_RATE, _NO_EMPLOYEE_ID_RATE = 0.03, 0.02, 0.03, 0.01
 _FANOUT = 6  # direct reports per manager inside a department
+_DIRECTORS_FROM = 60  # departments this big have directors under their head
 _EPOCH = 1_451_606_400  # 2016-01-01T00:00:00Z: the oldest account's creation time
 _SPAN_S = 9 * 365 * 86_400
 
@@ -213,6 +214,7 @@ class _Person:
     phone: str | None
     office: int
     created: int  # epoch seconds
+    roll: int  # a spare draw: picks the job title once the person's place in the tree is known
 
 
 class _Users(Sequence[dict[str, Any]]):
@@ -240,19 +242,23 @@ class _Users(Sequence[dict[str, Any]]):
 
 
 class _Tenant:
-    def __init__(self, name: str, n: int, domain: str, seed: int, company: str, ceo: str | None) -> None:
+    def __init__(self, name: str, n: int, domain: str, seed: int, company: str, ceo: str | None,
+                 guest_overrides: Sequence[tuple[str, str, str, str]] = ()) -> None:
         self.name, self.domain, self.seed, self.company = name, domain, seed, company
         self.ids = [_uuid("user", name, seed, i) for i in range(n)]
         self.people: list[_Person] = []
-        self._plan(n, ceo)
+        self._plan(n, ceo, list(guest_overrides))
 
-    def _plan(self, n: int, ceo: str | None) -> None:
+    def _plan(self, n: int, ceo: str | None, overrides: list[tuple[str, str, str, str]]) -> None:
+        # Every user consumes the same number of draws, so overriding a few users shifts nobody else.
         rng = Random(f"xts-seed/{self.name}/{self.seed}")  # str seeds are stable across runs
         taken: dict[str, int] = {}
         dept_members: list[list[int]] = [[] for _ in _DEPARTMENTS]
         places, depts = _PLACE_POOL, _DEPT_POOL
         emp_prefix = "".join(c for c in self.name.upper() if c.isalpha())[:2] or "EM"
         folded: dict[str, str] = {}
+        # Guests who are users of another seeded tenant take the last indices (the most recent invitations).
+        first_override = max(n - len(overrides), len(_FORCED_NAMES) + 1)
 
         def fold(s: str) -> str:
             f = folded.get(s)
@@ -261,38 +267,44 @@ class _Tenant:
             return f
 
         for i in range(n):
+            given, surname = _GIVEN[rng.randrange(len(_GIVEN))], _SURNAMES[rng.randrange(len(_SURNAMES))]
+            guest = i > len(_FORCED_NAMES) and rng.random() < _GUEST_RATE
+            enabled = i == 0 or rng.random() >= _DISABLED_RATE
+            guest_domain: str | None = _GUEST_DOMAINS[rng.randrange(len(_GUEST_DOMAINS))]
+            place = places[rng.randrange(len(places))]
+            created = _EPOCH + (_SPAN_S * i) // max(n, 1) + rng.randrange(86_400)
+            dept = depts[rng.randrange(len(depts))]
+            has_mail = rng.random() >= _NO_MAIL_RATE
+            employee_id = None if rng.random() < _NO_EMPLOYEE_ID_RATE else f"{emp_prefix}{100000 + i}"
+            phone = None if rng.random() < 0.25 else f"{_PLACES[place][4]} {rng.randrange(10_000):04d}"
+            office = rng.randrange(1, 40)
+            roll = rng.randrange(1 << 30)
             if i == 0 and ceo:
                 given, _, surname = ceo.strip().partition(" ")
                 surname = surname or "Executive"
             elif 1 <= i <= len(_FORCED_NAMES):
                 given, surname = _FORCED_NAMES[i - 1]
-            else:
-                given, surname = _GIVEN[rng.randrange(len(_GIVEN))], _SURNAMES[rng.randrange(len(_SURNAMES))]
-            guest = i > len(_FORCED_NAMES) and rng.random() < _GUEST_RATE
-            enabled = i == 0 or rng.random() >= _DISABLED_RATE
             base = f"{fold(given)}.{fold(surname)}"
-            guest_domain = _GUEST_DOMAINS[rng.randrange(len(_GUEST_DOMAINS))] if guest else None
-            key = f"{base}_{guest_domain}" if guest else base
+            if i >= first_override and i - first_override < len(overrides):
+                given, surname, base, guest_domain = overrides[i - first_override]
+                guest = True
+            if guest:
+                key = f"{base}_{guest_domain}"
+                dept, title, has_mail, employee_id, phone = -1, None, True, None, None
+            else:
+                key, guest_domain = base, None
+                if i == 0:
+                    dept, title, has_mail = -2, "Chief Executive Officer", True
+                else:
+                    dept_members[dept].append(i)
+                    title = None  # decided below, from the position in the department's tree
             count = taken.get(key, 0) + 1
             taken[key] = count
             local = base if count == 1 else f"{base}{count}"
-            place = places[rng.randrange(len(places))]
-            created = _EPOCH + (_SPAN_S * i) // max(n, 1) + rng.randrange(86_400)
-            if guest:
-                dept, title = -1, None
-            elif i == 0:
-                dept, title = -2, "Chief Executive Officer"
-            else:
-                dept = depts[rng.randrange(len(depts))]
-                dept_members[dept].append(i)
-                title = None  # decided below, from the position in the department's tree
             self.people.append(_Person(
                 given=given, surname=surname, local=local, place=place, dept=dept, title=title, manager=-1,
-                guest_domain=guest_domain, enabled=enabled,
-                has_mail=guest or i == 0 or rng.random() >= _NO_MAIL_RATE,
-                employee_id=None if guest or rng.random() < _NO_EMPLOYEE_ID_RATE else f"{emp_prefix}{100000 + i}",
-                phone=None if guest or rng.random() < 0.25 else f"{_PLACES[place][4]} {rng.randrange(10_000):04d}",
-                office=rng.randrange(1, 40), created=created,
+                guest_domain=guest_domain, enabled=enabled, has_mail=has_mail, employee_id=employee_id,
+                phone=phone, office=office, created=created, roll=roll,
             ))
         # Manager tree: CEO -> department heads -> a _FANOUT-ary tree inside each department.
         for d, members in enumerate(dept_members):
@@ -307,12 +319,14 @@ class _Tenant:
                 boss = (p - 1) // _FANOUT
                 levels[p] = levels[boss] + 1
                 person.manager = members[boss]
-                if levels[p] == 1:
+                # Small departments have managers but no directors, so titles stay believable.
+                rank = levels[p] + (0 if len(members) >= _DIRECTORS_FROM else 1)
+                if rank == 1:
                     person.title = f"Director of {dept_name}"
-                elif levels[p] == 2:
+                elif rank == 2:
                     person.title = f"{dept_name} Manager"
                 else:
-                    person.title = ic_titles[rng.randrange(len(ic_titles))]
+                    person.title = ic_titles[person.roll % len(ic_titles)]
 
     def department(self, i: int) -> str | None:
         d = self.people[i].dept
@@ -466,11 +480,14 @@ def generate_tenant(
     ceo: str | None = None,
     permissions: Sequence[str] | None = None,
     sync_groups: Sequence[str] = ("Pilot",),
+    guests_from: Sequence[tuple[TenantSeed, int]] = (),
 ) -> TenantSeed:
-    """A realistic tenant, the same for the same (name, users, domain, seed).
+    """A realistic tenant, the same for the same arguments.
 
     `ceo` ("Given Surname") names user 0; `sync_groups` names the assigned groups
-    "XTS Sync – <name>" created for use as sync scope.
+    "XTS Sync – <name>" created for use as sync scope. `guests_from` [(other tenant, k)] makes the
+    last k users existing B2B guests who are real users of that tenant (pre-merger collaboration),
+    picked from its "XTS Sync – <this tenant>" group when it has one, so a sync meets them.
     """
     if not isinstance(name, str) or not _TENANT_NAME_RE.match(name):
         raise SeedError(f"tenant name {name!r} must be lowercase letters, digits and inner '-' (e.g. 'contoso' or 'north-wind')")
@@ -484,7 +501,8 @@ def generate_tenant(
     if unknown:
         raise SeedError(f"tenant {name!r}: unknown permissions {unknown}; the sandbox knows {ALL_PERMISSIONS}")
     company = company or f"{name.replace('-', ' ').title()} Ltd."
-    tenant = _Tenant(name, users, domain, seed, company, ceo)
+    overrides = [o for source, k in guests_from for o in _guests_from(source, name, k)]
+    tenant = _Tenant(name, users, domain, seed, company, ceo, overrides)
     groups, members = _groups(tenant, list(sync_groups))
     return TenantSeed(
         name=name,
@@ -501,6 +519,30 @@ def generate_tenant(
         user_count=users,
         seed=seed,
     )
+
+
+def _guests_from(source: TenantSeed, target_name: str, k: int) -> list[tuple[str, str, str, str]]:
+    """(given, surname, mail alias, mail domain) of k enabled members of `source` who have a mail."""
+    if k < 0:
+        raise SeedError(f"tenant {target_name!r}: guests_from {source.name!r} count must be >= 0, got {k}")
+    label = f"XTS Sync – {target_name.replace('-', ' ').title()}"
+    index = {uid: i for i, uid in enumerate(u["id"] for u in source.users)} if k else {}
+    scope_ids = {g["id"] for g in source.groups if g["displayName"] == label}
+    candidates = [index[m] for g, m in source.members if g in scope_ids and m in index]
+    candidates += range(len(_FORCED_NAMES) + 1, len(source.users))  # fallback: everyone else
+    out: list[tuple[str, str, str, str]] = []
+    seen: set[int] = set()
+    for i in candidates:
+        if len(out) >= k:
+            break
+        if i in seen:
+            continue
+        seen.add(i)
+        u = source.users[i]
+        if u["userType"] == "Member" and u["accountEnabled"] and u["mail"]:
+            alias, _, mail_domain = u["mail"].partition("@")
+            out.append((u["givenName"], u["surname"], alias, mail_domain))
+    return out
 
 
 # --- seed files -------------------------------------------------------------------------------------
@@ -537,7 +579,7 @@ def _seed_from_doc(doc: Any, where: str) -> DemoSeed:
     raw_tenants = doc.get("tenants")
     if not isinstance(raw_tenants, list) or not raw_tenants:
         raise fail("tenants", "must be a non-empty list of {name, users, domain?, seed?, ...}")
-    allowed = {"name", "users", "domain", "seed", "company", "ceo", "permissions", "sync_groups"}
+    allowed = {"name", "users", "domain", "seed", "company", "ceo", "permissions", "sync_groups", "guests_from"}
     tenants: list[TenantSeed] = []
     for k, t in enumerate(raw_tenants):
         loc = f"tenants[{k}]"
@@ -553,10 +595,23 @@ def _seed_from_doc(doc: Any, where: str) -> DemoSeed:
         seed_value = t.get("seed", 0)
         if not isinstance(seed_value, int) or isinstance(seed_value, bool):
             raise fail(f"{loc}.seed", f"must be a whole number, got {seed_value!r}")
+        raw_guests = t.get("guests_from") or {}
+        if not isinstance(raw_guests, dict):
+            raise fail(f"{loc}.guests_from", "must map an earlier tenant's name to a guest count, e.g. {contoso: 5}")
+        guests_from = []
+        for source_name, count in raw_guests.items():
+            source = next((x for x in tenants if x.name == source_name), None)
+            if source is None:
+                raise fail(f"{loc}.guests_from.{source_name}",
+                           f"{source_name!r} must be a tenant listed before {t['name']!r} in this file")
+            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                raise fail(f"{loc}.guests_from.{source_name}", f"must be a whole number >= 0, got {count!r}")
+            guests_from.append((source, count))
         try:
             tenants.append(generate_tenant(
                 t["name"], t["users"], t.get("domain"), seed_value, company=t.get("company"), ceo=t.get("ceo"),
                 permissions=t.get("permissions", default_perms), sync_groups=t.get("sync_groups", ("Pilot",)),
+                guests_from=guests_from,
             ))
         except SeedError as exc:
             raise fail(loc, str(exc)) from None

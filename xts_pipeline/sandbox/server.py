@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 import socket
 import sys
 import time
@@ -88,6 +89,20 @@ def sandbox_info(store: SandboxStore, base_url: str, ca_file: Path, admin_key: s
     }
 
 
+class _Server(uvicorn.Server):
+    """uvicorn.Server that shuts down gracefully on SIGINT/SIGTERM without re-raising the signal
+    afterwards (uvicorn does), so our own cleanup (clock, sqlite checkpoint, sandbox.json) runs."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 def _write_private(path: Path, text: str) -> None:
     """Atomic write, mode 0600 (the file holds client secrets and the admin key)."""
     tmp = path.with_name(path.name + ".tmp")
@@ -147,8 +162,9 @@ def serve(state: str | Path, host: str = "127.0.0.1", port: int = 0, seed: str |
         loop_impl = "asyncio"
     config = uvicorn.Config(raw_asgi(app), ssl_certfile=str(tls.cert_file), ssl_keyfile=str(tls.key_file),
                             http="httptools", loop=loop_impl, lifespan="off", access_log=False,
-                            log_level="warning", timeout_keep_alive=75, server_header=False)
-    server = uvicorn.Server(config)
+                            log_level="warning", timeout_keep_alive=75, server_header=False,
+                            timeout_graceful_shutdown=1)
+    server = _Server(config)
 
     async def main() -> None:
         async def announce() -> None:

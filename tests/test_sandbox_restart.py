@@ -1,0 +1,81 @@
+"""State survives stop/start and a crash (SIGKILL); `xts sandbox seed`; loopback-only serving."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+
+from xts_pipeline.sandbox.process import SandboxProcess
+
+
+def test_state_survives_restart_and_kill(make_sandbox, graph):
+    sb = make_sandbox(seed="demo")
+    g = graph(sb, "fabrikam")
+    t = sb.tenant("fabrikam")
+    before = sb.info
+    nick = "s" + uuid.uuid4().hex[:8]
+    made = g.post("/users", json={"accountEnabled": True, "displayName": nick, "mailNickname": nick,
+                                  "userPrincipalName": f"{nick}@fabrikam.onmicrosoft.com",
+                                  "passwordProfile": {"password": "x"}}).json()
+    victim = sb.admin("GET", "tenants/fabrikam/users")["value"][3]["id"]
+    assert g.delete(f"/users/{victim}").status_code == 204
+    assert g.post(f"/applications/{t['app_object_id']}/extensionProperties", json={"name": "keep"}).status_code == 201
+    sb.admin("PUT", "tenants/fabrikam/invitations", json={"allowed": False})
+    delta_link = g.get("/users/delta?$deltatoken=latest").json()["@odata.deltaLink"]
+    port = sb.port
+
+    sb.restart()
+    assert sb.port == port  # the same port when it is free
+    assert sb.info["admin_key"] == before["admin_key"]
+    assert sb.info["tenants"] == before["tenants"]  # one user created, one deleted
+    g = graph(sb, "fabrikam")
+    assert g.get(f"/users/{made['id']}").status_code == 200
+    assert victim in {d["id"] for d in g.all_pages("/directory/deletedItems/microsoft.graph.user")}
+    assert sb.admin("GET", "state")["tenants"]["fabrikam"]["allow_invitations"] is False
+    # delta state survives: the old deltaLink still works and sees later changes only
+    assert g.patch(f"/users/{made['id']}", json={"jobTitle": "after restart"}).status_code == 204
+    r = g.get(delta_link)
+    assert r.status_code == 200 and [u["id"] for u in r.json()["value"]] == [made["id"]]
+
+    sb.kill()  # a crash: no graceful shutdown
+    sb.start()
+    g = graph(sb, "fabrikam")
+    assert g.get(f"/users/{made['id']}?$select=jobTitle").json()["jobTitle"] == "after restart"
+    ext = f"extension_{t['client_id'].replace('-', '')}_keep"
+    assert g.patch(f"/users/{made['id']}", json={ext: "v"}).status_code == 204
+
+
+def test_seed_command_adds_a_tenant_that_serve_then_serves(tmp_path, graph):
+    state = tmp_path / "st"
+    out = subprocess.run([sys.executable, "-m", "xts_pipeline.cli", "sandbox", "seed", "--state", str(state),
+                          "--tenant", "woodgrove", "--users", "120", "--seed", "3"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    again = subprocess.run([sys.executable, "-m", "xts_pipeline.cli", "sandbox", "seed", "--state", str(state),
+                            "--tenant", "woodgrove", "--users", "5"], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "woodgrove" in again.stderr
+    with SandboxProcess(state, seed=None) as sb:
+        info = json.loads((state / "sandbox.json").read_text())
+        assert [t["name"] for t in info["tenants"]] == ["woodgrove"]
+        assert info["tenants"][0]["user_count"] == 120
+        assert len(graph(sb, "woodgrove").all_pages("/users?$top=999&$select=id")) == 120
+    assert not (state / "sandbox.json").exists()  # removed on a clean shutdown
+
+
+def test_serve_refuses_non_loopback_hosts(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "xts_pipeline.cli", "sandbox", "serve", "--state", str(tmp_path),
+                          "--host", "0.0.0.0"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "loopback" in out.stderr
+
+
+def test_sandbox_json_is_private_and_complete(sandbox):
+    info = json.loads(sandbox.info_path.read_text())
+    assert sandbox.info_path.stat().st_mode & 0o077 == 0
+    assert info["graph_url"] == info["base_url"] + "/v1.0" and info["base_url"].startswith("https://127.0.0.1:")
+    assert len(info["tenants"]) >= 3
+    for t in info["tenants"]:
+        assert {"name", "tenant_id", "domain", "authority", "client_id", "client_secret", "app_object_id",
+                "permissions", "user_count"} <= set(t)
+        assert t["authority"] == f"{info['base_url']}/{t['tenant_id']}"
