@@ -39,9 +39,12 @@ class GraphTenantResource(dg.ConfigurableResource):
         if self._client is None:
             from xts_pipeline.graph import GraphClient, TenantConnection
 
+            secret = self.client_secret
+            if isinstance(secret, dg.EnvVar):  # used outside a run (CLI helpers, tests): resolve it now
+                secret = secret.get_value()
             conn = TenantConnection(
                 name=self.name, tenant_id=self.tenant_id, client_id=self.client_id,
-                client_secret=self.client_secret, authority=self.authority, graph_url=self.graph_url,
+                client_secret=secret, authority=self.authority, graph_url=self.graph_url,
                 certificate_path=self.certificate_path, certificate_thumbprint=self.certificate_thumbprint,
                 ca_file=self.ca_file,
             )

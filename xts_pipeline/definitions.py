@@ -61,20 +61,20 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
     checks = [*build_staging_checks(), *build_plan_checks(), *_guardrail_checks()]
 
     source_job = dg.define_asset_job("source_job", selection=dg.AssetSelection.assets(RAW, STAGED),
-                                     partitions_def=parts.sources, tags={KIND_TAG: "source"},
+                                     tags={KIND_TAG: "source"},
                                      description="extract and stage one source tenant")
     target_job = dg.define_asset_job("target_job", selection=dg.AssetSelection.assets(SNAPSHOT),
-                                     partitions_def=parts.targets, tags={KIND_TAG: "target"},
+                                     tags={KIND_TAG: "target"},
                                      description="snapshot one target tenant")
     pair_job = dg.define_asset_job("pair_sync_job", selection=dg.AssetSelection.assets(DESIRED, PLAN, APPLIED),
-                                   partitions_def=parts.pairs, tags={KIND_TAG: "pair"},
+                                   tags={KIND_TAG: "pair"},
                                    description="desired state, plan, checks and apply for one pair")
     dry_run_job = dg.define_asset_job("pair_dry_run_job", selection=dg.AssetSelection.assets(DESIRED, PLAN),
-                                      partitions_def=parts.pairs, tags={KIND_TAG: "dry-run"},
+                                      tags={KIND_TAG: "dry-run"},
                                       description="plan only: shows the full plan, writes nothing to Graph")
     one_user_job = dg.define_asset_job(
         "provision_one_user_job", selection=dg.AssetSelection.assets(DESIRED, PLAN, APPLIED),
-        partitions_def=parts.pairs, tags={KIND_TAG: "on-demand"},
+        tags={KIND_TAG: "on-demand"},
         config={"ops": {"provisioning_plan": {"config": {"only_user": "user@source.example"}}}},
         description="on-demand provisioning of one user (set ops.provisioning_plan.config.only_user to "
                     "the source user's id, UPN or mail)")
