@@ -11,6 +11,7 @@ short writes, so applies to different targets run concurrently, each within its 
 """
 
 
+from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
@@ -51,8 +52,9 @@ def _graph(context: dg.AssetExecutionContext, tenant: str) -> Any:
     return getattr(context.resources, resource_key(tenant)).client()
 
 
-def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.AssetsDefinition]:
-    """The six assets, partitioned as the topology says."""
+def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
+                      plan_blocking_checks: Sequence[dg.AssetCheckKey] = ()) -> list[dg.AssetsDefinition]:
+    """The six assets, partitioned as the topology says. `plan_blocking_checks`: what apply must see pass."""
     base_keys = {"duckdb", "topology"}
 
     @dg.asset(key=RAW, partitions_def=parts.sources, group_name="source", kinds={"duckdb", "python"},
@@ -186,7 +188,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.As
         pair = topo.pair(spec.key)
         target = topo.tenant(spec.target)
         db = context.resources.duckdb.db()
-        blocked = failed_blocking_checks(context, PLAN, spec.key, db)
+        blocked = failed_blocking_checks(context, PLAN, spec.key, db, plan_blocking_checks)
         ctx = apply_mod.ApplyContext(pair=spec, target_tenant_id=target.tenant_id,
                                      target_app_object_id=target.app_object_id, user_type=pair.user_type)
         res = apply_mod.apply_pair(db, ctx, _graph(context, spec.target), blocked_by=blocked)

@@ -8,6 +8,7 @@ including the guardrail checks other modules add.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +17,38 @@ import dagster as dg
 from xts_pipeline import store
 
 
-def blocking_check_keys(context: dg.AssetExecutionContext, asset_key: dg.AssetKey) -> list[dg.AssetCheckKey]:
+def blocking_check_keys(context: dg.AssetExecutionContext, asset_key: dg.AssetKey,
+                        known: Iterable[dg.AssetCheckKey] = ()) -> list[dg.AssetCheckKey]:
+    """Blocking checks on `asset_key`: those the definitions declared (`known`) plus any the repository has.
+
+    `known` matters when applied_changes runs in a job that doesn't include the plan's checks (an
+    ad-hoc materialization): that job's own asset graph would not list them.
+    """
+    keys = set(known)
     try:
         graph = context.repository_def.asset_graph
     except Exception:  # noqa: BLE001 - in-process runs (CLI, tests) carry no repository; the job's graph does
         graph = context.op_execution_context.job_def.asset_layer.asset_graph
-    keys = graph.get_check_keys_for_assets({asset_key})
-    return sorted((k for k in keys if graph.get_check_spec(k).blocking), key=lambda k: k.name)
+    keys |= {k for k in graph.get_check_keys_for_assets({asset_key}) if graph.get_check_spec(k).blocking}
+    return sorted(keys, key=lambda k: k.name)
 
 
-def _planned_at(db: str | Path, pair_key: str) -> tuple[str | None, float | None]:
+def _plan_run(db: str | Path, pair_key: str) -> str | None:
+    """The run that materialized the current plan (the planner stores it as the cycle id)."""
     with store.connect(db) as con:
-        row = con.execute("SELECT cycle_id, epoch(planned_at) FROM plan_meta WHERE pair_key = ?", [pair_key]).fetchone()
-    return (row[0], float(row[1])) if row else (None, None)
+        row = con.execute("SELECT cycle_id FROM plan_meta WHERE pair_key = ?", [pair_key]).fetchone()
+    return row[0] if row else None
+
+
+def _targets_run(record: Any, run_id: str | None) -> bool:
+    """Did this evaluation check the plan materialized by `run_id` (same run, or aimed at it later)?"""
+    if run_id is None:
+        return False
+    if record.run_id == run_id:
+        return True
+    ev = record.evaluation
+    target = getattr(ev, "target_materialization_data", None) if ev else None
+    return bool(target and target.run_id == run_id)
 
 
 def _partition_of(instance: dg.DagsterInstance, record: Any) -> str | None:
@@ -39,19 +59,18 @@ def _partition_of(instance: dg.DagsterInstance, record: Any) -> str | None:
 
 
 def failed_blocking_checks(context: dg.AssetExecutionContext, plan_key: dg.AssetKey, pair_key: str,
-                           db: str | Path) -> list[str]:
+                           db: str | Path, known: Iterable[dg.AssetCheckKey] = ()) -> list[str]:
     """Human-readable reasons to refuse applying `pair_key`'s plan; empty when every blocking check passed."""
     instance = context.instance
-    cycle_id, planned_at = _planned_at(db, pair_key)
+    cycle_id = _plan_run(db, pair_key)
     reasons: list[str] = []
-    for key in blocking_check_keys(context, plan_key):
+    for key in blocking_check_keys(context, plan_key, known):
         history = instance.event_log_storage.get_asset_check_execution_history(key, limit=50)
         latest = next((r for r in history if _partition_of(instance, r) == pair_key
                        and r.status.value in ("SUCCEEDED", "FAILED")), None)
-        if latest is None or (cycle_id and latest.run_id != cycle_id and planned_at
-                              and latest.create_timestamp < planned_at - 1):
-            reasons.append(f"check {key.name} has not run on the current plan of {pair_key}; "
-                           f"materialize provisioning_plan (its checks run with it) before applying")
+        if latest is None or not _targets_run(latest, cycle_id):
+            reasons.append(f"check {key.name} has not run on the current plan of {pair_key} (run {cycle_id}); "
+                           f"materialize provisioning_plan with its checks before applying")
             continue
         evaluation = latest.evaluation
         if evaluation is None or evaluation.passed:

@@ -97,7 +97,7 @@ class World:
         return self.sandbox.admin("GET", f"/tenants/{SRC}/users")["value"]
 
 
-def make_world(root: Path, src_users: int = 24, dst_users: int = 8) -> World:
+def make_world(root: Path, src_users: int = 30, dst_users: int = 8) -> World:
     state = root / "sandbox"
     seed(state, SRC, src_users, 0)
     seed(state, DST, dst_users, 1)

@@ -52,31 +52,41 @@ def test_token_bucket_paces_at_rate():
     assert c.reserve(0) == 0.0  # lookups cost no write budget
 
 
-def test_slow_start_then_steer_to_target():
-    c = AdaptiveController(initial_rate=20.0, clock=FakeClock())
+def test_slow_start_is_ack_clocked_then_steers_to_target():
+    clock = FakeClock()
+    c = AdaptiveController(initial_rate=20.0, clock=clock)
     for _ in range(10):
-        c.on_success(None)
-    assert c.rate > 20.0 * 2  # grows fast while there is no signal
+        c.on_success(None, accepted=0)
+    assert c.rate == 20.0  # nothing accepted yet: never run ahead of what Graph took
+    for _ in range(10):
+        clock.t += 0.1
+        c.on_success(None, accepted=20)  # 200 writes/s accepted
+    assert 20.0 * 2 < c.rate <= 400.0  # grows fast, bounded by 2x the accepted rate
     r = c.rate
-    c.on_success(99.5)
+    c.on_success(99.5, accepted=20)
     assert c.rate < r  # window nearly full: slow down
     r = c.rate
-    c.on_success(85.0)
-    assert c.rate > r  # window has room: speed up, but gently
-    assert c.rate <= r * 1.04 + 1e-9
+    c.on_success(85.0, accepted=20)
+    assert r < c.rate <= r * 1.04 + 1e-9  # window has room: speed up, but gently
 
 
-def test_429_cuts_once_per_retry_after_period():
+def test_429_cuts_once_per_retry_after_period_to_the_accepted_rate():
     clock = FakeClock()
     c = AdaptiveController(initial_rate=100.0, initial_concurrency=8, clock=clock)
+    for _ in range(20):
+        clock.t += 0.1
+        c.on_success(None, accepted=5)  # ~50/s accepted
+    c.rate = 1000.0
     c.on_throttle(2.0)
     c.on_throttle(2.0)
     c.on_throttle(2.0)
-    assert c.rate == 80.0 and c.stats.cuts == 1 and c.stats.throttles == 3
+    assert c.stats.cuts == 1 and c.stats.throttles == 3
+    assert c.rate == 250.0  # cut towards what was accepted (~50/s), but by 75 % at most
     assert c.max_in_flight < 8
-    clock.t = 2.5
+    clock.t += 2.5
+    c.rate = 100.0
     c.on_throttle(None)
-    assert c.stats.cuts == 2 and c.rate == 64.0
+    assert c.stats.cuts == 2 and c.rate == 25.0  # nothing accepted lately: the deepest cut (75 %)
 
 
 @given(st.lists(st.one_of(st.none(), st.floats(0, 100), st.just(-1.0)), max_size=200))

@@ -1,5 +1,5 @@
 """End to end: the Dagster assets against a real sandbox over HTTPS, through dg.materialize on a temporary
-instance. The scenarios run in order on one small world (24 source users, 8 target users), like
+instance. The scenarios run in order on one small world (30 source users plus an invited guest, 8 target users), like
 successive sync cycles of one pair."""
 
 from __future__ import annotations
@@ -44,6 +44,10 @@ def internal(u: dict) -> bool:
 
 
 def test_first_cycle_creates_and_adopts_existing_guest(world):
+    # The source has a B2B guest of its own: it must never be synced onwards (the loop guard).
+    world.graph(SRC).request("POST", "invitations", json_body={
+        "invitedUserEmailAddress": "outsider@partner.example", "inviteRedirectUrl": "https://myapps.microsoft.com",
+        "sendInvitationMessage": False, "invitedUserType": "Member"})
     users = world.source_users()
     expected = {u["id"] for u in users if internal(u) and u.get("department") != "Legal"}
     # A B2B guest of one source user already exists in the target (invited by hand, not linked).

@@ -118,3 +118,13 @@ def test_latency_fault_delays_answers(make_sandbox, graph):
     start = time.perf_counter()
     assert g.get("/users?$top=1").status_code == 200
     assert time.perf_counter() - start >= 0.3
+
+
+def test_reset_inside_a_batch_drops_the_whole_answer_after_running_it(make_sandbox, graph):
+    sb = make_sandbox(seed="demo", faults="tenant=fabrikam,kind=write,reset=1")
+    g = graph(sb, "fabrikam")
+    uid = user_ids(sb, "fabrikam", 2)[1]
+    with pytest.raises(requests.exceptions.ConnectionError):
+        batch(g, [{"id": "1", "method": "PATCH", "url": f"/users/{uid}", "body": {"jobTitle": "lost answer"},
+                   "headers": {"Content-Type": "application/json"}}])
+    assert g.get(f"/users/{uid}?$select=jobTitle").json()["jobTitle"] == "lost answer"

@@ -66,7 +66,7 @@ def test_seed_command_adds_a_tenant_that_serve_then_serves(tmp_path, graph):
 
 def test_serve_refuses_non_loopback_hosts(tmp_path):
     out = subprocess.run([sys.executable, "-m", "xts_pipeline.cli", "sandbox", "serve", "--state", str(tmp_path),
-                          "--host", "0.0.0.0"], capture_output=True, text=True, timeout=60)
+                          "--host", "0.0.0.0"], capture_output=True, text=True, timeout=60)  # noqa: S104
     assert out.returncode == 2 and "loopback" in out.stderr
 
 
@@ -79,3 +79,21 @@ def test_sandbox_json_is_private_and_complete(sandbox):
         assert {"name", "tenant_id", "domain", "authority", "client_id", "client_secret", "app_object_id",
                 "permissions", "user_count"} <= set(t)
         assert t["authority"] == f"{info['base_url']}/{t['tenant_id']}"
+
+
+def test_seeding_a_running_sandbox_serves_the_new_tenant(make_sandbox, graph):
+    sb = make_sandbox(seed="demo")
+    out = subprocess.run([sys.executable, "-m", "xts_pipeline.cli", "sandbox", "seed", "--state",
+                          str(sb.state_dir), "--tenant", "tailspin", "--users", "60", "--seed", "5"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    info = json.loads(sb.info_path.read_text())
+    assert "tailspin" not in [t["name"] for t in info["tenants"]]
+    # a token request for the new tenant (by domain) makes the server pick it up and rewrite sandbox.json
+    r = sb.session().post(f"{sb.info['base_url']}/tailspin.onmicrosoft.com/oauth2/v2.0/token",
+                          data={"grant_type": "client_credentials", "client_id": "x", "client_secret": "y",
+                                "scope": "https://graph.microsoft.com/.default"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_client"  # known tenant now, wrong app
+    sb.refresh()
+    assert sb.tenant("tailspin")["user_count"] == 60
+    assert len(graph(sb, "tailspin").all_pages("/users?$top=999&$select=id")) == 60

@@ -191,9 +191,10 @@ def build_ops(ctx: ApplyContext, rows: list[dict], names: dict[str, str], write_
             ops.append(write_op(op_id=r["change_id"], kind="create", user_id=None, invitation=invitation,
                                 patch=desired, lookup_filter=lf))
         elif a in ("update", "disable"):
-            # A collection is cleared with [], not null (Graph refuses null for businessPhones & co.).
+            # A collection is cleared with [], not null (Graph refuses null for businessPhones & co.);
+            # a null over a null is no change at all.
             patch = {c["property"]: ([] if c["new"] is None and isinstance(c["old"], list) else c["new"])
-                     for c in r["changes"]}
+                     for c in r["changes"] if not (c["new"] is None and c["old"] is None)}
             ops.append(write_op(op_id=r["change_id"], kind="update", user_id=r["target_user_id"], invitation=None,
                                 patch=patch, lookup_filter=None))
         elif a == "delete":

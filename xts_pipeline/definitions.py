@@ -13,7 +13,6 @@ concurrently (run queue); DuckDB-only steps share the "duckdb" pool of limit 1 (
 
 import importlib.util
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +56,9 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
     parts = build_partitions(topo)
     graphs = graph_resources(config_path, sandbox)
     db = str(Path(duckdb_path).absolute()) if duckdb_path else str(Path(topo.duckdb_path).absolute())
-    sync_assets = build_sync_assets(parts, set(graphs))
     checks = [*build_staging_checks(), *build_plan_checks(), *_guardrail_checks()]
+    plan_blocking = [spec.key for c in checks for spec in c.check_specs if spec.asset_key == PLAN and spec.blocking]
+    sync_assets = build_sync_assets(parts, set(graphs), plan_blocking)
 
     source_job = dg.define_asset_job("source_job", selection=dg.AssetSelection.assets(RAW, STAGED),
                                      tags={KIND_TAG: "source"},
@@ -82,17 +82,26 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
     schedule_cfg = topo.schedule
     crons = [schedule_cfg.cron] if schedule_cfg.cron else cron_for_interval(schedule_cfg.interval_minutes)
 
-    @dg.schedule(cron_schedule=crons, target=dg.AssetSelection.assets(RAW, STAGED, SNAPSHOT),
-                 name="sync_cycle_schedule", description=f"a sync cycle every {schedule_cfg.interval_minutes} min")
-    def sync_cycle_schedule(context: dg.ScheduleEvaluationContext):
-        when = context.scheduled_execution_time or datetime.now(UTC)
-        cycle = when.strftime("%Y%m%dT%H%M")
-        for s in parts.sources.get_partition_keys():
-            yield dg.RunRequest(run_key=f"{cycle}:source:{s}", partition_key=s, asset_selection=[RAW, STAGED],
-                                tags={CYCLE_TAG: cycle, KIND_TAG: "source"})
-        for t in parts.targets.get_partition_keys():
-            yield dg.RunRequest(run_key=f"{cycle}:target:{t}", partition_key=t, asset_selection=[SNAPSHOT],
-                                tags={CYCLE_TAG: cycle, KIND_TAG: "target"})
+    def cycle_schedule(name: str, job: Any, kind: str, keys: list[str], what: str) -> dg.ScheduleDefinition:
+        # One schedule per side: a schedule targets one job, and source and target assets are partitioned
+        # differently. Both tag their runs with the same cycle id (the tick's time), which the sensor joins on.
+        @dg.schedule(cron_schedule=crons, job=job, name=name,
+                     description=f"every {schedule_cfg.interval_minutes} min: {what}")
+        def _schedule(context: dg.ScheduleEvaluationContext):
+            when = context.scheduled_execution_time
+            cycle = when.strftime("%Y%m%dT%H%M")
+            for key in keys:
+                yield dg.RunRequest(run_key=f"{cycle}:{kind}:{key}", partition_key=key,
+                                    tags={CYCLE_TAG: cycle, KIND_TAG: kind})
+
+        return _schedule
+
+    schedules = [
+        cycle_schedule("sync_cycle_sources", source_job, "source", parts.sources.get_partition_keys(),
+                       "extract and stage every source tenant"),
+        cycle_schedule("sync_cycle_targets", target_job, "target", parts.targets.get_partition_keys(),
+                       "snapshot every target tenant"),
+    ]
 
     pairs = [p for p in topo.pairs() if p.enabled]
 
@@ -122,7 +131,7 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
         assets=sync_assets,
         asset_checks=checks,
         jobs=[source_job, target_job, pair_job, dry_run_job, one_user_job],
-        schedules=[sync_cycle_schedule],
+        schedules=schedules,
         sensors=[pair_cycle_sensor],
         resources={"duckdb": StagingDuckDB(path=db),
                    "topology": TopologyResource(config_path=config_path, sandbox=sandbox), **graphs},

@@ -79,8 +79,8 @@ def compute_desired(db: str | Path | None, pair: Any, source_tenant_id: str) -> 
     matches = compile_filters(filters, loop_guard=False, path=f"pair {pair.name} scope.filters")
     mapper = _mapper(pair)
     with store.connect(db) as con:
-        staged = con.execute("SELECT id, attrs FROM staged_users WHERE tenant = ? ORDER BY id",
-                             [pair.source]).to_arrow_table()
+        staged = con.sql("SELECT id, CAST(attrs AS VARCHAR) AS attrs FROM staged_users WHERE tenant = $t ORDER BY id",
+                         params={"t": pair.source}).to_arrow_table()
         assigned = assigned_ids(con, pair.source, getattr(scope, "groups", []) or [])
     from xts_pipeline.scoping import is_internal_member
 

@@ -51,6 +51,22 @@ def link_names(app_client_id: str) -> dict[str, str]:
     return {short: extension_name(app_client_id, short) for short in LINK_EXTENSIONS}
 
 
+def rebase_link(link: str | None, graph_url: str | None) -> str | None:
+    """A stored delta link on the tenant's current Graph endpoint, or None (full resync) when it can't be.
+
+    The delta token lives in the query; the host can change (a sandbox restarted on another port, a
+    proxy): the client rightly refuses to send a token to any host but graph_url.
+    """
+    if not link or not graph_url or link.startswith(graph_url.rstrip("/") + "/"):
+        return link
+    from urllib.parse import urlsplit, urlunsplit
+
+    old, new = urlsplit(link), urlsplit(graph_url)
+    if not old.path.startswith(new.path.rstrip("/") + "/"):
+        return None
+    return urlunsplit((new.scheme, new.netloc, old.path, old.query, ""))
+
+
 def _dumps(obj: Any) -> str:
     return orjson.dumps(obj).decode()
 
@@ -99,7 +115,7 @@ def extract_source_users(db: str | Path | None, tenant: str, client: Any, cycle_
     """
     with store.connect(db) as con:
         row = con.execute("SELECT delta_link FROM delta_cursors WHERE tenant = ?", [tenant]).fetchone()
-    link = row[0] if row else None
+    link = rebase_link(row[0] if row else None, getattr(getattr(client, "conn", None), "graph_url", None))
     select = list(dict.fromkeys([*SOURCE_SELECT, *extra_select]))
     rnd = client.delta_users(select=select, delta_link=link)
     result = ExtractResult(tenant=tenant, mode="incremental" if link else "full")

@@ -446,23 +446,26 @@ class BatchWriter:
         when they are most of the batch - otherwise a steady trickle of them would starve the writer.
         """
         writes = [(t, r) for t, r in replies if t.writes]
+        accepted = sum(1 for _, r in writes if 200 <= r.status < 300)
         throttled = [r for _, r in replies if r.status == 429]
         if throttled:
             quota = any("x-ms-throttle-scope" in r.headers for r in throttled)
             if quota or len(throttled) * 2 >= max(len(replies), 1):
                 waits = [w for r in throttled if (w := parse_retry_after(r.headers.get("retry-after"))) is not None]
-                self.controller.on_throttle(min(waits) if waits else None)
+                self.controller.on_throttle(min(waits) if waits else None, accepted, quota)
                 return
         pcts = []
         for _, r in writes:
             value = r.headers.get("x-ms-throttle-limit-percentage")
             if value:
                 try:
-                    pcts.append(float(value))
+                    pct = float(value)
                 except ValueError:
-                    pass
-        if any(200 <= r.status < 300 for _, r in writes):
-            self.controller.on_success(max(pcts) if pcts else None)
+                    continue
+                # Graph documents the value as 0.8-1.8 (a fraction of the limit); accept 80-180 too.
+                pcts.append(pct * 100.0 if pct <= 2.0 else pct)
+        if accepted:
+            self.controller.on_success(max(pcts) if pcts else None, accepted)
 
     def _transport_failure(self, tasks: list[_Task], exc: BaseException) -> list[tuple[_Task, _Reply | None]]:
         """A lost batch: TLS/auth problems fail its ops; resets and timeouts are retried (ambiguously)."""

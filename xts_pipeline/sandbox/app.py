@@ -171,6 +171,7 @@ class SandboxApp:
         self.base_url = base_url
         self._token_key = hashlib.sha256(b"xts-token-key:" + admin_key.encode()).digest()
         self._verified: dict[str, TokenClaims] = {}
+        self.on_tenants_changed: Callable[[], None] | None = None  # server rewrites sandbox.json
         self.set_throttle(throttle)
         self.set_faults(faults, fault_seed)
         self.routes: list[_Route] = []
@@ -249,9 +250,19 @@ class SandboxApp:
     def _base(self, request: Request) -> str:
         return self.base_url or f"https://{request.url.netloc}"
 
+    def _find_tenant(self, key: str) -> Tenant | None:
+        """By id/domain/name; on a miss, re-read tenants another process may have seeded."""
+        tenant = self.store.find_tenant(key)
+        if tenant is None and self.store.reload_if_changed():
+            self._verified.clear()
+            if self.on_tenants_changed is not None:
+                self.on_tenants_changed()
+            tenant = self.store.find_tenant(key)
+        return tenant
+
     async def openid_configuration(self, request: Request) -> Response:
         key = request.path_params["tenant"]
-        tenant = self.store.find_tenant(key)
+        tenant = self._find_tenant(key)
         now = self.clock.now()
         if tenant is None:
             from .tokens import entra_error
@@ -296,7 +307,7 @@ class SandboxApp:
                 form["client_secret"] = unquote(sec)
             except (ValueError, UnicodeDecodeError):
                 pass
-        tenant = self.store.find_tenant(key)
+        tenant = self._find_tenant(key)
         now = self.clock.now()
         status, body = client_credentials(form, tenant, self.signer, now,
                                           issuer=f"https://sts.windows.net/{tenant.tenant_id if tenant else key}/",
@@ -585,9 +596,19 @@ def raw_asgi(app: SandboxApp):
     inner = app.asgi
 
     async def asgi(scope, receive, send):
-        if scope["type"] == "http":
-            scope["xts.raw_send"] = send
-        await inner(scope, receive, send)
+        if scope["type"] != "http":
+            await inner(scope, receive, send)
+            return
+        scope["xts.raw_send"] = send
+
+        async def send_with_request_id(message):
+            if message["type"] == "http.response.start":
+                headers = message.get("headers") or []
+                if not any(k == b"request-id" for k, _ in headers):
+                    message = {**message, "headers": [*headers, (b"request-id", str(uuid.uuid4()).encode())]}
+            await send(message)
+
+        await inner(scope, receive, send_with_request_id)
 
     return asgi
 

@@ -153,6 +153,11 @@ class SandboxProcess:
                                "context manager")
         return self._info
 
+    def refresh(self) -> dict:
+        """Re-read sandbox.json (the server rewrites it when it picks up newly seeded tenants)."""
+        self._info = json.loads(self.info_path.read_text())
+        return self._info
+
     def tenant(self, name: str) -> dict:
         for t in self.info["tenants"]:
             if name in (t["name"], t["tenant_id"], t["domain"]):

@@ -166,15 +166,20 @@ def serve(state: str | Path, host: str = "127.0.0.1", port: int = 0, seed: str |
                             timeout_graceful_shutdown=1)
     server = _Server(config)
 
+    def write_info() -> str:
+        text = json.dumps(sandbox_info(store, base_url, tls.ca_file, admin_key), indent=2)
+        _write_private(info_path, text)
+        return text
+
+    app.on_tenants_changed = write_info
+
     async def main() -> None:
         async def announce() -> None:
             while not server.started:
                 if server.should_exit:
                     return
                 await asyncio.sleep(0.01)
-            text = json.dumps(sandbox_info(store, base_url, tls.ca_file, admin_key), indent=2)
-            _write_private(info_path, text)
-            print(text, flush=True)
+            print(write_info(), flush=True)
 
         async def keep_clock() -> None:
             while True:

@@ -98,6 +98,7 @@ class SandboxStore:
         self.db.executescript(SCHEMA)
         self.tenants: dict[str, Tenant] = {}
         self.reload_tenants()
+        self._data_version = self.db.execute("PRAGMA data_version").fetchone()[0]
 
     def close(self) -> None:
         try:
@@ -125,6 +126,17 @@ class SandboxStore:
             t.user_count = self.db.execute(
                 "SELECT count(*) FROM users WHERE tenant_id=? AND state=0", (t.tenant_id,)).fetchone()[0]
             self.tenants[t.tenant_id] = t
+
+    def reload_if_changed(self) -> bool:
+        """Pick up tenants another process (`xts sandbox seed`) committed meanwhile; True if reloaded."""
+        version = self.db.execute("PRAGMA data_version").fetchone()[0]
+        if version == getattr(self, "_data_version", version):
+            self._data_version = version
+            return False
+        self._data_version = version
+        known = set(self.tenants)
+        self.reload_tenants()
+        return set(self.tenants) != known
 
     def is_empty(self) -> bool:
         return not self.tenants
