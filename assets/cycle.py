@@ -99,6 +99,11 @@ def run_cycle(defs: dg.Definitions, instance: dg.DagsterInstance, topology: Any,
         if not res.success:
             o.errors = _failures(res)
         o.counts, o.blocked_reason = _pair_counts(db, p.key, dry_run)
+        if o.failed_checks and not dry_run and not o.counts["blocked"]:
+            # A blocking check stopped apply inside the run: every planned write counts as blocked.
+            with store.connect(db) as con:
+                o.counts["blocked"] = con.execute(
+                    "SELECT count(*) FROM plan WHERE pair_key = ? AND action <> 'skip'", [p.key]).fetchone()[0]
         out.append(o)
     return out
 

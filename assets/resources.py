@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from xts_pipeline import store
 
@@ -26,7 +26,8 @@ class GraphTenantResource(dg.ConfigurableResource):
     client_id: str
     authority: str | None = None
     graph_url: str = "https://graph.microsoft.com/v1.0"
-    client_secret: str | None = None  # give it as dg.EnvVar("XTS_SECRET_<TENANT>")
+    # Give it as dg.EnvVar("XTS_SECRET_<TENANT>"); kept out of reprs so a logged resource shows no secret.
+    client_secret: str | None = Field(default=None, repr=False)
     certificate_path: str | None = None
     certificate_thumbprint: str | None = None
     ca_file: str | None = None

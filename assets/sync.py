@@ -148,6 +148,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
                   res.not_internal, "not assigned": res.not_assigned, "filtered out": res.out_of_scope,
                   "mapping errors": res.mapping_errors}
         return dg.MaterializeResult(metadata={**md, "counts": counts_md(counts), "in_scope": res.in_scope,
+                                              "mode": res.mode,
                                               "mapping_errors": dg.MetadataValue.json(res.sample_errors)})
 
     @dg.asset(key=PLAN, partitions_def=parts.pairs, group_name="pair", kinds={"duckdb", "sql"},
@@ -170,6 +171,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
         return dg.MaterializeResult(metadata={
             **md, "counts_by_action": counts_md(summary.counts), "writes": summary.writes,
             "fingerprint": summary.fingerprint, "cycle_id": summary.cycle_id,
+            "plan_kind": "full" if summary.full else "incremental (changed users, pending creates, retries)",
             "sync_allowed": str(summary.sync_allowed), "blocked_reason": summary.blocked_reason or "",
             "only_user": config.only_user or ""})
 

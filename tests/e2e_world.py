@@ -42,6 +42,13 @@ topology:
       filters:
         - clauses:
             - {attribute: department, operator: NOT EQUALS, value: Legal}
+inbound_policies:
+  dst:
+    allowed_sources: [src]
+    volume: {max_creates_pct_of_target: null}
+    # the seed reuses names across tenants; guardrails have their own tests (issue 6)
+    impersonation: {include_role_assignable_group_members: false, include_directory_role_holders: false}
+    privilege: {treat_role_assignable_as_privileged: false}
 """
 
 

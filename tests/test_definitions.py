@@ -116,3 +116,19 @@ def test_cron_for_interval_fires_every_interval(minutes):
 def test_cron_strings_are_valid(interval):
     for cron in cron_for_interval(interval):
         assert len(cron.split()) == 5
+
+
+def test_graph_resource_repr_hides_the_secret(tmp_path, monkeypatch):
+    monkeypatch.setenv("XTS_SECRET_CONTOSO", "s3cr3t-value")
+    d = build_definitions(_write(tmp_path, TWO), duckdb_path=tmp_path / "x.duckdb")
+    res = d.resources["graph_contoso"]
+    assert "s3cr3t" not in repr(res) and "s3cr3t" not in str(res)
+    assert res.client_secret.get_value() == "s3cr3t-value"  # an EnvVar reference, resolved only when used
+
+
+def test_pair_sensor_waits_for_a_scheduled_cycle(tmp_path):
+    d = build_definitions(_write(tmp_path, TWO), duckdb_path=tmp_path / "x.duckdb")
+    sensor = d.resolve_sensor_def("pair_cycle_sensor")
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=d))
+    assert not result.run_requests and "no scheduled cycle" in (result.skip_message or "")

@@ -168,3 +168,45 @@ def test_session_trusts_only_the_configured_ca(client, monkeypatch):
     assert client.find_users(eq("mail", "nobody@example.com")) == []
     with pytest.raises(GraphError, match="refusing to send the token"):
         list(client.iter_pages("https://evil.example/v1.0/users"))
+
+
+def test_token_is_cached_then_refreshed_when_graph_says_expired(sandbox, tenant):
+    """One MSAL app per tenant: many calls share a token; an expired one is replaced once, transparently."""
+    with GraphClient(connection(sandbox.info, tenant)) as c:
+        token_posts = []
+        c.session.hooks["response"].append(
+            lambda r, *a, **k: token_posts.append(r.status_code) if r.url.endswith("/oauth2/v2.0/token") else None)
+        for _ in range(5):
+            c.find_users(eq("mail", "nobody@example.com"))
+        assert token_posts == [200]
+        sandbox.admin("POST", "/_sandbox/clock/advance", json={"seconds": 2 * 3600})  # past the 3599 s lifetime
+        assert c.find_users(eq("mail", "nobody@example.com")) == []
+        assert token_posts == [200, 200]
+
+
+def test_certificate_credential_is_built_from_a_pem(tmp_path, sandbox, tenant):
+    """Certificate auth: thumbprint from the PEM; the sandbox has no certificate flow, so expect AuthError."""
+    import trustme
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    from xts_pipeline.graph.auth import _certificate_credential
+
+    cert = trustme.CA(key_type=trustme.KeyType.RSA).issue_cert("xts-app.example")
+    pem = tmp_path / "app.pem"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(pem))
+    conn = connection(sandbox.info, tenant, client_secret=None, certificate_path=str(pem))
+    cred = _certificate_credential(conn)
+    loaded = x509.load_pem_x509_certificate(cert.cert_chain_pems[0].bytes())
+    assert cred["thumbprint"] == loaded.fingerprint(hashes.SHA1()).hex()  # noqa: S303 - x5t is SHA-1 by spec
+    with GraphClient(conn) as c, pytest.raises(AuthError) as err:
+        c.find_users(eq("mail", "x@y.z"))
+    assert "PRIVATE KEY" not in str(err.value) and tenant["name"] in str(err.value)
+    ec = tmp_path / "ec.pem"
+    trustme.CA(key_type=trustme.KeyType.ECDSA).issue_cert("x.example").private_key_and_cert_chain_pem.write_to_path(
+        str(ec))
+    with GraphClient(connection(sandbox.info, tenant, client_secret=None, certificate_path=str(ec))) as c, \
+            pytest.raises(AuthError, match="RSA"):
+        c.find_users(eq("mail", "x@y.z"))
+    with pytest.raises(AuthError, match="cannot read certificate file"):
+        _certificate_credential(connection(sandbox.info, tenant, certificate_path=str(tmp_path / "missing.pem")))

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import collections
+import itertools
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from xts_pipeline.graph import GraphClient, TenantConnection
 from xts_pipeline.graph.concurrency import AdaptiveController
@@ -154,3 +157,73 @@ def test_per_user_order_is_kept_under_throttling(client, sandbox, target):
     last = {uid: f"pace {i}" for i, uid in enumerate(victims * 3)}
     state = {u["id"]: u for u in users(sandbox, target["name"])}
     assert all(state[uid]["officeLocation"] == v for uid, v in last.items())
+
+
+def test_config_errors_fail_every_op_fast_with_an_actionable_message(client, sandbox, target, ext):
+    """Missing permission: each op fails naming tenant, user and permission; bad secret: fast AuthError."""
+    sandbox.admin("PUT", f"/_sandbox/tenants/{target['name']}/permissions",
+                  json={"permissions": ["User.Read.All"]})  # invitations need User.Invite.All (or ReadWrite)
+    try:
+        with GraphClient(client.conn) as fresh:
+            outs = list(BatchWriter(fresh).run([create_op(i, ext, "noperm") for i in range(3)]))
+    finally:
+        sandbox.admin("PUT", f"/_sandbox/tenants/{target['name']}/permissions", json={"permissions": PERMS})
+    assert [o.status for o in outs] == ["failed"] * 3
+    assert all("User.Invite.All" in o.error_message and target["name"] in o.error_message for o in outs)
+    assert all("noperm.user" in o.error_message and o.error_code == "Authorization_RequestDenied" for o in outs)
+
+    import dataclasses
+    bad_conn = dataclasses.replace(client.conn, client_secret="not-the-secret")
+    with GraphClient(bad_conn) as bad:
+        ops = [WriteOp(f"b{i}", "update", user_id=f"id-{i}", patch={"city": "x"}) for i in range(45)]
+        outs = list(BatchWriter(bad).run(ops))
+    assert len(outs) == 45 and {o.status for o in outs} == {"failed"}
+    assert all(o.error_code == "AuthError" and "client" in o.error_message for o in outs)
+    assert target["client_secret"] not in repr(outs)
+
+
+EXAMPLES = itertools.count()
+OP_KINDS = st.sampled_from(["update", "update", "delete", "restore"])
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=st.lists(st.tuples(st.integers(0, 5), OP_KINDS), min_size=5, max_size=25),
+       fault_seed=st.integers(0, 10_000))
+def test_property_one_outcome_per_op_and_final_state_matches_a_sequential_model(
+        client, sandbox, target, ext, plan, fault_seed):
+    """Under random faults, any mix of ops ends with one outcome each and the state a serial run gives."""
+    tag = f"prop{next(EXAMPLES)}"  # fresh users per example, even when hypothesis replays a seed
+    base = run(client, [create_op(i, ext, tag) for i in range(6)])
+    ids = [base[f"{tag}-create-{i}"].target_id for i in range(6)]
+    model = {uid: {"active": True, "jobTitle": None} for uid in ids}
+    ops, expect = [], {}
+    for n, (who, kind) in enumerate(plan):
+        uid, m = ids[who], model[ids[who]]
+        op_id = f"op{n}"
+        if kind == "update":
+            ops.append(WriteOp(op_id, "update", user_id=uid, patch={"jobTitle": f"t{n}"}))
+            if m["active"]:
+                m["jobTitle"], expect[op_id] = f"t{n}", {"success"}
+            else:
+                expect[op_id] = {"failed"}
+        elif kind == "delete":
+            ops.append(WriteOp(op_id, "delete", user_id=uid))
+            expect[op_id] = {"success"} if m["active"] else {"skipped", "success"}
+            m["active"] = False
+        else:
+            ops.append(WriteOp(op_id, "restore", user_id=uid))
+            expect[op_id] = {"success"} if not m["active"] else {"failed", "success"}
+            m["active"] = True
+    sandbox.admin("PUT", "/_sandbox/faults", json={"spec": "kind=write,429=0.2,5xx=0.1,reset=0.03",
+                                                   "seed": fault_seed})
+    try:
+        out = run(client, ops)
+    finally:
+        sandbox.admin("PUT", "/_sandbox/faults", json={"spec": "", "seed": 0})
+    for op_id, allowed in expect.items():
+        assert out[op_id].status in allowed, (op_id, out[op_id])
+    state = {u["id"]: u for u in users(sandbox, target["name"], deleted=True)}
+    for uid, m in model.items():
+        assert (state[uid]["_state"] == "active") == m["active"], uid
+        if m["active"]:
+            assert state[uid].get("jobTitle") == m["jobTitle"], uid

@@ -35,7 +35,7 @@ class World:
         d = {"displayName": attrs.get("displayName", mail.split("@")[0]), "accountEnabled": enabled,
              "jobTitle": attrs.get("jobTitle")}
         with store.connect(self.db) as con:
-            con.execute("INSERT OR REPLACE INTO desired_users VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            con.execute("INSERT OR REPLACE INTO desired_users VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
                         [PAIR.key, SRC_TID, oid, mail, mail, d["displayName"], enabled, json.dumps(d), json.dumps(d)])
 
     def target(self, tid: str, mail: str, *, guest: bool = True, link: str | None = None, **attrs) -> None:
@@ -246,3 +246,24 @@ def test_restore_window_boundary(world):
     outside = (deleted + timedelta(days=30, hours=1)).isoformat(sep=" ")
     assert world.plan(now=inside)[sid(2)]["action"] == "restore"
     assert world.plan(now=outside)[sid(2)]["action"] == "create"
+
+
+def test_incremental_plan_covers_changed_pending_and_deleted_only(world):
+    """After an applied plan, the next one looks only at what changed, as Entra's incremental cycles do."""
+    world.want(sid(1), "a@contoso.com", jobTitle="x")
+    world.want(sid(2), "b@contoso.com", jobTitle="x")
+    world.want(sid(3), "c@contoso.com", jobTitle="x")
+    world.plan()
+    world.simulate_apply()
+    with store.connect(world.db) as con:
+        planner.mark_applied(con, PAIR.key)
+        # drift made in the target: Entra leaves it until the source changes
+        con.execute("UPDATE target_users SET attrs = json_merge_patch(attrs, '{\"jobTitle\": \"edited\"}') "
+                    "WHERE link_source_object_id = ?", [sid(3)])
+    world.want(sid(1), "a@contoso.com", jobTitle="y")  # changed at the source
+    with store.connect(world.db) as con:
+        con.execute("DELETE FROM desired_users WHERE source_object_id = ?", [sid(2)])  # left scope
+    inc = world.plan()
+    assert {k: v["action"] for k, v in inc.items()} == {sid(1): "update", sid(2): "delete"}
+    full = planner.plan_pair(world.db, PAIR, "c-full", incremental=False)
+    assert full.full and full.counts["update"] == 2  # the full re-diff also repairs the drift on sid(3)

@@ -50,6 +50,8 @@ def test_batch_runs_requests_honours_depends_on_and_424(sandbox, graph):
     {"requests": [{"id": "1", "method": "GET", "url": "/users", "dependsOn": ["9"]}]},
     {"requests": [{"id": "1", "method": "GET", "url": "/users", "dependsOn": ["2"]},
                   {"id": "2", "method": "GET", "url": "/users", "dependsOn": ["1"]}]},
+    {"requests": [{"id": "1", "method": "PATCH", "url": "/users/x", "body": {"city": "Oslo"}}]},
+    {"requests": [{"id": "1", "method": "GET", "url": "https://graph.microsoft.com/v1.0/users"}]},
     {"nothing": 1},
     [1, 2],
 ])

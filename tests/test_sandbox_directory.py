@@ -76,6 +76,18 @@ def test_directory_extensions_register_patch_filter_select(make_sandbox, graph):
     assert got[full] == "O'Brien-1"
     found = g.get("/users", params={"$filter": f"{full} eq 'O''Brien-1'", "$select": f"id,{full}"}).json()["value"]
     assert [u["id"] for u in found] == [uid]
+    lower = g.get("/users", params={"$filter": f"{full} eq 'o''brien-1'", "$select": "id"}).json()["value"]
+    assert [u["id"] for u in lower] == [uid]  # case-insensitive, like the directory
+    assert g.get("/users", params={"$filter": f"{full} eq 'Brien-1'"}).json()["value"] == []
+    # values must fit the registered dataType
+    assert g.patch(f"/users/{uid}", json={full: 42}).status_code == 400
+    r = g.post(f"/applications/{t['app_object_id']}/extensionProperties",
+               json={"name": "xtsFlag", "dataType": "Boolean", "targetObjects": ["User"]})
+    flag = r.json()["name"]
+    assert g.patch(f"/users/{uid}", json={flag: "yes"}).status_code == 400
+    assert g.patch(f"/users/{uid}", json={flag: True}).status_code == 204
+    found = g.get("/users", params={"$filter": f"{flag} eq true", "$select": "id"}).json()["value"]
+    assert [u["id"] for u in found] == [uid]
     n = g.get("/users", params={"$filter": f"{full} ne null", "$count": "true"},
               headers={"ConsistencyLevel": "eventual"}).json()["@odata.count"]
     assert n == 1

@@ -72,7 +72,8 @@ def test_serve_refuses_non_loopback_hosts(tmp_path):
 
 def test_sandbox_json_is_private_and_complete(sandbox):
     info = json.loads(sandbox.info_path.read_text())
-    assert sandbox.info_path.stat().st_mode & 0o077 == 0
+    for private in ("sandbox.json", "sandbox.out", "sandbox.sqlite3", "server-key.pem", "signing-key.pem"):
+        assert (sandbox.state_dir / private).stat().st_mode & 0o077 == 0, private
     assert info["graph_url"] == info["base_url"] + "/v1.0" and info["base_url"].startswith("https://127.0.0.1:")
     assert len(info["tenants"]) >= 3
     for t in info["tenants"]:

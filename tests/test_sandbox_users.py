@@ -6,6 +6,8 @@ import urllib.parse
 import uuid
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 EVENTUAL = {"ConsistencyLevel": "eventual"}
 
@@ -233,3 +235,26 @@ def test_seeded_managers_are_visible(sandbox, graph, contoso_raw):
     g = graph(sandbox, "contoso")
     u = next(x for x in contoso_raw if x.get("_managerId"))
     assert g.get(f"/users/{u['id']}/manager?$select=id").json()["id"] == u["_managerId"]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(top=st.integers(1, 999), enabled=st.booleans())
+def test_any_page_size_lists_each_matching_user_exactly_once(sandbox, graph, top, enabled):
+    g = graph(sandbox, "northwind")
+    raw = sandbox.admin("GET", "tenants/northwind/users")["value"]
+    got = g.all_pages(f"/users?$top={top}&$select=id&$filter=accountEnabled eq {str(enabled).lower()}")
+    ids = [u["id"] for u in got]
+    assert len(ids) == len(set(ids))
+    assert sorted(ids) == sorted(u["id"] for u in raw if u.get("accountEnabled") is enabled)
+
+
+def test_count_segment_and_unsupported_options(sandbox, graph, contoso_raw):
+    g = graph(sandbox, "contoso")
+    r = g.get("/users/$count", headers=EVENTUAL)
+    assert r.status_code == 200 and int(r.text) == len(contoso_raw)
+    r = g.get("/users/$count", params={"$filter": "accountEnabled eq false"}, headers=EVENTUAL)
+    assert int(r.text) == sum(1 for u in contoso_raw if u.get("accountEnabled") is False)
+    assert_graph_error(g.get("/users/$count"), 400)
+    for opt in ("$orderby=displayName", "$expand=manager", "$search=\"displayName:a\"", "$skip=5"):
+        err = assert_graph_error(g.get(f"/users?{opt}"), 400, "Request_UnsupportedQuery")
+        assert "sandbox" in err["message"]

@@ -108,3 +108,20 @@ def test_property_validation_partitions_input(rows):
     assert all(isinstance(r, str) and r for r in rejected["reasons"])
     if len(valid):
         staging.user_schema().validate(valid)
+
+
+def test_incremental_staging_handles_changed_and_removed_rows(tmp_path):
+    db = tmp_path / "s.duckdb"
+    users = [{**GRAPH_DOC_USER, "id": str(uuid.uuid4()), "userPrincipalName": f"u{i}@contoso.com"} for i in range(5)]
+    first = stage(db, users)
+    assert (first.staged, first.rejected) == (5, 0)
+    with store.connect(db) as con:
+        con.execute("UPDATE raw_users SET data = json_merge_patch(data, '{\"mail\": \"broken\"}'), "
+                    "updated_at = now() + INTERVAL 1 SECOND WHERE id = ?", [users[0]["id"]])
+        con.execute("DELETE FROM raw_users WHERE id = ?", [users[1]["id"]])
+    res = staging.stage_tenant(db, "contoso", 0.5)
+    assert (res.total, res.staged, res.rejected) == (4, 3, 1)
+    assert [r["id"] for r in res.sample_rejects] == [users[0]["id"]]  # only the changed row was validated
+    with store.connect(db) as con:
+        staged = {r[0] for r in con.execute("SELECT id FROM staged_users").fetchall()}
+    assert staged == {u["id"] for u in users[2:]}

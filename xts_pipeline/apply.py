@@ -18,7 +18,7 @@ import orjson
 
 from xts_pipeline import store
 from xts_pipeline.extract import LINK_EXTENSIONS
-from xts_pipeline.planner import PairSpec, consistency_problems
+from xts_pipeline.planner import PairSpec, consistency_problems, mark_applied
 from xts_pipeline.provisioning_log import LogEntry
 from xts_pipeline.provisioning_log import write as write_log
 
@@ -311,6 +311,7 @@ def apply_pair(db: str | Path | None, ctx: ApplyContext, client: Any, *, blocked
         _log_only(db, skipped)
         _tally(result, skipped)
     if not todo:
+        _mark(db, ctx)
         return result
     with store.connect(db) as con:
         planned = dict(con.execute("SELECT short_name, full_name FROM target_extensions WHERE tenant = ?",
@@ -329,4 +330,11 @@ def apply_pair(db: str | Path | None, ctx: ApplyContext, client: Any, *, blocked
         ops2 = build_ops(ctx, followups, names, WriteOp)
         _journal(db, ctx, cycle_id, followups, ops2)
         _stream(db, ctx, cycle_id, {r["change_id"]: r for r in followups}, iter(bw.run(ops2)), result, [])
+    _mark(db, ctx)
     return result
+
+
+def _mark(db, ctx: ApplyContext) -> None:
+    """Only after every outcome is recorded: a killed apply leaves the next plan to cover all it missed."""
+    with store.connect(db) as con:
+        mark_applied(con, ctx.pair.key)

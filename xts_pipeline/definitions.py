@@ -39,12 +39,13 @@ def cron_for_interval(minutes: int) -> list[str]:
 
 
 def _guardrail_checks() -> list[Any]:
-    """Guardrail checks on the plan (issue 6), when that module exists."""
-    if importlib.util.find_spec("checks.guardrail_checks") is None:
+    """Guardrail checks on the plan (issue 6, checks/guardrails.py), when that module exists."""
+    if importlib.util.find_spec("checks.guardrails") is None:
         return []
-    from checks.guardrail_checks import build_guardrail_checks
+    from checks.guardrails import build_guardrail_checks
 
-    return list(build_guardrail_checks())
+    built = build_guardrail_checks(PLAN)
+    return list(built) if isinstance(built, list | tuple) else [built]
 
 
 def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None = None,

@@ -7,6 +7,7 @@ untouched in the target (never deprovisioned because of our own error).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ class DesiredResult:
     """Counts of one pair's desired-state step."""
 
     pair_key: str
+    mode: str = "full"  # "full" | "incremental"
     source_users: int = 0
     in_scope: int = 0
     not_internal: int = 0
@@ -71,17 +73,38 @@ def desired_for_user(pair: Any, user: dict, mapper: Callable[[dict, bool], dict]
     return create, update
 
 
-def compute_desired(db: str | Path | None, pair: Any, source_tenant_id: str) -> DesiredResult:
-    """Replace `desired_users` of `pair` from `staged_users` of its source."""
+def _config_hash(pair: Any, assigned: set[str] | None) -> str:
+    """What the desired state depends on besides the users: the pair's settings and assigned members."""
+    settings = getattr(pair, "settings", None)
+    text = settings.model_dump_json() if hasattr(settings, "model_dump_json") else repr(pair)
+    members = "*" if assigned is None else ",".join(sorted(assigned))
+    return hashlib.sha256(f"{text}|{members}".encode()).hexdigest()
+
+
+def compute_desired(db: str | Path | None, pair: Any, source_tenant_id: str, incremental: bool = True) -> DesiredResult:
+    """Replace `desired_users` of `pair` from `staged_users` of its source.
+
+    Incremental when the pair's settings and assigned members are unchanged since the last run: only
+    users whose raw row changed are re-evaluated; users gone from staging leave desired_users.
+    """
     res = DesiredResult(pair_key=pair.key)
     filters = getattr(pair, "filters", None) or []
     scope = getattr(pair, "scope", None)
     matches = compile_filters(filters, loop_guard=False, path=f"pair {pair.name} scope.filters")
     mapper = _mapper(pair)
+    wm_name = f"desired:{pair.key}"
     with store.connect(db) as con:
-        staged = con.sql("SELECT id, CAST(attrs AS VARCHAR) AS attrs FROM staged_users WHERE tenant = $t ORDER BY id",
-                         params={"t": pair.source}).to_arrow_table()
         assigned = assigned_ids(con, pair.source, getattr(scope, "groups", []) or [])
+        chash = _config_hash(pair, assigned)
+        wm = store.get_watermark(con, wm_name) if incremental else None
+        since = wm[0] if wm and wm[1] == chash else None
+        high = con.execute("SELECT max(updated_at) FROM raw_users WHERE tenant = ?", [pair.source]).fetchall()[0][0]
+        staged = con.sql(
+            """SELECT s.id, CAST(s.attrs AS VARCHAR) AS attrs FROM staged_users s
+               JOIN raw_users r ON r.tenant = s.tenant AND r.id = s.id
+               WHERE s.tenant = $t AND (CAST($since AS TIMESTAMP) IS NULL OR r.updated_at > $since) ORDER BY s.id""",
+            params={"t": pair.source, "since": since}).to_arrow_table()
+    res.mode = "incremental" if since is not None else "full"
     from xts_pipeline.scoping import is_internal_member
 
     out: dict[str, list] = {k: [] for k in ("sid", "upn", "mail", "dn", "en", "dc", "du")}
@@ -118,14 +141,24 @@ def compute_desired(db: str | Path | None, pair: Any, source_tenant_id: str) -> 
     table = pa.table({k: pa.array(v, type=pa.bool_() if k == "en" else pa.string()) for k, v in out.items()})
     with store.connect(db) as con:
         con.execute("BEGIN")
-        con.execute("DELETE FROM desired_users WHERE pair_key = ?", [pair.key])
-        con.execute("DELETE FROM desired_errors WHERE pair_key = ?", [pair.key])
+        if since is None:
+            con.execute("DELETE FROM desired_users WHERE pair_key = ?", [pair.key])
+            con.execute("DELETE FROM desired_errors WHERE pair_key = ?", [pair.key])
+        else:
+            changed = staged.column("id").to_pylist()
+            for table_name, col in (("desired_users", "source_object_id"), ("desired_errors", "source_object_id")):
+                con.execute(f"DELETE FROM {table_name} WHERE pair_key = ? AND list_contains(?, {col})",  # noqa: S608
+                            [pair.key, changed])
+            con.execute("""DELETE FROM desired_users d WHERE pair_key = ? AND NOT EXISTS (SELECT 1 FROM staged_users s
+                           WHERE s.tenant = ? AND s.id = d.source_object_id)""", [pair.key, pair.source])
         con.register("desired_tbl", table)
         con.execute(
-            """INSERT INTO desired_users SELECT ?, ?, sid, upn, mail, dn, en, CAST(dc AS JSON), CAST(du AS JSON)
+            """INSERT INTO desired_users SELECT ?, ?, sid, upn, mail, dn, en, CAST(dc AS JSON), CAST(du AS JSON), now()
                FROM desired_tbl""",
             [pair.key, source_tenant_id],
         )
+        if high is not None:
+            store.set_watermark(con, wm_name, high, chash)
         con.unregister("desired_tbl")
         if errors:
             con.executemany("INSERT INTO desired_errors VALUES (?, ?, ?, ?)", [[pair.key, *e] for e in errors])

@@ -16,6 +16,7 @@ from xts_pipeline import store
 ACTIONS = ("create", "update", "disable", "delete", "restore", "skip")
 WRITE_ACTIONS = ("create", "update", "disable", "delete", "restore")
 RETENTION_DAYS = 30
+FULL_PLAN_EVERY_HOURS = 24  # a full re-diff against the target now and then, to catch drift and lost links
 
 # An external (B2B) user of the target: invited, a guest, or an #EXT# UPN. Anything else is internal.
 _EXTERNAL = ("(coalesce(t.creation_type, '') = 'Invitation' OR coalesce(t.user_type, '') = 'Guest' "
@@ -27,7 +28,15 @@ NORM_MACRO = """CREATE OR REPLACE TEMP MACRO norm(v) AS
 
 PLAN_SQL = f"""
 WITH
-d AS (SELECT *, lower(coalesce(mail, user_principal_name)) AS addr FROM desired_users WHERE pair_key = $pair),
+d_all AS (SELECT * FROM desired_users WHERE pair_key = $pair),
+-- incremental plans look at users whose desired state changed since the last applied plan, users not yet
+-- linked (pending creates), and last applied cycle's failures; unchanged users are left alone, as Entra does
+d AS (SELECT *, lower(coalesce(mail, user_principal_name)) AS addr FROM d_all
+      WHERE $full OR computed_at > CAST($since AS TIMESTAMP)
+         OR source_object_id NOT IN (SELECT source_object_id FROM links WHERE pair_key = $pair AND state = 'active')
+         OR source_object_id IN (SELECT source_object_id FROM provisioning_log WHERE pair_key = $pair
+                                 AND cycle_id = $last_cycle AND source_object_id IS NOT NULL
+                                 AND (status = 'Failure' OR reason LIKE 'blocked:%' OR reason LIKE 'held by%'))),
 t AS (SELECT * FROM target_users WHERE tenant = $target),
 ext AS (
   SELECT max(full_name) FILTER (WHERE short_name = 'xtsSourceTenantId') AS tid,
@@ -136,7 +145,7 @@ gone AS (
           OR t.link_source_object_id IN (SELECT source_object_id FROM desired_errors WHERE pair_key = $pair))
            AS rejected
   FROM t WHERE t.link_source_tenant_id = $source_tid
-    AND t.link_source_object_id NOT IN (SELECT source_object_id FROM d)
+    AND t.link_source_object_id NOT IN (SELECT source_object_id FROM d_all)
   QUALIFY row_number() OVER (PARTITION BY t.link_source_object_id ORDER BY t.id) = 1),
 gone_plan AS (
   SELECT source_tenant_id, source_object_id, target_user_id, mail, user_principal_name,
@@ -188,6 +197,7 @@ class PlanSummary:
     fingerprint: str = ""
     sync_allowed: bool | None = None
     blocked_reason: str | None = None
+    full: bool = True
 
     @property
     def writes(self) -> int:
@@ -195,11 +205,12 @@ class PlanSummary:
 
 
 def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | None = None,
-              only_user: str | None = None) -> PlanSummary:
+              only_user: str | None = None, incremental: bool = True) -> PlanSummary:
     """Replace `pair`'s rows in `plan` with a fresh plan for `cycle_id`, and record `plan_meta`.
 
     `only_user` (object id, UPN or mail of a source user) keeps that user's row only: on-demand
-    provisioning of one user through the same steps.
+    provisioning of one user through the same steps. Incremental unless asked otherwise, the first time,
+    or every FULL_PLAN_EVERY_HOURS: see the `d` CTE.
     """
     params = {
         "pair": pair.key, "target": pair.target, "source": pair.source, "source_tid": pair.source_tenant_id,
@@ -208,6 +219,21 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
     }
     with store.connect(db) as con:
         con.execute("BEGIN")
+        # Links the target carries are links we know (a rebuilt DuckDB file relearns them here).
+        con.execute(
+            """INSERT INTO links SELECT $pair, link_source_tenant_id, link_source_object_id, $target, id, 'active',
+                      now(), NULL FROM target_users
+               WHERE tenant = $target AND link_source_tenant_id = $source_tid AND link_source_object_id IS NOT NULL
+               QUALIFY row_number() OVER (PARTITION BY link_source_object_id ORDER BY id) = 1
+               ON CONFLICT (pair_key, source_object_id) DO UPDATE SET target_user_id = excluded.target_user_id,
+               state = 'active', deleted_at = NULL""",
+            {"pair": pair.key, "target": pair.target, "source_tid": pair.source_tenant_id})
+        wm = store.get_watermark(con, f"plan:{pair.key}")
+        last_full = con.execute("SELECT full_at FROM plan_meta WHERE pair_key = ?", [pair.key]).fetchone()
+        full = (not incremental or only_user is not None or wm is None or not last_full or last_full[0] is None
+                or con.execute("SELECT CAST(? AS TIMESTAMP) - ? > INTERVAL (?) HOUR",
+                               [params["now"], last_full[0], FULL_PLAN_EVERY_HOURS]).fetchone()[0])
+        params.update(full=bool(full), since=None if full else wm[0], last_cycle=None if full else wm[1])
         con.execute("DELETE FROM plan WHERE pair_key = ?", [pair.key])
         con.execute("DELETE FROM plan_exclusions WHERE pair_key = ?", [pair.key])
         con.execute(NORM_MACRO)
@@ -232,13 +258,16 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
             blocked = (f"target {pair.target} does not allow sync from {pair.source} ({why}); this pair writes "
                        f"nothing. The target's admin must set isSyncAllowed=true in its partner settings.")
         con.execute(
-            """INSERT INTO plan_meta VALUES (?, ?, ?, ?, ?, now()) ON CONFLICT (pair_key) DO UPDATE SET
+            """INSERT INTO plan_meta VALUES (?, ?, ?, ?, ?, now(), ?, CASE WHEN ? THEN now() END, ?)
+               ON CONFLICT (pair_key) DO UPDATE SET
                cycle_id = excluded.cycle_id, fingerprint = excluded.fingerprint,
                sync_allowed = excluded.sync_allowed, blocked_reason = excluded.blocked_reason,
-               planned_at = excluded.planned_at""",
-            [pair.key, cycle_id, fingerprint, allowed, blocked])
+               planned_at = excluded.planned_at, full_plan = excluded.full_plan,
+               full_at = coalesce(excluded.full_at, plan_meta.full_at), only_user = excluded.only_user""",
+            [pair.key, cycle_id, fingerprint, allowed, blocked, bool(full), bool(full and not only_user), only_user])
         con.execute("COMMIT")
-    return PlanSummary(pair.key, cycle_id, {a: counts.get(a, 0) for a in ACTIONS}, fingerprint, allowed, blocked)
+    return PlanSummary(pair.key, cycle_id, {a: counts.get(a, 0) for a in ACTIONS}, fingerprint, allowed, blocked,
+                       full=bool(full))
 
 
 def _utcnow() -> str:
@@ -277,3 +306,11 @@ def consistency_problems(db: str | Path | None, pair: PairSpec, limit: int = 50)
         rows = con.execute(CONSISTENCY_SQL + f" LIMIT {int(limit)}",
                            {"pair": pair.key, "target": pair.target, "source_tid": pair.source_tenant_id}).fetchall()
     return [(r[0], r[1]) for r in rows]
+
+
+def mark_applied(con, pair_key: str) -> None:
+    """After an apply that was allowed to write: the next incremental plan starts from this plan."""
+    row = con.execute("SELECT planned_at, cycle_id, only_user FROM plan_meta WHERE pair_key = ?",
+                      [pair_key]).fetchone()
+    if row and row[2] is None:  # an on-demand plan of one user says nothing about the others
+        store.set_watermark(con, f"plan:{pair_key}", row[0], row[1])

@@ -70,16 +70,20 @@ def user_schema() -> pa.DataFrameSchema:
     return pa.DataFrameSchema(cols, strict=False, coerce=False)
 
 
-def raw_frame(con, tenant: str) -> pd.DataFrame:
-    """Flatten one tenant's raw Graph users into the columns the schema checks (done in DuckDB)."""
+def raw_frame(con, tenant: str, since: object | None = None) -> pd.DataFrame:
+    """Flatten one tenant's raw Graph users into the columns the schema checks (done in DuckDB).
+
+    `since`: only rows updated after this raw_users.updated_at (incremental staging).
+    """
     text = ", ".join(f"data->>'{attr}' AS {col}" for attr, (col, _) in TEXT_COLUMNS.items())
     df = con.execute(
         f"""SELECT id, data->>'userPrincipalName' AS user_principal_name, data->>'mail' AS mail,
                    data->>'userType' AS user_type, data->>'creationType' AS creation_type,
                    TRY_CAST(data->>'accountEnabled' AS BOOLEAN) AS account_enabled, {text},
                    CAST(data AS VARCHAR) AS attrs
-            FROM raw_users WHERE tenant = ? ORDER BY id""",  # noqa: S608 - column list is static
-        [tenant],
+            FROM raw_users WHERE tenant = ? AND (CAST(? AS TIMESTAMP) IS NULL OR updated_at > ?)
+            ORDER BY id""",  # noqa: S608 - column list is static
+        [tenant, since, since],
     ).df()
     df["account_enabled"] = df["account_enabled"].astype("boolean")
     for col in df.columns:
@@ -135,17 +139,31 @@ class StagingBlocked(RuntimeError):
     """Too many source users failed validation; the previous staged snapshot was kept."""
 
 
-def stage_tenant(db: str | Path | None, tenant: str, max_reject_fraction: float = 0.05) -> StageResult:
-    """Validate `raw_users` of `tenant` and replace its staged and rejected rows.
+def stage_tenant(db: str | Path | None, tenant: str, max_reject_fraction: float = 0.05,
+                 incremental: bool = True) -> StageResult:
+    """Validate `raw_users` of `tenant` into `staged_users` / `rejected_users`.
 
-    When rejects exceed `max_reject_fraction`, `staged_users` keeps the last good snapshot and
-    `StagingBlocked` is raised (after recording the rejected rows so people can read them).
+    Incremental (the default once a tenant was staged): only raw rows updated since the last staging are
+    validated; rows gone from raw_users leave both tables. When rejects exceed `max_reject_fraction` of
+    the tenant, `staged_users` keeps the last good snapshot and `StagingBlocked` is raised (after
+    recording the rejected rows so people can read them).
     """
+    wm_name = f"stage:{tenant}"
     with store.connect(db) as con:
-        df = raw_frame(con, tenant)
+        wm = store.get_watermark(con, wm_name) if incremental else None
+        since = wm[0] if wm else None
+        high = con.execute("SELECT max(updated_at) FROM raw_users WHERE tenant = ?", [tenant]).fetchone()[0]
+        df = raw_frame(con, tenant, since)
+        total = con.execute("SELECT count(*) FROM raw_users WHERE tenant = ?", [tenant]).fetchone()[0]
+        kept_rejects = 0
+        if since is not None:
+            kept_rejects = con.execute(
+                """SELECT count(*) FROM rejected_users r WHERE tenant = ? AND NOT list_contains(?, id)
+                   AND EXISTS (SELECT 1 FROM raw_users w WHERE w.tenant = r.tenant AND w.id = r.id)""",
+                [tenant, df["id"].tolist()]).fetchone()[0]
     valid, rejected = validate_users(df)
     result = StageResult(
-        tenant=tenant, total=len(df), staged=len(valid), rejected=len(rejected),
+        tenant=tenant, total=int(total), staged=0, rejected=int(kept_rejects) + len(rejected),
         max_reject_fraction=max_reject_fraction, blocked=False,
         sample_rejects=rejected[["id", "user_principal_name", "reasons"]].head(20).to_dict("records"),
     )
@@ -154,16 +172,26 @@ def stage_tenant(db: str | Path | None, tenant: str, max_reject_fraction: float 
                    "account_enabled", "attrs"]
     with store.connect(db) as con:
         con.execute("BEGIN")
-        con.execute("DELETE FROM rejected_users WHERE tenant = ?", [tenant])
-        rej = rejected[["id", "user_principal_name", "reasons", "attrs"]]
-        con.register("rej_df", rej)
+        changed = df["id"].tolist()
+        if since is None:
+            con.execute("DELETE FROM rejected_users WHERE tenant = ?", [tenant])
+        else:
+            con.execute("DELETE FROM rejected_users WHERE tenant = ? AND list_contains(?, id)", [tenant, changed])
+        con.execute("""DELETE FROM rejected_users r WHERE tenant = ? AND NOT EXISTS
+                       (SELECT 1 FROM raw_users w WHERE w.tenant = r.tenant AND w.id = r.id)""", [tenant])
+        con.register("rej_df", rejected[["id", "user_principal_name", "reasons", "attrs"]])
         con.execute(
             "INSERT INTO rejected_users SELECT ?, id, user_principal_name, reasons, attrs, now() FROM rej_df",
             [tenant],
         )
         con.unregister("rej_df")
         if not result.blocked:
-            con.execute("DELETE FROM staged_users WHERE tenant = ?", [tenant])
+            if since is None:
+                con.execute("DELETE FROM staged_users WHERE tenant = ?", [tenant])
+            else:
+                con.execute("DELETE FROM staged_users WHERE tenant = ? AND list_contains(?, id)", [tenant, changed])
+                con.execute("""DELETE FROM staged_users s WHERE tenant = ? AND NOT EXISTS
+                               (SELECT 1 FROM raw_users w WHERE w.tenant = s.tenant AND w.id = s.id)""", [tenant])
             con.register("ok_df", valid[staged_cols])
             con.execute(
                 "INSERT INTO staged_users SELECT ?, id, user_principal_name, mail, display_name, user_type, "
@@ -171,6 +199,9 @@ def stage_tenant(db: str | Path | None, tenant: str, max_reject_fraction: float 
                 [tenant],
             )
             con.unregister("ok_df")
+            if high is not None:
+                store.set_watermark(con, wm_name, high, "full" if since is None else "incremental")
+        result.staged = con.execute("SELECT count(*) FROM staged_users WHERE tenant = ?", [tenant]).fetchone()[0]
         con.execute("COMMIT")
     if result.blocked:
         raise StagingBlocked(

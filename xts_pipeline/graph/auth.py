@@ -12,6 +12,7 @@ import hashlib
 import threading
 from pathlib import Path
 
+import jwt
 import msal
 import requests
 
@@ -115,6 +116,12 @@ class TokenProvider:
             except requests.exceptions.RequestException as exc:
                 raise UnreachableError(
                     conn.name, conn.authority or "", f"token endpoint unreachable ({type(exc).__name__})"
+                ) from None
+            except (jwt.PyJWTError, ValueError, TypeError) as exc:
+                # MSAL signs the certificate assertion with RS256/PS256: only RSA keys work.
+                raise AuthError(
+                    conn.name, conn.authority or "", f"cannot sign the client assertion ({type(exc).__name__})",
+                    fix="use a PEM with an RSA private key and its certificate for the app credential",
                 ) from None
         if "access_token" in result:
             return str(result["access_token"])

@@ -96,6 +96,8 @@ class AdaptiveController:
         """Batches allowed in flight. Near a full window at most `near_full_in_flight`: when it
         fills, every request already in flight comes back 429, so few in flight means few 429s."""
         cap = max(1, int(self.concurrency))
+        if self.last_pct is not None and self.last_pct >= 100.0:
+            return 1  # full (or just throttled): probe with one batch
         if self.last_pct is not None and self.last_pct >= self.near_full_pct:
             return min(cap, self.near_full_in_flight)
         return cap

@@ -32,7 +32,7 @@ import requests
 
 from .client import GraphClient, build_url, segment
 from .concurrency import AdaptiveController
-from .errors import GraphError, TlsError, parse_error_body
+from .errors import AuthError, GraphError, PermissionError_, TlsError, parse_error_body, permission_hint
 from .odata import eq, needs_advanced
 from .retry import backoff_delay, parse_retry_after
 
@@ -289,8 +289,8 @@ class BatchWriter:
                                     message=self._fail_message(task, "$batch", s, (message or "") +
                                                                f" (still throttled after {task.throttles} tries)"))
             return ra if ra is not None else backoff_delay(task.throttles, base=1.0, cap=60.0)
-        if s == 424:  # failed dependency: nothing ran; not this op's fault
-            return backoff_delay(1, base=0.2)
+        if s == 424:  # failed dependency (only with dependsOn, which this writer avoids): nothing ran
+            return self._retry_error(task, s, code, message)
         if s == 401:
             self.client.tokens.token(force_refresh=True)
             return self._retry_error(task, s, code, message)
@@ -310,9 +310,13 @@ class BatchWriter:
             if task.writes:
                 task.ambiguous = True
             return self._retry_error(task, s, code, message)
+        req = self._request(task, "x")
+        where = f"{req['method']} {req['url'].split('?')[0]}"
+        if s == 403:
+            perm = permission_hint(req["method"], req["url"])
+            message = f"{message or 'access denied'}; grant the app {perm} and give admin consent"
         return self._finish(task, "failed", code=code or f"HTTP{s}", http_status=s,
-                            message=self._fail_message(task, self._request(task, "x")["url"].split("?")[0],
-                                                       s, message))
+                            message=self._fail_message(task, where, s, message))
 
     def _retry_error(self, task: _Task, s: int, code: str | None, message: str | None) -> Outcome | float:
         task.errors += 1
@@ -337,7 +341,11 @@ class BatchWriter:
 
     # ------------------------------------------------------------ driver
     def run(self, ops: Iterable[WriteOp]) -> Iterator[Outcome]:
-        """Yield exactly one Outcome per op (order of completion). Ops are read lazily."""
+        """Yield exactly one Outcome per op (order of completion). Ops are read lazily.
+
+        Exhaust the iterator: closing it early abandons the ops still in flight (their writes may
+        or may not have happened), which is exactly what the caller's write journal is for.
+        """
         ctrl = self.controller
         heap: list[tuple[float, int, _Task]] = []
         waiting: dict[str, deque[_Task]] = {}  # later ops for a user whose earlier op is running
@@ -469,8 +477,8 @@ class BatchWriter:
 
     def _transport_failure(self, tasks: list[_Task], exc: BaseException) -> list[tuple[_Task, _Reply | None]]:
         """A lost batch: TLS/auth problems fail its ops; resets and timeouts are retried (ambiguously)."""
-        if isinstance(exc, TlsError) or (isinstance(exc, GraphError) and exc.status in (401, 403)):
-            return [(t, None) for t in tasks]
+        if isinstance(exc, TlsError | AuthError | PermissionError_):
+            return [(t, None) for t in tasks]  # retrying can't fix config: fail fast, naming the cause
         self.stats.transport_errors += 1
         log.info("tenant %s: $batch of %d lost (%s); retrying", self.client.conn.name, len(tasks),
                  type(exc).__name__)

@@ -145,9 +145,6 @@ def error_body(code: str, message: str, request_id: str, client_request_id: str,
         "date": iso(now), "request-id": request_id, "client-request-id": client_request_id}}})
 
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-
-
 def _project(d: dict, props) -> dict:
     return {k: d.get(k) for k in props}
 
@@ -477,6 +474,14 @@ class SandboxApp:
                 return bad(f"Invalid batch payload format: request '{rid}' has no 'url'.")
             if str(rid) in ids:
                 return bad(f"Batch request ids must be unique; '{rid}' appears more than once.")
+            if urlsplit(url).scheme:
+                return bad(f"Invalid batch payload format: request '{rid}' has an absolute url; use a url "
+                           "relative to the version, e.g. /users/{id}.")
+            sub_headers = item.get("headers") or {}
+            if not isinstance(sub_headers, dict):
+                return bad(f"Invalid batch payload format: request '{rid}' has headers that are not an object.")
+            if item.get("body") is not None and not any(str(k).lower() == "content-type" for k in sub_headers):
+                return bad(f"Write request id : {rid} does not contain Content-Type header or body.")
             ids.append(str(rid))
         for item in items:
             deps = item.get("dependsOn") or []
@@ -516,8 +521,6 @@ class SandboxApp:
         url = item["url"]
         parts = urlsplit(url)
         path = unquote(parts.path)
-        if parts.scheme:  # absolute URLs are not allowed in batch, like Graph
-            path = "/__absolute__"
         if not path.startswith("/"):
             path = "/" + path
         if path.lower().startswith("/v1.0/"):
@@ -554,6 +557,7 @@ class SandboxApp:
 
         add("GET", r"/users/(?:microsoft\.graph\.)?delta(?:\(\))?", h.users_delta, "User.Read.All")
         add("GET", r"/users", h.list_users, "User.Read.All")
+        add("GET", r"/users/\$count", h.count_users, "User.Read.All")
         add("POST", r"/users", h.create_user, "User.ReadWrite.All")
         add("GET", rf"/users/{seg}", h.get_user, "User.Read.All")
         add("PATCH", rf"/users/{seg}", h.patch_user, "User.ReadWrite.All")
@@ -614,5 +618,4 @@ def raw_asgi(app: SandboxApp):
 
 
 __all__ = ["DEFAULT_USER_PROPS", "GROUP_PROPS", "USER_PROPS", "GraphError", "GraphRequest", "GraphResponse",
-           "SandboxApp", "effective_permissions", "error_body", "raw_asgi", "_GUID", "_project", "_ok",
-           "_no_content"]
+           "SandboxApp", "effective_permissions", "error_body", "raw_asgi"]

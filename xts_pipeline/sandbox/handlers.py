@@ -28,13 +28,15 @@ from .app import (
 )
 from .clock import iso
 from .odata import parse_filter, parse_select
-from .store import ACTIVE, DEFAULT_USER_PROPS, DELETED, PURGED
+from .store import ACTIVE, DEFAULT_USER_PROPS, DELETED
 
 if TYPE_CHECKING:
     from .app import SandboxApp
     from .store import Tenant
 
 _SCAN_CHUNK = 2000
+# Values whose JSON text equals the raw text and whose case folding is ASCII-only.
+_SAFE_NEEDLE = re.compile(r"^[ !#-\[\]-~]{3,}$")
 _EXT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
 _USER_TYPE = "#microsoft.graph.user"
 
@@ -46,12 +48,18 @@ def _not_found(key: str) -> GraphError:
                       "present.")
 
 
-def _extensions(app: SandboxApp, tenant: Tenant) -> set[str]:
+def _extensions(app: SandboxApp, tenant: Tenant) -> dict[str, str]:
+    """Registered extension property name -> dataType (cached; dropped when one is registered)."""
     cache = app.__dict__.setdefault("_ext_cache", {})
     names = cache.get(tenant.tenant_id)
     if names is None:
-        names = cache[tenant.tenant_id] = app.store.extension_names(tenant)
+        names = cache[tenant.tenant_id] = {e["name"]: e.get("dataType", "String")
+                                           for e in app.store.extensions(tenant)}
     return names
+
+
+_EXT_TYPES = {"String": (str,), "DateTime": (str,), "Binary": (str,), "Boolean": (bool,),
+              "Integer": (int,), "LargeInteger": (int,)}
 
 
 def user_props(app: SandboxApp, tenant: Tenant) -> list[str]:
@@ -93,10 +101,23 @@ def _assemble(context: str, items: list[bytes], next_link: str | None = None, co
     return b"".join(parts)
 
 
+_UNSUPPORTED = ("expand", "orderby", "search", "skip", "apply", "compute")
+
+
+def _refuse_unsupported(req: GraphRequest) -> None:
+    """Say so instead of silently ignoring a query option the sandbox does not implement."""
+    for opt in _UNSUPPORTED:
+        if req.param(opt) is not None:
+            raise GraphError(400, "Request_UnsupportedQuery",
+                             f"The query option ${opt} is not supported by the xts sandbox on {req.path} "
+                             "(see docs/sandbox.md, 'What is not covered').")
+
+
 def _list(app: SandboxApp, req: GraphRequest, base: str, *, kind: str, props: list[str],
           default_props, context: str, fetch, entity: str = "user", decorate: dict | None = None,
-          fast_default: bool = False, lookup=None, total=None) -> GraphResponse:
+          fast_default: bool = False, lookup=None, total=None, fetch_text=None) -> GraphResponse:
     """Generic paged listing over rows ordered by id (`fetch(after, limit, full)` -> [(id, blob)])."""
+    _refuse_unsupported(req)
     key = f"list:{req.tenant.tenant_id}:{req.path.lower()}"
     token = req.param("skiptoken")
     if token:
@@ -135,6 +156,9 @@ def _list(app: SandboxApp, req: GraphRequest, base: str, *, kind: str, props: li
             if filt.predicate(orjson.loads(blob)):
                 matched.append((rid, blob))
     else:
+        if filt is not None and fetch_text is not None and filt.lookup and _SAFE_NEEDLE.match(filt.lookup[1]):
+            needle = filt.lookup[1]
+            fetch = lambda a, n, _full: fetch_text(a, n, needle)  # noqa: E731 - superset pre-filter
         cursor = after
         while len(matched) <= top:
             chunk = top + 1 if filt is None else max(_SCAN_CHUNK, top + 1)
@@ -167,6 +191,8 @@ def _list(app: SandboxApp, req: GraphRequest, base: str, *, kind: str, props: li
     if count:
         if filt is None and total is not None:
             n = total()
+        elif not more and not after:
+            n = len(page)  # the first page already holds every match
         else:
             n, cursor = 0, ""
             while True:
@@ -206,9 +232,11 @@ def _validate_user_body(app: SandboxApp, tenant: Tenant, body: dict, user_id: st
                                  f"Property '{k}' does not exist as a declared property or extension property. "
                                  f"Register it first with POST /applications/{{id}}/extensionProperties in tenant "
                                  f"'{tenant.name}'.")
-            if not (v is None or isinstance(v, str | int | bool)):
+            kinds = _EXT_TYPES.get(exts[k], (str,))
+            if not (v is None or (isinstance(v, kinds) and not (bool not in kinds and isinstance(v, bool)))):
                 raise GraphError(400, "Request_BadRequest",
-                                 f"Invalid value specified for property '{k}' of resource 'User'.")
+                                 f"Invalid value specified for property '{k}' of resource 'User' (its dataType "
+                                 f"is {exts[k]}).")
             clean[k] = v
             continue
         if k not in known:
@@ -243,10 +271,30 @@ def list_users(app: SandboxApp, req: GraphRequest, base: str) -> GraphResponse:
                  context="users", fast_default=True,
                  fetch=lambda after, n, full: app.store.page_users(t, after, n, with_full=full),
                  lookup=lambda col, v: app.store.users_by_column(t, col, v),
+                 fetch_text=lambda after, n, needle: app.store.page_users_containing(t, after, n, needle),
                  total=lambda: t.user_count)
 
 
+def count_users(app: SandboxApp, req: GraphRequest, base: str) -> GraphResponse:
+    """GET /users/$count: a text/plain number; an advanced query, so it needs ConsistencyLevel."""
+    if not _eventual(req):
+        raise GraphError(400, "Request_BadRequest", "Count is not currently supported without the "
+                         "'ConsistencyLevel: eventual' request header.")
+    n = req.tenant.user_count
+    if req.param("filter"):
+        filt = parse_filter(req.param("filter"), user_props(app, req.tenant))
+        n, cursor = 0, ""
+        while True:
+            rows = app.store.page_users(req.tenant, cursor, 5000)
+            n += sum(1 for _, b in rows if filt.predicate(orjson.loads(b)))
+            if len(rows) < 5000:
+                break
+            cursor = rows[-1][0]
+    return GraphResponse(200, str(n).encode(), {"content-type": "text/plain"})
+
+
 def get_user(app: SandboxApp, req: GraphRequest, base: str, key: str) -> GraphResponse:
+    _refuse_unsupported(req)
     select = parse_select(req.param("select"), user_props(app, req.tenant))
     user = _get_active(app, req.tenant, key)
     return _ok(_entity(base, "users/$entity", _project(user, select or DEFAULT_USER_PROPS)))
@@ -618,5 +666,3 @@ def put_identity_sync(app: SandboxApp, req: GraphRequest, base: str, pid: str) -
     app.store.put_partner(req.tenant, pid, data)
     return _no_content()
 
-
-__all__ = ["PURGED", "user_props"]

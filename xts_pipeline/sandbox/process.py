@@ -79,7 +79,8 @@ class SandboxProcess:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
         log = open(self.state_dir / "sandbox.log", "ab")  # noqa: SIM115 - handed to the child
-        out = open(self.state_dir / "sandbox.out", "wb")  # noqa: SIM115
+        # stdout repeats sandbox.json (client secrets, admin key): keep it private like sandbox.json
+        out = os.fdopen(os.open(self.state_dir / "sandbox.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
         try:
             self.proc = subprocess.Popen(self._command(port), stdout=out, stderr=log, stdin=subprocess.DEVNULL,
                                          cwd=str(_PROJECT_ROOT), env=env)

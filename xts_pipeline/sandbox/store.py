@@ -7,6 +7,7 @@ token is just "changes with seq > N". States: 0 active, 1 soft-deleted, 2 purged
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import uuid
 from dataclasses import dataclass, field
@@ -91,6 +92,8 @@ class SandboxStore:
 
     def __init__(self, state_dir: Path) -> None:
         self.path = Path(state_dir) / "sandbox.sqlite3"
+        if not self.path.exists():  # it holds client secrets: private from the start (WAL/SHM copy the mode)
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -241,6 +244,13 @@ class SandboxStore:
         return self.db.execute(
             f"SELECT id, {col} FROM users WHERE tenant_id=? AND state=0 AND id>? ORDER BY id LIMIT ?",  # noqa: S608
             (tenant.tenant_id, after_id, limit)).fetchall()
+
+    def page_users_containing(self, tenant: Tenant, after_id: str, limit: int, needle: str):
+        """Like page_users, but only rows whose JSON contains `needle` (ASCII, case-insensitive): a cheap
+        pre-filter for `prop eq 'value'` on properties without an index (e.g. extension lookups)."""
+        return self.db.execute(
+            "SELECT id, data FROM users WHERE tenant_id=? AND state=0 AND id>? AND instr(lower(CAST(data AS TEXT)), ?) "
+            "ORDER BY id LIMIT ?", (tenant.tenant_id, after_id, needle.lower(), limit)).fetchall()
 
     def users_by_column(self, tenant: Tenant, column: str, value: str):
         """Fast path for `eq` lookups on id / userPrincipalName / mail."""
