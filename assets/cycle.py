@@ -34,6 +34,8 @@ def _failures(result: Any) -> list[str]:
         if ev.is_step_failure:
             err = ev.step_failure_data.error
             cause = err.cause if err and err.cause else err
+            if err and "DagsterAssetCheckFailedError" in (err.cls_name or "") + (cause.cls_name or ""):
+                continue  # a blocking check stopped the run: reported as a failed check, not an error
             out.append(f"{ev.step_key}: {(cause.message if cause else 'failed').strip()}")
     return out
 

@@ -70,7 +70,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
             select |= set(getattr(p.mappings, "source_attributes", ()) or ())
             select |= {c["attribute"] for f in p.filters for c in f["clauses"]}
         client = _graph(context, tenant)
-        res = extract.extract_source_users(db, tenant, client, context.run_id, extra_select=sorted(select))
+        res = extract.extract_source_users(db, tenant, client, context.run.run_id, extra_select=sorted(select))
         groups = extract.extract_source_groups(db, tenant, client, {g for p in pairs for g in p.scope.groups})
         context.log.info(f"tenant {tenant}: {res.mode} delta round, {res.pages} page(s), {res.upserted} upserted, "
                          f"{res.removed} removed, {res.total} users")
@@ -159,7 +159,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
         topo = context.resources.topology.load()
         spec = pair_spec(topo, context.partition_key)
         db = context.resources.duckdb.db()
-        summary = planner.plan_pair(db, spec, context.run_id, only_user=config.only_user)
+        summary = planner.plan_pair(db, spec, context.run.run_id, only_user=config.only_user)
         if summary.blocked_reason:
             context.log.warning(summary.blocked_reason)
         with context.resources.duckdb.connect() as con:

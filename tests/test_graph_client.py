@@ -210,3 +210,19 @@ def test_certificate_credential_is_built_from_a_pem(tmp_path, sandbox, tenant):
         c.find_users(eq("mail", "x@y.z"))
     with pytest.raises(AuthError, match="cannot read certificate file"):
         _certificate_credential(connection(sandbox.info, tenant, certificate_path=str(tmp_path / "missing.pem")))
+
+
+def test_reads_survive_429_5xx_and_resets(client, sandbox, tenant):
+    """Paging under read faults returns exactly the same users as without faults."""
+    expected = {u["id"] for u in raw_users(sandbox, tenant["name"])}
+    sandbox.admin("PUT", "/_sandbox/faults", json={"spec": "kind=read,429=0.2,5xx=0.1,reset=0.05", "seed": 9})
+    try:
+        got = [u["id"] for page in client.iter_users(["id"], top=100) for u in page]
+        with GraphClient(client.conn, max_throttle_retries=1, max_attempts=1) as impatient:
+            sandbox.admin("PUT", "/_sandbox/faults", json={"spec": "kind=read,429=1.0", "seed": 9})
+            with pytest.raises(GraphError) as err:
+                impatient.find_users(eq("mail", "x@y.z"))
+    finally:
+        sandbox.admin("PUT", "/_sandbox/faults", json={"spec": "", "seed": 0})
+    assert len(got) == len(expected) and set(got) == expected
+    assert "429" in str(err.value) and tenant["name"] in str(err.value)

@@ -95,11 +95,14 @@ def test_every_kind_of_write(client, sandbox, target, ext):
         WriteOp("gone", "delete", user_id="00000000-0000-0000-0000-000000000404"),
         WriteOp("bad", "update", user_id=ids[4], patch={"notAProperty": 1}),
         WriteOp("invalid", "update", user_id=None, patch={"x": 1}),
+        WriteOp("noop", "update", user_id=ids[5], patch={}),
+        WriteOp("unjson", "update", user_id=ids[6], patch={"city": {1, 2}}),
     ]
     out = run(client, ops)
     assert {k: o.status for k, o in out.items()} == {
         "u0": "success", "m1": "success", "d2": "success", "d3": "success", "r3": "success",
-        "gone": "skipped", "bad": "failed", "invalid": "failed"}
+        "gone": "skipped", "bad": "failed", "invalid": "failed", "noop": "skipped",
+        "unjson": "failed"}
     assert out["bad"].error_code and target["name"] in out["bad"].error_message and ids[4] in out["bad"].error_message
     state = {u["id"]: u for u in users(sandbox, target["name"], deleted=True)}
     assert state[ids[0]]["jobTitle"] == "Engineer"

@@ -191,3 +191,34 @@ def test_on_demand_provisioning_of_one_user(world):
     assert linked(world)[b["id"]]["jobTitle"] != "Next Cycle"
     assert world.cycle()["log"] == {"update/Success": 1}  # the other change is not lost
     assert linked(world)[b["id"]]["jobTitle"] == "Next Cycle"
+
+
+def test_cli_sync_dry_run_prints_the_summary(world, tmp_path, monkeypatch, capsys):
+    import argparse
+
+    from xts_pipeline.sync_cli import sync_command
+
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    monkeypatch.setenv("XTS_DUCKDB", world.db)
+    args = argparse.Namespace(config=str(world.root / "topology.yaml"), sandbox=str(world.sandbox.state_dir),
+                              pairs="src->dst", dry_run=True)
+    rc = sync_command(args)
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "| src->dst" in out and "planned" in out and "dry run" in out
+    bad = argparse.Namespace(config=str(world.root / "topology.yaml"), sandbox=str(world.sandbox.state_dir),
+                             pairs="src->nowhere", dry_run=True)
+    assert sync_command(bad) == 2
+    assert "src->nowhere" in capsys.readouterr().err
+
+
+def test_expired_delta_token_resyncs(world):
+    """Directory delta tokens last about 7 days; after that the extraction reads everything again."""
+    world.sandbox.admin("POST", "/clock/advance", json={"seconds": 8 * 86400})
+    res = world.materialize([RAW, STAGED], SRC)
+    assert res.success
+    mat = res.asset_materializations_for_node("raw_source_users")[0]
+    assert mat.metadata["mode"].value == "resync"
+    assert mat.metadata["dagster/row_count"].value == len(world.source_users())
+    assert not {k: v for k, v in world.cycle()["log"].items() if not k.endswith("/Skipped")}

@@ -106,7 +106,7 @@ def test_missing_permission_gets_403_and_regrant_restores(make_sandbox, graph):
     sb = make_sandbox(seed="demo")
     g = graph(sb, "fabrikam")
     assert g.get("/users?$top=1").status_code == 200
-    sb.admin("PUT", "tenants/fabrikam/permissions", json={"permissions": ["Group.Read.All"]})
+    sb.admin("PUT", "tenants/fabrikam/permissions", json={"permissions": ["GroupMember.Read.All"]})
     r = g.get("/users?$top=1")
     assert r.status_code == 403 and r.json()["error"]["code"] == "Authorization_RequestDenied"
     assert "User.Read.All" in r.json()["error"]["message"]

@@ -110,8 +110,8 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="after a scheduled cycle's source and target runs, launch each pair's run")
     def pair_cycle_sensor(context: dg.SensorEvaluationContext):
-        runs = context.instance.get_runs(filters=dg.RunsFilter(tags={KIND_TAG: "source"}), limit=1)
-        cycle = runs[0].tags.get(CYCLE_TAG) if runs else None
+        runs = context.instance.get_runs(filters=dg.RunsFilter(tags={KIND_TAG: "source"}), limit=50)
+        cycle = next((r.tags[CYCLE_TAG] for r in runs if r.tags.get(CYCLE_TAG)), None)
         if not cycle:
             yield dg.SkipReason("no scheduled cycle yet")
             return

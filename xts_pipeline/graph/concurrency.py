@@ -2,14 +2,19 @@
 
 Why a *rate* and not only a concurrency limit: a local or fast Graph answers a 20-request batch in
 tens of milliseconds, so even one batch in flight could send hundreds of writes a second, far past
-the 3,000 writes / 150 s budget. The limiter paces writes with a token bucket whose rate adapts:
+the 3,000 writes / 150 s budget. The controller paces writes with a token bucket whose rate adapts:
 
-- no throttle signal yet: grow multiplicatively (slow start) from the documented budget;
-- `x-ms-throttle-limit-percentage` (sent above 80 %): steer the window towards `target_pct`;
-- 429: cut the rate and the concurrency, at most once per Retry-After period so one burst of
-  429s from the same full window counts as one congestion event (as TCP does once per RTT).
-The window is a sliding one, so holding it near-full at a steady rate uses the budget without
-429 storms.
+- slow start (no signal yet): x1.3 per accepted batch, but never above twice the write rate Graph
+  actually accepted over the last 2 s ("ack clock"), starting from the documented 20 writes/s;
+- `x-ms-throttle-limit-percentage` (sent above 80 % of a limit): steer towards `target_pct`,
+  per second rather than per batch; above `near_full_pct` only 1-2 batches stay in flight,
+  because when the window fills every request already in flight comes back 429;
+- a quota 429 (it names `x-ms-throttle-scope`): pause *all* writes until Retry-After, cut the
+  rate 15 %, and resume with one probe batch; a 429 without a scope (transient) only cuts the
+  rate towards the accepted rate when it hits most of a batch, and never pauses everyone;
+- cuts happen at most once per Retry-After period, so one full window counts as one event.
+The limits are sliding windows, so this fills capacity as soon as it frees, with a few 429s per
+refill instead of a storm (bench/graph_write_bench.py measures both).
 """
 
 from __future__ import annotations

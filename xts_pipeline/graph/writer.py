@@ -125,8 +125,10 @@ def _validate(op: WriteOp) -> str | None:
             return "create needs invitation.invitedUserEmailAddress"
     elif not op.user_id:
         return f"{op.kind} needs user_id"
-    if op.kind == "update" and not op.patch:
-        return "update needs a non-empty patch"
+    try:  # one bad value must not sink the 19 other ops of its batch
+        orjson.dumps([op.patch, op.invitation])
+    except TypeError as exc:
+        return f"patch/invitation is not JSON-serialisable ({exc})"
     return None
 
 
@@ -215,7 +217,7 @@ class BatchWriter:
                 body = orjson.loads(resp.content) if resp.content else None
             except orjson.JSONDecodeError:
                 body = None
-        except (requests.exceptions.RequestException, GraphError) as exc:
+        except Exception as exc:  # noqa: BLE001 - handed back so every op of the batch still gets an outcome
             return exc
         if status != 200 or not isinstance(body, dict) or not isinstance(body.get("responses"), list):
             # The whole envelope failed: every task gets the same reply.
@@ -389,6 +391,11 @@ class BatchWriter:
                             f"tenant {self.client.conn.name!r}: op {op.op_id}: {problem}; fix the plan"))
                         continue
                     seen.add(op.op_id)
+                    if op.kind == "update" and not op.patch:
+                        yield self._finish(task, "skipped", message=(
+                            f"tenant {self.client.conn.name!r}: op {op.op_id}: update of user {op.user_id} "
+                            "has no attribute to change"))
+                        continue
                     active += 1
                     if op.user_id and op.user_id in busy:
                         waiting.setdefault(op.user_id, deque()).append(task)
@@ -433,8 +440,11 @@ class BatchWriter:
                         self._feed(replies)
                     for task, reply in replies:
                         if reply is None:
+                            text = str(result) if isinstance(result, GraphError) else (
+                                f"tenant {self.client.conn.name!r}: op {task.op.op_id}: $batch failed "
+                                f"({type(result).__name__}: {str(result)[:200]})")
                             out: Outcome | float = self._finish(
-                                task, "failed", code=type(result).__name__, message=str(result))
+                                task, "failed", code=type(result).__name__, message=text)
                         else:
                             out = self._advance(task, reply)
                         if isinstance(out, Outcome):
@@ -477,8 +487,9 @@ class BatchWriter:
 
     def _transport_failure(self, tasks: list[_Task], exc: BaseException) -> list[tuple[_Task, _Reply | None]]:
         """A lost batch: TLS/auth problems fail its ops; resets and timeouts are retried (ambiguously)."""
-        if isinstance(exc, TlsError | AuthError | PermissionError_):
-            return [(t, None) for t in tasks]  # retrying can't fix config: fail fast, naming the cause
+        if not isinstance(exc, requests.exceptions.RequestException | GraphError) or isinstance(
+                exc, TlsError | AuthError | PermissionError_):
+            return [(t, None) for t in tasks]  # retrying can't fix config or a bad op: fail fast, naming the cause
         self.stats.transport_errors += 1
         log.info("tenant %s: $batch of %d lost (%s); retrying", self.client.conn.name, len(tasks),
                  type(exc).__name__)

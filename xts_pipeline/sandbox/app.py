@@ -26,6 +26,20 @@ from starlette.routing import Route
 
 from .clock import SandboxClock, iso
 from .odata import ODataError
+from .permissions import (
+    APP_READ,
+    DELETED_USERS_READ,
+    DELETED_USERS_WRITE,
+    EXTENSIONS_READ,
+    EXTENSIONS_WRITE,
+    GROUPS_READ,
+    INVITE,
+    POLICY_READ,
+    POLICY_WRITE,
+    ROLES_READ,
+    USERS_READ,
+    USERS_WRITE,
+)
 from .store import DEFAULT_USER_PROPS, SandboxStore, Tenant
 from .tokens import TOKEN_LIFETIME_S, TokenClaims, TokenError, TokenSigner, client_credentials
 
@@ -58,30 +72,11 @@ GROUP_DEFAULT = GROUP_PROPS
 DELTA_TOKEN_TTL_S = 7 * 24 * 3600
 DELTA_PAGE = 200
 MAX_BATCH = 20
-# Sandbox simplification: a sync app may manage its *own* app's extension properties with
-# User.ReadWrite.All as well (the demo apps hold no Application.* permission).
-_APP_READ = ("Application.Read.All", "User.Read.All")
-_APP_WRITE = ("Application.ReadWrite.OwnedBy", "User.ReadWrite.All")
-
-# A held permission -> the permissions it implies (ReadWrite implies Read, Directory.* implies both).
-IMPLIED = {
-    "User.ReadWrite.All": {"User.Read.All", "User.Invite.All"},
-    "Directory.Read.All": {"User.Read.All", "Group.Read.All"},
-    "Directory.ReadWrite.All": {"User.Read.All", "User.ReadWrite.All", "User.Invite.All", "Group.Read.All",
-                                "Group.ReadWrite.All", "Application.ReadWrite.OwnedBy"},
-    "Group.ReadWrite.All": {"Group.Read.All"},
-    "GroupMember.Read.All": {"Group.Read.All"},
-    "Policy.ReadWrite.CrossTenantAccess": {"Policy.Read.All"},
-    "Application.ReadWrite.All": {"Application.ReadWrite.OwnedBy", "Application.Read.All"},
-    "Application.ReadWrite.OwnedBy": {"Application.Read.All"},
-}
 
 
-def effective_permissions(roles) -> set[str]:
-    out = set(roles)
-    for r in roles:
-        out |= IMPLIED.get(r, set())
-    return out
+def effective_permissions(token_roles: list[str], granted: list[str]) -> set[str]:
+    """Roles in the token that the app still holds, so an admin revoke bites before the token expires."""
+    return set(token_roles) & set(granted)
 
 
 class GraphError(Exception):
@@ -154,7 +149,7 @@ class _Route:
     method: str
     pattern: re.Pattern
     handler: Callable
-    permission: str | tuple[str, ...] | None  # any one of these
+    permission: tuple[str, ...] | None  # any one of these; None: any valid token
 
 
 class SandboxApp:
@@ -383,13 +378,13 @@ class SandboxApp:
         fault = None
         try:
             route, match = self._match(req)
-            # Token roles, narrowed by the app's current grants so an admin revoke bites at once.
-            roles = effective_permissions(req.claims.roles) & effective_permissions(req.tenant.permissions)
-            needed = (route.permission,) if isinstance(route.permission, str) else route.permission
+            roles = effective_permissions(req.claims.roles, req.tenant.permissions)
+            needed = route.permission
             if needed and not roles.intersection(needed):
+                higher = f" (or a higher-privileged one: {', '.join(needed[1:])})" if len(needed) > 1 else ""
                 raise GraphError(403, "Authorization_RequestDenied",
                                  f"Insufficient privileges to complete the operation. The app of tenant "
-                                 f"'{req.tenant.name}' needs the application permission {' or '.join(needed)}.")
+                                 f"'{req.tenant.name}' needs the application permission {needed[0]}{higher}.")
             if self.throttler is not None and request_cost is not None:
                 ru, writes = request_cost(req.method, "/v1.0" + req.path, req.raw_query)
                 decision = self.throttler.charge(req.tenant.tenant_id, req.claims.app_id, req.tenant.user_count,
@@ -405,13 +400,14 @@ class SandboxApp:
                 if fault is not None:
                     if fault.latency_s:
                         await asyncio.sleep(fault.latency_s)
+                    wait = str(max(1, int(fault.retry_after_s)))  # Graph sends whole seconds; never 0
                     if fault.kind == "429":
                         raise GraphError(429, "TooManyRequests", "Too many requests (injected fault). Retry after "
-                                         "1 s.", {"Retry-After": "1"})
+                                         f"{wait} s.", {"Retry-After": wait})
                     if fault.kind and fault.kind.isdigit():
                         code = {500: "InternalServerError", 502: "BadGateway", 503: "ServiceUnavailable",
                                 504: "GatewayTimeout"}[int(fault.kind)]
-                        hdr = {"Retry-After": "1"} if fault.kind == "503" else {}
+                        hdr = {"Retry-After": wait} if fault.kind == "503" else {}
                         raise GraphError(int(fault.kind), code, f"Injected fault {fault.kind} for tenant "
                                          f"'{req.tenant.name}'.", hdr)
             resp = route.handler(self, req, base, *match.groups())
@@ -442,8 +438,8 @@ class SandboxApp:
                              f"The HTTP method '{req.method}' is not allowed for {req.path}.")
         seg = path.strip("/").split("/")[0] if path != "/" else ""
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{seg}'. "
-                         "The sandbox serves users, invitations, directory/deletedItems, groups, applications, "
-                         "policies/crossTenantAccessPolicy and $batch.")
+                         "The sandbox serves users, invitations, directory/deletedItems, groups, directoryRoles, "
+                         "applications, policies/crossTenantAccessPolicy and $batch.")
 
     # ---- $batch --------------------------------------------------------------------------------
     async def batch(self, req: GraphRequest, base: str) -> GraphResponse:
@@ -550,44 +546,46 @@ class SandboxApp:
     def _register_routes(self) -> None:
         seg = r"([^/]+)"
 
-        def add(method: str, pattern: str, handler: Callable, permission: str | tuple[str, ...] | None) -> None:
+        def add(method: str, pattern: str, handler: Callable, permission: tuple[str, ...] | None) -> None:
             self.routes.append(_Route(method, re.compile("^" + pattern + "$", re.IGNORECASE), handler, permission))
 
         from . import handlers as h
 
-        add("GET", r"/users/(?:microsoft\.graph\.)?delta(?:\(\))?", h.users_delta, "User.Read.All")
-        add("GET", r"/users", h.list_users, "User.Read.All")
-        add("GET", r"/users/\$count", h.count_users, "User.Read.All")
-        add("POST", r"/users", h.create_user, "User.ReadWrite.All")
-        add("GET", rf"/users/{seg}", h.get_user, "User.Read.All")
-        add("PATCH", rf"/users/{seg}", h.patch_user, "User.ReadWrite.All")
-        add("DELETE", rf"/users/{seg}", h.delete_user, "User.ReadWrite.All")
-        add("GET", rf"/users/{seg}/manager", h.get_manager, "User.Read.All")
-        add("PUT", rf"/users/{seg}/manager/\$ref", h.put_manager, "User.ReadWrite.All")
-        add("DELETE", rf"/users/{seg}/manager/\$ref", h.delete_manager, "User.ReadWrite.All")
-        add("POST", r"/invitations", h.create_invitation, "User.Invite.All")
-        add("GET", r"/directory/deletedItems/microsoft\.graph\.user", h.list_deleted, "User.Read.All")
-        add("GET", rf"/directory/deletedItems/{seg}", h.get_deleted, "User.Read.All")
+        add("GET", r"/users/(?:microsoft\.graph\.)?delta(?:\(\))?", h.users_delta, USERS_READ)
+        add("GET", r"/users", h.list_users, USERS_READ)
+        add("GET", r"/users/\$count", h.count_users, USERS_READ)
+        add("POST", r"/users", h.create_user, USERS_WRITE)
+        add("GET", rf"/users/{seg}", h.get_user, USERS_READ)
+        add("PATCH", rf"/users/{seg}", h.patch_user, USERS_WRITE)
+        add("DELETE", rf"/users/{seg}", h.delete_user, USERS_WRITE)
+        add("GET", rf"/users/{seg}/manager", h.get_manager, USERS_READ)
+        add("PUT", rf"/users/{seg}/manager/\$ref", h.put_manager, USERS_WRITE)
+        add("DELETE", rf"/users/{seg}/manager/\$ref", h.delete_manager, USERS_WRITE)
+        add("POST", r"/invitations", h.create_invitation, INVITE)
+        add("GET", r"/directory/deletedItems/microsoft\.graph\.user", h.list_deleted, DELETED_USERS_READ)
+        add("GET", rf"/directory/deletedItems/{seg}", h.get_deleted, DELETED_USERS_READ)
         add("POST", rf"/directory/deletedItems/{seg}/(?:microsoft\.graph\.)?restore", h.restore_deleted,
-            "User.ReadWrite.All")
-        add("DELETE", rf"/directory/deletedItems/{seg}", h.purge_deleted, "User.ReadWrite.All")
-        add("GET", rf"/applications/{seg}", h.get_application, _APP_READ)
-        add("GET", rf"/applications/{seg}/extensionProperties", h.list_extensions, _APP_READ)
-        add("POST", rf"/applications/{seg}/extensionProperties", h.create_extension, _APP_WRITE)
-        add("GET", r"/groups", h.list_groups, "Group.Read.All")
-        add("GET", rf"/groups/{seg}", h.get_group, "Group.Read.All")
-        add("GET", rf"/groups/{seg}/members", h.list_members, "Group.Read.All")
+            DELETED_USERS_WRITE)
+        add("DELETE", rf"/directory/deletedItems/{seg}", h.purge_deleted, DELETED_USERS_WRITE)
+        add("GET", rf"/applications/{seg}", h.get_application, APP_READ)
+        add("GET", rf"/applications/{seg}/extensionProperties", h.list_extensions, EXTENSIONS_READ)
+        add("POST", rf"/applications/{seg}/extensionProperties", h.create_extension, EXTENSIONS_WRITE)
+        add("GET", r"/groups", h.list_groups, GROUPS_READ)
+        add("GET", rf"/groups/{seg}", h.get_group, GROUPS_READ)
+        add("GET", rf"/groups/{seg}/members", h.list_members, GROUPS_READ)
+        add("GET", r"/directoryRoles", h.list_directory_roles, ROLES_READ)
+        add("GET", rf"/directoryRoles/{seg}", h.get_directory_role, ROLES_READ)
+        add("GET", rf"/directoryRoles/{seg}/members", h.list_role_members, ROLES_READ)
         add("GET", r"/organization", h.get_organization, None)
-        add("GET", r"/policies/crossTenantAccessPolicy/partners", h.list_partners, "Policy.Read.All")
-        add("GET", rf"/policies/crossTenantAccessPolicy/partners/{seg}", h.get_partner, "Policy.Read.All")
-        add("PATCH", rf"/policies/crossTenantAccessPolicy/partners/{seg}", h.patch_partner,
-            "Policy.ReadWrite.CrossTenantAccess")
+        add("GET", r"/policies/crossTenantAccessPolicy/partners", h.list_partners, POLICY_READ)
+        add("GET", rf"/policies/crossTenantAccessPolicy/partners/{seg}", h.get_partner, POLICY_READ)
+        add("PATCH", rf"/policies/crossTenantAccessPolicy/partners/{seg}", h.patch_partner, POLICY_WRITE)
         add("GET", rf"/policies/crossTenantAccessPolicy/partners/{seg}/identitySynchronization", h.get_identity_sync,
-            "Policy.Read.All")
+            POLICY_READ)
         add("PUT", rf"/policies/crossTenantAccessPolicy/partners/{seg}/identitySynchronization", h.put_identity_sync,
-            "Policy.ReadWrite.CrossTenantAccess")
+            POLICY_WRITE)
         add("PATCH", rf"/policies/crossTenantAccessPolicy/partners/{seg}/identitySynchronization",
-            h.put_identity_sync, "Policy.ReadWrite.CrossTenantAccess")
+            h.put_identity_sync, POLICY_WRITE)
 
 
 def _parse_query(raw: str) -> dict[str, str]:

@@ -2,12 +2,15 @@
 
 Spec grammar (rules separated by `;`, keys by `,`)::
 
-    [tenant=NAME,][kind=read|write,]429=P,5xx=P,500=P,502=P,503=P,504=P,reset=P,latency_ms=MS,burst429=N
+    [tenant=NAME,][kind=read|write,]429=P,5xx=P,500=P,502=P,503=P,504=P,reset=P,latency_ms=MS,burst429=N,
+    retry_after=S
 
 A rule without `tenant` applies to every tenant, one without `kind` to reads and writes. Rules are
 layered: for a (tenant, kind) the matching rules are applied from the least to the most specific
 (then in spec order), and each rule overrides only the keys it sets. `5xx=P` picks 500/502/503/504
 evenly; `burst429=N` makes a chosen 429 the first of N consecutive 429s for that tenant and kind.
+`retry_after=S` (whole seconds >= 1, default 1, Graph's format) is the `Retry-After` that injected 429s
+and 503s carry.
 
 Each (tenant, kind) has its own random stream derived from the seed, so the same seed and the same
 sequence of calls for one tenant and kind give the same faults, whatever other tenants do meanwhile.
@@ -27,9 +30,10 @@ __all__ = ["Fault", "FaultInjector", "FaultRule", "FaultSpec", "FaultSpecError"]
 Kind = Literal["read", "write"]
 _STATUS_KEYS = ("500", "502", "503", "504")
 _PROB_KEYS = ("429", "5xx", *_STATUS_KEYS, "reset")
-_ALL_KEYS = ("tenant", "kind", *_PROB_KEYS, "latency_ms", "burst429")
+_ALL_KEYS = ("tenant", "kind", *_PROB_KEYS, "latency_ms", "burst429", "retry_after")
+_INT_KEYS = ("burst429", "retry_after")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
-_GRAMMAR = "[tenant=NAME,][kind=read|write,]429=P,5xx=P,reset=P,latency_ms=MS,burst429=N"
+_GRAMMAR = "[tenant=NAME,][kind=read|write,]429=P,5xx=P,reset=P,latency_ms=MS,burst429=N,retry_after=S"
 
 
 class FaultSpecError(ValueError):
@@ -42,6 +46,7 @@ class Fault:
 
     kind: str | None  # "429", "500", "502", "503", "504", "reset" or None (latency only)
     latency_s: float = 0.0
+    retry_after_s: int = 1  # the Retry-After header of an injected 429/503 (whole seconds, >= 1)
 
     @property
     def status(self) -> int | None:
@@ -55,7 +60,7 @@ class FaultRule:
 
     tenant: str | None = None
     kind: Kind | None = None
-    values: dict[str, float] = field(default_factory=dict)  # keys from _PROB_KEYS, latency_ms, burst429
+    values: dict[str, float] = field(default_factory=dict)  # _PROB_KEYS, latency_ms, burst429, retry_after
 
     @property
     def specificity(self) -> int:
@@ -71,6 +76,7 @@ class _Effective:
     p_reset: float = 0.0
     latency_s: float = 0.0
     burst429: int = 1
+    retry_after_s: int = 1
 
     @property
     def quiet(self) -> bool:
@@ -105,9 +111,9 @@ def _parse_rule(text: str, index: int, spec: str) -> FaultRule:
             if value not in ("read", "write"):
                 raise FaultSpecError(f"{where}: kind {value!r} in {token!r} must be 'read' or 'write'")
             kind = value  # type: ignore[assignment]
-        elif key == "burst429":
-            if not value.isascii() or not value.isdigit() or int(value) < 1:
-                raise FaultSpecError(f"{where}: burst429 in {token!r} must be a whole number >= 1")
+        elif key in _INT_KEYS:
+            if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= 86_400:
+                raise FaultSpecError(f"{where}: {key} in {token!r} must be a whole number from 1 to 86400")
             values[key] = int(value)
         else:
             try:
@@ -172,6 +178,7 @@ class FaultSpec:
             p_reset=merged.get("reset", 0.0),
             latency_s=merged.get("latency_ms", 0.0) / 1000.0,
             burst429=int(merged.get("burst429", 1)),
+            retry_after_s=int(merged.get("retry_after", 1)),
         )
         total = eff.p429 + sum(eff.p_status) + eff.p_reset
         if total > 1.0 + 1e-9:
@@ -222,7 +229,7 @@ class FaultInjector:
                 return None
             if s.burst_left > 0:
                 s.burst_left -= 1
-                return Fault("429", eff.latency_s)
+                return Fault("429", eff.latency_s, eff.retry_after_s)
             u = s.rng.random()
             chosen: str | None = None
             if u < eff.p429:
@@ -240,4 +247,4 @@ class FaultInjector:
                         chosen = "reset"
         if chosen is None and not eff.latency_s:
             return None
-        return Fault(chosen, eff.latency_s)
+        return Fault(chosen, eff.latency_s, eff.retry_after_s)

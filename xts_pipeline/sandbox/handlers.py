@@ -599,6 +599,39 @@ def list_members(app: SandboxApp, req: GraphRequest, base: str, gid: str) -> Gra
                  fetch=lambda after, n, full: app.store.page_members(t, gid, after, n))
 
 
+# ---- directory roles -----------------------------------------------------------------------------
+DIRECTORY_ROLE_PROPS = ("id", "deletedDateTime", "description", "displayName", "roleTemplateId")
+
+
+def list_directory_roles(app: SandboxApp, req: GraphRequest, base: str) -> GraphResponse:
+    t = req.tenant
+    return _list(app, req, base, kind="directoryRoles", props=list(DIRECTORY_ROLE_PROPS),
+                 default_props=DIRECTORY_ROLE_PROPS, context="directoryRoles", entity="directoryRole",
+                 fetch=lambda after, n, full: app.store.page_directory_roles(t, after, n))
+
+
+def _role(app: SandboxApp, req: GraphRequest, key: str) -> dict:
+    role = app.store.get_directory_role(req.tenant, key)
+    if role is None:
+        raise _not_found(key)
+    return role
+
+
+def get_directory_role(app: SandboxApp, req: GraphRequest, base: str, key: str) -> GraphResponse:
+    select = parse_select(req.param("select"), DIRECTORY_ROLE_PROPS, "directoryRole")
+    role = _role(app, req, key)
+    return _ok(_entity(base, "directoryRoles/$entity", _project(role, select or DIRECTORY_ROLE_PROPS)))
+
+
+def list_role_members(app: SandboxApp, req: GraphRequest, base: str, key: str) -> GraphResponse:
+    """Members of an activated role (by object id or `roleTemplateId=...`); the sandbox assigns users only."""
+    t = req.tenant
+    role_id = _role(app, req, key)["id"]
+    return _list(app, req, base, kind="members", props=user_props(app, t), default_props=DEFAULT_USER_PROPS,
+                 context="directoryObjects", decorate={"@odata.type": _USER_TYPE},
+                 fetch=lambda after, n, full: app.store.page_role_members(t, role_id, after, n))
+
+
 def get_organization(app: SandboxApp, req: GraphRequest, base: str) -> GraphResponse:
     t = req.tenant
     org = {"id": t.tenant_id, "displayName": t.name, "verifiedDomains": [

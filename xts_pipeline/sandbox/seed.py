@@ -20,6 +20,8 @@ from pathlib import Path
 from random import Random
 from typing import Any
 
+from .permissions import DEMO_APP_PERMISSIONS, KNOWN_PERMISSIONS
+
 __all__ = [
     "ALL_PERMISSIONS",
     "DemoSeed",
@@ -31,7 +33,8 @@ __all__ = [
     "load_seed_file",
 ]
 
-ALL_PERMISSIONS = ["User.Read.All", "User.ReadWrite.All", "User.Invite.All", "Group.Read.All", "Policy.Read.All"]
+# Default grants of a seeded app: least privilege for a tenant that is both a sync source and target.
+ALL_PERMISSIONS = list(DEMO_APP_PERMISSIONS)
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/xts-pipeline/sandbox-seed")
 _TENANT_NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 _DOMAIN_RE = re.compile(r"(?=.{4,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\Z")
@@ -161,6 +164,9 @@ class TenantSeed:
     users: Sequence[dict[str, Any]] = field(repr=False)
     groups: list[dict[str, Any]] = field(repr=False)
     members: list[tuple[str, str]] = field(repr=False)
+    # Activated directory roles (Graph-shaped directoryRole dicts) and (role id, user id) assignments.
+    directory_roles: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    role_members: list[tuple[str, str]] = field(default_factory=list, repr=False)
     user_count: int
     seed: int = 0
 
@@ -470,6 +476,41 @@ def _groups(tenant: _Tenant, sync_groups: Sequence[str]) -> tuple[list[dict[str,
     return groups, members
 
 
+# (displayName, roleTemplateId, description, holders) — ids and texts from Microsoft Entra's built-in roles
+# reference; holders are taken in order from the tenant's IT administrators.
+_ROLES = (
+    ("Global Administrator", "62e90394-69f5-4237-9190-012177145e10",
+     "Can manage all aspects of Microsoft Entra ID and Microsoft services that use Microsoft Entra identities.", 2),
+    ("User Administrator", "fe930be7-5e62-47db-91af-98c3a49a38b1",
+     "Can manage all aspects of users and groups, including resetting passwords for limited admins.", 2),
+    ("Privileged Role Administrator", "e8611ab8-c189-46e8-94e1-60213ab1f814",
+     "Can manage role assignments in Microsoft Entra ID, and all aspects of Privileged Identity Management.", 1),
+)
+_IT = next(i for i, d in enumerate(_DEPARTMENTS) if d[0] == "IT")
+
+
+def _directory_roles(tenant: _Tenant) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    """A few activated roles held by enabled IT staff (systems administrators first), so guardrails can
+    protect real role holders; tenants too small for that fall back to other enabled members."""
+    people = tenant.people
+    enabled_it = [i for i, p in enumerate(people) if p.dept == _IT and p.enabled]
+    admins = [i for i in enabled_it if people[i].title == "Systems Administrator"]
+    # Fallback: other enabled members, the CEO (index 0) last.
+    others = [i for i, p in enumerate(people) if i and p.enabled and p.guest_domain is None and p.dept != _IT]
+    candidates = list(dict.fromkeys([*admins, *enabled_it, *others, 0]))
+    roles: list[dict[str, Any]] = []
+    members: list[tuple[str, str]] = []
+    at = 0
+    for display, template, description, holders in _ROLES:
+        role = {"id": _uuid("directoryRole", tenant.name, tenant.seed, template), "deletedDateTime": None,
+                "description": description, "displayName": display, "roleTemplateId": template}
+        roles.append(role)
+        for i in candidates[at: at + holders]:
+            members.append((role["id"], tenant.ids[i]))
+        at += holders
+    return roles, members
+
+
 def generate_tenant(
     name: str,
     users: int,
@@ -497,13 +538,15 @@ def generate_tenant(
     if not _DOMAIN_RE.match(domain):
         raise SeedError(f"tenant {name!r}: domain {domain!r} is not a DNS name like 'contoso.onmicrosoft.com'")
     perms = list(ALL_PERMISSIONS if permissions is None else permissions)
-    unknown = [p for p in perms if p not in ALL_PERMISSIONS]
+    unknown = [p for p in perms if p not in KNOWN_PERMISSIONS]
     if unknown:
-        raise SeedError(f"tenant {name!r}: unknown permissions {unknown}; the sandbox knows {ALL_PERMISSIONS}")
+        raise SeedError(f"tenant {name!r}: unknown permissions {unknown}; the sandbox knows "
+                        f"{', '.join(KNOWN_PERMISSIONS)}")
     company = company or f"{name.replace('-', ' ').title()} Ltd."
     overrides = [o for source, k in guests_from for o in _guests_from(source, name, k)]
     tenant = _Tenant(name, users, domain, seed, company, ceo, overrides)
     groups, members = _groups(tenant, list(sync_groups))
+    roles, role_members = _directory_roles(tenant)
     return TenantSeed(
         name=name,
         tenant_id=_uuid("tenant", name, seed),
@@ -516,6 +559,8 @@ def generate_tenant(
         users=_Users(tenant),
         groups=groups,
         members=members,
+        directory_roles=roles,
+        role_members=role_members,
         user_count=users,
         seed=seed,
     )

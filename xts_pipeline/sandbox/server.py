@@ -7,10 +7,12 @@ import contextlib
 import ipaddress
 import json
 import logging
+import math
 import os
 import secrets
 import signal
 import socket
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -43,6 +45,28 @@ def _check_loopback(host: str) -> None:
                                  "127.0.0.1, ::1 or localhost")
 
 
+def check_serve_args(host: str, port: int, seed: str | None, throttle: str, time_scale: float,
+                     faults: str | None) -> None:
+    """Reject bad flags before anything touches the state dir, each with one line naming the flag."""
+    _check_loopback(host)
+    if not 0 <= port <= 65535:
+        raise SandboxConfigError(f"--port {port} is out of range; use 0 (any free port) to 65535")
+    if seed is not None and seed != "demo" and not Path(seed).is_file():
+        raise SandboxConfigError(f"--seed {seed!r}: no such file; pass 'demo' or a seed YAML file "
+                                 "(format: xts_pipeline/sandbox/demo_seed.yaml)")
+    if throttle not in ("documented", "off"):
+        raise SandboxConfigError(f"--throttle {throttle!r} is not known; use 'documented' or 'off'")
+    if not (isinstance(time_scale, int | float) and math.isfinite(time_scale) and time_scale > 0):
+        raise SandboxConfigError(f"--time-scale {time_scale!r} must be a number > 0, e.g. 60")
+    if faults:
+        from .faults import FaultSpec, FaultSpecError
+
+        try:
+            FaultSpec.parse(faults)
+        except FaultSpecError as exc:
+            raise SandboxConfigError(f"--faults: {exc}") from None
+
+
 def _load_seed(spec: str):
     from . import seed as seed_mod
 
@@ -52,7 +76,10 @@ def _load_seed(spec: str):
     if not path.is_file():
         raise SandboxConfigError(f"--seed {spec!r}: no such file; pass 'demo' or a seed YAML file "
                                  "(format: xts_pipeline/sandbox/demo_seed.yaml)")
-    return seed_mod.load_seed_file(path)
+    try:
+        return seed_mod.load_seed_file(path)
+    except seed_mod.SeedError as exc:
+        raise SandboxConfigError(f"--seed: {exc}") from None
 
 
 def apply_seed(store: SandboxStore, spec: str) -> None:
@@ -129,7 +156,7 @@ def _bind(host: str, port: int) -> socket.socket:
 def serve(state: str | Path, host: str = "127.0.0.1", port: int = 0, seed: str | None = None,
           throttle: str = "documented", time_scale: float = 1.0, faults: str | None = None,
           fault_seed: int = 0) -> int:
-    _check_loopback(host)
+    check_serve_args(host, port, seed, throttle, time_scale, faults)
     state_dir = Path(state).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     info_path = state_dir / "sandbox.json"
@@ -209,29 +236,48 @@ def serve(state: str | Path, host: str = "127.0.0.1", port: int = 0, seed: str |
     return 0
 
 
+def _one_line(exc: BaseException) -> str:
+    """An exception as one line: the message, or the OS error with the path it concerns."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def serve_command(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         return serve(args.state, args.host, args.port, args.seed, args.throttle, args.time_scale, args.faults,
                      args.fault_seed)
     except (SandboxConfigError, ValueError) as exc:
-        print(f"xts sandbox serve: {exc}", file=sys.stderr)
+        print(f"xts sandbox serve: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"xts sandbox serve: --state {args.state}: {_one_line(exc)}", file=sys.stderr)
         return 2
 
 
 def seed_command(args) -> int:
-    """Add one generated tenant to a (stopped) sandbox's state dir."""
-    from .seed import generate_tenant
+    """Add one generated tenant to a sandbox's state dir; every bad input is one line and exit 2."""
+    from .seed import SeedError, generate_tenant
 
-    state_dir = Path(args.state)
-    state_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    tenant_seed = generate_tenant(args.tenant, args.users, domain=args.domain, seed=args.seed)
-    store = SandboxStore(state_dir)
+    try:
+        tenant_seed = generate_tenant(args.tenant, args.users, domain=args.domain, seed=args.seed)
+    except SeedError as exc:  # its message already names the tenant and the bad value
+        print(f"xts sandbox seed: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    state_dir = Path(args.state)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        store = SandboxStore(state_dir)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"xts sandbox seed: --state {args.state}: {_one_line(exc)}", file=sys.stderr)
+        return 2
     try:
         tenant = store.add_tenant(tenant_seed)
-    except ValueError as exc:
-        print(f"xts sandbox seed: {exc}", file=sys.stderr)
+    except (ValueError, sqlite3.Error) as exc:
+        print(f"xts sandbox seed: --tenant {args.tenant!r}: {_one_line(exc)}", file=sys.stderr)
         return 2
     finally:
         store.close()

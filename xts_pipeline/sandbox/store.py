@@ -54,6 +54,14 @@ CREATE TABLE IF NOT EXISTS extensions (
   tenant_id TEXT NOT NULL, name TEXT NOT NULL, app_object_id TEXT NOT NULL, data BLOB NOT NULL,
   PRIMARY KEY (tenant_id, name)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS directory_roles (
+  tenant_id TEXT NOT NULL, id TEXT NOT NULL, template_id TEXT NOT NULL, data BLOB NOT NULL,
+  PRIMARY KEY (tenant_id, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS role_members (
+  tenant_id TEXT NOT NULL, role_id TEXT NOT NULL, member_id TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, role_id, member_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS partners (
   tenant_id TEXT NOT NULL, partner_id TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (tenant_id, partner_id)
 ) WITHOUT ROWID;
@@ -183,6 +191,11 @@ class SandboxStore:
                            ((seed.tenant_id, g["id"], orjson.dumps(g)) for g in seed.groups))
             db.executemany("INSERT OR IGNORE INTO members(tenant_id, group_id, member_id) VALUES (?,?,?)",
                            ((seed.tenant_id, g, m) for g, m in seed.members))
+            db.executemany("INSERT INTO directory_roles(tenant_id, id, template_id, data) VALUES (?,?,?,?)",
+                           ((seed.tenant_id, r["id"], r["roleTemplateId"], orjson.dumps(r))
+                            for r in getattr(seed, "directory_roles", ())))
+            db.executemany("INSERT OR IGNORE INTO role_members(tenant_id, role_id, member_id) VALUES (?,?,?)",
+                           ((seed.tenant_id, r, m) for r, m in getattr(seed, "role_members", ())))
             db.execute("UPDATE tenants SET seq=? WHERE tenant_id=?", (counter[0], seed.tenant_id))
             db.execute("COMMIT")
         except BaseException:
@@ -405,6 +418,28 @@ class SandboxStore:
             "WHERE m.tenant_id=? AND m.group_id=? AND u.state=0 AND u.id>? ORDER BY u.id LIMIT ?",
             (tenant.tenant_id, group_id, after_id, limit)).fetchall()
 
+    # ---- directory roles (activated roles and their user members) ----------------------------
+    def page_directory_roles(self, tenant: Tenant, after_id: str, limit: int):
+        return self.db.execute("SELECT id, data FROM directory_roles WHERE tenant_id=? AND id>? ORDER BY id LIMIT ?",
+                               (tenant.tenant_id, after_id, limit)).fetchall()
+
+    def get_directory_role(self, tenant: Tenant, key: str) -> dict | None:
+        """By object id, or by `roleTemplateId=<id>` as Graph also accepts."""
+        low = key.lower()
+        if low.startswith("roletemplateid="):
+            query = "SELECT data FROM directory_roles WHERE tenant_id=? AND lower(template_id)=?"
+            low = low.split("=", 1)[1].strip("'")
+        else:
+            query = "SELECT data FROM directory_roles WHERE tenant_id=? AND lower(id)=?"
+        row = self.db.execute(query, (tenant.tenant_id, low)).fetchone()
+        return orjson.loads(row[0]) if row else None
+
+    def page_role_members(self, tenant: Tenant, role_id: str, after_id: str, limit: int):
+        return self.db.execute(
+            "SELECT u.id, u.data FROM role_members m JOIN users u ON u.tenant_id=m.tenant_id AND u.id=m.member_id "
+            "WHERE m.tenant_id=? AND m.role_id=? AND u.state=0 AND u.id>? ORDER BY u.id LIMIT ?",
+            (tenant.tenant_id, role_id, after_id, limit)).fetchall()
+
     # ---- cross-tenant access ----------------------------------------------------------------
     def get_partner(self, tenant: Tenant, partner_id: str) -> dict | None:
         row = self.db.execute("SELECT data FROM partners WHERE tenant_id=? AND partner_id=?",
@@ -428,6 +463,8 @@ class SandboxStore:
                 "tenant_id": t.tenant_id, "users": by_state.get(ACTIVE, 0), "deleted": by_state.get(DELETED, 0),
                 "purged": by_state.get(PURGED, 0),
                 "groups": self.db.execute("SELECT count(*) FROM groups_ WHERE tenant_id=?", (t.tenant_id,)).fetchone()[0],
+                "directory_roles": self.db.execute("SELECT count(*) FROM directory_roles WHERE tenant_id=?",
+                                                   (t.tenant_id,)).fetchone()[0],
                 "extensions": sorted(self.extension_names(t)), "seq": t.seq,
                 "permissions": t.permissions, "allow_invitations": t.allow_invitations,
             }
