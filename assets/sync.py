@@ -105,7 +105,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
     @dg.asset(key=SNAPSHOT, partitions_def=parts.targets, group_name="target", kinds={"duckdb", "python"},
               required_resource_keys=base_keys | graph_keys, code_version="1")
     def target_snapshot(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        """The target's users (linked B2B users, guests, members), dynamic groups and partner policies."""
+        """The target's users (linked B2B users, guests, members), dynamic groups, role holders, partner policies."""
         tenant = context.partition_key
         topo = context.resources.topology.load()
         db = context.resources.duckdb.db()
@@ -117,6 +117,8 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
                                 f"registered or read; set tenants.{tenant}.app_object_id")
         res = extract.snapshot_target(db, tenant, _graph(context, tenant), cfg.client_id, partners,
                                       app_object_id=cfg.app_object_id)
+        for warning in res.warnings:
+            context.log.warning(warning)
         for source, allowed in res.policies.items():
             if not allowed:
                 context.log.warning(f"target {tenant} does not allow sync from {source} (isSyncAllowed="
@@ -127,7 +129,8 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
                                 order="id", count_by=("user_type",))
         return dg.MaterializeResult(metadata={
             **md, "linked_b2b_users": res.linked, "guests": res.guests, "groups": res.groups,
-            "dynamic_groups": res.dynamic_groups,
+            "dynamic_groups": res.dynamic_groups, "directory_role_holders": res.role_holders,
+            "warnings": dg.MetadataValue.md("\n".join(f"- WARN: {w}" for w in res.warnings) or "none"),
             "inbound_sync_allowed": dg.MetadataValue.json({k: v for k, v in res.policies.items()})})
 
     @dg.asset(key=DESIRED, partitions_def=parts.pairs, group_name="pair", kinds={"duckdb", "python"},

@@ -155,6 +155,35 @@ class SnapshotResult:
     groups: int = 0
     dynamic_groups: int = 0
     policies: dict[str, bool | None] = field(default_factory=dict)
+    role_holders: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+ROLES_PERMISSION = "RoleManagement.Read.Directory"
+
+
+def read_role_holders(tenant: str, client: Any) -> tuple[list[tuple[str, str, str]], str | None]:
+    """(role id, role name, member id) of every activated directory role, or a warning instead.
+
+    Role holders are protected identities for the impersonation guardrail. Reading them needs the
+    optional permission RoleManagement.Read.Directory: without it (403) the snapshot goes on and says so,
+    because the rest of the sync does not depend on it.
+    """
+    from xts_pipeline.graph.errors import PermissionError_
+
+    rows: list[tuple[str, str, str]] = []
+    try:
+        roles = [r for page in client.iter_directory_roles() for r in page if r.get("id")]
+        for role in roles:
+            name = role.get("displayName") or role["id"]
+            for page in client.iter_role_members(role["id"]):
+                rows.extend((role["id"], name, m["id"]) for m in page if m.get("id"))
+    except PermissionError_ as exc:
+        return [], (f"target {tenant}: directory role holders were not read, so they are not protected from "
+                    f"impersonation: the app lacks {ROLES_PERMISSION} ({exc.code or 'HTTP 403'}). Grant the "
+                    f"application permission {ROLES_PERMISSION} with admin consent, or list the people to "
+                    f"protect under inbound_policies.{tenant}.impersonation.protected")
+    return rows, None
 
 
 def _target_row(tenant: str, u: dict, names: dict[str, str]) -> dict:
@@ -183,7 +212,7 @@ def _rows_table(rows: list[dict], cols: tuple[str, ...]) -> pa.Table:
 def snapshot_target(db: str | Path | None, tenant: str, client: Any, app_client_id: str,
                     partners: Iterable[tuple[str, str]], extra_select: Iterable[str] = (),
                     app_object_id: str | None = None) -> SnapshotResult:
-    """Read the target's users, groups (with dynamic rules) and partner policies into DuckDB.
+    """Read the target's users, groups (with dynamic rules), directory role holders and partner policies.
 
     `partners` are (source tenant name, source tenant id) of every pair into this target. The new
     snapshot replaces the old one in one transaction, so readers never see half a tenant.
@@ -212,6 +241,9 @@ def snapshot_target(db: str | Path | None, tenant: str, client: Any, app_client_
         if g.get("isAssignableToRole"):
             for page in client.iter_group_members(g["id"]):
                 members.extend((g["id"], m["id"]) for m in page if m.get("id"))
+    role_rows, role_warning = read_role_holders(tenant, client)
+    if role_warning:
+        res.warnings.append(role_warning)
     policies: list[tuple[str, str, bool | None, str]] = []
     for source_name, source_tid in partners:
         pol = client.partner_sync_policy(source_tid)
@@ -235,6 +267,13 @@ def snapshot_target(db: str | Path | None, tenant: str, client: Any, app_client_
         con.execute("DELETE FROM target_group_members WHERE tenant = ?", [tenant])
         if members:
             con.executemany("INSERT INTO target_group_members VALUES (?, ?, ?)", [[tenant, g, m] for g, m in members])
+        con.execute("DELETE FROM target_role_members WHERE tenant = ?", [tenant])
+        if role_rows:
+            con.executemany("INSERT INTO target_role_members VALUES (?, ?, ?, ?)", [[tenant, *r] for r in role_rows])
+        con.execute("DELETE FROM target_notes WHERE tenant = ?", [tenant])
+        if res.warnings:
+            con.executemany("INSERT INTO target_notes VALUES (?, 'snapshot', ?, now())",
+                            [[tenant, w] for w in res.warnings])
         con.execute("DELETE FROM target_policy WHERE tenant = ?", [tenant])
         if policies:
             con.executemany("INSERT INTO target_policy VALUES (?, ?, ?, ?, ?, now())",
@@ -245,6 +284,7 @@ def snapshot_target(db: str | Path | None, tenant: str, client: Any, app_client_
                FROM target_users WHERE tenant = ?""", [tenant]).fetchone()
         con.execute("COMMIT")
     res.groups = len(groups)
+    res.role_holders = len({r[2] for r in role_rows})
     res.dynamic_groups = sum(1 for g in groups if "DynamicMembership" in (g.get("groupTypes") or []))
     return res
 

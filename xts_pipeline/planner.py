@@ -8,10 +8,12 @@ old -> new), disable (block sign-in), delete (soft), restore (within the retenti
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from xts_pipeline import store
+from xts_pipeline.guardrails.approvals import plan_fingerprint
 
 ACTIONS = ("create", "update", "disable", "delete", "restore", "skip")
 WRITE_ACTIONS = ("create", "update", "disable", "delete", "restore")
@@ -189,7 +191,7 @@ class PairSpec:
 
 @dataclass
 class PlanSummary:
-    """Counts of one pair's plan, its fingerprint and whether the target lets it write."""
+    """Counts of one pair's plan, its fingerprint (the one `xts approve` takes) and whether the target lets it write."""
 
     pair_key: str
     cycle_id: str
@@ -243,11 +245,7 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
                            OR lower(coalesce(user_principal_name, '')) = lower(?)
                            OR lower(coalesce(mail, '')) = lower(?))""", [pair.key, only_user, only_user, only_user])
         counts = store.count_by(con, "plan", "action", "pair_key = ?", [pair.key])
-        fingerprint = con.execute(
-            """SELECT sha256(coalesce(string_agg(action || '|' || coalesce(source_object_id, '') || '|'
-                      || coalesce(target_user_id, '') || '|' || CAST(changes AS VARCHAR), '\n'
-                      ORDER BY source_object_id, target_user_id, action), ''))
-               FROM plan WHERE pair_key = ? AND action <> 'skip'""", [pair.key]).fetchone()[0]
+        fingerprint = plan_fingerprint(_content_rows(con, pair.key))
         pol = con.execute("SELECT is_sync_allowed FROM target_policy WHERE tenant = ? AND source_tenant = ?",
                           [pair.target, pair.source]).fetchone()
         allowed = pol[0] if pol else None
@@ -268,6 +266,21 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
         con.execute("COMMIT")
     return PlanSummary(pair.key, cycle_id, {a: counts.get(a, 0) for a in ACTIONS}, fingerprint, allowed, blocked,
                        full=bool(full))
+
+
+FINGERPRINT_COLUMNS = ("pair_key", "action", "source_tenant_id", "source_object_id", "target_user_id",
+                       "changes", "desired")
+
+
+def _content_rows(con, pair_key: str, batch: int = 10_000) -> Iterator[dict]:
+    """The plan's writing rows as plan_fingerprint reads them, streamed in batches (a plan can be 100k rows)."""
+    cur = con.execute(
+        """SELECT pair_key, action, source_tenant_id, source_object_id, target_user_id,
+                  CAST(changes AS VARCHAR), CAST(desired AS VARCHAR)
+           FROM plan WHERE pair_key = ? AND action <> 'skip'""", [pair_key])
+    while rows := cur.fetchmany(batch):
+        for r in rows:
+            yield dict(zip(FINGERPRINT_COLUMNS, r, strict=True))
 
 
 def _utcnow() -> str:

@@ -53,6 +53,11 @@ SCHEMA: tuple[str, ...] = (
         membership_rule_processing_state VARCHAR, is_assignable_to_role BOOLEAN, attrs JSON,
         PRIMARY KEY (tenant, id))""",
     """CREATE TABLE IF NOT EXISTS target_group_members (tenant VARCHAR, group_id VARCHAR, member_id VARCHAR)""",
+    # Holders of activated directory roles (protected identities for the impersonation guardrail).
+    """CREATE TABLE IF NOT EXISTS target_role_members (
+        tenant VARCHAR, role_id VARCHAR, role_name VARCHAR, member_id VARCHAR)""",
+    # What a target snapshot could not read (e.g. a missing optional permission), shown by the checks.
+    """CREATE TABLE IF NOT EXISTS target_notes (tenant VARCHAR, topic VARCHAR, note VARCHAR, noted_at TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS target_policy (
         tenant VARCHAR, source_tenant VARCHAR, source_tenant_id VARCHAR, is_sync_allowed BOOLEAN,
         policy JSON, read_at TIMESTAMP, PRIMARY KEY (tenant, source_tenant))""",

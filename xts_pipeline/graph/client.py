@@ -244,6 +244,12 @@ class GraphClient:
                            top: int = 999) -> Iterator[list[dict[str, Any]]]:
         return reader.iter_group_members(self, group_id, select, top)
 
+    def iter_directory_roles(self) -> Iterator[list[dict[str, Any]]]:
+        return reader.iter_directory_roles(self)
+
+    def iter_role_members(self, role_id: str, select: Iterable[str] = ("id",)) -> Iterator[list[dict[str, Any]]]:
+        return reader.iter_role_members(self, role_id, select)
+
     def partner_sync_policy(self, partner_tenant_id: str) -> dict[str, Any] | None:
         return reader.partner_sync_policy(self, partner_tenant_id)
 

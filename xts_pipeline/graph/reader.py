@@ -15,8 +15,8 @@ from .odata import Filter, needs_advanced, prop
 if TYPE_CHECKING:
     from .client import GraphClient
 
-__all__ = ["DeltaRound", "iter_users", "iter_groups", "iter_group_members", "partner_sync_policy",
-           "ensure_extensions", "find_users", "EXTENSION_PREFIX"]
+__all__ = ["DeltaRound", "iter_users", "iter_groups", "iter_group_members", "iter_directory_roles",
+           "iter_role_members", "partner_sync_policy", "ensure_extensions", "find_users", "EXTENSION_PREFIX"]
 
 EXTENSION_PREFIX = "extension_"
 ADVANCED_HEADERS = {"ConsistencyLevel": "eventual"}
@@ -73,6 +73,20 @@ def iter_group_members(client: GraphClient, group_id: str, select: Iterable[str]
 
     params, headers = _list_params(select, None, top, None)
     return _pages(client, f"groups/{segment(group_id)}/members", params, headers)
+
+
+def iter_directory_roles(client: GraphClient) -> Iterator[list[dict[str, Any]]]:
+    """GET /directoryRoles: the activated roles (RoleManagement.Read.Directory). Graph documents no query
+    options for this list, so none are sent; the default properties include id and displayName."""
+    return _pages(client, "directoryRoles", {}, None)
+
+
+def iter_role_members(client: GraphClient, role_id: str,
+                      select: Iterable[str] = ("id",)) -> Iterator[list[dict[str, Any]]]:
+    """Holders of one directory role (users, and service principals, which callers may ignore)."""
+    from .client import segment
+
+    return _pages(client, f"directoryRoles/{segment(role_id)}/members", {"$select": _select(select)}, None)
 
 
 def find_users(client: GraphClient, filter: str | Filter, select: Iterable[str] = ("id",),

@@ -37,13 +37,22 @@ def _canonical_row(row: Mapping[str, Any]) -> bytes:
 
 
 def plan_fingerprint(plan_rows: Iterable[Mapping[str, Any]]) -> str:
-    """Stable, order-independent hash of a plan's content; 'skip' rows write nothing and are left out."""
-    blobs = sorted(_canonical_row(r) for r in plan_rows if r.get("action") != "skip")
-    digest = hashlib.sha256()
-    for blob in blobs:
-        digest.update(len(blob).to_bytes(8, "big"))  # length-prefixed: no two plans concatenate alike
-        digest.update(blob)
-    return digest.hexdigest()[:FINGERPRINT_CHARS]
+    """Stable, order-independent hash of a plan's content; 'skip' rows write nothing and are left out.
+
+    The one plan fingerprint: the planner stores it in `plan_meta.fingerprint`, the guardrail checks show
+    it, `xts approve` records it. Each row is hashed on its own and the sorted row digests are hashed
+    again, so a 100,000-row plan needs 32 bytes per row in memory, not its whole text (rows may stream in).
+    """
+    digests = sorted(hashlib.sha256(_canonical_row(r)).digest() for r in plan_rows if r.get("action") != "skip")
+    total = hashlib.sha256(len(digests).to_bytes(8, "big"))
+    for d in digests:
+        total.update(d)
+    return total.hexdigest()[:FINGERPRINT_CHARS]
+
+
+def is_fingerprint(text: str | None) -> bool:
+    """True for a fingerprint as plan_fingerprint writes it (32 lowercase hex characters)."""
+    return bool(text) and FINGERPRINT_RE.match(text) is not None
 
 
 def current_user() -> str:

@@ -63,14 +63,14 @@ class GuardrailResult:
         """
         if self.passed or not self.approvable or not (self.scope == "pair" or self.blocks_cycle):
             return self
-        return replace(
-            self,
-            passed=True,
-            approval=dict(approval),
-            blocked_user_ids=frozenset(),
-            message=f"{self.message} — approved by {approval.get('approved_by')} at "
-            f"{approval.get('approved_at')}: {cap(str(approval.get('reason', '')))}",
-        )
+        note = (f"approved by {approval.get('approved_by')} at {approval.get('approved_at')}: "
+                f"{cap(str(approval.get('reason', '')))}")
+        if self.scope == "user":
+            # block_cycle on a per-user guardrail: the approval lets the cycle run, the offenders stay out.
+            return replace(self, blocks_cycle=False, approval=dict(approval),
+                           message=f"{self.message} — cycle {note}; these users stay excluded")
+        return replace(self, passed=True, approval=dict(approval), blocked_user_ids=frozenset(),
+                       message=f"{self.message} — {note}")
 
     def to_metadata(self) -> dict[str, Any]:
         """Plain JSON-able metadata for Dagster (values already capped; no secrets are ever inputs)."""
@@ -80,6 +80,7 @@ class GuardrailResult:
             "severity": self.severity,
             "scope": self.scope,
             "blocks_cycle": self.blocking,
+            "approvable": self.approvable and self.blocking,
             "count": self.count,
             "limit": self.limit,
             "rule": self.rule,
