@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 
 from xts_pipeline import store
+from xts_pipeline.guardrails.quarantine import skipped_pairs
 
 SUMMARY_COLUMNS = ("creates", "updates", "disables", "deletes", "restores", "skips", "failures", "blocked")
 
@@ -26,6 +27,10 @@ class PairOutcome:
     failed_checks: list[str] = field(default_factory=list)  # blocking checks that failed
     errors: list[str] = field(default_factory=list)
     blocked_reason: str = ""
+    quarantined: str = ""  # the quarantine status when the cycle skipped this pair
+    fingerprint: str = ""  # the plan's fingerprint (what `xts approve` takes)
+    approve_command: str = ""  # set when an approval would let this exact plan through
+    held: dict[str, int] = field(default_factory=dict)  # users held by a per-user guardrail, by check
 
 
 def _failures(result: Any) -> list[str]:
@@ -40,39 +45,47 @@ def _failures(result: Any) -> list[str]:
     return out
 
 
-def _blocking_failed(result: Any, defs: dg.Definitions) -> list[str]:
+def _blocking_failed(result: Any, defs: dg.Definitions) -> tuple[list[str], str]:
+    """Failed blocking checks of a pair run, and the approve command if one of them can be approved."""
     graph = defs.resolve_asset_graph()
-    failed = []
+    failed, approve = [], ""
     for ev in result.get_asset_check_evaluations():
         spec = graph.get_check_spec(ev.asset_check_key)
         if not ev.passed and spec.blocking and ev.severity == dg.AssetCheckSeverity.ERROR:
             failed.append(f"{ev.check_name}: {ev.description or 'failed'}")
-    return failed
+            cmd = ev.metadata.get("approve_with")
+            approve = approve or (str(cmd.value) if cmd is not None else "")
+    return failed, approve
 
 
-def _pair_counts(db: str | Path, pair_key: str, dry_run: bool) -> tuple[dict[str, int], str]:
+def _pair_counts(db: str | Path, pair_key: str, dry_run: bool, o: PairOutcome) -> None:
+    """Fill the outcome's counts, blocked reason, fingerprint and guardrail holds from DuckDB."""
     with store.connect(db) as con:
-        meta = con.execute("SELECT cycle_id, blocked_reason FROM plan_meta WHERE pair_key = ?", [pair_key]).fetchone()
+        meta = con.execute("SELECT cycle_id, blocked_reason, fingerprint FROM plan_meta WHERE pair_key = ?",
+                           [pair_key]).fetchone()
         if meta is None:
-            return dict.fromkeys(SUMMARY_COLUMNS, 0), ""
-        cycle, blocked_reason = meta
+            return
+        cycle, blocked_reason, o.fingerprint = meta[0], meta[1] or "", meta[2] or ""
+        o.blocked_reason = blocked_reason
         plan = dict(con.execute("SELECT action, count(*) FROM plan WHERE pair_key = ? GROUP BY 1",
                                 [pair_key]).fetchall())
+        o.held = {k: int(v) for k, v in con.execute(
+            "SELECT check_name, count(*) FROM plan_exclusions WHERE pair_key = ? GROUP BY 1 ORDER BY 1",
+            [pair_key]).fetchall()}
         if dry_run:
-            counts = {c: int(plan.get(c.rstrip("s") if c != "skips" else "skip", 0)) for c in SUMMARY_COLUMNS}
-            counts.update(failures=0, blocked=0)
-            return counts, blocked_reason or ""
+            o.counts = {c: int(plan.get(c.rstrip("s") if c != "skips" else "skip", 0)) for c in SUMMARY_COLUMNS}
+            o.counts.update(failures=0, blocked=0)
+            return
         log = dict(con.execute(
             """SELECT operation || '/' || status, count(*) FROM provisioning_log WHERE pair_key = ? AND cycle_id = ?
                GROUP BY 1""", [pair_key, cycle]).fetchall())
         blocked = con.execute(
             """SELECT count(*) FROM provisioning_log WHERE pair_key = ? AND cycle_id = ? AND status = 'Skipped'
-               AND reason LIKE 'blocked:%'""", [pair_key, cycle]).fetchone()[0]
+               AND (reason LIKE 'blocked:%' OR reason LIKE 'held by%')""", [pair_key, cycle]).fetchone()[0]
     ok = {op: int(log.get(f"{op}/Success", 0)) for op in ("create", "update", "disable", "delete", "restore")}
-    counts = {"creates": ok["create"], "updates": ok["update"], "disables": ok["disable"], "deletes": ok["delete"],
-              "restores": ok["restore"], "skips": int(plan.get("skip", 0)),
-              "failures": sum(int(v) for k, v in log.items() if k.endswith("/Failure")), "blocked": int(blocked)}
-    return counts, blocked_reason or ""
+    o.counts = {"creates": ok["create"], "updates": ok["update"], "disables": ok["disable"],
+                "deletes": ok["delete"], "restores": ok["restore"], "skips": int(plan.get("skip", 0)),
+                "failures": sum(int(v) for k, v in log.items() if k.endswith("/Failure")), "blocked": int(blocked)}
 
 
 def run_cycle(defs: dg.Definitions, instance: dg.DagsterInstance, topology: Any, db: str | Path,
@@ -89,18 +102,21 @@ def run_cycle(defs: dg.Definitions, instance: dg.DagsterInstance, topology: Any,
             side_ok[(kind, key)] = [] if res.success else _failures(res) or [f"{job_name} {key} failed"]
     out = []
     pair_job = defs.resolve_job_def("pair_dry_run_job" if dry_run else "pair_sync_job")
+    held = {} if dry_run else skipped_pairs(db, [p.key for p in pairs])
     for p in pairs:
         o = PairOutcome(pair_key=p.key, dry_run=dry_run)
         o.errors = side_ok[("source", p.source)] + side_ok[("target", p.target)]
-        if o.errors:
+        if p.key in held:
+            o.quarantined = held[p.key]  # skipped like a scheduled cycle skips it
+        if o.errors or o.quarantined:
             out.append(o)
             continue
         res = pair_job.execute_in_process(partition_key=p.key, instance=instance, raise_on_error=False, tags=tags)
         o.ran = True
-        o.failed_checks = _blocking_failed(res, defs)
+        o.failed_checks, o.approve_command = _blocking_failed(res, defs)
         if not res.success:
             o.errors = _failures(res)
-        o.counts, o.blocked_reason = _pair_counts(db, p.key, dry_run)
+        _pair_counts(db, p.key, dry_run, o)
         if o.failed_checks and not dry_run and not o.counts["blocked"]:
             # A blocking check stopped apply inside the run: every planned write counts as blocked.
             with store.connect(db) as con:
@@ -116,14 +132,21 @@ def format_summary(outcomes: list[PairOutcome]) -> str:
 
     rows = []
     for o in outcomes:
-        status = "error" if o.errors else ("blocked" if o.failed_checks or o.blocked_reason else
-                                           ("planned" if o.dry_run else "ok"))
+        status = "error" if o.errors else "quarantined" if o.quarantined else (
+            "blocked" if o.failed_checks or o.blocked_reason else ("planned" if o.dry_run else "ok"))
         rows.append([o.pair_key.replace("__", "->"), *[o.counts[c] for c in SUMMARY_COLUMNS], status])
     text = tabulate(rows, headers=["pair", *SUMMARY_COLUMNS, "status"], tablefmt="github")
     notes = []
     for o in outcomes:
-        for msg in [*o.errors, *o.failed_checks] + ([o.blocked_reason] if o.blocked_reason else []):
-            notes.append(f"  {o.pair_key.replace('__', '->')}: {msg.splitlines()[0] if msg else ''}")
+        shown = o.pair_key.replace("__", "->")
+        msgs = [*o.errors, *o.failed_checks] + [m for m in (o.blocked_reason, o.quarantined) if m]
+        notes += [f"  {shown}: {msg.splitlines()[0] if msg else ''}" for msg in msgs]
+        if o.held:
+            notes.append(f"  {shown}: held per user by guardrails (logged Skipped with the reason): "
+                         + ", ".join(f"{k} {v}" for k, v in o.held.items()))
+        if o.failed_checks and o.fingerprint:
+            notes.append(f"  {shown}: plan fingerprint {o.fingerprint}"
+                         + (f"; to approve it: {o.approve_command}" if o.approve_command else ""))
     return text + ("\n" + "\n".join(notes) if notes else "")
 
 

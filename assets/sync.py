@@ -195,10 +195,16 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
         db = context.resources.duckdb.db()
         blocked = failed_blocking_checks(context, PLAN, spec.key, db, plan_blocking_checks)
         ctx = apply_mod.ApplyContext(pair=spec, target_tenant_id=target.tenant_id,
-                                     target_app_object_id=target.app_object_id, user_type=pair.user_type)
-        res = apply_mod.apply_pair(db, ctx, _graph(context, spec.target), blocked_by=blocked)
+                                     target_app_object_id=target.app_object_id, user_type=pair.user_type,
+                                     quarantine=topo.inbound_policy(spec.target).quarantine)
+        try:
+            res = apply_mod.apply_pair(db, ctx, _graph(context, spec.target), blocked_by=blocked)
+        except apply_mod.PairQuarantinedError as exc:
+            raise dg.Failure(description=str(exc)) from None
         if res.blocked_reason:
             context.log.warning(f"pair {pair.name}: nothing written: {res.blocked_reason}")
+        if res.quarantine:
+            context.log.error(res.quarantine)
         with context.resources.duckdb.connect() as con:
             md = table_metadata(
                 con, "provisioning_log", "pair_key = ? AND cycle_id = ?", [spec.key, res.cycle_id],
@@ -207,7 +213,8 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
         return dg.MaterializeResult(metadata={
             **md, "counts": counts_md(res.counts), "blocked_reason": res.blocked_reason or "",
             "failures": dg.MetadataValue.json(res.failures), "reconciled_after_crash": res.reconciled,
-            "cycle_id": res.cycle_id or ""})
+            "writes": res.writes, "write_failures": res.write_failures,
+            "quarantine": res.quarantine or "not quarantined", "cycle_id": res.cycle_id or ""})
 
     return [raw_source_users, staged_source_users, target_snapshot, desired_state, provisioning_plan,
             applied_changes]

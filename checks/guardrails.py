@@ -7,6 +7,9 @@ Severity: a result that must stop the pair (volume, deletions, sources, quaranti
 guardrail set to block_cycle) fails at ERROR, which checks.status turns into "apply nothing". A per-user
 guardrail set to block_user fails at WARN: the offending users are written to plan_exclusions, apply
 logs them as Skipped with the reason, and the rest of the plan proceeds. `warn` also fails at WARN.
+
+When the pair is stopped in a run that would apply, Dagster skips applied_changes, so the check itself
+logs every planned write as held (Skipped; deletes and disables as Entra's StagedDelete) with the reason.
 """
 
 
@@ -14,8 +17,10 @@ from typing import Any
 
 import dagster as dg
 
+from assets.sync import APPLIED, pair_spec
+from xts_pipeline.apply import log_blocked
 from xts_pipeline.guardrails import quarantine
-from xts_pipeline.guardrails.approvals import find_approval, plan_fingerprint
+from xts_pipeline.guardrails.approvals import find_approval, is_fingerprint, plan_fingerprint
 from xts_pipeline.guardrails.inputs import GUARDRAIL_NAMES, load_pair_inputs, record_exclusions
 from xts_pipeline.guardrails.report import GuardrailResult
 from xts_pipeline.guardrails.rows import parsed
@@ -35,6 +40,11 @@ DESCRIPTIONS = {
 }
 
 
+def approve_command(pair_name: str, fingerprint: str) -> str:
+    """The exact command that approves this plan (shown in metadata, descriptions and `xts sync`)."""
+    return f'xts approve --pair {pair_name} --plan {fingerprint} --reason "..."'
+
+
 def _metadata(meta: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in meta.items():
@@ -50,6 +60,40 @@ def _severity(result: GuardrailResult) -> dg.AssetCheckSeverity:
     return dg.AssetCheckSeverity.ERROR if stops_pair else dg.AssetCheckSeverity.WARN
 
 
+def _stored_fingerprint(con: Any, pair_key: str) -> str | None:
+    """The fingerprint the planner computed for the current plan (computed once, in plan_meta)."""
+    row = con.execute("SELECT fingerprint FROM plan_meta WHERE pair_key = ?", [pair_key]).fetchone()
+    return row[0] if row and is_fingerprint(row[0]) else None
+
+
+def _applies_in_this_run(context: dg.AssetCheckExecutionContext) -> bool:
+    """Is applied_changes part of this run? A dry run shows a blocked plan but logs no held writes."""
+    try:
+        return APPLIED in context.op_execution_context.job_def.asset_layer.selected_asset_keys
+    except Exception:  # noqa: BLE001 - unknown run shape: log, since held writes in the log are harmless
+        return True
+
+
+def _quarantine_result(plan_key: dg.AssetKey, pair_name: str, skip: quarantine.SkipDecision,
+                       policy: Any) -> dg.AssetCheckResult:
+    state = skip.state
+    active = state is not None and state.active
+    meta: dict[str, Any] = {
+        "pair": pair_name, "status": state.status if state else "never quarantined",
+        "backoff_hours": list(policy.backoff_hours), "disable_after_days": policy.disable_after_days}
+    if state is not None:
+        meta.update(reason=state.reason, since=str(state.since), attempts=state.attempts,
+                    next_retry_at=str(state.next_retry_at) if state.next_retry_at else None,
+                    released_at=str(state.released_at) if state.released_at else None,
+                    released_by=state.released_by)
+    if active:
+        meta["release_with"] = f"xts release --pair {pair_name}"
+    description = skip.message if active else f"{pair_name}: not quarantined"
+    return dg.AssetCheckResult(check_name=CHECK_PREFIX + "quarantine", asset_key=plan_key, passed=not skip.skipped,
+                               severity=dg.AssetCheckSeverity.ERROR, description=description,
+                               metadata=_metadata(meta))
+
+
 def build_guardrail_checks(plan_key: dg.AssetKey, pool: str | None = "duckdb") -> dg.AssetChecksDefinition:
     """One multi-asset check over `plan_key` (partitioned by pair key) yielding a result per guardrail."""
     specs = [dg.AssetCheckSpec(CHECK_PREFIX + n, asset=plan_key, blocking=True, description=DESCRIPTIONS[n])
@@ -61,31 +105,41 @@ def build_guardrail_checks(plan_key: dg.AssetKey, pool: str | None = "duckdb") -
         topo = context.resources.topology.load()
         pair = topo.pair(context.partition_key)
         policy = topo.inbound_policy(pair.target)
+        db = context.resources.duckdb.db()
         with context.resources.duckdb.connect() as con:
             inputs = load_pair_inputs(con, pair.key, pair.source, pair.target)
             inputs.plan_rows = parsed(inputs.plan_rows)
-            fingerprint = plan_fingerprint(inputs.plan_rows)
+            fingerprint = _stored_fingerprint(con, pair.key) or plan_fingerprint(inputs.plan_rows)
             approval = find_approval(con, pair.key, fingerprint)
             skip = quarantine.is_skipped(con, pair.key)
-        report = run_guardrails(inputs, policy, approval, fingerprint=fingerprint)  # no connection held while computing
+        report = run_guardrails(inputs, policy, approval, fingerprint=fingerprint)  # no connection held meanwhile
         with context.resources.duckdb.connect() as con:
             excluded = record_exclusions(con, report)
-        common = {"pair": pair.name, "plan_fingerprint": report.fingerprint,
-                  "approve_with": f'xts approve --pair {pair.name} --plan {report.fingerprint} --reason "..."'}
-        context.log.info(f"guardrails on {pair.name}: {excluded} user(s) excluded; "
-                         f"blocked={report.blocked}; plan {report.fingerprint}")
+        command = approve_command(pair.name, report.fingerprint)
+        stops = [r for r in report.results if r.blocking]
+        if stops or skip.skipped:
+            causes = [f"{CHECK_PREFIX}{r.name}: {r.message}" for r in stops]
+            if skip.skipped:
+                causes.append(f"{CHECK_PREFIX}quarantine: {skip.message}")
+            if any(r.approvable for r in stops):
+                causes.append(f"approve this exact plan with: {command}")
+            held = log_blocked(db, pair_spec(topo, pair.key), "; ".join(causes)) if _applies_in_this_run(context) else 0
+            context.log.warning(f"guardrails stop {pair.name}: {held} planned write(s) logged as held; "
+                                + "; ".join(causes))
+        context.log.info(f"guardrails on {pair.name}: {excluded} user(s) excluded; blocked={report.blocked}; "
+                         f"plan {report.fingerprint}")
         for result in report.results:
+            meta = {**result.to_metadata(), "pair": pair.name, "plan_fingerprint": report.fingerprint}
+            description = result.message
+            if result.blocking and result.approvable:
+                meta["approve_with"] = command
+                description = f"{description}. To approve this exact plan: {command}"
+            if result.warnings:
+                description = f"{description} (WARN: {'; '.join(result.warnings)})"
             yield dg.AssetCheckResult(
                 check_name=CHECK_PREFIX + result.name, asset_key=plan_key, passed=result.passed,
-                severity=_severity(result), description=result.message[:1000],
-                metadata=_metadata({**result.to_metadata(), **common}),
+                severity=_severity(result), description=description[:2000], metadata=_metadata(meta),
             )
-        yield dg.AssetCheckResult(
-            check_name=CHECK_PREFIX + "quarantine", asset_key=plan_key, passed=not skip.skipped,
-            severity=dg.AssetCheckSeverity.ERROR, description=skip.message,
-            metadata=_metadata({"pair": pair.name, "status": skip.state.status if skip.state else "active",
-                                "next_retry_at": str(skip.state.next_retry_at) if skip.state else None,
-                                "attempts": skip.state.attempts if skip.state else 0}),
-        )
+        yield _quarantine_result(plan_key, pair.name, skip, policy.quarantine)
 
     return guardrails

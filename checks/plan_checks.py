@@ -4,9 +4,9 @@
 - plan_expectations (WARN): a Great Expectations 1.x suite over the planned rows.
 - target_allows_sync (WARN): says plainly when the target's isSyncAllowed is off (apply then writes nothing).
 
-Guardrails (issue 6) plug in as more @asset_check functions on PLAN: put a `build_guardrail_checks()`
-returning them in checks/guardrail_checks.py; definitions.py picks it up, and applied_changes consults
-every blocking check on PLAN (checks/status.py), so no extra wiring is needed.
+The guardrails (issue 6) are more blocking checks on PLAN, from checks/guardrails.py
+(`build_guardrail_checks`); definitions.py picks them up, and applied_changes consults every blocking
+check on PLAN (checks/status.py).
 """
 
 

@@ -92,3 +92,28 @@ def test_approval_does_not_admit_a_lookalike_hidden_in_a_flood() -> None:
     approved = run_guardrails(inputs(plan), POLICY, approval={"approved_by": "ops", "approved_at": "t", "reason": "x"})
     assert not approved.blocked
     assert approved.excluded_user_ids == {"ceo"} and len(approved.kept_rows()) == 1000
+
+
+def test_approving_a_block_cycle_plan_runs_the_cycle_but_keeps_the_offenders_out() -> None:
+    strict = POLICY.model_copy(update={"on_violation": POLICY.on_violation.model_copy(
+        update={"impersonation": "block_cycle"})})
+    plan = [row("ok1", displayName="Alex Wilber"), row("ceo", displayName="M\u0435gan Bowen")]
+    blocked = run_guardrails(inputs(plan), strict)
+    assert blocked.blocked and blocked.kept_rows() == []
+    approval = {"approved_by": "ciso", "approved_at": "2026-11-27 12:00", "reason": "merger day"}
+    approved = run_guardrails(inputs(plan), strict, approval)
+    imp = next(r for r in approved.results if r.name == "impersonation")
+    assert not approved.blocked and not imp.passed and imp.approval is not None
+    assert "these users stay excluded" in imp.message and imp.to_metadata()["approval"]["approved_by"] == "ciso"
+    assert [r["source_object_id"] for r in approved.kept_rows()] == ["ok1"]
+
+
+def test_snapshot_notes_show_on_the_impersonation_check() -> None:
+    note = "target fabrikam: directory role holders were not read ... RoleManagement.Read.Directory"
+    report = run_guardrails(inputs([row("ok1", displayName="Alex Wilber")], notes=[note]), POLICY)
+    imp = next(r for r in report.results if r.name == "impersonation")
+    assert imp.passed and imp.to_metadata()["warnings"] == [note]
+    off = POLICY.model_copy(update={"impersonation": POLICY.impersonation.model_copy(
+        update={"include_directory_role_holders": False})})
+    imp = next(r for r in run_guardrails(inputs([row("ok1")], notes=[note]), off).results if r.name == "impersonation")
+    assert "warnings" not in imp.to_metadata()  # role holders aren't wanted: nothing is missing

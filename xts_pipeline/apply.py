@@ -18,6 +18,8 @@ import orjson
 
 from xts_pipeline import store
 from xts_pipeline.extract import LINK_EXTENSIONS
+from xts_pipeline.guardrails import quarantine
+from xts_pipeline.guardrails.policy import QuarantinePolicy
 from xts_pipeline.planner import PairSpec, consistency_problems, mark_applied
 from xts_pipeline.provisioning_log import LogEntry
 from xts_pipeline.provisioning_log import write as write_log
@@ -26,6 +28,13 @@ FLUSH_EVERY = 100
 FLUSH_SECONDS = 1.0
 # Create patches may not carry these: the invitation sets them, or Graph refuses them on a guest PATCH.
 _NOT_PATCHED_ON_CREATE = ("mail",)
+# A write refused for who we are rather than what we sent: the app's credential or consent is broken.
+_AUTH_CODES = frozenset({"AuthError", "PermissionError_", "InvalidAuthenticationToken", "Authorization_RequestDenied"})
+_REMOVALS = ("delete", "disable")
+
+
+class PairQuarantinedError(RuntimeError):
+    """The target refused the pair's credentials during apply; the pair is now quarantined."""
 
 
 @dataclass
@@ -37,6 +46,7 @@ class ApplyContext:
     target_app_object_id: str | None
     user_type: str = "Member"
     redirect_url: str | None = None
+    quarantine: QuarantinePolicy = field(default_factory=QuarantinePolicy)  # the target's, from its policy
 
 
 @dataclass
@@ -49,6 +59,10 @@ class ApplyResult:
     counts: dict[str, int] = field(default_factory=dict)  # "create/Success" -> n
     failures: list[dict] = field(default_factory=list)
     reconciled: int = 0
+    writes: int = 0  # outcomes of Graph writes this apply (Entra's "events" for quarantine)
+    write_failures: int = 0
+    auth_failures: int = 0
+    quarantine: str | None = None  # the pair's quarantine status after this apply, when it is quarantined
 
     def count(self, operation: str, status: str | None = None) -> int:
         return sum(v for k, v in self.counts.items()
@@ -82,10 +96,14 @@ def _load(db, pair_key: str) -> tuple[dict | None, list[dict], dict[str, str], l
 
 
 def _entry(ctx: ApplyContext, cycle_id: str, row: dict, status: str, **kw: Any) -> LogEntry:
+    return _pair_entry(ctx.pair, cycle_id, row, status, **kw)
+
+
+def _pair_entry(pair: PairSpec, cycle_id: str, row: dict, status: str, **kw: Any) -> LogEntry:
     return LogEntry(
-        cycle_id=cycle_id, change_id=row["change_id"], pair_key=ctx.pair.key, operation=row["action"],
+        cycle_id=cycle_id, change_id=row["change_id"], pair_key=pair.key, operation=row["action"],
         status=status, source_tenant_id=row.get("source_tenant_id"), source_object_id=row.get("source_object_id"),
-        source_upn=row.get("user_principal_name"), target_tenant=ctx.pair.target,
+        source_upn=row.get("user_principal_name"), target_tenant=pair.target,
         target_user_id=kw.pop("target_user_id", row.get("target_user_id")),
         modified_properties=row.get("changes") or [], reason=kw.pop("reason", row.get("reason")), **kw)
 
@@ -105,6 +123,15 @@ def _tally(result: ApplyResult, entries: Iterable[LogEntry]) -> None:
             result.failures.append({"change_id": e.change_id, "operation": e.operation,
                                     "source_object_id": e.source_object_id, "target_user_id": e.target_user_id,
                                     "error_code": e.error_code, "error_message": e.error_message})
+
+
+def _count_write(result: ApplyResult, status: str, code: str | None, http_status: int | None) -> None:
+    """Count one write outcome for quarantine: all of them, the failed ones, and those refused for auth."""
+    result.writes += 1
+    if status == "failed":
+        result.write_failures += 1
+        if code in _AUTH_CODES or http_status in (401, 403):
+            result.auth_failures += 1
 
 
 def lookup_filter(ext_oid: str, source_object_id: str) -> str:
@@ -237,6 +264,7 @@ def _stream(db, ctx: ApplyContext, cycle_id: str, rows_by_id: dict[str, dict], o
                                                                                 "ResourceNotFound", "404"):
                     status, code, msg = "success", None, None  # already gone: the delete's goal holds
                 tid = out.target_id or row.get("target_user_id")
+                _count_write(result, status, code, out.http_status)
                 if status == "success":
                     if row["action"] in ("create", "restore") or row.get("match") in ("adopt", "reconciled"):
                         _link(con, ctx, row.get("source_object_id"), tid, "active")
@@ -274,14 +302,65 @@ def _journal(db, ctx: ApplyContext, cycle_id: str, rows: list[dict], ops: list[A
               op.user_id, by_id[op.op_id].get("mail"), op.lookup_filter] for op in ops])
 
 
+def _held_entries(pair: PairSpec, cycle_id: str, rows: list[dict], excluded: dict[str, str],
+                  reason: str) -> list[LogEntry]:
+    """Skipped entries for every planned write of a cycle that may not write.
+
+    Users a per-user guardrail removed keep their own reason; deletes and disables are Entra's
+    StagedDelete (held until an admin allows them), the rest keep their own action word.
+    """
+    out = []
+    for r in rows:
+        if r["action"] == "skip":
+            continue
+        why = f"held by {excluded[r['change_id']]}" if r["change_id"] in excluded else f"blocked: {reason}"
+        staged = "StagedDelete" if r["action"] in _REMOVALS else None
+        out.append(_pair_entry(pair, cycle_id, r, "skipped", reason=why, entra_action=staged))
+    return out
+
+
+def log_blocked(db: str | Path | None, pair: PairSpec, reason: str) -> int:
+    """Log every planned write of the pair's current plan as held (Skipped / StagedDelete) with `reason`.
+
+    Called by the guardrail checks when they stop a pair (Dagster then skips apply in that run), and by
+    apply when it refuses. Idempotent per cycle: a second call replaces the first one's entries.
+    """
+    meta, rows, excluded, _ = _load(db, pair.key)
+    if meta is None:
+        return 0
+    entries = _held_entries(pair, meta["cycle_id"], rows, excluded, reason)
+    with store.connect(db) as con:
+        con.execute("BEGIN")
+        con.execute("DELETE FROM provisioning_log WHERE pair_key = ? AND cycle_id = ? AND status = 'Skipped' "
+                    "AND (reason LIKE 'blocked:%' OR reason LIKE 'held by%')", [pair.key, meta["cycle_id"]])
+        write_log(con, entries)
+        con.execute("COMMIT")
+    return len(entries)
+
+
+def _after_apply(db, ctx: ApplyContext, result: ApplyResult, detail: str = "", credentials: bool = False) -> None:
+    """Entra's quarantine bookkeeping for this apply: enter, back off, or release after a good retry."""
+    failed_auth = credentials or (result.write_failures > 0 and result.auth_failures == result.writes)
+    stats = quarantine.ApplyStats(result.writes, result.write_failures, failed_auth, detail)
+    with store.connect(db) as con:
+        state = quarantine.after_apply(con, ctx.pair.key, stats, ctx.quarantine)
+    if state is not None and state.active:
+        shown = ctx.pair.key.replace("__", "->", 1)
+        when = f"next retry at {state.next_retry_at:%Y-%m-%d %H:%M} UTC" if state.next_retry_at else "disabled"
+        result.quarantine = (f"pair {shown} is quarantined ({state.reason}); {when}; scheduled runs skip it "
+                             f"until then. Fix the cause, then run `xts release --pair {shown}`")
+
+
 def apply_pair(db: str | Path | None, ctx: ApplyContext, client: Any, *, blocked_by: Iterable[str] = (),
                writer: Any = None) -> ApplyResult:
     """Execute the stored plan of `ctx.pair`; every outcome lands in `provisioning_log`.
 
     `blocked_by` lists failed blocking checks (read from Dagster by the caller): with any, or with the
     target's isSyncAllowed false, nothing is written and every planned write is logged as Skipped.
+    After writing, the pair's quarantine is updated from the outcomes (ctx.quarantine); credentials the
+    target refuses quarantine the pair at once and raise PairQuarantinedError.
     """
-    from xts_pipeline.graph.writer import BatchWriter, WriteOp
+    from xts_pipeline.graph.errors import AuthError, PermissionError_
 
     meta, rows, excluded, inflight = _load(db, ctx.pair.key)
     if meta is None:
@@ -297,22 +376,34 @@ def apply_pair(db: str | Path | None, ctx: ApplyContext, client: Any, *, blocked
         blocks.insert(0, meta["blocked_reason"])
     if blocks:
         result.blocked_reason = "; ".join(blocks)
-        entries = [_entry(ctx, cycle_id, r, "skipped", reason=f"blocked: {result.blocked_reason}")
-                   for r in rows if r["action"] != "skip"]
-        _log_only(db, entries)
-        _tally(result, entries)
+        log_blocked(db, ctx.pair, result.blocked_reason)
+        _tally(result, _held_entries(ctx.pair, cycle_id, rows, excluded, result.blocked_reason))
         return result
     skipped = [_entry(ctx, cycle_id, r, "skipped") for r in rows if r["action"] == "skip"]
     skipped += [_entry(ctx, cycle_id, r, "skipped", reason=f"held by {excluded[r['change_id']]}")
                 for r in rows if r["action"] != "skip" and r["change_id"] in excluded]
     todo = [r for r in rows if r["action"] != "skip" and r["change_id"] not in excluded]
-    _reconcile(db, ctx, client, inflight, todo, cycle_id, result)
     if skipped:
         _log_only(db, skipped)
         _tally(result, skipped)
-    if not todo:
-        _mark(db, ctx)
-        return result
+    try:
+        _reconcile(db, ctx, client, inflight, todo, cycle_id, result)
+        if todo:
+            _write(db, ctx, client, cycle_id, todo, result, writer)
+    except (AuthError, PermissionError_) as exc:
+        _after_apply(db, ctx, result, detail=str(exc), credentials=True)
+        raise PairQuarantinedError(result.quarantine or str(exc)) from exc
+    if todo:
+        _after_apply(db, ctx, result, detail=_first_failure(result))
+    _mark(db, ctx)
+    return result
+
+
+def _write(db, ctx: ApplyContext, client: Any, cycle_id: str, todo: list[dict], result: ApplyResult,
+           writer: Any) -> None:
+    """Journal, send and record the plan's writes (restores get their attribute patch in a second round)."""
+    from xts_pipeline.graph.writer import BatchWriter, WriteOp
+
     with store.connect(db) as con:
         planned = dict(con.execute("SELECT short_name, full_name FROM target_extensions WHERE tenant = ?",
                                    [ctx.pair.target]).fetchall())
@@ -330,8 +421,10 @@ def apply_pair(db: str | Path | None, ctx: ApplyContext, client: Any, *, blocked
         ops2 = build_ops(ctx, followups, names, WriteOp)
         _journal(db, ctx, cycle_id, followups, ops2)
         _stream(db, ctx, cycle_id, {r["change_id"]: r for r in followups}, iter(bw.run(ops2)), result, [])
-    _mark(db, ctx)
-    return result
+
+
+def _first_failure(result: ApplyResult) -> str:
+    return str(result.failures[0].get("error_message") or "") if result.failures else ""
 
 
 def _mark(db, ctx: ApplyContext) -> None:

@@ -6,7 +6,8 @@ new tenant or pair appears after "Reload definitions" in the UI, ready for a bac
 
 A sync cycle: the schedule launches one run per source tenant (extract + stage) and per target tenant
 (snapshot), tagged with the cycle; `pair_cycle_sensor` then launches one run per pair (desired, plan,
-apply) once that pair's source and target runs succeeded. Pair runs for different targets run
+apply) once that pair's source and target runs succeeded, and skips a quarantined pair (as Entra does) until
+its back-off retry is due or `xts release` lifts it. Pair runs for different targets run
 concurrently (run queue); DuckDB-only steps share the "duckdb" pool of limit 1 (dagster_home/dagster.yaml).
 """
 
@@ -23,6 +24,7 @@ from assets.resources import StagingDuckDB, TopologyResource, graph_resources, l
 from assets.sync import APPLIED, DESIRED, PLAN, RAW, SNAPSHOT, STAGED, build_sync_assets
 from checks.plan_checks import build_plan_checks
 from checks.staging_checks import build_staging_checks
+from xts_pipeline.guardrails.quarantine import skipped_pairs
 
 CYCLE_TAG = "xts/cycle"
 KIND_TAG = "xts/kind"
@@ -117,16 +119,24 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
             return
         cycle_runs = context.instance.get_runs(filters=dg.RunsFilter(tags={CYCLE_TAG: cycle}))
         status = {(r.tags.get(KIND_TAG), r.tags.get("dagster/partition")): r.status for r in cycle_runs}
-        if any(not s.is_finished for s in status.values()):
+        if any(not r.is_finished for r in cycle_runs if r.tags.get(KIND_TAG) in ("source", "target")):
             yield dg.SkipReason(f"cycle {cycle}: extraction still running")
             return
         ok = dg.DagsterRunStatus.SUCCESS
+        held = skipped_pairs(db, [p.key for p in pairs])
+        requested = 0
         for p in pairs:
-            if status.get(("source", p.source)) == ok and status.get(("target", p.target)) == ok:
+            if p.key in held:
+                # As Entra: a quarantined pair is skipped until its back-off retry is due or it is released.
+                context.log.warning(f"cycle {cycle}: {held[p.key]}")
+            elif status.get(("source", p.source)) == ok and status.get(("target", p.target)) == ok:
+                requested += 1
                 yield dg.RunRequest(run_key=f"{cycle}:pair:{p.key}", partition_key=p.key,
                                     tags={CYCLE_TAG: cycle})
             else:
                 context.log.warning(f"cycle {cycle}: pair {p.name} not run because its source or target run failed")
+        if not requested and held:
+            yield dg.SkipReason(f"cycle {cycle}: " + "; ".join(held.values()))
 
     return dg.Definitions(
         assets=sync_assets,

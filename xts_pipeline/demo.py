@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         outcomes = sync_in_process(env["XTS_CONFIG"], str(state), env["XTS_DUCKDB"], None, dry_run=False)
         print(format_summary(outcomes), flush=True)
         if "--no-ui" in (argv or sys.argv[1:]):
-            return 1 if any(o.errors or o.failed_checks for o in outcomes) else 0
+            return 1 if any(o.errors or o.failed_checks or o.quarantined for o in outcomes) else 0
         print("starting Dagster on http://127.0.0.1:3000 (Ctrl-C stops Dagster and the sandbox)", flush=True)
         ui = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", "3000"],
                               cwd=str(REPO), env={**os.environ, **env})

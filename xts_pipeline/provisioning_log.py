@@ -41,10 +41,14 @@ class LogEntry:
     duration_ms: float | None = None
     reason: str | None = None
     logged_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
+    # Entra's action word when it is not the operation's own: "StagedDelete" for a delete or disable that
+    # a blocked cycle holds back (Entra's accidental-deletion prevention shows them so).
+    entra_action: str | None = None
 
     def row(self) -> list:
         return [
-            self.cycle_id, self.change_id, self.pair_key, self.logged_at, ENTRA_ACTION.get(self.operation, "Other"),
+            self.cycle_id, self.change_id, self.pair_key, self.logged_at,
+            self.entra_action or ENTRA_ACTION.get(self.operation, "Other"),
             ENTRA_STATUS[self.status], self.operation, self.source_tenant_id, self.source_object_id,
             self.source_upn, self.target_tenant, self.target_user_id,
             orjson.dumps(self.modified_properties).decode(), self.error_code, self.error_message,

@@ -1,7 +1,9 @@
 """`xts sync`: one cycle through the same Dagster jobs, in process, against the instance in DAGSTER_HOME.
 
 Runs appear in the Dagster UI like scheduled ones. Exit code: 0 when every pair ran and no blocking check
-failed; 1 when a blocking check failed or a step errored; 2 for a configuration problem.
+failed; 1 when a blocking check failed, a step errored or a pair is quarantined (skipped, as a scheduled
+cycle skips it); 2 for a configuration problem. A blocked pair's note shows its plan fingerprint and the
+exact `xts approve` command.
 """
 
 from __future__ import annotations
@@ -51,5 +53,5 @@ def sync_command(args) -> int:
     print(f"xts sync: {mode}; config {config}" + (f"; sandbox {sandbox}" if sandbox else "")
           + f"; instance {home}")
     print(format_summary(outcomes))
-    failed = any(o.failed_checks or o.errors for o in outcomes)
+    failed = any(o.failed_checks or o.errors or o.quarantined for o in outcomes)
     return 1 if failed else 0

@@ -61,7 +61,6 @@ _PERMISSIONS: list[tuple[str | None, str, str]] = [
     ("GET", "/manager", "User.Read.All"),
     (None, "/manager", "User.ReadWrite.All"),
     ("GET", "/groups", "GroupMember.Read.All (or Group.Read.All)"),
-    ("GET", "/directoryroles", "RoleManagement.Read.Directory (or Directory.Read.All)"),
     ("GET", "/users", "User.Read.All"),
     (None, "/users", "User.ReadWrite.All"),
 ]

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from .approvals import FINGERPRINT_RE, current_user, record_approval
+from .approvals import current_user, is_fingerprint, record_approval
 from .quarantine import release
 
 
@@ -47,8 +47,8 @@ def _current_fingerprint(con, pair_key: str) -> str | None:
         row = con.execute("SELECT fingerprint FROM plan_meta WHERE pair_key = ?", [pair_key]).fetchone()
     except Exception:  # no plan_meta yet (nothing planned): nothing to compare with
         return None
-    # Only a fingerprint from plan_fingerprint() is comparable; the planner may store its own hash there.
-    return row[0] if row and row[0] and FINGERPRINT_RE.match(row[0]) else None
+    # The planner stores plan_fingerprint() of every plan here; a file from an older version may not.
+    return row[0] if row and is_fingerprint(row[0]) else None
 
 
 def approve_command(args: argparse.Namespace) -> int:
@@ -66,8 +66,11 @@ def approve_command(args: argparse.Namespace) -> int:
     print(f"approved plan {rec['fingerprint']} of {shown} by {rec['approved_by']} at "
           f"{rec['approved_at']:%Y-%m-%d %H:%M:%S} UTC: {rec['reason']} (stored in {db})")
     if current and current != rec["fingerprint"]:
-        print(f"note: the latest plan of {shown} has fingerprint {current}; this approval applies only if the "
-              f"next run plans exactly {rec['fingerprint']}", file=sys.stderr)
+        print(f"note: the latest plan of {shown} has fingerprint {current}, not {rec['fingerprint']}; this "
+              f"approval applies only if a run plans exactly that content. Check the fingerprint in "
+              f"`xts sync` or the guardrail check's metadata", file=sys.stderr)
+    elif current:
+        print(f"the next run of {shown} that plans exactly this content will apply it")
     return 0
 
 

@@ -40,11 +40,17 @@ def load_pair_inputs(con: duckdb.DuckDBPyConnection, pair_key: str, source: str,
         """SELECT m.member_id, min(g.display_name) FROM target_group_members m
            JOIN target_groups g ON g.tenant = m.tenant AND g.id = m.group_id
            WHERE m.tenant = ? AND g.is_assignable_to_role GROUP BY 1""", [target]).fetchall())
+    holders = dict(con.execute(
+        "SELECT member_id, string_agg(DISTINCT role_name, ', ' ORDER BY role_name) FROM target_role_members "
+        "WHERE tenant = ? GROUP BY 1", [target]).fetchall())
+    wanted = sorted(set(members) | set(holders))
     protected_users = _dicts(con.execute(
         """SELECT id, display_name AS "displayName", mail, user_principal_name AS "userPrincipalName",
                   json_extract_string(attrs, '$.mailNickname') AS "mailNickname"
            FROM target_users WHERE tenant = ? AND id IN (SELECT unnest(?::VARCHAR[]))""",
-        [target, list(members)])) if members else []
+        [target, wanted])) if wanted else []
+    notes = [r[0] for r in con.execute("SELECT note FROM target_notes WHERE tenant = ? ORDER BY note",
+                                       [target]).fetchall()]
     size = con.execute("SELECT count(*) FROM target_users WHERE tenant = ?", [target]).fetchone()[0]
     existing = con.execute("SELECT count(*) FROM links WHERE pair_key = ? AND coalesce(state, '') <> 'deleted'",
                            [pair_key]).fetchone()[0]
@@ -53,7 +59,8 @@ def load_pair_inputs(con: duckdb.DuckDBPyConnection, pair_key: str, source: str,
     return PairInputs(
         pair_key=pair_key, source=source, target=target, plan_rows=plan, source_users=source_users,
         target_users=protected_users, target_groups=groups, role_assignable_members=members,
-        partner_policy=_partner(pol), target_size=int(size), existing_from_source=int(existing),
+        role_holders=holders, partner_policy=_partner(pol), target_size=int(size),
+        existing_from_source=int(existing), notes=notes,
     )
 
 

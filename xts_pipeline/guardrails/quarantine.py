@@ -8,8 +8,10 @@ One row per pair in the DuckDB table `quarantine`; the caller owns the (short-li
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -31,6 +33,7 @@ class ApplyStats:
     events: int
     failures: int
     credentials_failed: bool = False
+    detail: str = ""  # the first error seen (one line naming tenant and endpoint), kept in the reason
 
 
 @dataclass(frozen=True)
@@ -76,16 +79,19 @@ def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
 
 def evaluate_quarantine(stats: ApplyStats, policy: QuarantinePolicy) -> str | None:
     """Why this apply should quarantine the pair, or None when it should not."""
+    cause = f": {stats.detail[:300]}" if stats.detail else ""
     if stats.credentials_failed:
-        return "credentials failed: the pair's app could not get a token or was refused by Graph"
+        return ("credentials failed: the target refused the pair's app (its token, or every write for lack of "
+                "permission)" + cause)
     if stats.failures < policy.min_failures:
         return None
     if stats.failures > policy.max_failures:
-        return f"{stats.failures} failures, more than max_failures={policy.max_failures}"
+        return f"{stats.failures} failures, more than max_failures={policy.max_failures}" + cause
     rate = stats.failures / stats.events if stats.events else 1.0
     if rate > policy.failure_rate:
         return (f"{stats.failures} of {stats.events} events failed ({rate:.0%}), more than "
-                f"failure_rate={policy.failure_rate:.0%} after at least min_failures={policy.min_failures}")
+                f"failure_rate={policy.failure_rate:.0%} after at least min_failures={policy.min_failures}"
+                + cause)
     return None
 
 
@@ -182,3 +188,19 @@ def after_apply(con: duckdb.DuckDBPyConnection, pair_key: str, stats: ApplyStats
 def _human(delta: timedelta) -> str:
     minutes = max(int(delta.total_seconds() // 60), 0)
     return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
+def skipped_pairs(db: str | Path | None, pair_keys: Iterable[str], now: datetime | None = None) -> dict[str, str]:
+    """Pairs a scheduled cycle must skip now (quarantined, retry not yet due) -> the status to show.
+
+    For sensors and the CLI: one short read of the staging file. If it can't be opened the pairs run,
+    and their guardrail_quarantine check still stops a quarantined one.
+    """
+    from xts_pipeline import store
+
+    try:
+        with store.connect(db) as con:
+            decisions = {k: is_skipped(con, k, now) for k in pair_keys}
+    except store.StoreError:
+        return {}
+    return {k: d.message for k, d in decisions.items() if d.skipped}

@@ -8,7 +8,7 @@ The Dagster layer reads the pair's inputs from DuckDB, calls `run_guardrails`, t
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .approvals import apply_approval, plan_fingerprint
@@ -38,6 +38,7 @@ class PairInputs:
     partner_policy: Mapping[str, Any] | None = None
     target_size: int | None = None  # default: len(target_users)
     existing_from_source: int = 0
+    notes: list[str] = field(default_factory=list)  # what the target snapshot could not read (shown as warnings)
 
 
 @dataclass(frozen=True)
@@ -86,12 +87,18 @@ def _reason(name: str, o: Mapping[str, Any]) -> str:
     if name == "impersonation":
         return f"{o['field']} '{o['value']}' resembles protected '{o['protected']}' ({o['protected_because']}): {o['how']}"
     if name == "privilege":
-        return f"would join privileged group '{o['group']}' via {o['attributes']} (rule {o['rule']})"
+        attrs = ", ".join(f"{k}='{v}'" for k, v in o["attributes"].items())
+        return f"would join privileged group '{o['group']}' ({o['group_is']}) through {attrs}: rule {o['rule']}"
     if name == "attribute_policy":
         return f"{o['why']} (value '{o['value']}')"
     if name == "loop_guard":
         return "user is B2B in the source (creationType Invitation, userType Guest or #EXT# UPN)"
     return name
+
+
+def _with_warnings(result: GuardrailResult, notes: list[str]) -> GuardrailResult:
+    """Attach the snapshot's notes (e.g. role holders unreadable) to the guardrail they weaken."""
+    return replace(result, warnings=(*result.warnings, *notes)) if notes else result
 
 
 def run_guardrails(
@@ -114,7 +121,8 @@ def run_guardrails(
         loop_guard(inputs.source_users, pair),
         check_volume(rows, policy, size, inputs.existing_from_source, pair),
         check_deletions(rows, policy, inputs.existing_from_source, pair),
-        check_impersonation(rows, protected, policy),
+        _with_warnings(check_impersonation(rows, protected, policy),
+                       inputs.notes if policy.impersonation.include_directory_role_holders else []),
         check_privilege(rows, inputs.target_groups, policy, evaluate, properties),
         check_attribute_policy(rows, policy),
     ]
