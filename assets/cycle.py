@@ -1,10 +1,32 @@
-"""One sync cycle run in process, as the CLI and the demo do: source runs, target runs, then pair runs.
+"""One sync cycle run as the CLI and the demo do: tenant runs (extract, snapshot), then pair runs.
 
 Each step is a real Dagster run of the definitions' jobs against the given instance, so the runs, asset
 materializations and check results show up in the UI like scheduled ones.
+
+Concurrency (issue 5: each target has its own Graph budget). Runs go in two phases:
+1. one task per tenant: its source run (extract + stage), then its target run (snapshot). A tenant's reads
+   share its app's budget, so they stay in one task; different tenants run at the same time.
+2. one task per target tenant: the runs of the pairs into that target, one after another (they share the
+   target's write budget); different targets run at the same time.
+Tasks run in worker processes (the 'spawn' context; Dagster's in-process execution is not documented as
+thread-safe), each with its own definitions and `DagsterInstance.get()`, so every run lands in the same
+DAGSTER_HOME and appears in the UI. Every worker is its own single-process executor: a worker that dies
+fails only its task, never the others'. DuckDB stays safe because store.connect() serialises connections
+across processes with a file lock and no connection is held across a Graph call.
 """
 
+from __future__ import annotations
+
+import os
+import queue
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from multiprocessing import get_context
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +36,14 @@ from xts_pipeline import store
 from xts_pipeline.guardrails.quarantine import skipped_pairs
 
 SUMMARY_COLUMNS = ("creates", "updates", "disables", "deletes", "restores", "skips", "failures", "blocked")
+CYCLE_TAG, KIND_TAG = "xts/cycle", "xts/kind"  # as in definitions.py; kind "cli" keeps the sensor off these runs
+DEFAULT_WORKERS = 4  # like concurrency.runs.max_concurrent_runs in dagster_home/dagster.yaml
+WORKERS_ENV = "XTS_SYNC_WORKERS"
+START_METHOD_ENV = "XTS_SYNC_START"  # "forkserver" (default) or "spawn"
+# Imported once by the fork server, then shared copy-on-write by every worker it forks: Great Expectations
+# alone takes ~3 s and ~260 MB per process, which 'spawn' would pay again in every worker.
+PRELOAD = ("dagster", "duckdb", "pandas", "pandera.pandas", "great_expectations", "xts_pipeline.graph",
+           "assets.sync", "checks.staging_checks", "checks.plan_checks", "checks.guardrails", "checks.gx_suite")
 
 
 @dataclass
@@ -31,6 +61,16 @@ class PairOutcome:
     fingerprint: str = ""  # the plan's fingerprint (what `xts approve` takes)
     approve_command: str = ""  # set when an approval would let this exact plan through
     held: dict[str, int] = field(default_factory=dict)  # users held by a per-user guardrail, by check
+    run_id: str = ""  # the pair's Dagster run
+
+
+@dataclass(frozen=True)
+class CycleSpec:
+    """What a worker process needs to rebuild the same definitions (picklable, unlike Definitions)."""
+
+    config: str
+    sandbox: str | None
+    db: str
 
 
 def _failures(result: Any) -> list[str]:
@@ -88,42 +128,219 @@ def _pair_counts(db: str | Path, pair_key: str, dry_run: bool, o: PairOutcome) -
                 "failures": sum(int(v) for k, v in log.items() if k.endswith("/Failure")), "blocked": int(blocked)}
 
 
-def run_cycle(defs: dg.Definitions, instance: dg.DagsterInstance, topology: Any, db: str | Path,
-              pair_keys: list[str] | None = None, dry_run: bool = False) -> list[PairOutcome]:
-    """Extract every source and snapshot every target the pairs need, then run each pair (or its dry run)."""
-    pairs = [p for p in topology.pairs() if p.enabled and (pair_keys is None or p.key in pair_keys)]
-    tags = {"xts/cycle": "cli", "xts/kind": "cli"}
-    side_ok: dict[tuple[str, str], list[str]] = {}
-    for kind, job_name, keys in (("source", "source_job", sorted({p.source for p in pairs})),
-                                 ("target", "target_job", sorted({p.target for p in pairs}))):
-        job = defs.resolve_job_def(job_name)
-        for key in keys:
-            res = job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False, tags=tags)
-            side_ok[(kind, key)] = [] if res.success else _failures(res) or [f"{job_name} {key} failed"]
-    out = []
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+
+
+def run_tenant(defs: dg.Definitions, instance: dg.DagsterInstance, tenant: str, sides: list[str],
+               tags: dict[str, str]) -> dict[str, list[str]]:
+    """The tenant's source run, then its target run (they share the tenant's read budget): errors per side."""
+    out: dict[str, list[str]] = {}
+    for side in sides:  # "source" before "target"
+        job_name = f"{side}_job"
+        try:
+            res = defs.resolve_job_def(job_name).execute_in_process(
+                partition_key=tenant, instance=instance, raise_on_error=False, tags=tags)
+            out[side] = [] if res.success else _failures(res) or [f"{job_name} {tenant} failed"]
+        except Exception as exc:  # noqa: BLE001 - one tenant's crash must not hide the others' results
+            out[side] = [f"{job_name} {tenant}: {_one_line(exc)}"]
+    return out
+
+
+def run_target_group(defs: dg.Definitions, instance: dg.DagsterInstance, db: str | Path, pair_keys: list[str],
+                     dry_run: bool, tags: dict[str, str]) -> list[PairOutcome]:
+    """The runs of pairs that share one target, one after another: they share its Graph write budget."""
     pair_job = defs.resolve_job_def("pair_dry_run_job" if dry_run else "pair_sync_job")
-    held = {} if dry_run else skipped_pairs(db, [p.key for p in pairs])
-    for p in pairs:
-        o = PairOutcome(pair_key=p.key, dry_run=dry_run)
-        o.errors = side_ok[("source", p.source)] + side_ok[("target", p.target)]
-        if p.key in held:
-            o.quarantined = held[p.key]  # skipped like a scheduled cycle skips it
-        if o.errors or o.quarantined:
-            out.append(o)
-            continue
-        res = pair_job.execute_in_process(partition_key=p.key, instance=instance, raise_on_error=False, tags=tags)
-        o.ran = True
-        o.failed_checks, o.approve_command = _blocking_failed(res, defs)
-        if not res.success:
-            o.errors = _failures(res)
-        _pair_counts(db, p.key, dry_run, o)
-        if o.failed_checks and not dry_run and not o.counts["blocked"]:
-            # A blocking check stopped apply inside the run: every planned write counts as blocked.
-            with store.connect(db) as con:
-                o.counts["blocked"] = con.execute(
-                    "SELECT count(*) FROM plan WHERE pair_key = ? AND action <> 'skip'", [p.key]).fetchone()[0]
+    out = []
+    for key in pair_keys:
+        o = PairOutcome(pair_key=key, dry_run=dry_run)
+        try:
+            res = pair_job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False, tags=tags)
+            o.ran, o.run_id = True, res.run_id
+            o.failed_checks, o.approve_command = _blocking_failed(res, defs)
+            if not res.success:
+                o.errors = _failures(res)
+            _pair_counts(db, key, dry_run, o)
+            if o.failed_checks and not dry_run and not o.counts["blocked"]:
+                # A blocking check stopped apply inside the run: every planned write counts as blocked.
+                with store.connect(db) as con:
+                    o.counts["blocked"] = con.execute(
+                        "SELECT count(*) FROM plan WHERE pair_key = ? AND action <> 'skip'", [key]).fetchone()[0]
+        except Exception as exc:  # noqa: BLE001 - reported on this pair; the next pair still runs
+            o.errors.append(f"pair run: {_one_line(exc)}")
         out.append(o)
     return out
+
+
+# --- worker processes -------------------------------------------------------------------------------------
+
+@cache
+def _worker_defs(spec: CycleSpec) -> dg.Definitions:
+    from xts_pipeline.definitions import build_definitions
+
+    return build_definitions(spec.config, spec.sandbox, spec.db)
+
+
+def cli_instance() -> dg.DagsterInstance:
+    """The instance in $DAGSTER_HOME (same storage, so every run shows in the UI), pool claims per run.
+
+    Dagster 1.13.27's executors busy-wait while a step waits for an op-level pool slot (the next check is
+    never in the future; dagster-io/dagster#20367 was closed unmerged): with `pools.granularity: op`, each
+    run queued on the "duckdb" pool spins a core, which made a concurrent no-op demo cycle 2.7x slower on
+    2 cores. `run` granularity skips op claims inside a run; DuckDB stays serialised by store.connect()'s
+    file lock, and the CLI already runs the DuckDB-only steps of different tenants in separate phases.
+    """
+    import yaml
+    from dagster._core.instance.ref import InstanceRef
+
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return dg.DagsterInstance.get()  # raises Dagster's own message about DAGSTER_HOME
+    cfg_file = Path(home) / "dagster.yaml"
+    cfg = (yaml.safe_load(cfg_file.read_text()) if cfg_file.exists() else None) or {}
+    concurrency = dict(cfg.get("concurrency") or {})
+    concurrency["pools"] = {**(concurrency.get("pools") or {}), "granularity": "run"}
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(home, overrides={"concurrency": concurrency}))
+
+
+def _in_worker(spec: CycleSpec, fn: Callable[..., Any], *args: Any) -> Any:
+    """Entry point in a worker process: this process's definitions, the instance in $DAGSTER_HOME."""
+    defs = _worker_defs(spec)
+    with cli_instance() as instance:
+        return fn(defs, instance, *args)
+
+
+def _mp_context() -> BaseContext:
+    """Worker processes start from a clean single-threaded process, never a fork of this (threaded) one."""
+    method = os.environ.get(START_METHOD_ENV) or "forkserver"
+    if method != "forkserver":
+        return get_context(method)
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # the fork server imports GX: no network from it
+    ctx = get_context("forkserver")
+    ctx.set_forkserver_preload(list(PRELOAD))
+    return ctx
+
+
+class WorkerPool:
+    """Up to `size` worker processes ('spawn'), each a single-process executor reused across tasks.
+
+    A shared ProcessPoolExecutor terminates every worker when one dies; one executor per worker keeps a
+    crash (OOM kill, segfault) to the task it was running, and that worker is replaced for the next task.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._threads = ThreadPoolExecutor(max_workers=size, thread_name_prefix="xts-sync")
+        self._idle: queue.SimpleQueue[ProcessPoolExecutor | None] = queue.SimpleQueue()
+        for _ in range(size):
+            self._idle.put(None)  # started on first use
+        self._size = size
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        return self._threads.submit(self._run, fn, args)
+
+    def _run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        worker = self._idle.get() or ProcessPoolExecutor(max_workers=1, mp_context=_mp_context())
+        try:
+            return worker.submit(fn, *args).result()
+        except BrokenProcessPool:
+            worker.shutdown(wait=False, cancel_futures=True)
+            worker = None
+            raise
+        finally:
+            self._idle.put(worker)
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=True)
+        for _ in range(self._size):
+            worker = self._idle.get()
+            if worker is not None:
+                worker.shutdown(wait=True)
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def default_workers() -> int:
+    """$XTS_SYNC_WORKERS, else 4; 1 runs everything in this process, one run after another."""
+    try:
+        return max(1, int(os.environ.get(WORKERS_ENV) or DEFAULT_WORKERS))
+    except ValueError:
+        return DEFAULT_WORKERS
+
+
+def _run_tasks(tasks: list[tuple[Callable[..., Any], tuple[Any, ...]]], workers: int, spec: CycleSpec | None,
+               defs: dg.Definitions, instance: dg.DagsterInstance, pool: WorkerPool | None) -> list[Any]:
+    """Results (or the exception each task raised) in task order, whatever order they finished in."""
+    if pool is None or spec is None or workers <= 1 or len(tasks) <= 1:
+        results: list[Any] = []
+        for fn, args in tasks:
+            try:
+                results.append(fn(defs, instance, *args))
+            except Exception as exc:  # noqa: BLE001 - as in the concurrent path: reported per task
+                results.append(exc)
+        return results
+    futures = [pool.submit(_in_worker, spec, fn, *args) for fn, args in tasks]
+    out: list[Any] = []
+    for fut in futures:
+        try:
+            out.append(fut.result())
+        except Exception as exc:  # noqa: BLE001 - a dead worker fails its own task only
+            out.append(exc)
+    return out
+
+
+def cycle_tags() -> dict[str, str]:
+    """Tags of one CLI cycle: the same cycle id on every run of it, kind "cli" (the pair sensor ignores it)."""
+    return {CYCLE_TAG: f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.getpid()}", KIND_TAG: "cli"}
+
+
+def run_cycle(defs: dg.Definitions, instance: dg.DagsterInstance, topology: Any, db: str | Path,
+              pair_keys: list[str] | None = None, dry_run: bool = False, *, spec: CycleSpec | None = None,
+              workers: int = 1, tags: dict[str, str] | None = None) -> list[PairOutcome]:
+    """Extract every source and snapshot every target the pairs need, then run each pair (or its dry run).
+
+    With `spec` and `workers` > 1, tenants, then targets, run concurrently in worker processes (module
+    docstring); otherwise every run is in this process, one after another. Outcomes come back in the
+    topology's pair order either way.
+    """
+    pairs = [p for p in topology.pairs() if p.enabled and (pair_keys is None or p.key in pair_keys)]
+    tags = tags or cycle_tags()
+    sources, targets = {p.source for p in pairs}, {p.target for p in pairs}
+    tenants = sorted(sources | targets)
+    sides = {t: [s for s, group in (("source", sources), ("target", targets)) if t in group] for t in tenants}
+    pool = WorkerPool(min(workers, max(len(tenants), 1))) if spec is not None and workers > 1 else None
+    try:
+        side_ok: dict[tuple[str, str], list[str]] = {}
+        tenant_tasks = [(run_tenant, (t, sides[t], tags)) for t in tenants]
+        for t, res in zip(tenants, _run_tasks(tenant_tasks, workers, spec, defs, instance, pool), strict=True):
+            for side in sides[t]:
+                side_ok[(side, t)] = (res.get(side, []) if isinstance(res, dict)
+                                      else [f"{side} run for {t}: {_one_line(res)}"])
+        outcomes = {p.key: PairOutcome(pair_key=p.key, dry_run=dry_run) for p in pairs}
+        held = {} if dry_run else skipped_pairs(db, [p.key for p in pairs])
+        groups: dict[str, list[str]] = {}
+        for p in pairs:
+            o = outcomes[p.key]
+            o.errors = side_ok[("source", p.source)] + side_ok[("target", p.target)]
+            if p.key in held:
+                o.quarantined = held[p.key]  # skipped like a scheduled cycle skips it
+            if not (o.errors or o.quarantined):
+                groups.setdefault(p.target, []).append(p.key)
+        group_tasks = [(run_target_group, (str(db), keys, dry_run, tags)) for keys in groups.values()]
+        results = _run_tasks(group_tasks, workers, spec, defs, instance, pool)
+        for (target, keys), res in zip(groups.items(), results, strict=True):
+            if isinstance(res, BaseException):
+                for k in keys:
+                    outcomes[k].errors.append(f"worker for target {target}: {_one_line(res)}")
+            else:
+                outcomes.update({o.pair_key: o for o in res})
+    finally:
+        if pool is not None:
+            pool.close()
+    return [outcomes[p.key] for p in pairs]
 
 
 def format_summary(outcomes: list[PairOutcome]) -> str:
@@ -151,12 +368,21 @@ def format_summary(outcomes: list[PairOutcome]) -> str:
 
 
 def sync_in_process(config: str | Path, sandbox: str | None, db: str | None, pair_keys: list[str] | None,
-                    dry_run: bool) -> list[PairOutcome]:
-    """Build the definitions for `config` and run one cycle against the instance in $DAGSTER_HOME."""
+                    dry_run: bool, workers: int | None = None,
+                    tags: dict[str, str] | None = None) -> list[PairOutcome]:
+    """Build the definitions for `config` and run one cycle against the instance in $DAGSTER_HOME.
+
+    `workers` (default `default_workers()`): how many tenants, then targets, run at once in worker
+    processes; 1 keeps every run in this process, one after another.
+    """
     from assets.resources import load_topology
     from xts_pipeline.definitions import build_definitions
 
+    sandbox = str(Path(sandbox).absolute()) if sandbox else None
     defs = build_definitions(config, sandbox, db)
-    topology = load_topology(str(Path(config).absolute()), str(Path(sandbox).absolute()) if sandbox else None)
-    with dg.DagsterInstance.get() as instance:
-        return run_cycle(defs, instance, topology, defs.resources["duckdb"].path, pair_keys, dry_run)
+    topology = load_topology(str(Path(config).absolute()), sandbox)
+    db_path = str(defs.resources["duckdb"].path)
+    spec = CycleSpec(str(Path(config).absolute()), sandbox, db_path)
+    with cli_instance() as instance:
+        return run_cycle(defs, instance, topology, db_path, pair_keys, dry_run, spec=spec,
+                         workers=default_workers() if workers is None else workers, tags=tags)

@@ -161,6 +161,33 @@ def test_required_permissions_follow_roles() -> None:
         topo.required_permissions("contosso")
 
 
+def test_optional_permissions_are_listed_apart_from_required_ones() -> None:
+    topo = build({"topology": [
+        {"pair": {"source": "contoso", "target": "fabrikam"}},
+        {"pair": {"source": "northwind", "target": "contoso"},
+         "scope": {"all_members": False, "groups": ["Sync"]}},
+    ]})
+    # Reading directory-role holders only strengthens impersonation: targets get it as optional.
+    assert topo.optional_permissions("fabrikam") == ["RoleManagement.Read.Directory"]
+    assert "RoleManagement.Read.Directory" not in topo.required_permissions("fabrikam")
+    assert topo.optional_permissions("northwind") == []  # a source only
+    needs = topo.permission_needs("contoso")  # source and target
+    assert [n.permission for n in needs if n.required] == topo.required_permissions("contoso")
+    assert [n.permission for n in needs[-1:]] == ["RoleManagement.Read.Directory"] and not needs[-1].required
+    assert "impersonation" in needs[-1].why and needs[-1].roles == ("target",)
+    assert len({n.permission for n in needs}) == len(needs)
+    # contoso is not scoped by groups as a source, so GroupMember.Read.All is there once, for the target.
+    group = next(n for n in needs if n.permission == "GroupMember.Read.All")
+    assert group.required and group.roles == ("target",)
+    both = next(n for n in topo.permission_needs("northwind") if n.permission == "GroupMember.Read.All")
+    assert both.roles == ("source",) and "scope.groups" in both.why
+    from xts_pipeline.config import permission_needs
+
+    merged = next(n for n in permission_needs({"source", "target"}, uses_assigned_groups=True)
+                  if n.permission == "GroupMember.Read.All")
+    assert merged.required and merged.roles == ("source", "target") and "scope.groups" in merged.why
+
+
 def test_inbound_policy_default_and_configured() -> None:
     topo = build({"topology": [{"mesh": ["contoso", "fabrikam"]}],
                   "inbound_policies": {"contoso": {"allowed_sources": ["fabrikam"]}}})

@@ -368,12 +368,15 @@ def test_refused_credentials_quarantine_the_pair_at_once(world, capsys):
     mover = next(u for u in world.source_users() if u["id"] in synced)
     world.patch_source(mover["id"], {"jobTitle": "After Secret Rotation"})
     assert world.cycle(dry_run=True)["plan"]["update"] == 1  # plan and checks; nothing written
-    good = world.defs.resources["graph_dst"]
-    broken = type(good)(**{**good.model_dump(), "client_secret": "rotated-away"})  # the secret expired
+    # The target's admin rotates the app's secret in the sandbox; the pipeline still holds the old one.
+    configured = world.sandbox.tenant(DST)["client_secret"]
+    rotated = world.sandbox.admin("PUT", f"/tenants/{DST}/secret", json={"rotate": True})["client_secret"]
+    assert rotated != configured
     before = world.target_state()
-    res = dg.materialize([*world.defs.assets, *world.defs.asset_checks], selection=[APPLIED], partition_key=PAIR,
-                         resources={**world.defs.resources, "graph_dst": broken}, instance=world.instance,
-                         raise_on_error=False)
+    try:
+        res = world.materialize([APPLIED], PAIR)
+    finally:
+        world.sandbox.admin("PUT", f"/tenants/{DST}/secret", json={"secret": configured})
     assert not res.success
     failure = next(e for e in res.all_events if e.is_step_failure).step_failure_data
     text = failure.user_failure_data.description if failure.user_failure_data else failure.error.message

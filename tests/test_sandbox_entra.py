@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import stat
+
 import msal
 import pytest
 import requests
+
+from xts_pipeline.sandbox.process import SandboxError
 
 SCOPE = ["https://graph.microsoft.com/.default"]
 
@@ -130,3 +137,63 @@ def test_requests_verifies_tls_against_the_sandbox_ca(sandbox):
     s.trust_env = False
     with pytest.raises(requests.exceptions.SSLError):
         s.get(sandbox.info["graph_url"] + "/users", timeout=10)
+
+
+# ---- rotating or breaking an app's client secret (admin route) --------------------------------------------
+def _token_status(sb, tenant: dict, secret: str) -> tuple[int, dict]:
+    r = sb.session().post(f"{tenant['authority']}/oauth2/v2.0/token", data={
+        "grant_type": "client_credentials", "client_id": tenant["client_id"], "client_secret": secret,
+        "scope": SCOPE[0]}, timeout=30)
+    return r.status_code, r.json()
+
+
+def test_rotated_secret_locks_out_the_old_one_and_is_persisted(make_sandbox, tmp_path):
+    seed_file = tmp_path / "seed.yaml"
+    seed_file.write_text("tenants:\n  - {name: alpha, users: 20}\n  - {name: beta, users: 10}\n")
+    sb = make_sandbox(seed=str(seed_file), throttle="off")
+    old = sb.tenant("alpha")
+    beta_secret = sb.tenant("beta")["client_secret"]
+    issued = sb.token("alpha")  # an access token from before the rotation
+
+    got = sb.admin("PUT", f"tenants/{old['domain']}/secret", json={"rotate": True})
+    new = got["client_secret"]
+    assert got["tenant"] == "alpha" and new != old["client_secret"]
+    assert re.fullmatch(r"[A-Za-z]{3}\dQ~[A-Za-z0-9_.~-]{34}", new)
+    status, body = _token_status(sb, old, old["client_secret"])
+    assert status == 401 and body["error"] == "invalid_client" and 7000215 in body["error_codes"]
+    assert body["error_description"].startswith("AADSTS7000215")
+    assert "access_token" in msal_app(sb, old, secret=new).acquire_token_for_client(SCOPE)
+    # As in Entra, a token issued before the rotation stays valid until it expires.
+    r = sb.session().get(sb.info["graph_url"] + "/users?$top=1", headers={"Authorization": f"Bearer {issued}"})
+    assert r.status_code == 200
+    # sandbox.json is rewritten, still private; the other tenant is untouched.
+    on_disk = json.loads(sb.info_path.read_text())
+    assert {t["name"]: t["client_secret"] for t in on_disk["tenants"]} == {"alpha": new, "beta": beta_secret}
+    assert stat.S_IMODE(os.stat(sb.info_path).st_mode) == 0o600
+    assert sb.refresh() == on_disk and sb.tenant("alpha")["client_secret"] == new
+
+    # Breaking it on purpose: any given secret, e.g. what a test wants to see refused; survives a restart.
+    sb.admin("PUT", "tenants/alpha/secret", json={"secret": "expired~secret.value_1"})
+    sb.restart()
+    alpha = sb.tenant("alpha")
+    assert alpha["client_secret"] == "expired~secret.value_1"
+    assert _token_status(sb, alpha, new)[0] == 401
+    assert _token_status(sb, alpha, "expired~secret.value_1")[0] == 200
+    assert _token_status(sb, sb.tenant("beta"), beta_secret)[0] == 200
+
+    for bad in ({}, {"rotate": False}, {"rotate": True, "secret": "x"}, {"secret": ""}, {"secret": "has space"},
+                {"secret": "caf\u00e9"}, {"secret": 42}, {"secret": "x" * 257}, {"other": 1}):
+        with pytest.raises(SandboxError, match=r"400 .*rotate"):
+            sb.admin("PUT", "tenants/alpha/secret", json=bad)
+    with pytest.raises(SandboxError, match="404"):
+        sb.admin("PUT", "tenants/nobody/secret", json={"rotate": True})
+    assert sb.tenant("alpha")["client_secret"] == "expired~secret.value_1"
+    assert _token_status(sb, alpha, "expired~secret.value_1")[0] == 200
+
+
+def test_secret_route_needs_the_admin_key(sandbox):
+    t = sandbox.tenant("contoso")
+    r = sandbox.session().put(f"{sandbox.info['base_url']}/_sandbox/tenants/contoso/secret", json={"rotate": True},
+                              headers={"X-Sandbox-Admin": "wrong"})
+    assert r.status_code == 401
+    assert _token_status(sandbox, t, t["client_secret"])[0] == 200

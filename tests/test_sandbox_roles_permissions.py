@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from xts_pipeline.config.permissions import permissions_for_roles
+from xts_pipeline.config.permissions import optional_permissions_for_roles, permissions_for_roles
 from xts_pipeline.sandbox.faults import FaultInjector, FaultSpec, FaultSpecError
 from xts_pipeline.sandbox.permissions import DEMO_APP_PERMISSIONS, KNOWN_PERMISSIONS
 from xts_pipeline.sandbox.seed import ALL_PERMISSIONS, demo_seed, generate_tenant
@@ -29,7 +29,9 @@ tenants:
 # ---- grants ------------------------------------------------------------------------------------
 def test_demo_apps_get_exactly_what_a_source_and_target_tenant_needs():
     needed = set(permissions_for_roles({"source", "target"}, uses_assigned_groups=True))
-    expected = needed | {"RoleManagement.Read.Directory"}
+    optional = set(optional_permissions_for_roles({"source", "target"}))
+    assert optional == {"RoleManagement.Read.Directory"} and not optional & needed
+    expected = needed | optional  # the demo also reads directory-role holders
     assert set(DEMO_APP_PERMISSIONS) == expected and len(DEMO_APP_PERMISSIONS) == len(expected)
     assert set(ALL_PERMISSIONS) == expected
     assert generate_tenant("solo", 5).permissions == ALL_PERMISSIONS

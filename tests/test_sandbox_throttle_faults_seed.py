@@ -433,7 +433,12 @@ def test_distributions(big):
     assert any(c > 1 for c in names.values())
     assert any(not u["displayName"].isascii() for u in users)
     assert any("'" in u["displayName"] for u in users)
-    assert {"Zoë O'Brien", "José Núñez", "Søren Ødegård", "Siobhán Ní Bhriain"} <= set(names)
+    # Users 1..5 always show the awkward cases (drawn per tenant): an apostrophe, diacritics, letters that
+    # do not decompose, a surname with a space, and user 5 repeating user 2.
+    first = [u["displayName"] for u in users[1:6]]
+    assert "'" in first[0] and not first[1].isascii() and set(first[2]) & set("øØłŁæÆßđĐıþÞ")
+    assert " " in users[4]["surname"] and first[4] == first[1]
+    assert users[5]["mailNickname"] == users[2]["mailNickname"] + "2"  # still unique
     assert len({u["country"] for u in members}) >= 10
     assert all(u["usageLocation"] and len(u["usageLocation"]) == 2 for u in members)
     assert len({u["department"] for u in members}) >= 10
@@ -522,6 +527,78 @@ def test_demo_seed_is_a_merger():
     assert all(p.is_sync_allowed and p.inbound_auto_consent and p.outbound_auto_consent
                for p in demo.partner_policies)
     assert demo_seed().tenant("fabrikam").users[:20] == demo.tenant("fabrikam").users[:20]
+
+
+def test_demo_tenants_hold_different_people_and_admins_administer():
+    """Names come from (tenant, seed): same-seed tenants must not share people by position, or a merger
+    sync meets the target's admins as 'exact' look-alikes (noise that hides the real attack cases)."""
+    demo = demo_seed()
+    by_tenant = {t.name: list(t.users) for t in demo.tenants}
+    assert {t.seed for t in demo.tenants} == {0}
+    for a, b in itertools.combinations(by_tenant, 2):
+        same = [i for i, (x, y) in enumerate(zip(by_tenant[a], by_tenant[b], strict=False))
+                if x["displayName"] == y["displayName"]]
+        assert len(same) <= 2, (a, b, same)  # chance alone; users 1..5 used to be identical everywhere
+    for t in demo.tenants:
+        users = {u["id"]: u for u in by_tenant[t.name]}
+        admins = next(g["id"] for g in t.groups if g["displayName"] == "Tenant Administrators")
+        members = {m for g, m in t.members if g == admins}
+        holders = {m for _, m in t.role_members}
+        assert len(members) == 3 and members <= holders, t.name
+        assert {users[m]["department"] for m in members} == {"IT"}, t.name
+    # Chance look-alikes of contoso's protected identities among fabrikam's members stay few.
+    contoso = demo.tenant("contoso")
+    users = {u["id"]: u for u in by_tenant["contoso"]}
+    assignable = {g["id"] for g in contoso.groups if g["isAssignableToRole"]}
+    protected = {users[m]["displayName"] for g, m in contoso.members if g in assignable and m in users}
+    protected |= {users[m]["displayName"] for _, m in contoso.role_members} | {"Megan Bowen"}
+    hits = [u["displayName"] for u in by_tenant["fabrikam"] if u["userType"] == "Member"
+            and u["displayName"] in protected]
+    assert len(hits) <= 3, hits
+
+
+def test_demo_fixtures_are_the_documented_attack_cases():
+    fabrikam = list(demo_seed().tenant("fabrikam").users)
+    lookalikes = [u for u in fabrikam if u["displayName"] == "M\u0435gan Bowen"]  # Cyrillic small ie
+    assert len(lookalikes) == 1
+    fake = lookalikes[0]
+    assert (fake["userType"], fake["creationType"], fake["accountEnabled"], fake["department"]) == (
+        "Member", None, True, "Sales")
+    assert fake["mail"] and fake["userPrincipalName"].endswith("@fabrikam.onmicrosoft.com")
+    assert "Megan Bowen" not in {u["displayName"] for u in fabrikam}
+    treasury = [u for u in fabrikam if u["department"] == "Treasury" and u["userType"] == "Member"
+                and u["accountEnabled"]]
+    assert any(u["displayName"] == "Henrik Lindahl" for u in treasury)
+    # Fixtures sit just before the guests_from guests and shift nobody else.
+    assert [u["userType"] for u in fabrikam[-5:]] == ["Guest"] * 5
+    assert {u["displayName"] for u in fabrikam[-7:-5]} == {"M\u0435gan Bowen", "Henrik Lindahl"}
+    plain = list(generate_tenant("fabrikam", 500, "fabrikam.onmicrosoft.com", company="Fabrikam, Inc.",
+                                 ceo="Adele Vance", sync_groups=["Contoso"]).users)
+    assert [u["id"] for u in plain] == [u["id"] for u in fabrikam]
+    assert plain[100] == fabrikam[100] and plain[-8]["displayName"] == fabrikam[-8]["displayName"]
+
+
+def test_seed_file_fixtures_are_checked(tmp_path):
+    def load(fixtures: str, users: int = 20):
+        f = tmp_path / "seed.yaml"
+        f.write_text(f"tenants:\n  - name: alpha\n    users: {users}\n    fixtures: {fixtures}\n")
+        return load_seed_file(f)
+
+    ok = load('[{given: "\u0410lice", surname: Admin, department: IT, job_title: Systems Administrator}]')
+    alice = [u for u in ok.tenant("alpha").users if u["surname"] == "Admin"]
+    assert [(u["displayName"], u["jobTitle"], u["department"]) for u in alice] == [
+        ("\u0410lice Admin", "Systems Administrator", "IT")]
+    for fixtures, message in (
+        ("[{given: A, surname: B, department: Bakery}]", "department 'Bakery'; use one of Engineering"),
+        ("[{given: A, surname: B}]", r"fixtures\[0\]: must be a mapping with given, surname, department"),
+        ("[{given: A, surname: B, department: IT, boss: X}]", r"fixtures\[0\]: must be a mapping"),
+        ("[{given: '', surname: B, department: IT}]", r"fixtures\[0\]\.given: must be a non-empty text"),
+        ("{given: A}", "fixtures: must be a list"),
+    ):
+        with pytest.raises(SeedError, match=message):
+            load(fixtures)
+    with pytest.raises(SeedError, match="no room for 1 fixture"):
+        load("[{given: A, surname: B, department: IT}]", users=6)
 
 
 def test_demo_has_pre_merger_guests_of_in_scope_parent_users():

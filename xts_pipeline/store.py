@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
@@ -133,6 +133,15 @@ def _lock_for(path: Path) -> FileLock:
         return _locks[key]
 
 
+def _make_private(db: Path) -> None:
+    """Mode 0600 for a new staging file: it holds every synced tenant's user data (names, mails, phones).
+
+    DuckDB refuses to open a pre-created empty file, so the mode is set right after it creates one.
+    """
+    with suppress(OSError):
+        os.chmod(db, 0o600)
+
+
 @contextmanager
 def connect(path: str | Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the database under the cross-process lock; the schema is created on first use.
@@ -150,10 +159,13 @@ def connect(path: str | Path | None = None) -> Iterator[duckdb.DuckDBPyConnectio
             f"wait for the running sync to finish or remove a stale {db}.lock"
         ) from exc
     try:
+        created = not db.exists()
         try:
             con = duckdb.connect(str(db), config=DUCKDB_CONFIG)
         except duckdb.Error as exc:
             raise StoreError(f"cannot open staging database {db}: {exc}; check the path and permissions") from exc
+        if created:
+            _make_private(db)
         try:
             if str(db) not in _initialised:
                 for stmt in (*SCHEMA, *MIGRATIONS):

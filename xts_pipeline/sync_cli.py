@@ -4,12 +4,17 @@ Runs appear in the Dagster UI like scheduled ones. Exit code: 0 when every pair 
 failed; 1 when a blocking check failed, a step errored or a pair is quarantined (skipped, as a scheduled
 cycle skips it); 2 for a configuration problem. A blocked pair's note shows its plan fingerprint and the
 exact `xts approve` command.
+
+Tenants (extract, snapshot), then targets, run concurrently in worker processes ($XTS_SYNC_WORKERS, 4 by
+default; 1 runs everything in this process): each target has its own Graph budget, so pairs into different
+targets apply at the same time and pairs into one target one after another (assets/cycle.py).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +29,7 @@ def dagster_home() -> Path:
 
 
 def _pair_keys(topology, spec: str | None) -> list[str] | None:
+    """Pair keys named by --pairs (SRC->DST,...), or None for every pair."""
     if not spec:
         return None
     return [topology.pair(item.strip()).key for item in spec.split(",") if item.strip()]
@@ -46,12 +52,16 @@ def sync_command(args) -> int:
     db = os.environ.get("XTS_DUCKDB")
     if not db and not args.config and not os.environ.get("XTS_CONFIG"):
         db = str(home / "xts.duckdb")  # the packaged demo topology keeps its staging file by the instance
-    from assets.cycle import format_summary, sync_in_process
+    from assets.cycle import cycle_tags, default_workers, format_summary, sync_in_process
 
-    outcomes = sync_in_process(config, sandbox, db, pair_keys, dry_run=bool(args.dry_run))
+    started, workers, tags = time.monotonic(), default_workers(), cycle_tags()
+    outcomes = sync_in_process(config, sandbox, db, pair_keys, dry_run=bool(args.dry_run), workers=workers,
+                               tags=tags)
     mode = "dry run (plan only, nothing written)" if args.dry_run else "sync cycle"
     print(f"xts sync: {mode}; config {config}" + (f"; sandbox {sandbox}" if sandbox else "")
           + f"; instance {home}")
+    print(f"xts sync: cycle {tags['xts/cycle']} took {time.monotonic() - started:.1f} s; "
+          + (f"up to {workers} tenants or targets at a time" if workers > 1 else "one run at a time"))
     print(format_summary(outcomes))
     failed = any(o.failed_checks or o.errors or o.quarantined for o in outcomes)
     return 1 if failed else 0

@@ -18,7 +18,12 @@ from .models import (
     TargetObjectActions,
     TenantConfig,
 )
-from .permissions import permissions_for_roles
+from .permissions import (
+    PermissionNeed,
+    optional_permissions_for_roles,
+    permission_needs,
+    permissions_for_roles,
+)
 from .sandbox_overlay import apply_sandbox, read_sandbox_info
 from .topology import SyncPair, Topology, pair_key, pair_name
 
@@ -29,6 +34,7 @@ __all__ = [
     "ConfigIssue",
     "CredentialConfig",
     "DeprovisionConfig",
+    "PermissionNeed",
     "ScheduleConfig",
     "ScopeConfig",
     "StagingConfig",
@@ -43,7 +49,9 @@ __all__ = [
     "format_path",
     "load_config",
     "pair_key",
+    "optional_permissions_for_roles",
     "pair_name",
+    "permission_needs",
     "permissions_for_roles",
     "read_sandbox_info",
     "resolve_config_path",

@@ -31,7 +31,8 @@ from .models import (
     TenantConfig,
     TopologyBlock,
 )
-from .permissions import permissions_for_roles
+from .permissions import PermissionNeed
+from .permissions import permission_needs as _permission_needs
 
 MarkFn = Callable[[PathT], tuple[int | None, int | None]]
 
@@ -187,10 +188,22 @@ class Topology(StrictModel):
         return out
 
     def required_permissions(self, tenant: str) -> list[str]:
-        """Least-privilege Graph application permissions the tenant's app needs for its roles."""
+        """Least-privilege Graph application permissions the tenant's app cannot sync without.
+
+        Only the required ones: `optional_permissions` lists those that merely strengthen a guardrail,
+        `permission_needs` both, with why.
+        """
+        return [n.permission for n in self.permission_needs(tenant) if n.required]
+
+    def optional_permissions(self, tenant: str) -> list[str]:
+        """Permissions the sync works without, at the cost of a weaker guardrail (the snapshot warns)."""
+        return [n.permission for n in self.permission_needs(tenant) if not n.required]
+
+    def permission_needs(self, tenant: str) -> list[PermissionNeed]:
+        """Every permission for the tenant's roles in enabled pairs: required first, each with why."""
         roles = self.roles(tenant)
         uses_groups = any(p.enabled and p.source == tenant and p.scope.groups for p in self.pairs())
-        return permissions_for_roles(roles, uses_assigned_groups=uses_groups)
+        return _permission_needs(roles, uses_assigned_groups=uses_groups)
 
     @property
     def duckdb_path(self) -> Path:

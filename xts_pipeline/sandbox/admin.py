@@ -7,16 +7,20 @@ expose raw state for assertions. See docs/sandbox.md.
 from __future__ import annotations
 
 import re
+import secrets
 from typing import TYPE_CHECKING
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .store import ACTIVE
+from .store import ACTIVE, Tenant
 
 if TYPE_CHECKING:
     from .app import SandboxApp
+
+_SECRET_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.~"  # noqa: S105
+_SECRET_RE = re.compile(r"[\x21-\x7e]{1,256}\Z")  # printable ASCII, no spaces: what an Entra secret can be
 
 
 def _json(obj, status: int = 200) -> Response:
@@ -82,6 +86,8 @@ async def handle_admin(app: SandboxApp, request: Request) -> Response:
             return _err(400, "Body must be {\"permissions\": [\"User.Read.All\", ...]}.")
         store.set_permissions(tenant, perms)
         return _json({"tenant": tenant.name, "permissions": tenant.permissions})
+    if rest == "/secret" and method == "PUT":
+        return _put_secret(app, tenant, body)
     if rest == "/invitations" and method == "PUT":
         if not isinstance(body.get("allowed"), bool):
             return _err(400, "Body must be {\"allowed\": true|false}.")
@@ -104,3 +110,34 @@ async def handle_admin(app: SandboxApp, request: Request) -> Response:
         store.put_partner(tenant, pm.group(1), body)
         return _json(body)
     return _err(404, f"No admin route {method} {request.url.path}; see docs/sandbox.md.")
+
+
+def new_client_secret() -> str:
+    """A fresh random secret in Entra's shape (3 letters, a digit, 'Q~', 34 more): what rotation hands out."""
+    letters = _SECRET_ALPHABET[:52]
+    head = "".join(secrets.choice(letters) for _ in range(3)) + secrets.choice("0123456789")
+    return head + "Q~" + "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(34))
+
+
+def _put_secret(app: SandboxApp, tenant: Tenant, body: dict) -> Response:
+    """PUT /_sandbox/tenants/{t}/secret: rotate the app's secret or set a given one (e.g. to break it).
+
+    Entra would let an app hold several secrets; the sandbox keeps one, so the old secret fails at once
+    (AADSTS7000215) while access tokens already issued stay valid until they expire, as in Entra.
+    sandbox.json is rewritten (mode 0600), so a client that re-reads it picks the new secret up.
+    """
+    usage = 'Body must be {"rotate": true} or {"secret": "<1-256 printable ASCII characters, no spaces>"}.'
+    if set(body) - {"rotate", "secret"} or ("rotate" in body) == ("secret" in body):
+        return _err(400, usage)
+    if "rotate" in body:
+        if body["rotate"] is not True:
+            return _err(400, usage)
+        secret = new_client_secret()
+    else:
+        secret = body["secret"]
+        if not isinstance(secret, str) or not _SECRET_RE.match(secret):
+            return _err(400, usage)
+    app.store.set_client_secret(tenant, secret)
+    if app.on_tenants_changed is not None:
+        app.on_tenants_changed()
+    return _json({"tenant": tenant.name, "client_id": tenant.client_id, "client_secret": secret})

@@ -25,6 +25,7 @@ from .permissions import DEMO_APP_PERMISSIONS, KNOWN_PERMISSIONS
 __all__ = [
     "ALL_PERMISSIONS",
     "DemoSeed",
+    "Fixture",
     "PartnerPolicy",
     "SeedError",
     "TenantSeed",
@@ -74,9 +75,28 @@ _SURNAMES = (
     "Suzuki|Kim|Park|Choi|Okafor|Mensah|Abdullah|Haddad|Khalil|Silva|Santos|Oliveira|Pereira|Ivanova|"
     "Petrov|Smirnov|Hansen|Johansen|Larsen|Andersen|Nielsen|Berg|Lund|Holm|Eriksson|Ström|Bäckström"
 ).split("|")
-# Forced early names so even a small tenant shows the awkward cases (index 5 repeats index 2 on purpose).
-_FORCED_NAMES = [("Zoë", "O'Brien"), ("José", "Núñez"), ("Søren", "Ødegård"), ("Siobhán", "Ní Bhriain"),
-                 ("José", "Núñez")]
+# Users 1..5 always show the awkward cases, so even a small tenant has them: a diacritic given name with
+# an apostrophe surname, diacritics in both, letters that do not decompose (ø, ł, æ, ß), a surname with a
+# space, and user 5 repeats user 2 (a duplicate display name). Which names fill these slots is drawn per
+# tenant (`_forced_names`): with one fixed list every tenant had the same five people, and a merger
+# sync met them as look-alikes of the target's admins.
+_FORCED_COUNT = 5
+_NON_ASCII_GIVEN = tuple(g for g in _GIVEN if not g.isascii())
+_UNDECOMPOSED = set("øØłŁæÆßđĐıþÞ")
+_FORCED_POOLS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (_NON_ASCII_GIVEN, tuple(s for s in _SURNAMES if "'" in s)),
+    (_NON_ASCII_GIVEN, tuple(s for s in _SURNAMES if not s.isascii() and " " not in s and "'" not in s)),
+    (tuple(g for g in _GIVEN if _UNDECOMPOSED & set(g)), tuple(s for s in _SURNAMES if _UNDECOMPOSED & set(s))),
+    (_NON_ASCII_GIVEN, tuple(s for s in _SURNAMES if " " in s)),
+)
+
+
+def _forced_names(name: str, seed: int) -> list[tuple[str, str]]:
+    """The five awkward names of users 1..5, from the tenant's own stream (the 5th repeats the 2nd)."""
+    rng = Random(f"xts-seed-forced/{name}/{seed}")
+    picked = [(given[rng.randrange(len(given))], surnames[rng.randrange(len(surnames))])
+              for given, surnames in _FORCED_POOLS]
+    return [*picked, picked[1]]
 
 # (city, state, country, usageLocation, phone prefix, weight)
 _PLACES = (
@@ -117,6 +137,7 @@ _DEPARTMENTS = (
     ("Procurement", 2, "Vice President of Procurement", ("Buyer", "Procurement Specialist")),
     ("Treasury", 2, "Treasurer", ("Treasury Analyst", "Cash Manager")),
 )
+_DEPARTMENT_INDEX = {d[0]: i for i, d in enumerate(_DEPARTMENTS)}
 _GUEST_DOMAINS = ("litware.com", "adatum.com", "tailspintoys.com", "woodgrovebank.com", "wingtiptoys.com",
                   "proseware.com", "fourthcoffee.com", "alpineskihouse.com")
 _FOLD = str.maketrans({"ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "ß": "ss", "ł": "l", "Ł": "L", "đ": "d",
@@ -147,6 +168,22 @@ class PartnerPolicy:
     is_sync_allowed: bool = True  # identitySynchronization.userSyncInbound.isSyncAllowed
     inbound_auto_consent: bool = True  # automaticUserConsentSettings.inboundAllowed
     outbound_auto_consent: bool = True  # automaticUserConsentSettings.outboundAllowed
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fixture:
+    """A deliberate user in a seeded tenant (an attack case for the demo): an enabled internal member with
+    a mail. Fixtures take the indices just before the `guests_from` guests, so nobody else shifts."""
+
+    given: str
+    surname: str
+    department: str  # one of the seed's departments; the title comes from the org tree unless job_title
+    job_title: str | None = None
+    note: str = ""  # why it is there; documentation only
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.given} {self.surname}"
 
 
 @dataclass(kw_only=True)
@@ -249,13 +286,15 @@ class _Users(Sequence[dict[str, Any]]):
 
 class _Tenant:
     def __init__(self, name: str, n: int, domain: str, seed: int, company: str, ceo: str | None,
-                 guest_overrides: Sequence[tuple[str, str, str, str]] = ()) -> None:
+                 guest_overrides: Sequence[tuple[str, str, str, str]] = (),
+                 fixtures: Sequence[Fixture] = ()) -> None:
         self.name, self.domain, self.seed, self.company = name, domain, seed, company
         self.ids = [_uuid("user", name, seed, i) for i in range(n)]
         self.people: list[_Person] = []
-        self._plan(n, ceo, list(guest_overrides))
+        self._plan(n, ceo, list(guest_overrides), list(fixtures))
 
-    def _plan(self, n: int, ceo: str | None, overrides: list[tuple[str, str, str, str]]) -> None:
+    def _plan(self, n: int, ceo: str | None, overrides: list[tuple[str, str, str, str]],
+              fixtures: list[Fixture]) -> None:
         # Every user consumes the same number of draws, so overriding a few users shifts nobody else.
         rng = Random(f"xts-seed/{self.name}/{self.seed}")  # str seeds are stable across runs
         taken: dict[str, int] = {}
@@ -263,8 +302,12 @@ class _Tenant:
         places, depts = _PLACE_POOL, _DEPT_POOL
         emp_prefix = "".join(c for c in self.name.upper() if c.isalpha())[:2] or "EM"
         folded: dict[str, str] = {}
-        # Guests who are users of another seeded tenant take the last indices (the most recent invitations).
-        first_override = max(n - len(overrides), len(_FORCED_NAMES) + 1)
+        # Guests who are users of another seeded tenant take the last indices (the most recent invitations),
+        # the demo's deliberate fixtures the ones just before them (generate_tenant checks they fit).
+        first_override = max(n - len(overrides), _FORCED_COUNT + 1)
+        first_fixture = first_override - len(fixtures)
+        forced = _forced_names(self.name, self.seed)
+        fixed_titles: dict[int, str] = {}
 
         def fold(s: str) -> str:
             f = folded.get(s)
@@ -274,7 +317,7 @@ class _Tenant:
 
         for i in range(n):
             given, surname = _GIVEN[rng.randrange(len(_GIVEN))], _SURNAMES[rng.randrange(len(_SURNAMES))]
-            guest = i > len(_FORCED_NAMES) and rng.random() < _GUEST_RATE
+            guest = i > _FORCED_COUNT and rng.random() < _GUEST_RATE
             enabled = i == 0 or rng.random() >= _DISABLED_RATE
             guest_domain: str | None = _GUEST_DOMAINS[rng.randrange(len(_GUEST_DOMAINS))]
             place = places[rng.randrange(len(places))]
@@ -288,8 +331,14 @@ class _Tenant:
             if i == 0 and ceo:
                 given, _, surname = ceo.strip().partition(" ")
                 surname = surname or "Executive"
-            elif 1 <= i <= len(_FORCED_NAMES):
-                given, surname = _FORCED_NAMES[i - 1]
+            elif 1 <= i <= _FORCED_COUNT:
+                given, surname = forced[i - 1]
+            fixture = fixtures[i - first_fixture] if first_fixture <= i < first_override else None
+            if fixture is not None:
+                given, surname, guest, enabled, has_mail = fixture.given, fixture.surname, False, True, True
+                dept = _DEPARTMENT_INDEX[fixture.department]
+                if fixture.job_title:
+                    fixed_titles[i] = fixture.job_title
             base = f"{fold(given)}.{fold(surname)}"
             if i >= first_override and i - first_override < len(overrides):
                 given, surname, base, guest_domain = overrides[i - first_override]
@@ -333,6 +382,8 @@ class _Tenant:
                     person.title = f"{dept_name} Manager"
                 else:
                     person.title = ic_titles[person.roll % len(ic_titles)]
+        for i, title in fixed_titles.items():
+            self.people[i].title = title
 
     def department(self, i: int) -> str | None:
         d = self.people[i].dept
@@ -456,7 +507,9 @@ def _groups(tenant: _Tenant, sync_groups: Sequence[str]) -> tuple[list[dict[str,
     admins = _group(tenant, "static/admins", "Tenant Administrators",
                     "Assigned, role-assignable: holds the tenant's admin roles", role_assignable=True)
     groups.append(admins)
-    members.extend((admins["id"], tenant.ids[i]) for i in internal[: min(3, len(internal))])
+    # The tenant's own admins (who also hold its directory roles), not its first three users: the CEO and
+    # two awkward-name slots, who have no admin job and made every merger sync flag their namesakes.
+    members.extend((admins["id"], tenant.ids[i]) for i in _admin_candidates(tenant)[:3])
     for target in sync_groups:
         # Scope for "assigned users and groups": ~10 % of internal members, a guest (which sync must skip),
         # and a nested group whose members must NOT count (Entra doesn't expand nested groups).
@@ -489,15 +542,20 @@ _ROLES = (
 _IT = next(i for i, d in enumerate(_DEPARTMENTS) if d[0] == "IT")
 
 
-def _directory_roles(tenant: _Tenant) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
-    """A few activated roles held by enabled IT staff (systems administrators first), so guardrails can
-    protect real role holders; tenants too small for that fall back to other enabled members."""
+def _admin_candidates(tenant: _Tenant) -> list[int]:
+    """Who administers the tenant, in order: enabled systems administrators, other enabled IT staff, then
+    (tiny tenants) other enabled members, the CEO (index 0) last."""
     people = tenant.people
     enabled_it = [i for i, p in enumerate(people) if p.dept == _IT and p.enabled]
     admins = [i for i in enabled_it if people[i].title == "Systems Administrator"]
-    # Fallback: other enabled members, the CEO (index 0) last.
     others = [i for i, p in enumerate(people) if i and p.enabled and p.guest_domain is None and p.dept != _IT]
-    candidates = list(dict.fromkeys([*admins, *enabled_it, *others, 0]))
+    return list(dict.fromkeys([*admins, *enabled_it, *others, 0]))
+
+
+def _directory_roles(tenant: _Tenant) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    """A few activated roles held by the tenant's admins (`_admin_candidates`), so guardrails can protect
+    real role holders."""
+    candidates = _admin_candidates(tenant)
     roles: list[dict[str, Any]] = []
     members: list[tuple[str, str]] = []
     at = 0
@@ -522,6 +580,7 @@ def generate_tenant(
     permissions: Sequence[str] | None = None,
     sync_groups: Sequence[str] = ("Pilot",),
     guests_from: Sequence[tuple[TenantSeed, int]] = (),
+    fixtures: Sequence[Fixture] = (),
 ) -> TenantSeed:
     """A realistic tenant, the same for the same arguments.
 
@@ -529,6 +588,7 @@ def generate_tenant(
     "XTS Sync – <name>" created for use as sync scope. `guests_from` [(other tenant, k)] makes the
     last k users existing B2B guests who are real users of that tenant (pre-merger collaboration),
     picked from its "XTS Sync – <this tenant>" group when it has one, so a sync meets them.
+    `fixtures` are deliberate members (attack cases) placed just before those guests.
     """
     if not isinstance(name, str) or not _TENANT_NAME_RE.match(name):
         raise SeedError(f"tenant name {name!r} must be lowercase letters, digits and inner '-' (e.g. 'contoso' or 'north-wind')")
@@ -544,7 +604,14 @@ def generate_tenant(
                         f"{', '.join(KNOWN_PERMISSIONS)}")
     company = company or f"{name.replace('-', ' ').title()} Ltd."
     overrides = [o for source, k in guests_from for o in _guests_from(source, name, k)]
-    tenant = _Tenant(name, users, domain, seed, company, ceo, overrides)
+    for f in fixtures:
+        if f.department not in _DEPARTMENT_INDEX:
+            raise SeedError(f"tenant {name!r}: fixture {f.display_name!r} has department {f.department!r}; "
+                            f"use one of {', '.join(_DEPARTMENT_INDEX)}")
+    if fixtures and users - len(overrides) - len(fixtures) <= _FORCED_COUNT:
+        raise SeedError(f"tenant {name!r}: {users} users leave no room for {len(fixtures)} fixture(s) and "
+                        f"{len(overrides)} guest(s) after the CEO and {_FORCED_COUNT} fixed users; add users")
+    tenant = _Tenant(name, users, domain, seed, company, ceo, overrides, fixtures)
     groups, members = _groups(tenant, list(sync_groups))
     roles, role_members = _directory_roles(tenant)
     return TenantSeed(
@@ -574,7 +641,7 @@ def _guests_from(source: TenantSeed, target_name: str, k: int) -> list[tuple[str
     index = {uid: i for i, uid in enumerate(u["id"] for u in source.users)} if k else {}
     scope_ids = {g["id"] for g in source.groups if g["displayName"] == label}
     candidates = [index[m] for g, m in source.members if g in scope_ids and m in index]
-    candidates += range(len(_FORCED_NAMES) + 1, len(source.users))  # fallback: everyone else
+    candidates += range(_FORCED_COUNT + 1, len(source.users))  # fallback: everyone else
     out: list[tuple[str, str, str, str]] = []
     seen: set[int] = set()
     for i in candidates:
@@ -624,7 +691,8 @@ def _seed_from_doc(doc: Any, where: str) -> DemoSeed:
     raw_tenants = doc.get("tenants")
     if not isinstance(raw_tenants, list) or not raw_tenants:
         raise fail("tenants", "must be a non-empty list of {name, users, domain?, seed?, ...}")
-    allowed = {"name", "users", "domain", "seed", "company", "ceo", "permissions", "sync_groups", "guests_from"}
+    allowed = {"name", "users", "domain", "seed", "company", "ceo", "permissions", "sync_groups", "guests_from",
+               "fixtures"}
     tenants: list[TenantSeed] = []
     for k, t in enumerate(raw_tenants):
         loc = f"tenants[{k}]"
@@ -652,11 +720,12 @@ def _seed_from_doc(doc: Any, where: str) -> DemoSeed:
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                 raise fail(f"{loc}.guests_from.{source_name}", f"must be a whole number >= 0, got {count!r}")
             guests_from.append((source, count))
+        fixtures = _fixtures_from_doc(t.get("fixtures") or [], f"{loc}.fixtures", fail)
         try:
             tenants.append(generate_tenant(
                 t["name"], t["users"], t.get("domain"), seed_value, company=t.get("company"), ceo=t.get("ceo"),
                 permissions=t.get("permissions", default_perms), sync_groups=t.get("sync_groups", ("Pilot",)),
-                guests_from=guests_from,
+                guests_from=guests_from, fixtures=fixtures,
             ))
         except SeedError as exc:
             raise fail(loc, str(exc)) from None
@@ -682,6 +751,26 @@ def _seed_from_doc(doc: Any, where: str) -> DemoSeed:
     else:
         raise fail("partner_policies", "must be 'mesh' or a list of {tenant, partner, ...}")
     return DemoSeed(tenants=tenants, partner_policies=policies)
+
+
+def _fixtures_from_doc(raw: Any, loc: str, fail: Callable[[str, str], SeedError]) -> list[Fixture]:
+    """A tenant's `fixtures:` list; each entry {given, surname, department, job_title?, note?}."""
+    if not isinstance(raw, list):
+        raise fail(loc, "must be a list of {given, surname, department, job_title?, note?}")
+    keys = {"given", "surname", "department", "job_title", "note"}
+    out: list[Fixture] = []
+    for k, f in enumerate(raw):
+        where = f"{loc}[{k}]"
+        if not isinstance(f, dict) or set(f) - keys or not {"given", "surname", "department"} <= set(f):
+            raise fail(where, f"must be a mapping with given, surname, department and optional job_title, note "
+                              f"(got {sorted(f) if isinstance(f, dict) else type(f).__name__})")
+        for key in ("given", "surname", "department", "job_title", "note"):
+            value = f.get(key)
+            if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 256):
+                raise fail(f"{where}.{key}", f"must be a non-empty text, got {value!r}")
+        out.append(Fixture(given=f["given"].strip(), surname=f["surname"].strip(), department=f["department"],
+                           job_title=f.get("job_title"), note=f.get("note") or ""))
+    return out
 
 
 def demo_seed() -> DemoSeed:

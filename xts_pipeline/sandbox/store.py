@@ -213,6 +213,11 @@ class SandboxStore:
         self.db.execute("UPDATE tenants SET permissions=? WHERE tenant_id=?",
                         (orjson.dumps(tenant.permissions).decode(), tenant.tenant_id))
 
+    def set_client_secret(self, tenant: Tenant, secret: str) -> None:
+        """Replace the app's only client secret (admin route): the old one stops working at once."""
+        tenant.client_secret = secret
+        self.db.execute("UPDATE tenants SET client_secret=? WHERE tenant_id=?", (secret, tenant.tenant_id))
+
     def set_allow_invitations(self, tenant: Tenant, allowed: bool) -> None:
         tenant.allow_invitations = bool(allowed)
         self.db.execute("UPDATE tenants SET allow_invitations=? WHERE tenant_id=?", (int(allowed), tenant.tenant_id))
