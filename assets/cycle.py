@@ -8,11 +8,13 @@ Concurrency (issue 5: each target has its own Graph budget). Runs go in two phas
    share its app's budget, so they stay in one task; different tenants run at the same time.
 2. one task per target tenant: the runs of the pairs into that target, one after another (they share the
    target's write budget); different targets run at the same time.
-Tasks run in worker processes (the 'spawn' context; Dagster's in-process execution is not documented as
-thread-safe), each with its own definitions and `DagsterInstance.get()`, so every run lands in the same
-DAGSTER_HOME and appears in the UI. Every worker is its own single-process executor: a worker that dies
-fails only its task, never the others'. DuckDB stays safe because store.connect() serialises connections
-across processes with a file lock and no connection is held across a Graph call.
+Tasks run in worker processes, not threads (Dagster's in-process execution is not documented as
+thread-safe), each with its own definitions and the instance in $DAGSTER_HOME, so every run lands in the
+same storage and appears in the UI. Workers are forked from a fork server (a clean, single-threaded
+process that preloads the heavy imports once) or spawned (XTS_SYNC_START=spawn). Every worker is its own
+single-process executor: a worker that dies fails only its task, never the others'. DuckDB stays safe
+because store.connect() serialises connections across processes with a file lock, and extract and apply
+never hold a connection across a Graph call.
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ class CycleSpec:
     config: str
     sandbox: str | None
     db: str
+    # The caller's environment at cycle time (DAGSTER_HOME, secrets, XTS_*): a fork server started earlier
+    # in this process would otherwise hand its workers the environment of that earlier moment.
+    env: tuple[tuple[str, str], ...] = ()
 
 
 def _failures(result: Any) -> list[str]:
@@ -205,9 +210,21 @@ def cli_instance() -> dg.DagsterInstance:
 
 def _in_worker(spec: CycleSpec, fn: Callable[..., Any], *args: Any) -> Any:
     """Entry point in a worker process: this process's definitions, the instance in $DAGSTER_HOME."""
+    if spec.env:
+        os.environ.clear()
+        os.environ.update(dict(spec.env))
     defs = _worker_defs(spec)
     with cli_instance() as instance:
         return fn(defs, instance, *args)
+
+
+def start_workers() -> None:
+    """Start the fork server now, so its imports overlap the caller's own set-up."""
+    if (os.environ.get(START_METHOD_ENV) or "forkserver") == "forkserver":
+        from multiprocessing import forkserver
+
+        _mp_context()
+        forkserver.ensure_running()
 
 
 def _mp_context() -> BaseContext:
@@ -222,7 +239,7 @@ def _mp_context() -> BaseContext:
 
 
 class WorkerPool:
-    """Up to `size` worker processes ('spawn'), each a single-process executor reused across tasks.
+    """Up to `size` worker processes, each a single-process executor reused across tasks.
 
     A shared ProcessPoolExecutor terminates every worker when one dies; one executor per worker keeps a
     crash (OOM kill, segfault) to the task it was running, and that worker is replaced for the next task.
@@ -274,7 +291,7 @@ def default_workers() -> int:
 def _run_tasks(tasks: list[tuple[Callable[..., Any], tuple[Any, ...]]], workers: int, spec: CycleSpec | None,
                defs: dg.Definitions, instance: dg.DagsterInstance, pool: WorkerPool | None) -> list[Any]:
     """Results (or the exception each task raised) in task order, whatever order they finished in."""
-    if pool is None or spec is None or workers <= 1 or len(tasks) <= 1:
+    if pool is None or spec is None or workers <= 1:
         results: list[Any] = []
         for fn, args in tasks:
             try:
@@ -375,6 +392,9 @@ def sync_in_process(config: str | Path, sandbox: str | None, db: str | None, pai
     `workers` (default `default_workers()`): how many tenants, then targets, run at once in worker
     processes; 1 keeps every run in this process, one after another.
     """
+    workers = default_workers() if workers is None else workers
+    if workers > 1:
+        start_workers()
     from assets.resources import load_topology
     from xts_pipeline.definitions import build_definitions
 
@@ -382,7 +402,7 @@ def sync_in_process(config: str | Path, sandbox: str | None, db: str | None, pai
     defs = build_definitions(config, sandbox, db)
     topology = load_topology(str(Path(config).absolute()), sandbox)
     db_path = str(defs.resources["duckdb"].path)
-    spec = CycleSpec(str(Path(config).absolute()), sandbox, db_path)
+    spec = CycleSpec(str(Path(config).absolute()), sandbox, db_path, tuple(sorted(os.environ.items())))
     with cli_instance() as instance:
-        return run_cycle(defs, instance, topology, db_path, pair_keys, dry_run, spec=spec,
-                         workers=default_workers() if workers is None else workers, tags=tags)
+        return run_cycle(defs, instance, topology, db_path, pair_keys, dry_run, spec=spec, workers=workers,
+                         tags=tags)

@@ -28,6 +28,8 @@ class GraphTenantResource(dg.ConfigurableResource):
     graph_url: str = "https://graph.microsoft.com/v1.0"
     # Give it as dg.EnvVar("XTS_SECRET_<TENANT>"); kept out of reprs so a logged resource shows no secret.
     client_secret: str | None = Field(default=None, repr=False)
+    # Or a file holding the secret, read only when the client is built (never exported to the environment).
+    client_secret_file: str | None = None
     certificate_path: str | None = None
     certificate_thumbprint: str | None = None
     ca_file: str | None = None
@@ -43,6 +45,8 @@ class GraphTenantResource(dg.ConfigurableResource):
             secret = self.client_secret
             if isinstance(secret, dg.EnvVar):  # used outside a run (CLI helpers, tests): resolve it now
                 secret = secret.get_value()
+            if secret is None and self.client_secret_file:
+                secret = _read_secret_file(self.name, self.client_secret_file)
             conn = TenantConnection(
                 name=self.name, tenant_id=self.tenant_id, client_id=self.client_id,
                 client_secret=secret, authority=self.authority, graph_url=self.graph_url,
@@ -51,6 +55,18 @@ class GraphTenantResource(dg.ConfigurableResource):
             )
             self._client = GraphClient(conn)
         return self._client
+
+
+def _read_secret_file(tenant: str, path: str) -> str:
+    """The client secret from a file; errors name the tenant and the file, never the content."""
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"tenant {tenant}: cannot read secret file {path} ({type(exc).__name__}); "
+                         "create it or fix credential.file in the topology") from None
+    if not value:
+        raise ValueError(f"tenant {tenant}: secret file {path} is empty; write the app's client secret into it")
+    return value
 
 
 class StagingDuckDB(dg.ConfigurableResource):
@@ -123,11 +139,10 @@ def graph_resources(config_path: str, sandbox: str | None) -> dict[str, GraphTen
             os.environ[env] = tenant.resolve_secret().get_secret_value()
         kwargs: dict[str, Any] = {}
         if cred.certificate and not sandbox:
-            kwargs = {"certificate_path": str(cred.certificate), "certificate_thumbprint": cred.thumbprint}
+            cert = tenant.resolve_certificate()  # handles `thumbprint` and `thumbprint_env`
+            kwargs = {"certificate_path": str(cert.certificate_path), "certificate_thumbprint": cert.thumbprint}
         elif cred.file and not sandbox:
-            # A secret file is read at use; point an env var at nothing and pass the file's content lazily.
-            os.environ.setdefault(env, tenant.resolve_secret().get_secret_value())
-            kwargs = {"client_secret": dg.EnvVar(env)}
+            kwargs = {"client_secret_file": str(cred.file)}
         else:
             kwargs = {"client_secret": dg.EnvVar(env)}
         out[resource_key(name)] = GraphTenantResource(

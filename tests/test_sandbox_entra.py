@@ -66,6 +66,12 @@ def test_bad_secret_gets_invalid_client_with_aadsts7000215(sandbox):
     assert "not-the-secret" not in result["error_description"]
 
 
+def test_non_ascii_secret_is_a_clean_invalid_client_not_a_500(sandbox):
+    t = sandbox.tenant("contoso")
+    result = msal_app(sandbox, t, secret="sécret-ü").acquire_token_for_client(SCOPE)
+    assert result["error"] == "invalid_client" and 7000215 in result["error_codes"]
+
+
 def test_unknown_app_gets_aadsts700016(sandbox):
     t = sandbox.tenant("contoso")
     result = msal_app(sandbox, t, client_id="11111111-2222-3333-4444-555555555555").acquire_token_for_client(SCOPE)

@@ -1,9 +1,11 @@
 """Security end to end: secrets and tokens never reach logs, output, DuckDB or Dagster's storage.
 
 One demo sandbox over real HTTPS, each tenant's app granted exactly the least-privilege set the config
-asks for. Then `xts sync --sandbox` runs a full cycle of every demo pair through the real Dagster jobs
-into a temporary DAGSTER_HOME and DuckDB file, with every logger at DEBUG (msal, urllib3, dagster
-included) and stdout/stderr captured at the file-descriptor level. A second topology (no sandbox
+asks for. Then a full cycle of every demo pair runs through the definitions' real Dagster jobs (source,
+target, then pair runs, as `xts sync` orders them) into a temporary DAGSTER_HOME and DuckDB file, in
+this process so that every logger at DEBUG (msal, urllib3, dagster included) is captured, with
+stdout/stderr captured at the file-descriptor level. (`xts sync` itself now runs tasks in worker
+processes, whose log records an in-process capture can't see.) A second topology (no sandbox
 overlay: credentials from environment variables, as in production) then fails twice on purpose: a
 wrong client secret and a revoked permission (403). Afterwards every place a secret could land is
 dumped to text and searched: captured logs and output, every row of every DuckDB table (and the raw
@@ -46,7 +48,6 @@ JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 BAD_SECRET = "wrong-secret-canary-7Q~x9Vb2Lm4Np6Rs8Tu0Wy"
 # Loggers whose DEBUG output is most likely to carry credentials or full request lines.
 LOUD_LOGGERS = ("", "msal", "urllib3", "requests", "dagster", "xts_pipeline", "xts", "filelock", "alembic")
-OPTIONAL_PERMISSION = "RoleManagement.Read.Directory"  # documented optional grant (docs/config.md)
 
 
 @dataclass
@@ -63,12 +64,12 @@ class SecWorld:
 
 
 def least_privilege(sb: SandboxProcess) -> dict[str, list[str]]:
-    """Grant every demo tenant exactly what the demo topology needs (plus the documented optional role
-    reader), so the cycle also proves that the permission table in config/permissions.py suffices."""
+    """Grant every demo tenant exactly what the demo topology needs (required plus the documented optional
+    role reader), so the cycle also proves that the permission table in config/permissions.py suffices."""
     topo = load_config(resolve_config_path(None, fallback_to_demo=True))
     grants = {}
     for name in topo.tenants:
-        grants[name] = sorted({*topo.required_permissions(name), OPTIONAL_PERMISSION})
+        grants[name] = sorted({*topo.required_permissions(name), *topo.optional_permissions(name)})
         sb.admin("PUT", f"tenants/{name}/permissions", json={"permissions": grants[name]})
     return grants
 
@@ -161,7 +162,7 @@ def duckdb_dump(db: Path) -> str:
     return "\n".join(lines)
 
 
-def dagster_dump(home: Path) -> tuple[str, int, int]:
+def dagster_dump(home: Path) -> tuple[str, set[str], int]:
     """Serialised runs (config, tags), every event record and the job/plan snapshots of every run."""
     parts: list[str] = []
     events = 0
@@ -176,7 +177,7 @@ def dagster_dump(home: Path) -> tuple[str, int, int]:
                 parts.append(serialize_value(instance.get_job_snapshot(run.job_snapshot_id)))
             if run.execution_plan_snapshot_id:
                 parts.append(serialize_value(instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)))
-    return "\n".join(parts), len(runs), events
+    return "\n".join(parts), {r.run_id for r in runs}, events
 
 
 def files_under(root: Path, skip: set[str] = frozenset()) -> dict[str, str]:
@@ -194,9 +195,10 @@ def leaks(needles: dict[str, str], haystacks: dict[str, str]) -> list[str]:
 
 
 def run_cycle_in_process(config: Path, sandbox: Path | None, db: Path, instance: dg.DagsterInstance,
-                         ) -> dict[str, bool]:
+                         run_ids: list[str]) -> dict[str, bool]:
     """Source, target, then pair runs of the definitions' jobs, in this process (so every log record
-    reaches caplog), the order `xts sync` and the schedule use. Returns run success by partition."""
+    reaches caplog), the order `xts sync` and the schedule use. Returns run success by partition and
+    appends each run's id to `run_ids`."""
     from xts_pipeline.definitions import build_definitions
 
     defs = build_definitions(config, str(sandbox) if sandbox else None, db)
@@ -211,6 +213,7 @@ def run_cycle_in_process(config: Path, sandbox: Path | None, db: Path, instance:
                 continue  # as `xts sync`: a pair runs only when its source and target runs succeeded
             res = defs.resolve_job_def(job).execute_in_process(
                 partition_key=key, instance=instance, raise_on_error=False, tags={"xts/cycle": "security"})
+            run_ids.append(res.run_id)
             done[key] = res.success and done.get(key, True)  # a tenant may be source and target
     return done
 
@@ -221,13 +224,15 @@ def test_a_full_cycle_and_two_failures_leak_no_secret_or_token(world, caplog, ca
     monkeypatch.setenv("DAGSTER_HOME", str(w.home))
     monkeypatch.delenv("XTS_CONFIG", raising=False)
     w.home.mkdir(exist_ok=True)
+    run_ids: list[str] = []
     capture_everything(caplog)
     try:
         with dg.DagsterInstance.from_config(str(w.home)) as instance:
             # 1. A full cycle of every pair of the demo topology, on the sandbox overlay.
             demo = resolve_config_path(None, fallback_to_demo=True)
-            ok = run_cycle_in_process(demo, w.sandbox.state_dir, w.db, instance)
-            assert all(ok.values()) and len(ok) == 3 + 5, ok
+            topo = load_config(demo)
+            ok = run_cycle_in_process(demo, w.sandbox.state_dir, w.db, instance, run_ids)
+            assert all(ok.values()) and len(ok) == len(topo.tenants) + len(topo.pairs()), ok
             with duckdb.connect(str(w.db), read_only=True) as con:
                 created = con.execute("SELECT count(*) FROM provisioning_log WHERE operation = 'create' "
                                       "AND status = 'Success'").fetchone()[0]
@@ -237,13 +242,13 @@ def test_a_full_cycle_and_two_failures_leak_no_secret_or_token(world, caplog, ca
             cfg = failure_topology(w)
             monkeypatch.setenv("XTS_SECAUDIT_NORTHWIND", BAD_SECRET)
             monkeypatch.setenv("XTS_SECAUDIT_FABRIKAM", w.tenant("fabrikam")["client_secret"])
-            assert run_cycle_in_process(cfg, None, w.db, instance) == {"northwind": False, "fabrikam": True}
+            assert run_cycle_in_process(cfg, None, w.db, instance, run_ids) == {"northwind": False, "fabrikam": True}
 
             # 3. ... then the right secret, but User.Read.All revoked: Graph answers 403.
             monkeypatch.setenv("XTS_SECAUDIT_NORTHWIND", w.tenant("northwind")["client_secret"])
             w.sandbox.admin("PUT", "tenants/northwind/permissions", json={"permissions": ["GroupMember.Read.All"]})
             try:
-                assert run_cycle_in_process(cfg, None, w.db, instance) == {"northwind": False, "fabrikam": True}
+                assert run_cycle_in_process(cfg, None, w.db, instance, run_ids) == {"northwind": False, "fabrikam": True}
             finally:
                 least_privilege(w.sandbox)
         out = capfd.readouterr()
@@ -253,7 +258,6 @@ def test_a_full_cycle_and_two_failures_leak_no_secret_or_token(world, caplog, ca
     logs = log_text(caplog)
     loggers = {r.name.split(".")[0] for r in caplog.records}
     assert {"urllib3", "msal", "dagster"} <= loggers, loggers  # the capture really saw DEBUG from each
-    assert "AADSTS7000215" in logs and "User.Read.All" in logs  # both failures were logged, with the cause
 
     tokens = msal_tokens(w)
     needles = {f"client secret of {t['name']}": t["client_secret"] for t in info["tenants"]}
@@ -263,7 +267,9 @@ def test_a_full_cycle_and_two_failures_leak_no_secret_or_token(world, caplog, ca
     needles["an Authorization header"] = "Bearer ey"
 
     dagster_text, runs, events = dagster_dump(w.home)
-    assert runs == 11 + 2 + 2 and events > 300, (runs, events)  # 3+3+5 runs, then source+target twice
+    assert runs == set(run_ids) and events > 20 * len(runs), (len(runs), events)  # every run we launched
+    for said in (logs + out.err, dagster_text):  # both failures were reported, naming the cause
+        assert "AADSTS7000215" in said and "User.Read.All" in said
     dump = duckdb_dump(w.db)
     assert "## provisioning_log" in dump and dump.count("\n") > 1000
 
@@ -273,20 +279,32 @@ def test_a_full_cycle_and_two_failures_leak_no_secret_or_token(world, caplog, ca
     haystacks |= {f"sandbox/{k}": v for k, v in files_under(w.sandbox.state_dir, skip={
         "sandbox.json", "sandbox.out", "sandbox.sqlite3", "sandbox.sqlite3-wal", "sandbox.sqlite3-shm",
         "signing-key.pem", "server-key.pem"}).items()}
-    assert leaks(needles, haystacks) == []
+    found = leaks(needles, haystacks)
+    assert not found, "secrets or tokens leaked:\n" + "\n".join(found)
 
     # Our own log lines name endpoints, never query strings (filters hold personal data, links hold state).
     ours = [r.getMessage() for r in caplog.records if r.name.startswith("xts_pipeline")]
     assert not [m for m in ours if re.search(r"\?\$|\$filter|\$skiptoken|\$deltatoken", m)]
 
 
+PRIVATE_SANDBOX_FILES = ("sandbox.json", "sandbox.out", "sandbox.sqlite3", "signing-key.pem", "server-key.pem")
+
+
 def test_state_files_are_private(world):
-    """sandbox.json (client secrets, admin key) and the other secret-bearing sandbox files are 0600;
-    the staging database, which holds every tenant's user data, is created 0600 as well."""
+    """sandbox.json (client secrets, admin key) and the other secret-bearing sandbox files are 0600, even
+    when a restart finds them (or a stale temp file) with a wider mode; the staging database, which holds
+    every tenant's user data, is created 0600 as well."""
     state = world.sandbox.state_dir
-    for name in ("sandbox.json", "sandbox.out", "sandbox.sqlite3", "signing-key.pem", "server-key.pem"):
-        mode = stat.S_IMODE((state / name).stat().st_mode)
-        assert mode == 0o600, f"{name} is {oct(mode)}"
+
+    def modes() -> dict[str, str]:
+        return {n: oct(stat.S_IMODE((state / n).stat().st_mode)) for n in PRIVATE_SANDBOX_FILES}
+
+    assert set(modes().values()) == {"0o600"}, modes()
+    (state / "sandbox.out").chmod(0o644)
+    (state / "sandbox.json.tmp").write_text("{}")
+    (state / "sandbox.json.tmp").chmod(0o644)
+    world.sandbox.restart()
+    assert set(modes().values()) == {"0o600"}, modes()
     from xts_pipeline import store
 
     fresh = world.root / "fresh" / "xts.duckdb"
@@ -310,6 +328,7 @@ def test_failures_name_the_cause_without_credentials(world, caplog):
     def rendered(exc: BaseException) -> str:
         return "\n".join([str(exc), repr(exc), repr(vars(exc)), "".join(traceback.format_exception(exc))])
 
+    group = "Quarterly Sales O'Brien"  # a variable: tracebacks quote source lines, never local values
     with GraphClient(conn(BAD_SECRET)) as c, pytest.raises(AuthError) as auth:
         c.find_users(eq("mail", "nobody@example.com"))
     with GraphClient(conn(t["client_secret"])) as good:
@@ -317,7 +336,7 @@ def test_failures_name_the_cause_without_credentials(world, caplog):
         world.sandbox.admin("PUT", "tenants/fabrikam/permissions", json={"permissions": ["User.Read.All"]})
         try:
             with pytest.raises(PermissionError_) as perm:
-                list(good.iter_groups(["id"], filter=eq("displayName", "Quarterly Sales O'Brien")))
+                list(good.iter_groups(["id"], filter=eq("displayName", group)))
         finally:
             least_privilege(world.sandbox)
         assert "GroupMember.Read.All" in str(perm.value) and "fabrikam" in str(perm.value)

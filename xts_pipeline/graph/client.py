@@ -52,6 +52,15 @@ def build_url(url: str, params: Mapping[str, Any] | None) -> str:
     return f"{url}{'&' if '?' in url else '?'}{query}"
 
 
+def _check_session(session: requests.Session, tenant: str) -> None:
+    """Refuse an injected session that would skip TLS verification or let REQUESTS_CA_BUNDLE & co. win."""
+    if session.verify is False or session.trust_env:
+        raise ValueError(
+            f"tenant {tenant!r}: the requests.Session given to GraphClient has verify={session.verify!r}, "
+            f"trust_env={session.trust_env!r}; use graph.http.make_session(ca_file) (TLS is always verified)"
+        )
+
+
 class GraphClient:
     """Talks to one tenant's Graph API. Thread-safe: the writer calls it from worker threads."""
 
@@ -66,6 +75,8 @@ class GraphClient:
         rng: random.Random | None = None,
     ) -> None:
         self.conn = conn
+        if session is not None:
+            _check_session(session, conn.name)
         self.session = session or make_session(conn.ca_file, pool_size=pool_size)
         self.tokens = TokenProvider(conn, self.session)
         self.max_attempts = max_attempts

@@ -80,7 +80,9 @@ class SandboxProcess:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
         log = open(self.state_dir / "sandbox.log", "ab")  # noqa: SIM115 - handed to the child
         # stdout repeats sandbox.json (client secrets, admin key): keep it private like sandbox.json
-        out = os.fdopen(os.open(self.state_dir / "sandbox.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
+        out_fd = os.open(self.state_dir / "sandbox.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(out_fd, 0o600)  # also when an older run left the file with a wider mode
+        out = os.fdopen(out_fd, "wb")
         try:
             self.proc = subprocess.Popen(self._command(port), stdout=out, stderr=log, stdin=subprocess.DEVNULL,
                                          cwd=str(_PROJECT_ROOT), env=env)

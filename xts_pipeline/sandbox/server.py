@@ -134,6 +134,7 @@ def _write_private(path: Path, text: str) -> None:
     """Atomic write, mode 0600 (the file holds client secrets and the admin key)."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode only applies to a new file: a stale .tmp keeps its own
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
     os.replace(tmp, path)

@@ -42,6 +42,7 @@ def ensure_tls(state_dir: Path) -> TlsFiles:
     ca.cert_pem.write_to_path(str(files.ca_file))
     files.cert_file.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
     fd = os.open(files.key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a renewed certificate reuses the path: keep the key private whatever its old mode
     with os.fdopen(fd, "wb") as fh:
         fh.write(leaf.private_key_pem.bytes())
     return files

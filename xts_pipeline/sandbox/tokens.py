@@ -49,6 +49,7 @@ class TokenSigner:
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, 0o600)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(pem)
         self._public = self._key.public_key()
@@ -136,7 +137,7 @@ def client_credentials(form: dict, tenant, signer: TokenSigner, now: float, issu
             f"Application with identifier '{client_id}' was not found in the directory '{tenant.name}'. "
             "Use the client_id listed for this tenant in sandbox.json.", now) | {"error": "invalid_client"}
     secret = form.get("client_secret")
-    if not secret or not secrets.compare_digest(str(secret), tenant.client_secret):
+    if not secret or not secrets.compare_digest(str(secret).encode(), tenant.client_secret.encode()):
         return 401, entra_error(
             "invalid_client", 7000215,
             f"Invalid client secret provided for app '{client_id}' in tenant '{tenant.name}'. Ensure the secret "

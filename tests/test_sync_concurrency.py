@@ -1,0 +1,155 @@
+"""`xts sync` runs pairs into different targets at the same time and pairs into one target one after
+another (issue 5: each target has its own Graph budget). End to end: a real sandbox subprocess over
+HTTPS, the CLI's own code path, worker processes, and a persistent Dagster instance in a temporary
+DAGSTER_HOME whose run records give the start and end of every run."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import textwrap
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from tests.e2e_world import seed
+from xts_pipeline import store
+from xts_pipeline.sandbox.process import SandboxProcess
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+# Two sources into t1 (they must take turns), one into t2 (it must not wait for t1).
+PAIRS = [("s1", "t1"), ("s2", "t1"), ("s1", "t2")]
+GUARDS = """\
+    volume: {max_creates_pct_of_target: null}
+    impersonation: {include_role_assignable_group_members: false, include_directory_role_holders: false}
+    privilege: {treat_role_assignable_as_privileged: false}
+"""
+
+
+def topology_yaml(names: list[str]) -> str:
+    tenants = "".join(textwrap.dedent(f"""\
+      {n}:
+        tenant_id: 00000000-0000-0000-00{i:02d}-000000000001
+        domain: {n}.onmicrosoft.com
+        client_id: 00000000-0000-0000-00{i:02d}-000000000002
+        app_object_id: 00000000-0000-0000-00{i:02d}-000000000003
+        credential: {{env: XTS_SECRET_{n.upper()}}}
+    """) for i, n in enumerate(names, 1))
+    pairs = "".join(f"  - pair: {{source: {s}, target: {t}}}\n    scope: {{all_members: true}}\n" for s, t in PAIRS)
+    policies = "".join(
+        f"  {t}:\n    allowed_sources: [{', '.join(sorted({s for s, tt in PAIRS if tt == t}))}]\n{GUARDS}"
+        for t in sorted({t for _, t in PAIRS}))
+    return ("tenants:\n" + textwrap.indent(tenants, "  ") + "topology:\n" + pairs + "inbound_policies:\n" + policies)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("concurrency")
+    state = root / "sandbox"
+    for i, (name, users) in enumerate((("s1", 12), ("s2", 12), ("t1", 4), ("t2", 4))):
+        seed(state, name, users, 10 + i)
+    home = root / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")  # the committed pools config
+    cfg = root / "topology.yaml"
+    cfg.write_text(topology_yaml(["s1", "s2", "t1", "t2"]))
+    with SandboxProcess(state, seed=None) as sb:
+        tids = {t["name"]: t["tenant_id"] for t in sb.info["tenants"]}
+        for s, t in PAIRS:
+            sb.admin("PUT", f"/tenants/{t}/partners/{tids[s]}", json={
+                "tenantId": tids[s], "identitySynchronization": {"userSyncInbound": {"isSyncAllowed": True}}})
+        yield {"root": root, "sandbox": sb, "home": home, "cfg": cfg, "db": str(root / "xts.duckdb")}
+
+
+def sync(world, monkeypatch, capsys) -> tuple[int, str, str]:
+    """`xts sync` as the console script runs it; returns (exit code, stdout, the cycle id)."""
+    from xts_pipeline.sync_cli import sync_command
+
+    monkeypatch.setenv("DAGSTER_HOME", str(world["home"]))
+    monkeypatch.setenv("XTS_DUCKDB", world["db"])
+    monkeypatch.setenv("XTS_SYNC_WORKERS", "4")
+    rc = sync_command(argparse.Namespace(config=str(world["cfg"]), sandbox=str(world["sandbox"].state_dir),
+                                         pairs=None, dry_run=False))
+    out = capsys.readouterr().out
+    cycle = next(line.split("cycle ", 1)[1].split()[0] for line in out.splitlines() if " took " in line)
+    return rc, out, cycle
+
+
+def runs(world, cycle: str) -> dict[tuple[str, str], tuple[float, float]]:
+    """(job, partition) -> (start, end) of every run of one CLI cycle, from the instance's run records."""
+    with dg.DagsterInstance.from_config(str(world["home"])) as inst:
+        recs = inst.get_run_records(filters=dg.RunsFilter(tags={"xts/cycle": cycle}))
+    assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in recs)
+    return {(r.dagster_run.job_name, r.dagster_run.tags["dagster/partition"]): (r.start_time, r.end_time)
+            for r in recs}
+
+
+def overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
+    return min(a[1], b[1]) - max(a[0], b[0])
+
+
+def table_rows(out: str) -> dict[str, list[str]]:
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("| s")]
+    return {r[0]: r[1:] for r in rows}
+
+
+def test_targets_apply_concurrently_and_one_target_in_turn(world, monkeypatch, capsys):
+    rc, out, cycle = sync(world, monkeypatch, capsys)
+    assert rc == 0, out
+    rows = table_rows(out)
+    assert list(rows) == [f"{s}->{t}" for s, t in PAIRS]  # topology order, whatever finished first
+    assert all(r[-1] == "ok" and int(r[0]) > 0 for r in rows.values()), out  # creates, status
+    rec = runs(world, cycle)
+    assert len(rec) == 2 + 2 + len(PAIRS)  # a source run per source, a snapshot per target, a run per pair
+    pair = {f"{s}__{t}": rec[("pair_sync_job", f"{s}__{t}")] for s, t in PAIRS}
+    # Different targets: the t2 pair ran while a t1 pair was running.
+    assert max(overlap(pair["s1__t2"], pair[k]) for k in ("s1__t1", "s2__t1")) > 0, pair
+    # One target: its two pairs took turns (they share its write budget), in topology order.
+    assert pair["s1__t1"][1] <= pair["s2__t1"][0], pair
+    # Phase 1 ran per tenant at the same time, and every pair started after both of its tenants' runs.
+    tenant_runs = [v for (job, _), v in rec.items() if job in ("source_job", "target_job")]
+    assert any(overlap(a, b) > 0 for i, a in enumerate(tenant_runs) for b in tenant_runs[i + 1:])
+    assert min(s for s, _ in pair.values()) >= max(e for _, e in tenant_runs)
+    with store.connect(world["db"]) as con:
+        created = dict(con.execute("""SELECT pair_key, count(*) FROM provisioning_log
+                                      WHERE operation = 'create' AND status = 'Success' GROUP BY 1""").fetchall())
+    assert set(created) == set(pair) and all(int(rows[k.replace("__", "->")][0]) == n for k, n in created.items())
+
+
+def test_second_concurrent_cycle_is_a_noop(world, monkeypatch, capsys):
+    before = world["sandbox"].admin("GET", "/state")
+    rc, out, cycle = sync(world, monkeypatch, capsys)
+    assert rc == 0, out
+    assert all(r[:7] == ["0"] * 7 and r[-1] == "ok" for r in table_rows(out).values()), out
+    with store.connect(world["db"]) as con:
+        writes = con.execute("""SELECT count(*) FROM provisioning_log l JOIN plan_meta m USING (pair_key)
+                                WHERE l.cycle_id = m.cycle_id AND l.status <> 'Skipped'""").fetchone()[0]
+    assert writes == 0
+    after = world["sandbox"].admin("GET", "/state")
+    assert after["tenants"] == before["tenants"]  # nothing written to any tenant
+    assert len(runs(world, cycle)) == 2 + 2 + len(PAIRS)
+
+
+def test_a_failing_target_does_not_hide_the_others(world, monkeypatch, capsys):
+    sb = world["sandbox"]
+    perms = sb.tenant("t2")["permissions"]
+    source = next(u for u in sb.admin("GET", "/tenants/s2/users")["value"] if u["userType"] == "Member")
+    sb.admin("PATCH", f"/tenants/s2/users/{source['id']}", json={"jobTitle": "Moved While t2 Failed"})
+    # t2's app can no longer read users: its snapshot fails, so its pair can't run this cycle.
+    sb.admin("PUT", "/tenants/t2/permissions", json={"permissions": [
+        p for p in perms if not p.startswith(("User.Read", "Directory.Read"))]})
+    try:
+        rc, out, _ = sync(world, monkeypatch, capsys)
+    finally:
+        sb.admin("PUT", "/tenants/t2/permissions", json={"permissions": perms})
+    assert rc == 1, out
+    rows = table_rows(out)
+    assert list(rows) == [f"{s}->{t}" for s, t in PAIRS]
+    assert rows["s1->t2"][-1] == "error" and "s1->t2: target_snapshot" in out
+    assert rows["s2->t1"][1] == "1" and rows["s2->t1"][-1] == "ok"  # the other target's update went through
+    assert rows["s1->t1"][-1] == "ok"
+    moved = [u for u in sb.admin("GET", "/tenants/t1/users")["value"] if u.get("jobTitle") == "Moved While t2 Failed"]
+    assert len(moved) == 1
