@@ -191,8 +191,8 @@ def cli_instance() -> dg.DagsterInstance:
 
     Dagster 1.13.27's executors busy-wait while a step waits for an op-level pool slot (the next check is
     never in the future; dagster-io/dagster#20367 was closed unmerged): with `pools.granularity: op`, each
-    run queued on the "duckdb" pool spins a core, which made a concurrent no-op demo cycle 2.7x slower on
-    2 cores. `run` granularity skips op claims inside a run; DuckDB stays serialised by store.connect()'s
+    run queued on the "duckdb" pool spins a core, which made a concurrent no-op demo cycle take 33 s
+    instead of 19 s on 2 cores. `run` granularity skips op claims inside a run; DuckDB stays serialised by store.connect()'s
     file lock, and the CLI already runs the DuckDB-only steps of different tenants in separate phases.
     """
     import yaml
