@@ -137,6 +137,12 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
 
 
+def _console_config() -> dict:
+    """Console at INFO for CLI runs (XTS_LOG_LEVEL overrides): every event still lands in the run's event log."""
+    level = os.environ.get("XTS_LOG_LEVEL", "INFO").upper()
+    return {"loggers": {"console": {"config": {"log_level": level}}}}
+
+
 def run_tenant(defs: dg.Definitions, instance: dg.DagsterInstance, tenant: str, sides: list[str],
                tags: dict[str, str]) -> dict[str, list[str]]:
     """The tenant's source run, then its target run (they share the tenant's read budget): errors per side."""
@@ -145,7 +151,8 @@ def run_tenant(defs: dg.Definitions, instance: dg.DagsterInstance, tenant: str, 
         job_name = f"{side}_job"
         try:
             res = defs.resolve_job_def(job_name).execute_in_process(
-                partition_key=tenant, instance=instance, raise_on_error=False, tags=tags)
+                partition_key=tenant, instance=instance, raise_on_error=False, tags=tags,
+                run_config=_console_config())
             out[side] = [] if res.success else _failures(res) or [f"{job_name} {tenant} failed"]
         except Exception as exc:  # noqa: BLE001 - one tenant's crash must not hide the others' results
             out[side] = [f"{job_name} {tenant}: {_one_line(exc)}"]
@@ -160,7 +167,8 @@ def run_target_group(defs: dg.Definitions, instance: dg.DagsterInstance, db: str
     for key in pair_keys:
         o = PairOutcome(pair_key=key, dry_run=dry_run)
         try:
-            res = pair_job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False, tags=tags)
+            res = pair_job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False, tags=tags,
+                                              run_config=_console_config())
             o.ran, o.run_id = True, res.run_id
             o.failed_checks, o.approve_command = _blocking_failed(res, defs)
             if not res.success:
