@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--users", type=int, required=True)
     seed.add_argument("--domain", default=None)
     seed.add_argument("--seed", type=int, default=0)
+    seed.add_argument("--partners", default=None,
+                      help="comma-separated tenants that allow sync with the new one, both ways (a merger)")
     seed.set_defaults(handler=_dispatch("xts_pipeline.sandbox.server:seed_command"))
 
     sync = sub.add_parser("sync", help="run one sync cycle through the Dagster job")

@@ -92,12 +92,18 @@ def apply_seed(store: SandboxStore, spec: str) -> None:
         if target is None or partner is None:
             raise SandboxConfigError(f"--seed {spec!r}: partner policy {p.tenant_name}->{p.partner_tenant_name} "
                                      "names a tenant the seed does not define")
-        data = default_partner(partner.tenant_id)
-        data["automaticUserConsentSettings"] = {"inboundAllowed": p.inbound_auto_consent,
-                                                "outboundAllowed": p.outbound_auto_consent}
-        data["identitySynchronization"] = {"tenantId": partner.tenant_id, "displayName": partner.name,
-                                           "userSyncInbound": {"isSyncAllowed": p.is_sync_allowed}}
-        store.put_partner(target, partner.tenant_id, data)
+        put_partner_policy(store, target, partner, p.is_sync_allowed, p.inbound_auto_consent,
+                           p.outbound_auto_consent)
+
+
+def put_partner_policy(store: SandboxStore, target, partner, sync_allowed: bool = True,
+                       inbound_consent: bool = True, outbound_consent: bool = True) -> None:
+    """`target`'s cross-tenant access partner setting for `partner` (identity sync + automatic consent)."""
+    data = default_partner(partner.tenant_id)
+    data["automaticUserConsentSettings"] = {"inboundAllowed": inbound_consent, "outboundAllowed": outbound_consent}
+    data["identitySynchronization"] = {"tenantId": partner.tenant_id, "displayName": partner.name,
+                                       "userSyncInbound": {"isSyncAllowed": sync_allowed}}
+    store.put_partner(target, partner.tenant_id, data)
 
 
 def sandbox_info(store: SandboxStore, base_url: str, ca_file: Path, admin_key: str) -> dict:
@@ -276,12 +282,37 @@ def seed_command(args) -> int:
         print(f"xts sandbox seed: --state {args.state}: {_one_line(exc)}", file=sys.stderr)
         return 2
     try:
+        partners = [n.strip() for n in (getattr(args, "partners", None) or "").split(",") if n.strip()]
+        unknown = [n for n in partners if store.find_tenant(n) is None]
+        if unknown:
+            raise ValueError(f"--partners names {', '.join(unknown)}, not in this sandbox "
+                             f"(it has: {', '.join(sorted(t.name for t in store.tenants.values()))})")
         tenant = store.add_tenant(tenant_seed)
+        for name in partners:  # a merger rehearsal: both sides allow sync and automatic consent
+            other = store.find_tenant(name)
+            put_partner_policy(store, tenant, other)
+            put_partner_policy(store, other, tenant)
+        running = _refresh_running_info(state_dir, store)
     except (ValueError, sqlite3.Error) as exc:
         print(f"xts sandbox seed: --tenant {args.tenant!r}: {_one_line(exc)}", file=sys.stderr)
         return 2
     finally:
         store.close()
+    served = ("the running sandbox serves it now (sandbox.json updated)" if running
+              else "start the sandbox to serve it")
     print(f"seeded tenant {tenant.name} ({tenant.tenant_id}, {tenant.domain}) with {tenant.user_count} users in "
-          f"{time.perf_counter() - started:.1f} s into {state_dir}; restart the sandbox to serve it")
+          f"{time.perf_counter() - started:.1f} s into {state_dir}"
+          + (f", sync allowed with {', '.join(partners)}" if partners else "") + f"; {served}")
     return 0
+
+
+def _refresh_running_info(state_dir: Path, store: SandboxStore) -> bool:
+    """Rewrite a running sandbox's sandbox.json with the tenants now in the store (it reloads them itself)."""
+    info_path = state_dir / "sandbox.json"
+    try:
+        info = json.loads(info_path.read_text())
+    except (OSError, ValueError):
+        return False  # not running: `serve` writes a fresh one
+    fresh = sandbox_info(store, info["base_url"], Path(info["ca_file"]), info["admin_key"])
+    _write_private(info_path, json.dumps(fresh, indent=2))
+    return True
