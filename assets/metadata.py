@@ -1,12 +1,156 @@
-"""Materialization metadata common to every asset: row count, counts, markdown preview, column schema."""
+"""Materialization metadata common to every asset: row count, counts, markdown preview, column schema.
+
+Everything here is presentation for the Dagster UI: previews are capped (rows and cell width), say how
+many rows they show of how many, render JSON change lists as `attribute: old → new`, and never show
+Python's `None`/`nan`; counts are small markdown tables rather than JSON blobs.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from typing import Any
 
 import dagster as dg
 
 from xts_pipeline import store
+
+MAX_CELL_CHARS = 300
+"""A preview cell longer than this is cut (with the number of hidden attributes when it is a list)."""
+
+EMPTY = ""
+"""How a NULL shows in a preview cell."""
+
+# Column descriptions for the column schema (tables in xts_pipeline/store.py); unknown columns get none.
+COLUMN_DOCS: dict[str, str] = {
+    "tenant": "tenant name from the topology config",
+    "id": "Entra object id of the user in this tenant",
+    "data": "the user as Graph returned it (JSON)",
+    "seen_cycle": "last extraction run that saw the user",
+    "updated_at": "when the row last changed",
+    "user_principal_name": "userPrincipalName",
+    "mail": "mail",
+    "display_name": "displayName",
+    "user_type": "userType: Member or Guest",
+    "creation_type": "creationType (Invitation marks a B2B user)",
+    "external_user_state": "externalUserState of a B2B user",
+    "account_enabled": "accountEnabled",
+    "attrs": "the other synced attributes (JSON)",
+    "link_source_tenant_id": "source tenant id stamped on a synced user (xtsSourceTenantId extension)",
+    "link_source_object_id": "source object id stamped on a synced user (xtsSourceObjectId extension)",
+    "link_sync_config": "pair key stamped on a synced user (xtsSyncConfig extension)",
+    "manager_id": "object id of the user's manager in this tenant",
+    "pair_key": "sync pair, SOURCE__TARGET",
+    "source_tenant_id": "tenant id of the source",
+    "source_object_id": "object id of the user in the source",
+    "desired_create": "attributes a create would send (JSON)",
+    "desired_update": "attributes an update would compare (JSON)",
+    "computed_at": "when the desired state was computed",
+    "cycle_id": "run id of the plan step that produced the row",
+    "change_id": "stable id of one planned write",
+    "target_user_id": "object id of the matched user in the target (empty for a create)",
+    "action": "create / update / disable / delete / restore / skip",
+    "changes": "attribute changes, each {property, old, new} (JSON)",
+    "desired": "full desired attributes of the user (JSON)",
+    "reason": "why the planner chose this action, or why the write was held",
+    "match": "how the source user was matched to a target user",
+    "logged_at": "when the outcome was logged",
+    "status": "outcome, as in Entra provisioning logs: Success / Failure / Skipped",
+    "operation": "the Graph operation performed",
+    "source_upn": "userPrincipalName in the source",
+    "target_tenant": "target tenant name",
+    "modified_properties": "attributes written (JSON)",
+    "error_code": "Graph error code of a failed write",
+    "error_message": "Graph error message of a failed write",
+    "duration_ms": "duration of the Graph call",
+}
+
+_EXTENSION = re.compile(r"^extension_[0-9a-f]{32}_")
+
+
+def _short_property(name: str) -> str:
+    """`extension_<app id>_xtsSourceObjectId` -> `extension_…_xtsSourceObjectId` (the app id is noise here)."""
+    return _EXTENSION.sub("extension_…_", str(name))
+
+
+def _scalar(v: Any) -> str:
+    if v is None:
+        return "∅"
+    if isinstance(v, str):
+        return v
+    return json.dumps(v, ensure_ascii=False)
+
+
+def _changes_text(changes: list[dict], create: bool = False) -> str:
+    """`[{property, old, new}, ...]` as `attr: old → new; ...` (∅ = empty); a create's as `attr = new; ...`."""
+    parts = []
+    # the link extensions (source tenant / object id, pair) go last: the attributes people read come first
+    for c in sorted(changes, key=lambda c: str(c.get("property", "")).startswith("extension_")):
+        prop = _short_property(c.get("property", "?"))
+        old, new = c.get("old"), c.get("new")
+        parts.append(f"{prop} = {_scalar(new)}" if create else f"{prop}: {_scalar(old)} → {_scalar(new)}")
+    return _join_capped(parts)
+
+
+def _object_text(obj: dict) -> str:
+    """A JSON object as `key = value; ...` without its null members."""
+    return _join_capped([f"{_short_property(k)} = {_scalar(v)}" for k, v in obj.items() if v is not None])
+
+
+def _join_capped(parts: list[str]) -> str:
+    out: list[str] = []
+    size = 0
+    for i, p in enumerate(parts):
+        if out and size + len(p) + 2 > MAX_CELL_CHARS - 16:  # room for the "; … (+N more)" tail
+            return "; ".join(out) + f"; … (+{len(parts) - i} more)"
+        out.append(p)
+        size += len(p) + 2
+    return "; ".join(out)
+
+
+def _cell(v: Any, create: bool = False) -> str:
+    """One preview cell: NULL -> empty, JSON change lists / objects readable, capped, safe inside a md table."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return EMPTY
+    try:
+        import pandas as pd
+
+        if v is pd.NaT or (not isinstance(v, (list, dict, str)) and pd.isna(v)):
+            return EMPTY
+    except (TypeError, ValueError, ImportError):
+        pass
+    text = v if isinstance(v, str) else str(v)
+    if isinstance(v, (list, dict)) or (text[:1] in "[{" and text[-1:] in "]}"):
+        try:
+            parsed = v if isinstance(v, (list, dict)) else json.loads(text)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, list) and parsed and all(isinstance(c, dict) and "property" in c for c in parsed):
+            text = _changes_text(parsed, create)
+        elif isinstance(parsed, dict):
+            text = _object_text(parsed) or "{}"
+        elif isinstance(parsed, list) and not parsed:
+            text = EMPTY
+    if len(text) > MAX_CELL_CHARS:
+        text = text[:MAX_CELL_CHARS - 1] + "…"
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def preview_md(df: Any, total: int, order: str) -> str:
+    """A markdown table of `df` (the first rows of `total`), with a line saying how many rows it shows."""
+    if not len(df):
+        return "_no rows_"
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    action = cols.index("action") if "action" in cols else None
+    for row in df.itertuples(index=False, name=None):
+        create = action is not None and str(row[action]).lower() == "create"
+        lines.append("| " + " | ".join(_cell(v, create) or " " for v in row) + " |")
+    shown = len(df)
+    note = (f"_first {shown} of {total} rows, ordered by {order}_" if total > shown
+            else f"_all {total} row{'s' if total != 1 else ''}_")
+    return note + "\n\n" + "\n".join(lines)
 
 
 def table_metadata(con: Any, table: str, where: str, params: list, *, preview_cols: str = "*",
@@ -19,16 +163,32 @@ def table_metadata(con: Any, table: str, where: str, params: list, *, preview_co
     md: dict[str, Any] = {
         "dagster/row_count": dg.MetadataValue.int(int(n)),
         "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(name=c, type=t) for c, t in store.column_schema(con, table)]
+            columns=[dg.TableColumn(name=c, type=t, description=COLUMN_DOCS.get(c))
+                     for c, t in store.column_schema(con, table)]
         ),
-        "preview": dg.MetadataValue.md(df.astype(str).to_markdown(index=False) if len(df) else "_no rows_"),
+        "preview": dg.MetadataValue.md(preview_md(df, int(n), order)),
     }
     for col in count_by:
-        md[f"count_by_{col}"] = dg.MetadataValue.json(store.count_by(con, table, col, where, params))
+        md[f"count_by_{col}"] = counts_md(store.count_by(con, table, col, where, params), key=col)
     return md
 
 
-def counts_md(counts: dict[str, int]) -> dg.MetadataValue:
-    """A small markdown table of counts (reads better in the UI than JSON)."""
-    rows = "\n".join(f"| {k} | {v} |" for k, v in counts.items())
-    return dg.MetadataValue.md("| what | count |\n|---|---|\n" + rows if counts else "_none_")
+PLAN_ACTIONS = frozenset({"create", "update", "disable", "delete", "restore", "skip"})
+
+
+def counts_md(counts: dict[str, int], key: str | None = None) -> dg.MetadataValue:
+    """A small markdown table of counts (reads better in the UI than JSON).
+
+    Keys like `create/Skipped` (operation/outcome, as applied_changes tallies them) get a column each.
+    """
+    if not counts:
+        return dg.MetadataValue.md("_none_")
+    esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
+    if all(str(k).count("/") == 1 for k in counts):
+        rows = "\n".join(f"| {esc(a)} | {esc(b)} | {v} |" for a, b, v in
+                         ((*str(k).split("/"), v) for k, v in counts.items()))
+        return dg.MetadataValue.md("| operation | outcome | count |\n|---|---|---:|\n" + rows)
+    if key is None:
+        key = "action" if set(map(str, counts)) <= PLAN_ACTIONS else " "
+    rows = "\n".join(f"| {esc(k)} | {v} |" for k, v in counts.items())
+    return dg.MetadataValue.md(f"| {esc(key)} | count |\n|---|---:|\n" + rows)
