@@ -154,7 +154,8 @@ def preview_md(df: Any, total: int, order: str) -> str:
 
 
 def table_metadata(con: Any, table: str, where: str, params: list, *, preview_cols: str = "*",
-                   order: str = "1", count_by: tuple[str, ...] = (), limit: int = 20) -> dict[str, Any]:
+                   order: str = "1", count_by: tuple[str, ...] = (), limit: int = 20,
+                   order_label: str | None = None) -> dict[str, Any]:
     """Metadata for the rows of `table` matching `where` (identifiers come from code, values via params)."""
     n = con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()[0]  # noqa: S608
     df = con.execute(
@@ -166,7 +167,7 @@ def table_metadata(con: Any, table: str, where: str, params: list, *, preview_co
             columns=[dg.TableColumn(name=c, type=t, description=COLUMN_DOCS.get(c))
                      for c, t in store.column_schema(con, table)]
         ),
-        "preview": dg.MetadataValue.md(preview_md(df, int(n), order)),
+        "preview": dg.MetadataValue.md(preview_md(df, int(n), order_label or order)),
     }
     for col in count_by:
         md[f"count_by_{col}"] = counts_md(store.count_by(con, table, col, where, params), key=col)

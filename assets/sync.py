@@ -169,7 +169,9 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
             md = table_metadata(
                 con, "plan", "pair_key = ? AND action <> 'skip'", [spec.key],
                 preview_cols="action, user_principal_name, target_user_id, reason, CAST(changes AS VARCHAR) AS changes",
-                order="action, user_principal_name", limit=50)
+                # Updates, disables and deletes first: their old -> new is what a reviewer needs to see.
+                order="CASE action WHEN 'create' THEN 1 ELSE 0 END, action, user_principal_name", limit=50,
+                order_label="action (changes to existing users first), user principal name")
             md["dagster/row_count"] = dg.MetadataValue.int(sum(summary.counts.values()))
         return dg.MaterializeResult(metadata={
             **md, "counts_by_action": counts_md(summary.counts), "writes": summary.writes,

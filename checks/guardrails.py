@@ -129,8 +129,16 @@ def build_guardrail_checks(plan_key: dg.AssetKey, pool: str | None = "duckdb") -
         context.log.info(f"guardrails on {pair.name}: {excluded} user(s) excluded; blocked={report.blocked}; "
                          f"plan {report.fingerprint}")
         for result in report.results:
-            meta = {**result.to_metadata(), "pair": pair.name, "plan_fingerprint": report.fingerprint}
-            description = result.message
+            severity = _severity(result)
+            meta = {**result.to_metadata(), "pair": pair.name, "plan_fingerprint": report.fingerprint,
+                    "severity": severity.value}
+            if result.scope == "user":
+                meta.pop("limit", None)  # per-user guardrails hold users; they have no threshold to breach
+            # Check results are per run, not per partition, in the UI: every description names its pair.
+            description = result.message if pair.name in result.message else f"{pair.name}: {result.message}"
+            if not result.passed and severity == dg.AssetCheckSeverity.WARN and result.scope == "user":
+                description = (f"{len(result.blocked_user_ids)} user(s) held (logged Skipped); the rest of the "
+                               f"plan applies. {description}")
             if result.blocking and result.approvable:
                 meta["approve_with"] = command
                 description = f"{description}. To approve this exact plan: {command}"

@@ -26,9 +26,10 @@ def build_plan_checks() -> list[dg.AssetChecksDefinition]:
         problems = planner.consistency_problems(context.resources.duckdb.db(), spec)
         return dg.AssetCheckResult(
             passed=not problems, severity=dg.AssetCheckSeverity.ERROR,
-            description=None if not problems else f"pair {spec.key}: {problems[0][0]} ({problems[0][1]}) and "
-                                                  f"{len(problems) - 1} more; the plan is not applied",
-            metadata={"problems": dg.MetadataValue.json([{"problem": p, "subject": s} for p, s in problems])})
+            description=f"{spec.source}->{spec.target}: plan invariants hold" if not problems else
+            f"{spec.source}->{spec.target}: {problems[0][0]} ({problems[0][1]}) and {len(problems) - 1} more; the plan is not applied",
+            metadata={"pair": f"{spec.source}->{spec.target}",
+                      "problems": dg.MetadataValue.json([{"problem": p, "subject": s} for p, s in problems])})
 
     @dg.asset_check(asset=PLAN, blocking=False, required_resource_keys={"duckdb"},
                     description="Great Expectations 1.x suite over the planned rows")
@@ -52,7 +53,9 @@ def build_plan_checks() -> list[dg.AssetChecksDefinition]:
         missing_target = int(writes["target_user_id"].isna().sum())
         return dg.AssetCheckResult(
             passed=ok and missing_target == 0, severity=dg.AssetCheckSeverity.WARN,
-            metadata={"expectations": dg.MetadataValue.json(details), "rows": len(df),
+            description=f"{pair_key.replace('__', '->', 1)}: {len(df)} planned rows against the GX suite",
+            metadata={"pair": pair_key.replace("__", "->", 1), "expectations": dg.MetadataValue.json(details),
+                      "rows": len(df),
                       "writes_without_target": missing_target})
 
     @dg.asset_check(asset=PLAN, blocking=False, required_resource_keys={"duckdb"},
@@ -62,7 +65,10 @@ def build_plan_checks() -> list[dg.AssetChecksDefinition]:
             row = con.execute("SELECT sync_allowed, blocked_reason FROM plan_meta WHERE pair_key = ?",
                               [context.partition_key]).fetchone()
         allowed, reason = (row or (None, "no plan yet"))
+        pair = context.partition_key.replace("__", "->", 1)
+        text = reason or "the target's partner setting allows inbound sync from the source"
         return dg.AssetCheckResult(passed=bool(allowed), severity=dg.AssetCheckSeverity.WARN,
-                                   description=reason, metadata={"isSyncAllowed": str(allowed)})
+                                   description=text if pair in text else f"{pair}: {text}",
+                                   metadata={"pair": pair, "isSyncAllowed": str(allowed)})
 
     return [plan_is_consistent, plan_expectations, target_allows_sync]

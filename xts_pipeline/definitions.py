@@ -115,7 +115,8 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
         runs = context.instance.get_runs(filters=dg.RunsFilter(tags={KIND_TAG: "source"}), limit=50)
         cycle = next((r.tags[CYCLE_TAG] for r in runs if r.tags.get(CYCLE_TAG)), None)
         if not cycle:
-            yield dg.SkipReason("no scheduled cycle yet")
+            yield dg.SkipReason("no scheduled cycle yet: turn on the sync_cycle_sources and sync_cycle_targets schedules "
+                                "(Automation); `xts sync` runs whole cycles itself and needs no sensor")
             return
         cycle_runs = context.instance.get_runs(filters=dg.RunsFilter(tags={CYCLE_TAG: cycle}))
         status = {(r.tags.get(KIND_TAG), r.tags.get("dagster/partition")): r.status for r in cycle_runs}
