@@ -39,6 +39,12 @@ def patch_source(world: World, user_id: str, body: dict) -> None:
     world.graph(SRC).request("PATCH", f"users/{user_id}", json_body=body)
 
 
+def set_source_manager(world: World, user_id: str, manager_id: str) -> None:
+    """Change a source user's manager through Graph with the source app (PUT /users/{id}/manager/$ref)."""
+    ref = f"{world.sandbox.info['graph_url']}/users/{manager_id}"
+    world.graph(SRC).request("PUT", f"users/{user_id}/manager/$ref", json_body={"@odata.id": ref})
+
+
 def internal(u: dict) -> bool:
     return u["userType"] == "Member" and u.get("creationType") != "Invitation"
 
@@ -55,12 +61,25 @@ def test_first_cycle_creates_and_adopts_existing_guest(world):
     invited = world.graph(DST).request("POST", "invitations", json_body={
         "invitedUserEmailAddress": adoptee["mail"], "inviteRedirectUrl": "https://myapps.microsoft.com",
         "sendInvitationMessage": False, "invitedUserType": "Guest"})["invitedUser"]["id"]
+    # One synced user reports to someone out of scope (Legal): its B2B user gets no manager.
+    legal = next(u for u in users if internal(u) and u.get("department") == "Legal")
+    orphan = next(u for u in users if u["id"] in expected and u["id"] != adoptee["id"]
+                  and u.get("_managerId") in expected)
+    set_source_manager(world, orphan["id"], legal["id"])
+    managers = {u["id"]: (legal["id"] if u["id"] == orphan["id"] else u.get("_managerId")) for u in users}
+    with_manager = {sid for sid in expected if managers[sid] in expected}
     res = world.cycle()
     assert res["pair"].success
     assert res["plan"] == {"create": len(expected) - 1, "update": 1}
-    assert res["log"] == {"create/Success": len(expected) - 1, "update/Success": 1}
+    # Managers are references: written after every create, in their own pass (Entra's referenceResolution).
+    assert res["log"] == {"create/Success": len(expected) - 1, "update/Success": 1,
+                          "manager/Success": len(with_manager)}
     links = linked(world)
     assert set(links) == expected
+    for sid in expected:
+        want = links[managers[sid]]["id"] if sid in with_manager else None
+        assert links[sid].get("_managerId") == want, sid
+    assert links[orphan["id"]].get("_managerId") is None
     assert links[adoptee["id"]]["id"] == invited  # adopted, not duplicated
     mails = [u["mail"].lower() for u in world.target_users() if u.get("mail")]
     assert len(mails) == len(set(mails))
@@ -81,6 +100,33 @@ def test_second_cycle_is_a_noop(world):
     res = world.cycle()
     assert set(res["plan"]) <= {"skip"}
     assert res["log"] == {}
+
+
+def test_manager_change_updates_only_the_manager(world):
+    links = linked(world)
+    users = {u["id"]: u for u in world.source_users()}
+    person = next(sid for sid in sorted(links) if users[sid].get("_managerId") in links)
+    old_mgr = users[person]["_managerId"]
+    new_mgr = next(sid for sid in sorted(links) if sid not in (person, old_mgr)
+                   and users[sid].get("_managerId") != person)
+    set_source_manager(world, person, new_mgr)
+    res = world.cycle()
+    assert res["plan"].get("update") == 1 and res["log"] == {"manager/Success": 1}
+    with store.connect(world.db) as con:
+        changes = con.execute("SELECT CAST(changes AS VARCHAR) FROM plan WHERE action = 'update'").fetchone()[0]
+        logged = con.execute("SELECT CAST(modified_properties AS VARCHAR), action, status, reason FROM "
+                             "provisioning_log WHERE source_object_id = ? ORDER BY logged_at DESC LIMIT 1",
+                             [person]).fetchone()
+    assert changes.count('"property"') == 1 and '"property":"manager"' in changes
+    assert links[old_mgr]["id"] in changes and links[new_mgr]["id"] in changes  # old -> new
+    assert logged[1:3] == ("Update", "Success") and '"manager"' in logged[0]
+    assert logged[3].startswith("referenceResolution")
+    after = linked(world)
+    assert after[person]["_managerId"] == after[new_mgr]["id"]
+    assert {sid: u.get("_managerId") for sid, u in after.items() if sid != person} == \
+        {sid: u.get("_managerId") for sid, u in links.items() if sid != person}
+    res = world.cycle()
+    assert set(res["plan"]) <= {"skip"} and res["log"] == {}
 
 
 def test_attribute_change_updates_only_that_property(world):

@@ -101,3 +101,37 @@ def test_a_token_of_one_tenant_is_unknown_to_another(sb, graph):
     _, link, _ = delta_round(graph(sb, "northwind"), "/users/delta?$deltatoken=latest")
     r = graph(sb, "fabrikam").get(link)
     assert r.status_code == 400 and r.json()["error"]["code"] == "syncStateNotFound"
+
+
+def test_expand_manager_on_users_list_and_delta(sb, graph):
+    """$expand=manager($select=id): Graph's reference shape on list and delta pages, absent when none."""
+    g = graph(sb, "northwind")
+    raw = {u["id"]: u for u in sb.admin("GET", "tenants/northwind/users")["value"]}
+    want = {uid: u.get("_managerId") for uid, u in raw.items()}
+    assert any(want.values()) and not all(want.values())
+
+    def managers(items: list[dict]) -> dict[str, str | None]:
+        for i in items:
+            assert "manager" not in i or i["manager"] == {"@odata.type": "#microsoft.graph.user",
+                                                           "id": i["manager"]["id"]}
+        return {i["id"]: (i.get("manager") or {}).get("id") for i in items}
+
+    listed, url = [], "/users?$select=id,displayName&$top=100&$expand=manager($select=id)"
+    while url:
+        r = g.get(url)
+        assert r.status_code == 200, r.text
+        listed += r.json()["value"]
+        url = r.json().get("@odata.nextLink")
+    assert managers(listed) == want
+    items, link, _ = delta_round(g, "/users/delta?$select=displayName&$expand=manager($select=id)",
+                                 headers={"Prefer": "odata.maxpagesize=100"})
+    assert managers(items) == want
+    # a manager change shows in the next round, still expanded; a removal drops the key
+    a, b = sorted(uid for uid, m in want.items() if m)[:2]
+    assert g.put(f"/users/{a}/manager/$ref", json={"@odata.id": f"{sb.info['graph_url']}/users/{b}"}).status_code == 204
+    assert g.delete(f"/users/{b}/manager/$ref").status_code == 204
+    changes, _, _ = delta_round(g, link)
+    assert managers(changes) == {a: b, b: None}
+    # only the manager expansion is served; anything else is refused rather than ignored
+    r = g.get("/users?$expand=memberOf")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "Request_UnsupportedQuery"

@@ -89,8 +89,8 @@ def test_seeding_a_running_sandbox_serves_the_new_tenant(make_sandbox, graph):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     info = json.loads(sb.info_path.read_text())
-    assert "tailspin" not in [t["name"] for t in info["tenants"]]
-    # a token request for the new tenant (by domain) makes the server pick it up and rewrite sandbox.json
+    assert "tailspin" in [t["name"] for t in info["tenants"]]  # the seed command refreshed sandbox.json
+    # a token request for the new tenant (by domain) makes the running server load it from the store
     r = sb.session().post(f"{sb.info['base_url']}/tailspin.onmicrosoft.com/oauth2/v2.0/token",
                           data={"grant_type": "client_credentials", "client_id": "x", "client_secret": "y",
                                 "scope": "https://graph.microsoft.com/.default"})

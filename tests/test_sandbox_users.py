@@ -255,6 +255,6 @@ def test_count_segment_and_unsupported_options(sandbox, graph, contoso_raw):
     r = g.get("/users/$count", params={"$filter": "accountEnabled eq false"}, headers=EVENTUAL)
     assert int(r.text) == sum(1 for u in contoso_raw if u.get("accountEnabled") is False)
     assert_graph_error(g.get("/users/$count"), 400)
-    for opt in ("$orderby=displayName", "$expand=manager", "$search=\"displayName:a\"", "$skip=5"):
+    for opt in ("$orderby=displayName", "$expand=memberOf", "$search=\"displayName:a\"", "$skip=5"):
         err = assert_graph_error(g.get(f"/users?{opt}"), 400, "Request_UnsupportedQuery")
         assert "sandbox" in err["message"]

@@ -217,11 +217,18 @@ def build_ops(ctx: ApplyContext, rows: list[dict], names: dict[str, str], write_
             }
             ops.append(write_op(op_id=r["change_id"], kind="create", user_id=None, invitation=invitation,
                                 patch=desired, lookup_filter=lf))
+        elif r.get("match") == "manager":
+            new = next(c["new"] for c in r["changes"] if c["property"] == "manager")
+            ops.append(write_op(op_id=r["change_id"], kind="manager", user_id=r["target_user_id"], invitation=None,
+                                patch=None, lookup_filter=None, manager_id=new))
         elif a in ("update", "disable"):
             # A collection is cleared with [], not null (Graph refuses null for businessPhones & co.);
-            # a null over a null is no change at all.
+            # a null over a null is no change at all. The manager is a reference, written in its own pass.
             patch = {c["property"]: ([] if c["new"] is None and isinstance(c["old"], list) else c["new"])
-                     for c in r["changes"] if not (c["new"] is None and c["old"] is None)}
+                     for c in r["changes"] if not (c["new"] is None and c["old"] is None)
+                     and c["property"] != "manager"}
+            if not patch:
+                continue  # only the manager changed: manager_refs writes it
             ops.append(write_op(op_id=r["change_id"], kind="update", user_id=r["target_user_id"], invitation=None,
                                 patch=patch, lookup_filter=None))
         elif a == "delete":
@@ -245,7 +252,7 @@ def _rename_link_keys(rows: list[dict], planned: dict[str, str], actual: dict[st
 
 
 def _stream(db, ctx: ApplyContext, cycle_id: str, rows_by_id: dict[str, dict], outcomes: Iterator[Any],
-            result: ApplyResult, restore_followups: list[dict]) -> None:
+            result: ApplyResult, restore_followups: list[dict], succeeded: list[dict] | None = None) -> None:
     """Record outcomes as they arrive, flushing in short connections between network waits."""
     buf: list[tuple[dict, Any]] = []
     last = time.monotonic()
@@ -266,6 +273,8 @@ def _stream(db, ctx: ApplyContext, cycle_id: str, rows_by_id: dict[str, dict], o
                 tid = out.target_id or row.get("target_user_id")
                 _count_write(result, status, code, out.http_status)
                 if status == "success":
+                    if succeeded is not None:
+                        succeeded.append({**row, "target_user_id": tid})
                     if row["action"] in ("create", "restore") or row.get("match") in ("adopt", "reconciled"):
                         _link(con, ctx, row.get("source_object_id"), tid, "active")
                     elif row["action"] == "delete":
@@ -292,6 +301,8 @@ def _stream(db, ctx: ApplyContext, cycle_id: str, rows_by_id: dict[str, dict], o
 
 
 def _journal(db, ctx: ApplyContext, cycle_id: str, rows: list[dict], ops: list[Any]) -> None:
+    if not ops:
+        return  # e.g. a plan whose only changes are managers: they are journaled in the manager pass
     by_id = {r["change_id"]: r for r in rows}
     with store.connect(db) as con:
         con.executemany(
@@ -416,11 +427,72 @@ def _write(db, ctx: ApplyContext, client: Any, cycle_id: str, todo: list[dict], 
     _journal(db, ctx, cycle_id, todo, ops)
     bw = writer or BatchWriter(client)
     followups: list[dict] = []
-    _stream(db, ctx, cycle_id, {r["change_id"]: r for r in todo}, iter(bw.run(ops)), result, followups)
+    done: list[dict] = []
+    _stream(db, ctx, cycle_id, {r["change_id"]: r for r in todo}, iter(bw.run(ops)), result, followups, done)
     if followups:
         ops2 = build_ops(ctx, followups, names, WriteOp)
         _journal(db, ctx, cycle_id, followups, ops2)
         _stream(db, ctx, cycle_id, {r["change_id"]: r for r in followups}, iter(bw.run(ops2)), result, [])
+    sent = {op.op_id for op in ops}
+    refs = manager_refs(db, ctx, cycle_id, [r for r in todo if r["change_id"] not in sent], done)
+    if refs:
+        ops3 = build_ops(ctx, refs, names, WriteOp)
+        _journal(db, ctx, cycle_id, refs, ops3)
+        _stream(db, ctx, cycle_id, {r["change_id"]: r for r in refs}, iter(bw.run(ops3)), result, [])
+
+
+MANAGER_SQL = """
+WITH lk AS (SELECT source_object_id AS sid, target_user_id AS tid FROM links WHERE pair_key = $pair AND state = 'active'),
+src AS (SELECT id AS sid, json_extract_string(attrs, '$.manager.id') AS msid FROM staged_users WHERE tenant = $source),
+ins AS (SELECT source_object_id AS sid, user_principal_name AS upn FROM desired_users WHERE pair_key = $pair)
+SELECT s.sid, u.tid, m.tid AS mtid, json_extract_string(t.attrs, '$.manager.id') AS cur, i.upn, s.msid
+FROM src s JOIN ins i ON i.sid = s.sid JOIN lk u ON u.sid = s.sid
+     JOIN lk m ON m.sid = s.msid JOIN ins im ON im.sid = s.msid
+     LEFT JOIN target_users t ON t.tenant = $target AND t.id = u.tid
+WHERE (list_contains($created, s.sid) OR list_contains($created, s.msid))
+  AND NOT list_contains($skip, s.sid)
+  AND s.sid NOT IN (SELECT p.source_object_id FROM plan p JOIN plan_exclusions e USING (pair_key, change_id)
+                    WHERE p.pair_key = $pair AND p.source_object_id IS NOT NULL)
+  AND json_extract_string(t.attrs, '$.manager.id') IS DISTINCT FROM m.tid
+ORDER BY s.sid
+"""
+
+
+def _manager_row(row: dict, change: dict, reason: str) -> dict:
+    # Logged as operation "manager", Entra action Update with the modified property manager.
+    return {**row, "change_id": row["change_id"] + ":manager", "action": "manager", "match": "manager",
+            "changes": [change], "desired": {}, "reason": reason}
+
+
+def manager_refs(db, ctx: ApplyContext, cycle_id: str, unsent: list[dict], done: list[dict]) -> list[dict]:
+    """Manager writes (Entra's referenceResolution), after every create and update of this apply had its outcome.
+
+    A manager is a reference to another B2B user, so it can only be written once that user exists: the
+    plan's manager changes whose attribute update succeeded (or had nothing else to write), plus users
+    created now, and linked reports of managers created now, resolved in one SQL pass over the links.
+    A held or failed user gets no manager write; the next plan that looks at it does it again.
+    """
+    def has_mgr(r: dict) -> bool:
+        return any(c.get("property") == "manager" for c in r.get("changes") or [])
+
+    planned = [r for r in (*unsent, *(d for d in done if d.get("match") != "manager")) if has_mgr(r)
+               and r["action"] in ("update", "disable") and r.get("match") != "reconciled"]
+    out = [_manager_row(r, next(c for c in r["changes"] if c["property"] == "manager"),
+                        "referenceResolution: the source manager changed") for r in planned]
+    created = [d["source_object_id"] for d in done
+               if d.get("source_object_id") and (d["action"] == "create" or d.get("match") == "reconciled")]
+    if not created:
+        return out
+    skip = [r["source_object_id"] for r in out]
+    with store.connect(db) as con:
+        rows = con.execute(MANAGER_SQL, {"pair": ctx.pair.key, "source": ctx.pair.source, "target": ctx.pair.target,
+                                         "created": created, "skip": skip}).fetchall()
+    for sid, tid, mtid, cur, upn, msid in rows:
+        base = {"change_id": f"{cycle_id}:{sid}", "source_tenant_id": ctx.pair.source_tenant_id,
+                "source_object_id": sid, "target_user_id": tid, "mail": None, "user_principal_name": upn}
+        out.append(_manager_row(base, {"property": "manager", "old": cur, "new": mtid},
+                                f"referenceResolution: source manager {msid} is B2B user {mtid}"))
+    return out
 
 
 def _first_failure(result: ApplyResult) -> str:

@@ -31,6 +31,8 @@ TARGET_SELECT = (
     "streetAddress", "postalCode", "usageLocation", "preferredLanguage", "mobilePhone", "businessPhones",
     "accountEnabled", "userType", "creationType", "externalUserState", "showInAddressList", "otherMails",
 )
+# Each user's manager id rides on the same pages ($expand on users list and users/delta, +1 RU a page).
+MANAGER_EXPAND = "manager($select=id)"
 GROUP_SELECT = ("id", "displayName", "groupTypes", "membershipRule", "membershipRuleProcessingState",
                 "isAssignableToRole")
 
@@ -86,6 +88,9 @@ class ExtractResult:
 
 def _write_page(db, tenant: str, cycle_id: str, page: list[dict], merge: bool) -> tuple[int, int]:
     live = [u for u in page if "@removed" not in u and u.get("id")]
+    for u in live:
+        # With $expand=manager an absent manager means none: null makes the merge patch drop an old one.
+        u.setdefault("manager", None)
     gone = [u["id"] for u in page if "@removed" in u and u.get("id")]
     table = pa.table({"id": [u["id"] for u in live], "data": [_dumps(u) for u in live]})
     update = "json_merge_patch(raw_users.data, excluded.data)" if merge else "excluded.data"
@@ -117,7 +122,7 @@ def extract_source_users(db: str | Path | None, tenant: str, client: Any, cycle_
         row = con.execute("SELECT delta_link FROM delta_cursors WHERE tenant = ?", [tenant]).fetchone()
     link = rebase_link(row[0] if row else None, getattr(getattr(client, "conn", None), "graph_url", None))
     select = list(dict.fromkeys([*SOURCE_SELECT, *extra_select]))
-    rnd = client.delta_users(select=select, delta_link=link)
+    rnd = client.delta_users(select=select, delta_link=link, expand=MANAGER_EXPAND)
     result = ExtractResult(tenant=tenant, mode="incremental" if link else "full")
     for page in rnd:
         up, gone = _write_page(db, tenant, cycle_id, page, merge=bool(link) and not rnd.resynced)
@@ -195,7 +200,7 @@ def _target_row(tenant: str, u: dict, names: dict[str, str]) -> dict:
         "link_source_tenant_id": u.get(names["xtsSourceTenantId"]),
         "link_source_object_id": u.get(names["xtsSourceObjectId"]),
         "link_sync_config": u.get(names["xtsSyncConfig"]),
-        "attrs": _dumps(u),
+        "attrs": _dumps(u),  # carries "manager": {"id": ...} from $expand: the planner reads it there
     }
 
 
@@ -227,7 +232,7 @@ def snapshot_target(db: str | Path | None, tenant: str, client: Any, app_client_
     with store.connect(db) as con:
         con.execute("DELETE FROM target_users_load WHERE tenant = ?", [tenant])
     select = list(dict.fromkeys([*TARGET_SELECT, *(names.values() if app_object_id else ()), *extra_select]))
-    for page in client.iter_users(select=select):
+    for page in client.iter_users(select=select, expand=MANAGER_EXPAND):
         table = _rows_table([_target_row(tenant, u, names) for u in page], _TARGET_COLS)
         with store.connect(db) as con:
             con.register("page_tbl", table)

@@ -100,13 +100,29 @@ want AS (
   FROM dm),
 props AS (
   SELECT source_object_id, unnest(json_keys(want)) AS k, want, target_attrs FROM want),
-diffs AS (
-  SELECT source_object_id,
-         list({{'property': k, 'old': json_extract(target_attrs, '$."' || k || '"'),
-                'new': json_extract(want, '$."' || k || '"')}} ORDER BY k) AS changes
+-- manager (Entra's referenceResolution): the source manager's B2B user when that manager is in scope and
+-- linked in this pair. A manager not synced leaves the target's manager alone; a manager removed at the
+-- source clears the target's only when it points at a user of this pair (one we set). Managers created in
+-- this same cycle are resolved by apply after the creates (apply.manager_refs).
+src_mgr AS (
+  SELECT id AS sid, json_extract_string(attrs, '$.manager.id') AS msid FROM staged_users WHERE tenant = $source),
+mgr AS (
+  SELECT w.source_object_id, json_extract_string(w.target_attrs, '$.manager.id') AS cur, lm.tid_ AS new_, s.msid
+  FROM want w LEFT JOIN src_mgr s ON s.sid = w.source_object_id
+              LEFT JOIN linked lm ON lm.sid = s.msid AND s.msid IN (SELECT source_object_id FROM d_all)
+  WHERE w.how IN ('link', 'adopt')),
+all_diffs AS (
+  SELECT source_object_id, k, json_extract(target_attrs, '$."' || k || '"') AS old,
+         json_extract(want, '$."' || k || '"') AS new
   FROM props
   WHERE norm(json_extract(want, '$."' || k || '"')) IS DISTINCT FROM norm(json_extract(target_attrs, '$."' || k || '"'))
-  GROUP BY source_object_id),
+  UNION ALL
+  SELECT source_object_id, 'manager', to_json(cur), to_json(new_) FROM mgr
+  WHERE (new_ IS NOT NULL AND new_ IS DISTINCT FROM cur)
+     OR (msid IS NULL AND cur IN (SELECT tid_ FROM linked))),
+diffs AS (
+  SELECT source_object_id, list({{'property': k, 'old': old, 'new': new}} ORDER BY k) AS changes
+  FROM all_diffs GROUP BY source_object_id),
 dup_create AS (
   SELECT source_object_id, row_number() OVER (PARTITION BY addr ORDER BY source_object_id) AS rn
   FROM want WHERE how = 'none'),

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-ENTRA_ACTION = {"create": "Create", "update": "Update", "disable": "Disable", "delete": "Delete",
+ENTRA_ACTION = {"create": "Create", "update": "Update", "manager": "Update", "disable": "Disable", "delete": "Delete",
                 "restore": "Other", "skip": "Other", "staged_delete": "StagedDelete"}
 ENTRA_STATUS = {"success": "Success", "failed": "Failure", "skipped": "Skipped", "warning": "Warning"}
 COLUMNS: tuple[str, ...] = ("cycle_id", "change_id", "pair_key", "logged_at", "action", "status", "operation",

@@ -239,13 +239,14 @@ class GraphClient:
 
     # ---------------------------------------------------------------- reads (contract)
     def iter_users(self, select: Iterable[str], filter: str | Filter | None = None, top: int = 999,
-                   advanced: bool | None = None) -> Iterator[list[dict[str, Any]]]:
-        """Users, one page (list of dicts) at a time."""
-        return reader.iter_users(self, select, filter, top, advanced)
+                   advanced: bool | None = None, expand: str | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Users, one page (list of dicts) at a time; `expand` e.g. reader.MANAGER_EXPAND."""
+        return reader.iter_users(self, select, filter, top, advanced, expand)
 
-    def delta_users(self, select: Iterable[str], delta_link: str | None = None) -> reader.DeltaRound:
+    def delta_users(self, select: Iterable[str], delta_link: str | None = None,
+                    expand: str | None = None) -> reader.DeltaRound:
         """A delta round; iterate it for pages, then read `.delta_link` and `.resynced`."""
-        return reader.DeltaRound(self, list(select), delta_link)
+        return reader.DeltaRound(self, list(select), delta_link, expand=expand)
 
     def iter_groups(self, select: Iterable[str], filter: str | Filter | None = None,
                     top: int = 999) -> Iterator[list[dict[str, Any]]]:

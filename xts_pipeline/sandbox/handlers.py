@@ -104,20 +104,45 @@ def _assemble(context: str, items: list[bytes], next_link: str | None = None, co
 _UNSUPPORTED = ("expand", "orderby", "search", "skip", "apply", "compute")
 
 
-def _refuse_unsupported(req: GraphRequest) -> None:
+def _refuse_unsupported(req: GraphRequest, allow: tuple[str, ...] = ()) -> None:
     """Say so instead of silently ignoring a query option the sandbox does not implement."""
     for opt in _UNSUPPORTED:
-        if req.param(opt) is not None:
+        if opt not in allow and req.param(opt) is not None:
             raise GraphError(400, "Request_UnsupportedQuery",
                              f"The query option ${opt} is not supported by the xts sandbox on {req.path} "
                              "(see docs/sandbox.md, 'What is not covered').")
 
 
+_EXPAND_MANAGER = re.compile(r"^\s*manager\s*(\(\s*\$select\s*=\s*id\s*\))?\s*$", re.IGNORECASE)
+
+
+def _expand_manager(req: GraphRequest, text: str | None) -> bool:
+    """True for `$expand=manager` or `manager($select=id)`, the one expansion the sandbox serves (users)."""
+    if text is None:
+        return False
+    if not _EXPAND_MANAGER.match(text):
+        raise GraphError(400, "Request_UnsupportedQuery",
+                         f"The xts sandbox supports only $expand=manager($select=id) on {req.path}, not '{text}' "
+                         "(see docs/sandbox.md, 'What is not covered').")
+    return True
+
+
+def _with_managers(app: SandboxApp, tenant: Tenant, users: list[dict]) -> list[dict]:
+    """Graph's shape for an expanded manager: a reference with only its id, or no key when there is none."""
+    managers = app.store.managers_for(tenant, [u["id"] for u in users if u.get("id")])
+    for u in users:
+        mid = managers.get(u.get("id"))
+        if mid:
+            u["manager"] = {"@odata.type": "#microsoft.graph.user", "id": mid}
+    return users
+
+
 def _list(app: SandboxApp, req: GraphRequest, base: str, *, kind: str, props: list[str],
           default_props, context: str, fetch, entity: str = "user", decorate: dict | None = None,
-          fast_default: bool = False, lookup=None, total=None, fetch_text=None) -> GraphResponse:
+          fast_default: bool = False, lookup=None, total=None, fetch_text=None,
+          can_expand: bool = False) -> GraphResponse:
     """Generic paged listing over rows ordered by id (`fetch(after, limit, full)` -> [(id, blob)])."""
-    _refuse_unsupported(req)
+    _refuse_unsupported(req, allow=("expand",) if can_expand else ())
     key = f"list:{req.tenant.tenant_id}:{req.path.lower()}"
     token = req.param("skiptoken")
     if token:
@@ -127,6 +152,7 @@ def _list(app: SandboxApp, req: GraphRequest, base: str, *, kind: str, props: li
                              f"The $skiptoken for {req.path} of tenant '{req.tenant.name}' is not valid; follow "
                              "@odata.nextLink exactly as returned, or start the listing again.")
         select, filt_text, top, count, after = st["s"], st["f"], st["t"], st["c"], st["a"]
+        expand = bool(st.get("x"))
         if select is not None:
             select = parse_select(",".join(select), props, entity)
     else:
@@ -135,6 +161,7 @@ def _list(app: SandboxApp, req: GraphRequest, base: str, *, kind: str, props: li
         top = _parse_top(req)
         count = (req.param("count") or "").lower() == "true"
         after = ""
+        expand = can_expand and _expand_manager(req, req.param("expand"))
     filt = parse_filter(filt_text, props, entity) if filt_text else None
     if not token:
         if count and not _eventual(req):
@@ -146,7 +173,7 @@ def _list(app: SandboxApp, req: GraphRequest, base: str, *, kind: str, props: li
                              "ne, not, endsWith and null comparisons are advanced queries; send the header "
                              "'ConsistencyLevel: eventual' and $count=true.")
     out_props = select or default_props
-    fast = fast_default and select is None and filt is None and not decorate
+    fast = fast_default and select is None and filt is None and not decorate and not expand
     matched: list[tuple[str, bytes]] = []
     if filt is not None and lookup is not None and filt.lookup and filt.lookup[0] in ("id", "userPrincipalName",
                                                                                         "mail"):
@@ -176,17 +203,20 @@ def _list(app: SandboxApp, req: GraphRequest, base: str, *, kind: str, props: li
     page = matched[:top]
     next_link = None
     if more:
-        state = {"k": key, "s": select, "f": filt_text, "t": top, "c": count, "a": page[-1][0]}
+        state = {"k": key, "s": select, "f": filt_text, "t": top, "c": count, "a": page[-1][0], "x": expand}
         next_link = f"{base}/v1.0{req.path}?$skiptoken={app.encode_token(state)}"
     if fast:
         items = [blob for _, blob in page]
     else:
-        items = []
+        dicts = []
         for _, blob in page:
             d = _project(orjson.loads(blob), out_props)
             if decorate:
                 d = {**decorate, **d}
-            items.append(orjson.dumps(d))
+            dicts.append(d)
+        if expand:
+            dicts = _with_managers(app, req.tenant, dicts)
+        items = [orjson.dumps(d) for d in dicts]
     n = None
     if count:
         if filt is None and total is not None:
@@ -272,7 +302,7 @@ def list_users(app: SandboxApp, req: GraphRequest, base: str) -> GraphResponse:
                  fetch=lambda after, n, full: app.store.page_users(t, after, n, with_full=full),
                  lookup=lambda col, v: app.store.users_by_column(t, col, v),
                  fetch_text=lambda after, n, needle: app.store.page_users_containing(t, after, n, needle),
-                 total=lambda: t.user_count)
+                 total=lambda: t.user_count, can_expand=True)
 
 
 def count_users(app: SandboxApp, req: GraphRequest, base: str) -> GraphResponse:
@@ -490,7 +520,8 @@ def users_delta(app: SandboxApp, req: GraphRequest, base: str) -> GraphResponse:
     link = f"{base}/v1.0/users/delta"
     if dtoken is not None and dtoken.lower() == "latest":
         select = parse_select(req.param("select"), props)
-        st = {"k": "delta", "tid": t.tenant_id, "m": "d", "s": t.seq, "iat": now, "sel": select}
+        st = {"k": "delta", "tid": t.tenant_id, "m": "d", "s": t.seq, "iat": now, "sel": select,
+              "x": _expand_manager(req, req.param("expand"))}
         return GraphResponse(200, _assemble(ctx, [], delta_link=f"{link}?$deltatoken={app.encode_token(st)}"))
     if dtoken is not None or stoken is not None:
         st = app.decode_token(dtoken if dtoken is not None else stoken)
@@ -503,30 +534,35 @@ def users_delta(app: SandboxApp, req: GraphRequest, base: str) -> GraphResponse:
             raise GraphError(400, "Request_UnsupportedQuery", "The sandbox's users/delta does not support $filter; "
                              "select the properties you need and filter on the client.")
         select = parse_select(req.param("select"), props)
-        st = {"k": "delta", "tid": t.tenant_id, "m": "i", "s": t.seq, "a": "", "iat": now, "sel": select}
+        st = {"k": "delta", "tid": t.tenant_id, "m": "i", "s": t.seq, "a": "", "iat": now, "sel": select,
+              "x": _expand_manager(req, req.param("expand"))}
     select = st.get("sel")
+    expand = bool(st.get("x"))
+    # Graph keeps the query (incl. $expand) in the state token, so later rounds expand too.
+    project = (lambda blobs: [orjson.dumps(d) for d in _with_managers(  # noqa: E731
+        app, t, [_project(orjson.loads(b), out_props) for b in blobs])]) if expand else \
+        (lambda blobs: [orjson.dumps(_project(orjson.loads(b), out_props)) for b in blobs])
     out_props = ["id", *[p for p in (select or DEFAULT_USER_PROPS) if p != "id"]]
     items: list[bytes] = []
     if st["m"] == "i":  # initial round: every active user, by id; changes after s come in the next round
         rows = app.store.page_users(t, st["a"], page + 1)
-        for _, blob in rows[:page]:
-            items.append(orjson.dumps(_project(orjson.loads(blob), out_props)))
+        items.extend(project([blob for _, blob in rows[:page]]))
         if len(rows) > page:
             nxt = {**st, "a": rows[page - 1][0]}
             return GraphResponse(200, _assemble(ctx, items, next_link=f"{link}?$skiptoken={app.encode_token(nxt)}"))
-        done = {"k": "delta", "tid": t.tenant_id, "m": "d", "s": st["s"], "iat": now, "sel": select}
+        done = {"k": "delta", "tid": t.tenant_id, "m": "d", "s": st["s"], "iat": now, "sel": select, "x": expand}
         return GraphResponse(200, _assemble(ctx, items, delta_link=f"{link}?$deltatoken={app.encode_token(done)}"))
     rows = app.store.changes_since(t, int(st["s"]), page + 1)
     for _seq, uid, state, blob in rows[:page]:
         if state == ACTIVE:
-            items.append(orjson.dumps(_project(orjson.loads(blob), out_props)))
+            items.extend(project([blob]))
         else:
             reason = "changed" if state == DELETED else "deleted"
             items.append(orjson.dumps({"id": uid, "@removed": {"reason": reason}}))
     if len(rows) > page:
         nxt = {**st, "s": rows[page - 1][0]}
         return GraphResponse(200, _assemble(ctx, items, next_link=f"{link}?$skiptoken={app.encode_token(nxt)}"))
-    done = {"k": "delta", "tid": t.tenant_id, "m": "d", "s": t.seq, "iat": now, "sel": select}
+    done = {"k": "delta", "tid": t.tenant_id, "m": "d", "s": t.seq, "iat": now, "sel": select, "x": expand}
     return GraphResponse(200, _assemble(ctx, items, delta_link=f"{link}?$deltatoken={app.encode_token(done)}"))
 
 
