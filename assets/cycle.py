@@ -124,11 +124,20 @@ def _pair_counts(db: str | Path, pair_key: str, dry_run: bool, o: PairOutcome) -
         log = dict(con.execute(
             """SELECT operation || '/' || status, count(*) FROM provisioning_log WHERE pair_key = ? AND cycle_id = ?
                GROUP BY 1""", [pair_key, cycle]).fetchall())
+        # Entra logs a manager reference as part of the user's update: count it as an update unless that
+        # user was created in this same cycle (then it is part of the create).
+        manager_updates = con.execute(
+            """SELECT count(DISTINCT m.target_user_id) FROM provisioning_log m
+               WHERE m.pair_key = ? AND m.cycle_id = ? AND m.operation = 'manager' AND m.status = 'Success'
+                 AND m.target_user_id NOT IN (
+                   SELECT target_user_id FROM provisioning_log WHERE pair_key = ? AND cycle_id = ?
+                     AND operation IN ('create', 'update') AND status = 'Success' AND target_user_id IS NOT NULL)""",
+            [pair_key, cycle, pair_key, cycle]).fetchone()[0]
         blocked = con.execute(
             """SELECT count(*) FROM provisioning_log WHERE pair_key = ? AND cycle_id = ? AND status = 'Skipped'
                AND (reason LIKE 'blocked:%' OR reason LIKE 'held by%')""", [pair_key, cycle]).fetchone()[0]
     ok = {op: int(log.get(f"{op}/Success", 0)) for op in ("create", "update", "disable", "delete", "restore")}
-    o.counts = {"creates": ok["create"], "updates": ok["update"], "disables": ok["disable"],
+    o.counts = {"creates": ok["create"], "updates": ok["update"] + int(manager_updates), "disables": ok["disable"],
                 "deletes": ok["delete"], "restores": ok["restore"], "skips": int(plan.get("skip", 0)),
                 "failures": sum(int(v) for k, v in log.items() if k.endswith("/Failure")), "blocked": int(blocked)}
 
