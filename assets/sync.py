@@ -52,6 +52,12 @@ def _graph(context: dg.AssetExecutionContext, tenant: str) -> Any:
     return getattr(context.resources, resource_key(tenant)).client()
 
 
+def _table_md(context: dg.AssetExecutionContext, table: str, where: str, params: list, **kw: Any) -> dict[str, Any]:
+    """table_metadata over a short-lived connection of the duckdb resource."""
+    with context.resources.duckdb.connect() as con:
+        return table_metadata(con, table, where, params, **kw)
+
+
 def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
                       plan_blocking_checks: Sequence[dg.AssetCheckKey] = ()) -> list[dg.AssetsDefinition]:
     """The six assets, partitioned as the topology says. `plan_blocking_checks`: what apply must see pass."""
@@ -74,10 +80,9 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
         groups = extract.extract_source_groups(db, tenant, client, {g for p in pairs for g in p.scope.groups})
         context.log.info(f"tenant {tenant}: {res.mode} delta round, {res.pages} page(s), {res.upserted} upserted, "
                          f"{res.removed} removed, {res.total} users")
-        with context.resources.duckdb.connect() as con:
-            md = table_metadata(con, "raw_users", "tenant = ?", [tenant],
-                                preview_cols="id, data->>'userPrincipalName' AS upn, data->>'userType' AS user_type",
-                                order="id")
+        md = _table_md(context, "raw_users", "tenant = ?", [tenant],
+                       preview_cols="id, data->>'userPrincipalName' AS upn, data->>'userType' AS user_type",
+                       order="id")
         return dg.MaterializeResult(metadata={
             **md, "mode": res.mode, "pages": res.pages, "upserted": res.upserted, "removed": res.removed,
             "dropped_unseen": res.dropped_unseen, "assigned_group_members": dg.MetadataValue.json(groups)})
@@ -93,10 +98,9 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
             res = staging.stage_tenant(db, tenant, topo.staging.max_reject_fraction)
         except staging.StagingBlocked as exc:
             raise dg.Failure(description=str(exc)) from None
-        with context.resources.duckdb.connect() as con:
-            md = table_metadata(con, "staged_users", "tenant = ?", [tenant],
-                                preview_cols="id, user_principal_name, mail, display_name, user_type, account_enabled",
-                                order="id", count_by=("user_type",))
+        md = _table_md(context, "staged_users", "tenant = ?", [tenant],
+                       preview_cols="id, user_principal_name, mail, display_name, user_type, account_enabled",
+                       order="id", count_by=("user_type",))
         return dg.MaterializeResult(metadata={
             **md, "total": res.total, "staged": res.staged, "rejected": res.rejected,
             "reject_fraction": float(res.reject_fraction), "max_reject_fraction": float(res.max_reject_fraction),
@@ -123,10 +127,9 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
             if not allowed:
                 context.log.warning(f"target {tenant} does not allow sync from {source} (isSyncAllowed="
                                     f"{allowed}); pair {source}->{tenant} will write nothing")
-        with context.resources.duckdb.connect() as con:
-            md = table_metadata(con, "target_users", "tenant = ?", [tenant],
-                                preview_cols="id, user_principal_name, user_type, creation_type, link_source_object_id",
-                                order="id", count_by=("user_type",))
+        md = _table_md(context, "target_users", "tenant = ?", [tenant],
+                       preview_cols="id, user_principal_name, user_type, creation_type, link_source_object_id",
+                       order="id", count_by=("user_type",))
         return dg.MaterializeResult(metadata={
             **md, "linked_b2b_users": res.linked, "guests": res.guests, "groups": res.groups,
             "dynamic_groups": res.dynamic_groups, "directory_role_holders": res.role_holders,
@@ -142,11 +145,10 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
         topo = context.resources.topology.load()
         pair = topo.pair(context.partition_key)
         res = desired.compute_desired(context.resources.duckdb.db(), pair, topo.tenant(pair.source).tenant_id)
-        with context.resources.duckdb.connect() as con:
-            md = table_metadata(con, "desired_users", "pair_key = ?", [pair.key],
-                                preview_cols="source_object_id, user_principal_name, account_enabled, "
-                                             "CAST(desired_update AS VARCHAR) AS desired",
-                                order="source_object_id")
+        md = _table_md(context, "desired_users", "pair_key = ?", [pair.key],
+                       preview_cols="source_object_id, user_principal_name, account_enabled, "
+                                    "CAST(desired_update AS VARCHAR) AS desired",
+                       order="source_object_id")
         counts = {"source users": res.source_users, "in scope": res.in_scope, "not internal members (never synced)":
                   res.not_internal, "not assigned": res.not_assigned, "filtered out": res.out_of_scope,
                   "mapping errors": res.mapping_errors}
@@ -165,14 +167,13 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
         summary = planner.plan_pair(db, spec, context.run.run_id, only_user=config.only_user)
         if summary.blocked_reason:
             context.log.warning(summary.blocked_reason)
-        with context.resources.duckdb.connect() as con:
-            md = table_metadata(
-                con, "plan", "pair_key = ? AND action <> 'skip'", [spec.key],
-                preview_cols="action, user_principal_name, target_user_id, reason, CAST(changes AS VARCHAR) AS changes",
-                # Updates, disables and deletes first: their old -> new is what a reviewer needs to see.
-                order="CASE action WHEN 'create' THEN 1 ELSE 0 END, action, user_principal_name", limit=50,
-                order_label="action (changes to existing users first), user principal name")
-            md["dagster/row_count"] = dg.MetadataValue.int(sum(summary.counts.values()))
+        md = _table_md(
+            context, "plan", "pair_key = ? AND action <> 'skip'", [spec.key],
+            preview_cols="action, user_principal_name, target_user_id, reason, CAST(changes AS VARCHAR) AS changes",
+            # Updates, disables and deletes first: their old -> new is what a reviewer needs to see.
+            order="CASE action WHEN 'create' THEN 1 ELSE 0 END, action, user_principal_name", limit=50,
+            order_label="action (changes to existing users first), user principal name")
+        md["dagster/row_count"] = dg.MetadataValue.int(sum(summary.counts.values()))
         return dg.MaterializeResult(metadata={
             **md, "counts_by_action": counts_md(summary.counts), "writes": summary.writes,
             "fingerprint": summary.fingerprint, "cycle_id": summary.cycle_id,
@@ -207,11 +208,10 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
             context.log.warning(f"pair {pair.name}: nothing written: {res.blocked_reason}")
         if res.quarantine:
             context.log.error(res.quarantine)
-        with context.resources.duckdb.connect() as con:
-            md = table_metadata(
-                con, "provisioning_log", "pair_key = ? AND cycle_id = ?", [spec.key, res.cycle_id],
-                preview_cols="action, status, operation, source_upn, target_user_id, error_code, error_message, reason",
-                order="status, action", count_by=("action", "status"), limit=50)
+        md = _table_md(
+            context, "provisioning_log", "pair_key = ? AND cycle_id = ?", [spec.key, res.cycle_id],
+            preview_cols="action, status, operation, source_upn, target_user_id, error_code, error_message, reason",
+            order="status, action", count_by=("action", "status"), limit=50)
         return dg.MaterializeResult(metadata={
             **md, "counts": counts_md(res.counts), "blocked_reason": res.blocked_reason or "",
             "failures": dg.MetadataValue.json(res.failures), "reconciled_after_crash": res.reconciled,

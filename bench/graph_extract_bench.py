@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from xts_pipeline.graph import GraphClient, TenantConnection
+from xts_pipeline.graph import GraphClient
 from xts_pipeline.sandbox.process import SandboxProcess
 
 SELECT = ["id", "displayName", "givenName", "surname", "mail", "userPrincipalName", "department", "jobTitle",
@@ -51,11 +51,7 @@ def main() -> None:
                     "--tenant", "big", "--users", str(args.users)], check=True, stdout=subprocess.DEVNULL)
     seed_s = time.perf_counter() - t0
     with SandboxProcess(state, seed=None, throttle=args.throttle) as sb:
-        info, t = sb.info, sb.tenant("big")
-        conn = TenantConnection(name="big", tenant_id=t["tenant_id"], authority=t["authority"],
-                                graph_url=info["graph_url"], client_id=t["client_id"],
-                                client_secret=t["client_secret"], ca_file=info["ca_file"])
-        with GraphClient(conn) as client:
+        with GraphClient(sb.connection("big")) as client:
             client.tokens.token()
             rss0 = rss_mb()
             t0 = time.perf_counter()

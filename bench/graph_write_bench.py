@@ -25,7 +25,7 @@ from pathlib import Path
 
 from requests.adapters import HTTPAdapter
 
-from xts_pipeline.graph import GraphClient, TenantConnection
+from xts_pipeline.graph import GraphClient
 from xts_pipeline.graph.odata import eq
 from xts_pipeline.graph.retry import parse_retry_after
 from xts_pipeline.graph.writer import BatchWriter, WriteOp
@@ -50,11 +50,8 @@ class SlowAdapter(HTTPAdapter):
 
 
 def client_for(sb: SandboxProcess, name: str, delay_s: float) -> GraphClient:
-    info, t = sb.info, sb.tenant(name)
     sb.admin("PUT", f"/_sandbox/tenants/{name}/permissions", json={"permissions": PERMS})
-    c = GraphClient(TenantConnection(name=name, tenant_id=t["tenant_id"], authority=t["authority"],
-                                     graph_url=info["graph_url"], client_id=t["client_id"],
-                                     client_secret=t["client_secret"], ca_file=info["ca_file"]))
+    c = GraphClient(sb.connection(name))
     c.session.mount("https://", SlowAdapter(delay_s, pool_maxsize=32, max_retries=0))
     return c
 

@@ -28,26 +28,11 @@ SEED_LIMIT_S, LIST_LIMIT_S, RPS_TARGET = 60.0, 10.0, 500.0
 
 
 def _session(ca_file: str) -> requests.Session:
+    """One more keep-alive connection for a worker thread (sb.session() is shared)."""
     s = requests.Session()
     s.trust_env = False  # REQUESTS_CA_BUNDLE would override verify= otherwise
     s.verify = ca_file
     return s
-
-
-def _token(session: requests.Session, tenant: dict) -> str:
-    r = session.post(
-        f"{tenant['authority']}/oauth2/v2.0/token",
-        data={
-            "client_id": tenant["client_id"],
-            "client_secret": tenant["client_secret"],
-            "grant_type": "client_credentials",
-            "scope": "https://graph.microsoft.com/.default",
-        },
-        timeout=30,
-    )
-    if r.status_code != 200:
-        raise SystemExit(f"token for tenant {tenant['name']!r} failed: HTTP {r.status_code}: {r.text[:300]}")
-    return r.json()["access_token"]
 
 
 def _line(label: str, value: float, unit: str, limit: float, lower_is_better: bool = True) -> bool:
@@ -107,10 +92,9 @@ def main() -> int:
         sb = SandboxProcess(state, seed=None, throttle="off").start()
         print(f"sandbox start on a {args.users:,}-user state: {time.perf_counter() - t0:.2f} s")
         info = sb.info
-        session = _session(info["ca_file"])
+        session = sb.session()
         try:
-            tenant = next(t for t in info["tenants"] if t["name"] == "bench")
-            headers = {"Authorization": f"Bearer {_token(session, tenant)}"}
+            headers = {"Authorization": f"Bearer {sb.token('bench')}"}
 
             url: str | None = f"{info['graph_url']}/users?$top=999"
             listed, pages = 0, 0
@@ -159,9 +143,8 @@ def main() -> int:
             ok &= _line(f"small requests (GET /users/{{id}}, {args.threads} threads, keep-alive)", rps, "req/s",
                         RPS_TARGET, lower_is_better=False)
         finally:
-            session.close()
             t0 = time.perf_counter()
-            sb.stop()
+            sb.stop()  # also closes sb.session()
             print(f"sandbox stop (SIGTERM): {time.perf_counter() - t0:.2f} s")
 
         if args.throttle_seconds > 0:
@@ -173,10 +156,9 @@ def _throttled_phase(state: Path, args: argparse.Namespace) -> bool:
     """Hammer one app+tenant with `--throttle documented`: the accepted RU must match the documented 8,000/10 s."""
     sb = SandboxProcess(state, seed=None, throttle="documented").start()
     info = sb.info
-    tenant = next(t for t in info["tenants"] if t["name"] == "bench")
-    session = _session(info["ca_file"])
+    session = sb.session()
     try:
-        headers = {"Authorization": f"Bearer {_token(session, tenant)}"}
+        headers = {"Authorization": f"Bearer {sb.token('bench')}"}
         first = session.get(f"{info['graph_url']}/users?$top=1&$select=id", headers=headers, timeout=30)
         user_url = f"{info['graph_url']}/users/{first.json()['value'][0]['id']}"
         counts = {"ok": 0, "429": 0, "other": 0}
@@ -210,7 +192,6 @@ def _throttled_phase(state: Path, args: argparse.Namespace) -> bool:
             t.join()
         elapsed = time.perf_counter() - t_start
     finally:
-        session.close()
         sb.stop()
     documented = 8_000 * elapsed / 10.0  # RU per app+tenant per 10 s, tenant > 500 users
     print(f"documented throttling, {args.threads} threads for {elapsed:.1f} s: {counts['ok']:,} accepted "

@@ -34,26 +34,15 @@ sys.path.insert(0, str(REPO))
 WRITES, WINDOW = 3000, 150.0  # documented per app and tenant (xts_pipeline/sandbox/throttle.py)
 TARGETS = ("t1", "t2")
 
-TOPOLOGY = """\
-tenants:
-  hub:
-    tenant_id: 00000000-0000-0000-0001-000000000001
-    domain: hub.onmicrosoft.com
-    client_id: 00000000-0000-0000-0001-000000000002
-    app_object_id: 00000000-0000-0000-0001-000000000003
-    credential: {env: XTS_SECRET_HUB}
-  t1:
-    tenant_id: 00000000-0000-0000-0002-000000000001
-    domain: t1.onmicrosoft.com
-    client_id: 00000000-0000-0000-0002-000000000002
-    app_object_id: 00000000-0000-0000-0002-000000000003
-    credential: {env: XTS_SECRET_T1}
-  t2:
-    tenant_id: 00000000-0000-0000-0003-000000000001
-    domain: t2.onmicrosoft.com
-    client_id: 00000000-0000-0000-0003-000000000002
-    app_object_id: 00000000-0000-0000-0003-000000000003
-    credential: {env: XTS_SECRET_T2}
+
+def _tenant_yaml(name: str, n: int) -> str:
+    """One tenant's entry: tenant, client and app object ids 00000000-0000-0000-{n:04d}-00000000000{1,2,3}."""
+    guid = f"00000000-0000-0000-{n:04d}-00000000000"
+    return (f"  {name}:\n    tenant_id: {guid}1\n    domain: {name}.onmicrosoft.com\n    client_id: {guid}2\n"
+            f"    app_object_id: {guid}3\n    credential: {{env: XTS_SECRET_{name.upper()}}}\n")
+
+
+TOPOLOGY = "tenants:\n" + "".join(_tenant_yaml(t, i) for i, t in enumerate(("hub", *TARGETS), 1)) + """\
 topology:
   - hub_outbound: {hub: hub, spokes: [t1, t2]}
     scope: {all_members: true}

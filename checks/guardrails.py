@@ -20,10 +20,9 @@ import dagster as dg
 from assets.sync import APPLIED, pair_spec
 from xts_pipeline.apply import log_blocked
 from xts_pipeline.guardrails import quarantine
-from xts_pipeline.guardrails.approvals import find_approval, is_fingerprint, plan_fingerprint
+from xts_pipeline.guardrails.approvals import find_approval, plan_fingerprint, stored_fingerprint
 from xts_pipeline.guardrails.inputs import GUARDRAIL_NAMES, load_pair_inputs, record_exclusions
 from xts_pipeline.guardrails.report import GuardrailResult
-from xts_pipeline.guardrails.rows import parsed
 from xts_pipeline.guardrails.runner import run_guardrails
 
 CHECK_PREFIX = "guardrail_"
@@ -58,12 +57,6 @@ def _metadata(meta: dict[str, Any]) -> dict[str, Any]:
 def _severity(result: GuardrailResult) -> dg.AssetCheckSeverity:
     stops_pair = result.severity == "ERROR" and (result.scope == "pair" or result.blocks_cycle)
     return dg.AssetCheckSeverity.ERROR if stops_pair else dg.AssetCheckSeverity.WARN
-
-
-def _stored_fingerprint(con: Any, pair_key: str) -> str | None:
-    """The fingerprint the planner computed for the current plan (computed once, in plan_meta)."""
-    row = con.execute("SELECT fingerprint FROM plan_meta WHERE pair_key = ?", [pair_key]).fetchone()
-    return row[0] if row and is_fingerprint(row[0]) else None
 
 
 def _applies_in_this_run(context: dg.AssetCheckExecutionContext) -> bool:
@@ -108,8 +101,7 @@ def build_guardrail_checks(plan_key: dg.AssetKey, pool: str | None = "duckdb") -
         db = context.resources.duckdb.db()
         with context.resources.duckdb.connect() as con:
             inputs = load_pair_inputs(con, pair.key, pair.source, pair.target)
-            inputs.plan_rows = parsed(inputs.plan_rows)
-            fingerprint = _stored_fingerprint(con, pair.key) or plan_fingerprint(inputs.plan_rows)
+            fingerprint = stored_fingerprint(con, pair.key) or plan_fingerprint(inputs.plan_rows)
             approval = find_approval(con, pair.key, fingerprint)
             skip = quarantine.is_skipped(con, pair.key)
         report = run_guardrails(inputs, policy, approval, fingerprint=fingerprint)  # no connection held meanwhile

@@ -21,7 +21,8 @@ from xts_pipeline.sandbox.process import SandboxProcess
 SRC, DST = "src", "dst"
 PAIR = f"{SRC}__{DST}"
 
-TOPOLOGY = """\
+# The tenants and the pair, shared with the guardrails e2e test (which adds its own inbound policy).
+TENANTS_AND_PAIR = """\
 tenants:
   src:
     tenant_id: 00000000-0000-0000-0001-000000000001
@@ -42,6 +43,8 @@ topology:
       filters:
         - clauses:
             - {attribute: department, operator: NOT EQUALS, value: Legal}
+"""
+TOPOLOGY = TENANTS_AND_PAIR + """\
 inbound_policies:
   dst:
     allowed_sources: [src]

@@ -59,6 +59,40 @@ def line_of(text: str, needle: str) -> int:
     raise AssertionError(needle)
 
 
+MESH = "topology:\n  - mesh: [contoso, fabrikam]\n"
+
+# (topology text, text on the offending line, what the message must say); each error names the line too.
+AT_LINE = {
+    "typo_in_block_setting": (
+        BASE + MESH + "    user_typ: Guest\n", "user_typ",
+        ["topology[0].user_typ: unknown key 'user_typ'. Did you mean 'user_type'?"]),
+    "unknown_tenant_in_mesh_lists_known_ones": (
+        BASE + "topology:\n  - mesh: [contoso, fabrikm, northwind]\n", "fabrikm",
+        ["topology[0].mesh[1]: unknown tenant 'fabrikm'. Did you mean 'fabrikam'?", "contoso, fabrikam, northwind"]),
+    "bad_guid": (
+        BASE.replace("tenant_id: 9c5d131d-b1c3-4fc4-9e3f-c6557947d551", "tenant_id: contoso-tenant") + MESH,
+        "contoso-tenant",
+        ["tenants.contoso.tenant_id: tenant_id 'contoso-tenant' is not a GUID", "Entra admin center"]),
+    "bad_user_type": (
+        BASE + MESH + "    user_type: member\n", "user_type",
+        ["topology[0].user_type: must be 'Member' or 'Guest'"]),
+    "self_pair": (
+        BASE + "topology:\n  - pair: {source: contoso, target: contoso}\n", "pair:",
+        ["topology[0].pair.target", "syncs a tenant to itself"]),
+    "mapping_for_user_type_points_to_the_setting": (
+        BASE + MESH + "    mappings:\n      - {target: userType, type: Constant, value: Guest}\n", "userType",
+        ["topology[0].mappings[0].target", "`user_type:` sync setting"]),
+}
+
+
+@pytest.mark.parametrize(("text", "needle", "expected"), AT_LINE.values(), ids=AT_LINE.keys())
+def test_error_names_line_and_fix(tmp_path: Path, text: str, needle: str, expected: list[str]) -> None:
+    msg = str(load_error(tmp_path, text))
+    assert f":{line_of(text, needle)}:" in msg
+    for part in expected:
+        assert part in msg
+
+
 def test_valid_base_loads(tmp_path: Path) -> None:
     text = BASE + "topology:\n  - mesh: [contoso, fabrikam, northwind]\n"
     topo = load_config(write(tmp_path, text))
@@ -66,7 +100,7 @@ def test_valid_base_loads(tmp_path: Path) -> None:
 
 
 def test_typo_in_key_suggests_the_right_one(tmp_path: Path) -> None:
-    text = BASE.replace("    domain: fabrikam", "    domian: fabrikam") + "topology:\n  - mesh: [contoso, fabrikam]\n"
+    text = BASE.replace("    domain: fabrikam", "    domian: fabrikam") + MESH
     err = load_error(tmp_path, text)
     msg = str(err)
     assert f":{line_of(text, 'domian')}:" in msg
@@ -74,17 +108,10 @@ def test_typo_in_key_suggests_the_right_one(tmp_path: Path) -> None:
     assert "tenants.fabrikam.domain: required key 'domain' is missing" in msg
 
 
-def test_typo_in_block_setting(tmp_path: Path) -> None:
-    text = BASE + "topology:\n  - mesh: [contoso, fabrikam]\n    user_typ: Guest\n"
-    msg = str(load_error(tmp_path, text))
-    assert f":{line_of(text, 'user_typ')}:" in msg
-    assert "topology[0].user_typ: unknown key 'user_typ'. Did you mean 'user_type'?" in msg
-
-
 @pytest.mark.parametrize("key", ["client_secret", "secret"])
 def test_inline_secret_is_refused_without_echoing_it(tmp_path: Path, key: str) -> None:
     text = BASE.replace("    credential: {env: XTS_SECRET_CONTOSO}\n",
-                        f"    {key}: 'Zx8~Q-topsecret-value'\n") + "topology:\n  - mesh: [contoso, fabrikam]\n"
+                        f"    {key}: 'Zx8~Q-topsecret-value'\n") + MESH
     err = load_error(tmp_path, text)
     msg = str(err)
     assert "Zx8~Q-topsecret-value" not in msg and "topsecret" not in repr(err.issues)
@@ -95,7 +122,7 @@ def test_inline_secret_is_refused_without_echoing_it(tmp_path: Path, key: str) -
 
 def test_secret_given_as_the_credential_itself(tmp_path: Path) -> None:
     text = BASE.replace("credential: {env: XTS_SECRET_CONTOSO}", "credential: 'Zx8~Q-topsecret-value'")
-    text += "topology:\n  - mesh: [contoso, fabrikam]\n"
+    text += MESH
     msg = str(load_error(tmp_path, text))
     assert "topsecret" not in msg
     assert "tenants.contoso.credential: tenant 'contoso': credential must be a mapping" in msg
@@ -103,43 +130,19 @@ def test_secret_given_as_the_credential_itself(tmp_path: Path) -> None:
 
 def test_secret_in_env_field_is_not_echoed(tmp_path: Path) -> None:
     text = BASE.replace("{env: XTS_SECRET_CONTOSO}", "{env: 'Zx8~Q.topsecret'}")
-    text += "topology:\n  - mesh: [contoso, fabrikam]\n"
+    text += MESH
     msg = str(load_error(tmp_path, text))
     assert "topsecret" not in msg
     assert "tenants.contoso.credential.env" in msg and "NAME of an environment variable" in msg
 
 
-def test_unknown_tenant_in_mesh_lists_known_ones(tmp_path: Path) -> None:
-    text = BASE + "topology:\n  - mesh: [contoso, fabrikm, northwind]\n"
-    msg = str(load_error(tmp_path, text))
-    assert f"{line_of(text, 'fabrikm')}:" in msg
-    assert "topology[0].mesh[1]: unknown tenant 'fabrikm'. Did you mean 'fabrikam'?" in msg
-    assert "contoso, fabrikam, northwind" in msg
-
-
 def test_unknown_tenant_reported_together_with_other_errors(tmp_path: Path) -> None:
-    text = BASE.replace("user", "user") + "topology:\n  - pair: {source: contoso, target: litware}\n    user_type: Gast\n"
+    text = BASE + "topology:\n  - pair: {source: contoso, target: litware}\n    user_type: Gast\n"
     err = load_error(tmp_path, text)
     paths = [i.path for i in err.issues]
     assert ("topology", 0, "pair", "target") in paths
     assert ("topology", 0, "user_type") in paths
     assert "must be 'Member' or 'Guest'" in str(err)
-
-
-def test_bad_guid(tmp_path: Path) -> None:
-    text = BASE.replace("tenant_id: 9c5d131d-b1c3-4fc4-9e3f-c6557947d551", "tenant_id: contoso-tenant")
-    text += "topology:\n  - mesh: [contoso, fabrikam]\n"
-    msg = str(load_error(tmp_path, text))
-    assert f":{line_of(text, 'contoso-tenant')}:" in msg
-    assert "tenants.contoso.tenant_id: tenant_id 'contoso-tenant' is not a GUID" in msg
-    assert "Entra admin center" in msg
-
-
-def test_bad_user_type(tmp_path: Path) -> None:
-    text = BASE + "topology:\n  - mesh: [contoso, fabrikam]\n    user_type: member\n"
-    msg = str(load_error(tmp_path, text))
-    assert f":{line_of(text, 'user_type')}:" in msg
-    assert "topology[0].user_type: must be 'Member' or 'Guest'" in msg
 
 
 def _expression_text(expression: str) -> str:
@@ -210,13 +213,6 @@ def test_invalid_regex(tmp_path: Path) -> None:
     assert "regular expression" in msg
 
 
-def test_self_pair(tmp_path: Path) -> None:
-    text = BASE + "topology:\n  - pair: {source: contoso, target: contoso}\n"
-    msg = str(load_error(tmp_path, text))
-    assert f":{line_of(text, 'pair:')}:" in msg
-    assert "topology[0].pair.target" in msg and "syncs a tenant to itself" in msg
-
-
 def test_hub_listed_as_its_own_spoke(tmp_path: Path) -> None:
     text = BASE + "topology:\n  - hub_inbound: {hub: contoso, spokes: [fabrikam, contoso]}\n"
     msg = str(load_error(tmp_path, text))
@@ -280,7 +276,7 @@ def test_target_without_app_object_id(tmp_path: Path) -> None:
 def test_http_graph_url_is_refused(tmp_path: Path) -> None:
     text = BASE.replace("    domain: contoso.onmicrosoft.com\n",
                         "    domain: contoso.onmicrosoft.com\n    graph_url: http://graph.microsoft.com/v1.0\n")
-    text += "topology:\n  - mesh: [contoso, fabrikam]\n"
+    text += MESH
     msg = str(load_error(tmp_path, text))
     assert "tenants.contoso.graph_url: graph_url must start with https://" in msg
 
@@ -297,18 +293,6 @@ def test_many_errors_are_aggregated_and_sorted_by_line(tmp_path: Path) -> None:
     lines = [i.line for i in err.issues]
     assert lines == sorted(lines)
     assert str(err).startswith(f"invalid config {tmp_path / 'topology.yaml'}: {len(err.issues)} problems")
-
-
-def test_mapping_for_user_type_points_to_the_setting(tmp_path: Path) -> None:
-    text = BASE + textwrap.dedent("""\
-        topology:
-          - mesh: [contoso, fabrikam]
-            mappings:
-              - {target: userType, type: Constant, value: Guest}
-        """)
-    msg = str(load_error(tmp_path, text))
-    assert f":{line_of(text, 'userType')}:" in msg
-    assert "topology[0].mappings[0].target" in msg and "`user_type:` sync setting" in msg
 
 
 def test_mapping_shape_errors(tmp_path: Path) -> None:
@@ -352,14 +336,11 @@ def test_any_value_anywhere_gives_a_topology_or_a_config_error(place: tuple, val
     from xts_pipeline.config.loader import topology_from_source
     from xts_pipeline.config.yaml_source import parse_yaml
 
-    doc = yaml.safe_load(BASE + "topology:\n  - mesh: [contoso, fabrikam]\n")
+    doc = yaml.safe_load(BASE + MESH)
     node = doc
     for part in place[:-1]:
         node = node[part]
-    if isinstance(node, list):
-        node[place[-1]] = value
-    else:
-        node[place[-1]] = value
+    node[place[-1]] = value
     try:
         topology_from_source(parse_yaml(yaml.safe_dump(doc), "fuzz.yaml"), Path("/nonexistent"))
     except ConfigError as exc:

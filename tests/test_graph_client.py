@@ -7,28 +7,17 @@ import types
 
 import pytest
 
+from tests.graph_helpers import connection, grant, raw_users
 from xts_pipeline.graph import (
     AuthError,
     GraphClient,
     GraphError,
     PermissionError_,
-    TenantConnection,
     TlsError,
     UnreachableError,
 )
 from xts_pipeline.graph.odata import endswith, eq, startswith
-
-SandboxProcess = pytest.importorskip("xts_pipeline.sandbox.process").SandboxProcess
-
-ALL_PERMS = ["User.Read.All", "User.ReadWrite.All", "User.Invite.All", "Group.Read.All", "Policy.Read.All",
-             "Application.Read.All", "Application.ReadWrite.OwnedBy"]
-
-
-def connection(info: dict, t: dict, **over) -> TenantConnection:
-    args = dict(name=t["name"], tenant_id=t["tenant_id"], authority=t["authority"], graph_url=info["graph_url"],
-                client_id=t["client_id"], client_secret=t["client_secret"], ca_file=info["ca_file"])
-    args.update(over)
-    return TenantConnection(**args)
+from xts_pipeline.sandbox.process import SandboxProcess
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +29,13 @@ def sandbox(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tenant(sandbox):
-    t = next(x for x in sandbox.info["tenants"] if x["name"] == "northwind")
-    sandbox.admin("PUT", f"/_sandbox/tenants/{t['name']}/permissions", json={"permissions": ALL_PERMS})
-    return t
+    return grant(sandbox, "northwind")
 
 
 @pytest.fixture(scope="module")
 def client(sandbox, tenant):
     with GraphClient(connection(sandbox.info, tenant)) as c:
         yield c
-
-
-def raw_users(sandbox, name: str) -> list[dict]:
-    r = sandbox.admin("GET", f"/_sandbox/tenants/{name}/users")
-    return (r.json() if hasattr(r, "json") else r)["value"]
 
 
 def test_iter_users_streams_pages_following_nextlink(client, sandbox, tenant):
@@ -130,14 +112,14 @@ def test_errors_are_one_actionable_line_and_secrets_stay_hidden(sandbox, tenant,
     msg = str(auth.value)
     assert tenant["name"] in msg and "/token" in msg and "\n" not in msg and "fix:" in msg
 
-    sandbox.admin("PUT", f"/_sandbox/tenants/{tenant['name']}/permissions", json={"permissions": ["User.Read.All"]})
+    grant(sandbox, tenant["name"], ["User.Read.All"])
     try:
         denied = GraphClient(connection(info, tenant))
         with pytest.raises(PermissionError_) as perm:
             list(denied.iter_groups(["id"]))
         assert "Group" in str(perm.value) and tenant["name"] in str(perm.value) and "/groups" in str(perm.value)
     finally:
-        sandbox.admin("PUT", f"/_sandbox/tenants/{tenant['name']}/permissions", json={"permissions": ALL_PERMS})
+        grant(sandbox, tenant["name"])
 
     port_closed = "https://127.0.0.1:9"
     unreachable = GraphClient(connection(info, tenant, authority=f"{port_closed}/{tenant['tenant_id']}",

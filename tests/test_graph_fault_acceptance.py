@@ -12,29 +12,22 @@ import time
 
 import pytest
 
-from xts_pipeline.graph import GraphClient, TenantConnection
+from tests.graph_helpers import LINK, connection, grant, raw_users
+from xts_pipeline.graph import GraphClient
 from xts_pipeline.graph.odata import eq
 from xts_pipeline.graph.writer import BatchWriter, WriteOp
-
-SandboxProcess = pytest.importorskip("xts_pipeline.sandbox.process").SandboxProcess
+from xts_pipeline.sandbox.process import SandboxProcess
 
 N = int(os.environ.get("XTS_FAULT_OPS", "5000"))
 FAULTS = "kind=write,429=0.3,5xx=0.05,reset=0.01"
-PERMS = ["User.Read.All", "User.ReadWrite.All", "User.Invite.All", "Group.Read.All", "Policy.Read.All",
-         "Application.Read.All", "Application.ReadWrite.OwnedBy"]
 
 
 @pytest.mark.slow
 def test_fault_acceptance(tmp_path):
     with SandboxProcess(tmp_path / "sb", seed="demo", throttle="off", time_scale=100.0) as sb:
-        info = sb.info
-        t = next(x for x in info["tenants"] if x["name"] == "northwind")
-        sb.admin("PUT", f"/_sandbox/tenants/{t['name']}/permissions", json={"permissions": PERMS})
-        client = GraphClient(TenantConnection(
-            name=t["name"], tenant_id=t["tenant_id"], authority=t["authority"], graph_url=info["graph_url"],
-            client_id=t["client_id"], client_secret=t["client_secret"], ca_file=info["ca_file"]))
-        ext = client.ensure_extensions(t["app_object_id"], ["xtsSourceTenantId", "xtsSourceObjectId",
-                                                            "xtsSyncConfig"])
+        t = grant(sb, "northwind")
+        client = GraphClient(connection(sb.info, t))
+        ext = client.ensure_extensions(t["app_object_id"], LINK)
         sb.admin("PUT", "/_sandbox/faults", json={"spec": FAULTS, "seed": 42})
 
         creates = [WriteOp(
@@ -66,8 +59,7 @@ def test_fault_acceptance(tmp_path):
         assert len(out2) == N and all(o.status == "success" for o in out2.values())
 
         sb.admin("PUT", "/_sandbox/faults", json={"spec": "", "seed": 0})
-        r = sb.admin("GET", f"/_sandbox/tenants/{t['name']}/users")
-        state = (r.json() if hasattr(r, "json") else r)["value"]
+        state = raw_users(sb, t["name"])
         mine = [u for u in state if str(u.get("mail", "")).startswith("acc") and
                 str(u.get("mail")).endswith("@contoso.example")]
         per_mail = collections.Counter(u["mail"] for u in mine)

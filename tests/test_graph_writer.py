@@ -9,16 +9,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xts_pipeline.graph import GraphClient, TenantConnection
+from tests.graph_helpers import LINK, connection, grant
+from tests.graph_helpers import raw_users as users
+from xts_pipeline.graph import GraphClient
 from xts_pipeline.graph.concurrency import AdaptiveController
 from xts_pipeline.graph.odata import eq
 from xts_pipeline.graph.writer import BatchWriter, Outcome, WriteOp
-
-SandboxProcess = pytest.importorskip("xts_pipeline.sandbox.process").SandboxProcess
-
-PERMS = ["User.Read.All", "User.ReadWrite.All", "User.Invite.All", "Group.Read.All", "Policy.Read.All",
-         "Application.Read.All", "Application.ReadWrite.OwnedBy"]
-LINK = ["xtsSourceTenantId", "xtsSourceObjectId", "xtsSyncConfig"]
+from xts_pipeline.sandbox.process import SandboxProcess
 
 
 @pytest.fixture(scope="module")
@@ -30,30 +27,18 @@ def sandbox(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def target(sandbox):
-    t = next(x for x in sandbox.info["tenants"] if x["name"] == "fabrikam")
-    sandbox.admin("PUT", f"/_sandbox/tenants/{t['name']}/permissions", json={"permissions": PERMS})
-    return t
+    return grant(sandbox, "fabrikam")
 
 
 @pytest.fixture(scope="module")
 def client(sandbox, target):
-    info = sandbox.info
-    with GraphClient(TenantConnection(
-        name=target["name"], tenant_id=target["tenant_id"], authority=target["authority"],
-        graph_url=info["graph_url"], client_id=target["client_id"], client_secret=target["client_secret"],
-        ca_file=info["ca_file"])) as c:
+    with GraphClient(connection(sandbox.info, target)) as c:
         yield c
 
 
 @pytest.fixture(scope="module")
 def ext(client, target):
     return client.ensure_extensions(target["app_object_id"], LINK)
-
-
-def users(sandbox, name, deleted=False) -> list[dict]:
-    q = "?include_deleted=true" if deleted else ""
-    r = sandbox.admin("GET", f"/_sandbox/tenants/{name}/users{q}")
-    return (r.json() if hasattr(r, "json") else r)["value"]
 
 
 def create_op(i: int, ext: dict, tag: str) -> WriteOp:
@@ -164,13 +149,12 @@ def test_per_user_order_is_kept_under_throttling(client, sandbox, target):
 
 def test_config_errors_fail_every_op_fast_with_an_actionable_message(client, sandbox, target, ext):
     """Missing permission: each op fails naming tenant, user and permission; bad secret: fast AuthError."""
-    sandbox.admin("PUT", f"/_sandbox/tenants/{target['name']}/permissions",
-                  json={"permissions": ["User.Read.All"]})  # invitations need User.Invite.All (or ReadWrite)
+    grant(sandbox, target["name"], ["User.Read.All"])  # invitations need User.Invite.All (or ReadWrite)
     try:
         with GraphClient(client.conn) as fresh:
             outs = list(BatchWriter(fresh).run([create_op(i, ext, "noperm") for i in range(3)]))
     finally:
-        sandbox.admin("PUT", f"/_sandbox/tenants/{target['name']}/permissions", json={"permissions": PERMS})
+        grant(sandbox, target["name"])
     assert [o.status for o in outs] == ["failed"] * 3
     assert all("User.Invite.All" in o.error_message and target["name"] in o.error_message for o in outs)
     assert all("noperm.user" in o.error_message and o.error_code == "Authorization_RequestDenied" for o in outs)

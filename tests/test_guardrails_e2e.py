@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import textwrap
 import time
 from typing import Any
 
@@ -19,7 +18,7 @@ import dagster as dg
 import pytest
 
 from assets.sync import APPLIED, DESIRED, PLAN, RAW, SNAPSHOT, STAGED
-from tests.e2e_world import DST, PAIR, SRC, World, seed
+from tests.e2e_world import DST, PAIR, SRC, TENANTS_AND_PAIR, World, seed
 from xts_pipeline import store
 from xts_pipeline.definitions import CYCLE_TAG, KIND_TAG, build_definitions
 from xts_pipeline.guardrails import quarantine
@@ -34,27 +33,7 @@ LOOKALIKE = "M\u0435gan Bowen"  # Cyrillic small ie (U+0435) for the Latin 'e'
 DELETE_THRESHOLD = 5
 SHOWN = f"{SRC}->{DST}"
 
-TOPOLOGY = """\
-tenants:
-  src:
-    tenant_id: 00000000-0000-0000-0001-000000000001
-    domain: src.onmicrosoft.com
-    client_id: 00000000-0000-0000-0001-000000000002
-    app_object_id: 00000000-0000-0000-0001-000000000003
-    credential: {{env: XTS_SECRET_SRC}}
-  dst:
-    tenant_id: 00000000-0000-0000-0002-000000000001
-    domain: dst.onmicrosoft.com
-    client_id: 00000000-0000-0000-0002-000000000002
-    app_object_id: 00000000-0000-0000-0002-000000000003
-    credential: {{env: XTS_SECRET_DST}}
-topology:
-  - pair: {{source: src, target: dst}}
-    scope:
-      all_members: true
-      filters:
-        - clauses:
-            - {{attribute: department, operator: NOT EQUALS, value: Legal}}
+POLICY = """\
 inbound_policies:
   dst:
     allowed_sources: {allowed}
@@ -72,7 +51,7 @@ class Guarded(World):
 
     def write_policy(self, allowed: list[str]) -> None:
         """Rewrite the topology; the topology resource reloads it on the next run (mtime changes)."""
-        self.cfg.write_text(textwrap.dedent(TOPOLOGY.format(allowed=allowed, threshold=DELETE_THRESHOLD, ceo=CEO)))
+        self.cfg.write_text(TENANTS_AND_PAIR + POLICY.format(allowed=allowed, threshold=DELETE_THRESHOLD, ceo=CEO))
         stamp = time.time() + len(allowed)
         os.utime(self.cfg, (stamp, stamp))
 

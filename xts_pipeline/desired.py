@@ -17,7 +17,7 @@ import orjson
 import pyarrow as pa
 
 from xts_pipeline import store
-from xts_pipeline.scoping import compile_filters
+from xts_pipeline.scoping import compile_filters, is_internal_member
 
 BATCH = 20_000
 # Used only when a pair carries no compiled mappings: Entra's usual attributes, copied directly.
@@ -105,8 +105,6 @@ def compute_desired(db: str | Path | None, pair: Any, source_tenant_id: str, inc
                WHERE s.tenant = $t AND (CAST($since AS TIMESTAMP) IS NULL OR r.updated_at > $since) ORDER BY s.id""",
             params={"t": pair.source, "since": since}).to_arrow_table()
     res.mode = "incremental" if since is not None else "full"
-    from xts_pipeline.scoping import is_internal_member
-
     out: dict[str, list] = {k: [] for k in ("sid", "upn", "mail", "dn", "en", "dc", "du")}
     errors: list[tuple[str, str | None, str]] = []
     for batch in staged.to_batches(BATCH):

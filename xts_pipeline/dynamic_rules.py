@@ -45,6 +45,8 @@ from lark import Lark, Token
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 from lark.visitors import Transformer_NonRecursive
 
+from .scoping import attribute_getter
+
 __all__ = [
     "MAX_RULE_LENGTH",
     "CompiledRule",
@@ -122,16 +124,7 @@ def _user_getter(name: str, strict: bool, line: int, column: int) -> tuple[Calla
     m = _EXT_ATTR.fullmatch(name)
     if m:
         key = f"extensionAttribute{m.group(1)}"
-
-        def get_ext(u: Mapping) -> Any:
-            v = u.get(key)
-            if v is None:
-                nested = u.get("onPremisesExtensionAttributes")
-                if isinstance(nested, Mapping):
-                    v = nested.get(key)
-            return v
-
-        return get_ext, key
+        return attribute_getter(key), key
     canonical = _BY_FOLD.get(name.casefold())
     if canonical is None:
         if strict and not name.startswith("extension_"):

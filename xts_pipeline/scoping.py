@@ -33,6 +33,7 @@ from typing import Any
 __all__ = [
     "OPERATORS",
     "ScopingError",
+    "attribute_getter",
     "compile_filters",
     "direct_members",
     "in_scope",
@@ -222,7 +223,7 @@ def validate_filters(filters: Any, path: str = "filters") -> None:
 # Compilation
 # ---------------------------------------------------------------------------------------------------
 
-def _getter(attribute: str) -> Callable[[Mapping[str, Any]], Any]:
+def attribute_getter(attribute: str) -> Callable[[Mapping[str, Any]], Any]:
     """Attribute lookup; extensionAttribute1-15 may also sit under onPremisesExtensionAttributes (Graph)."""
     if _EXT_ATTR.fullmatch(attribute):
         def get_ext(user: Mapping[str, Any]) -> Any:
@@ -287,7 +288,7 @@ def _clause_test(op: str, value: Any) -> Callable[[Any], bool]:
 
 
 def _compile_clause(clause: Mapping[str, Any]) -> UserPredicate:
-    get = _getter(clause["attribute"])
+    get = attribute_getter(clause["attribute"])
     op = clause["operator"]
     if op == "IS NULL":
         return lambda user: _is_empty(get(user))

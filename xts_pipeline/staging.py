@@ -152,9 +152,9 @@ def stage_tenant(db: str | Path | None, tenant: str, max_reject_fraction: float 
     with store.connect(db) as con:
         wm = store.get_watermark(con, wm_name) if incremental else None
         since = wm[0] if wm else None
-        high = con.execute("SELECT max(updated_at) FROM raw_users WHERE tenant = ?", [tenant]).fetchone()[0]
+        high, total = con.execute("SELECT max(updated_at), count(*) FROM raw_users WHERE tenant = ?",
+                                  [tenant]).fetchone()
         df = raw_frame(con, tenant, since)
-        total = con.execute("SELECT count(*) FROM raw_users WHERE tenant = ?", [tenant]).fetchone()[0]
         kept_rejects = 0
         if since is not None:
             kept_rejects = con.execute(

@@ -8,10 +8,10 @@ as ``ExpressionEvaluationError`` carrying the call's line and column.
 from __future__ import annotations
 
 import difflib
+import operator
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from functools import lru_cache
-from operator import methodcaller
+from functools import lru_cache, partial
 
 from . import dotnet_datetime as dt
 from .errors import (
@@ -112,7 +112,7 @@ def _compile(node: Node, aliases: Mapping[str, str]) -> Evaluator:
     if isinstance(node, Literal):
         return _const(node.value)
     if isinstance(node, Attribute):
-        return methodcaller("get", aliases.get(node.name, node.name))
+        return operator.methodcaller("get", aliases.get(node.name, node.name))
     if isinstance(node, Missing):
         return _const(None)
     if isinstance(node, Constant):
@@ -137,10 +137,9 @@ def _unknown_function(node: Call) -> ExpressionSyntaxError:
     if reason:
         return UnknownFunctionError(f"function {node.name!r} at {where} is not supported: {reason}",
                                     line=node.line, column=node.column)
-    lowered = {k.lower(): k for k in FUNCTIONS}
-    close = difflib.get_close_matches(node.name.lower(), list(lowered), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(node.name.lower(), list(FUNCTIONS_BY_LOWER), n=1, cutoff=0.6)
     if close:
-        hint = f"did you mean {lowered[close[0]]!r}?"
+        hint = f"did you mean {FUNCTIONS_BY_LOWER[close[0]].name!r}?"
     else:
         hint = "known functions: " + ", ".join(sorted(FUNCTIONS))
     return UnknownFunctionError(f"unknown function {node.name!r} at {where} — {hint}", line=node.line,
@@ -256,7 +255,7 @@ def _wrap(name: str, line: int, column: int, impl, args: list[Evaluator], lazy: 
     return calln
 
 
-def _ordered(op: str, left: object, right: object) -> bool:
+def _ordered(cmp: Callable[[object, object], bool], left: object, right: object) -> bool:
     if isinstance(left, datetime) or isinstance(right, datetime):
         lv: object = dt.as_datetime(left, "left side")
         rv: object = dt.as_datetime(right, "right side")
@@ -266,13 +265,11 @@ def _ordered(op: str, left: object, right: object) -> bool:
             lv, rv = ln, rn
         else:
             lv, rv = to_str(left), to_str(right)
-    if op == ">":
-        return lv > rv  # type: ignore[operator]
-    if op == ">=":
-        return lv >= rv  # type: ignore[operator]
-    if op == "<":
-        return lv < rv  # type: ignore[operator]
-    return lv <= rv  # type: ignore[operator]
+    return cmp(lv, rv)
+
+
+_ORDERINGS: dict[str, Callable[[object, object], bool]] = {
+    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 
 
 def _equal(left: object, right: object) -> bool:
@@ -291,13 +288,12 @@ def _equal(left: object, right: object) -> bool:
 def _compile_compare(node: Compare, aliases: Mapping[str, str]) -> Evaluator:
     op = node.op
     left, right = _compile(node.left, aliases), _compile(node.right, aliases)
+    impl: Callable[[object, object], bool]
     if op == "=":
-        def impl(a, b):
-            return _equal(a, b)
+        impl = _equal
     elif op == "<>":
         def impl(a, b):
             return not _equal(a, b)
     else:
-        def impl(a, b):
-            return _ordered(op, a, b)
+        impl = partial(_ordered, _ORDERINGS[op])
     return _wrap(f"comparison {op!r}", node.line, node.column, impl, [left, right], False)

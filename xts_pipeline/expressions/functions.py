@@ -442,13 +442,14 @@ def _cdate(value):
     return dt.as_datetime(value, "CDate's expression")
 
 
-def _literal(node: Node) -> object:
-    return node.value if isinstance(node, Literal) else None
+def _check_literal_interval(node: Node) -> None:
+    """A fixed interval argument is checked once, at compile time."""
+    if isinstance(node, Literal):
+        dt.check_interval(node.value)
 
 
 def _build_date_add(nodes: tuple[Node, ...]):
-    if isinstance(nodes[0], Literal):
-        dt.check_interval(nodes[0].value)
+    _check_literal_interval(nodes[0])
 
     def date_add(interval, value, when):
         if when is None:
@@ -459,8 +460,7 @@ def _build_date_add(nodes: tuple[Node, ...]):
 
 
 def _build_date_diff(nodes: tuple[Node, ...]):
-    if isinstance(nodes[0], Literal):
-        dt.check_interval(nodes[0].value)
+    _check_literal_interval(nodes[0])
 
     def date_diff(interval, date1, date2):
         if date1 is None or date2 is None:

@@ -144,17 +144,13 @@ class GraphClient:
             resp.close()
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def error_for(self, method: str, url: str, resp: requests.Response | None, *,
-                  status: int | None = None, body: Any = None, headers: Mapping[str, str] | None = None
-                  ) -> GraphError:
-        """Map an HTTP error (whole response or a $batch sub-response) to the right GraphError."""
-        if resp is not None:
-            status = resp.status_code
-            headers = resp.headers
-            try:
-                body = orjson.loads(resp.content) if resp.content else None
-            except orjson.JSONDecodeError:
-                body = None
+    def error_for(self, method: str, url: str, resp: requests.Response) -> GraphError:
+        """Map an HTTP error response to the right GraphError."""
+        status, headers = resp.status_code, resp.headers
+        try:
+            body = orjson.loads(resp.content) if resp.content else None
+        except orjson.JSONDecodeError:
+            body = None
         code, message = parse_error_body(body)
         tenant = self.conn.name
         if status == 401:
@@ -173,12 +169,12 @@ class GraphClient:
             return NotFoundError(tenant, url, "not found (404)", status=status, code=code,
                                  graph_message=message, method=method)
         if status == 429:
-            ra = parse_retry_after((headers or {}).get("Retry-After"))
+            ra = parse_retry_after(headers.get("Retry-After"))
             return ThrottledError(tenant, url, "throttled (429) beyond the retry budget", status=status,
                                   code=code, graph_message=message, method=method, retry_after=ra)
         return GraphError(tenant, url, f"HTTP {status}", status=status, code=code, graph_message=message,
                           method=method,
-                          fix="retry later" if (status or 0) >= 500 else "fix the request named here")
+                          fix="retry later" if status >= 500 else "fix the request named here")
 
     def request(
         self,

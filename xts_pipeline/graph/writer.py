@@ -32,7 +32,15 @@ import requests
 
 from .client import GraphClient, build_url, segment
 from .concurrency import AdaptiveController
-from .errors import AuthError, GraphError, PermissionError_, TlsError, parse_error_body, permission_hint
+from .errors import (
+    AuthError,
+    GraphError,
+    PermissionError_,
+    TlsError,
+    endpoint_of,
+    parse_error_body,
+    permission_hint,
+)
 from .odata import eq, needs_advanced
 from .retry import backoff_delay, parse_retry_after
 
@@ -313,7 +321,7 @@ class BatchWriter:
                 task.ambiguous = True
             return self._retry_error(task, s, code, message)
         req = self._request(task, "x")
-        where = f"{req['method']} {req['url'].split('?')[0]}"
+        where = f"{req['method']} {endpoint_of(req['url'])}"
         if s == 403:
             perm = permission_hint(req["method"], req["url"])
             message = f"{message or 'access denied'}; grant the app {perm} and give admin consent"

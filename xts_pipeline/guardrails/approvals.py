@@ -55,6 +55,12 @@ def is_fingerprint(text: str | None) -> bool:
     return bool(text) and FINGERPRINT_RE.match(text) is not None
 
 
+def stored_fingerprint(con: duckdb.DuckDBPyConnection, pair_key: str) -> str | None:
+    """The fingerprint the planner stored for the pair's current plan (`plan_meta`), or None for an older file."""
+    row = con.execute("SELECT fingerprint FROM plan_meta WHERE pair_key = ?", [pair_key]).fetchone()
+    return row[0] if row and is_fingerprint(row[0]) else None
+
+
 def current_user() -> str:
     """Who is approving: $XTS_APPROVER if set (CI, service accounts), else the OS login name."""
     return os.environ.get("XTS_APPROVER") or getpass.getuser()

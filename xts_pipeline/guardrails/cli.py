@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from .approvals import current_user, is_fingerprint, record_approval
+from .approvals import current_user, record_approval, stored_fingerprint
 from .quarantine import release
 
 
@@ -42,15 +42,6 @@ def _resolve(args: argparse.Namespace) -> tuple[str, str, Path]:
     return f"{source}__{target}", f"{source}->{target}", default_path()
 
 
-def _current_fingerprint(con, pair_key: str) -> str | None:
-    try:
-        row = con.execute("SELECT fingerprint FROM plan_meta WHERE pair_key = ?", [pair_key]).fetchone()
-    except Exception:  # no plan_meta yet (nothing planned): nothing to compare with
-        return None
-    # The planner stores plan_fingerprint() of every plan here; a file from an older version may not.
-    return row[0] if row and is_fingerprint(row[0]) else None
-
-
 def approve_command(args: argparse.Namespace) -> int:
     """Record an approval of one plan fingerprint for one pair; prints who, when and why."""
     from xts_pipeline.store import connect
@@ -59,7 +50,7 @@ def approve_command(args: argparse.Namespace) -> int:
         key, shown, db = _resolve(args)
         with connect(db) as con:
             rec = record_approval(con, key, args.plan, args.reason)
-            current = _current_fingerprint(con, key)
+            current = stored_fingerprint(con, key)
     except (CliError, ValueError) as exc:
         print(f"xts approve: {exc}", file=sys.stderr)
         return 2

@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .clock import SandboxClock, iso
+from .faults import FaultInjector, FaultSpec
 from .odata import ODataError
 from .permissions import (
     APP_READ,
@@ -41,18 +42,8 @@ from .permissions import (
     USERS_WRITE,
 )
 from .store import DEFAULT_USER_PROPS, SandboxStore, Tenant
+from .throttle import Throttler, request_cost
 from .tokens import TOKEN_LIFETIME_S, TokenClaims, TokenError, TokenSigner, client_credentials
-
-try:  # throttle.py / faults.py are built in parallel; run without them until they land
-    from .throttle import Throttler, request_cost
-except ImportError:  # pragma: no cover
-    Throttler = None  # type: ignore[assignment,misc]
-    request_cost = None  # type: ignore[assignment]
-try:
-    from .faults import FaultInjector, FaultSpec
-except ImportError:  # pragma: no cover
-    FaultInjector = None  # type: ignore[assignment,misc]
-    FaultSpec = None  # type: ignore[assignment,misc]
 
 USER_PROPS = (
     "id", "userPrincipalName", "mail", "mailNickname", "otherMails", "displayName", "givenName", "surname",
@@ -178,11 +169,11 @@ class SandboxApp:
         if mode not in ("documented", "off"):
             raise ValueError(f"throttle mode {mode!r} is not known; use 'documented' or 'off'")
         self.throttle_mode = mode
-        self.throttler = Throttler(self.clock.now, mode, self.clock.time_scale) if Throttler else None
+        self.throttler = Throttler(self.clock.now, mode, self.clock.time_scale)
 
     def set_faults(self, spec: str | None, seed: int = 0) -> None:
         self.fault_spec, self.fault_seed = spec or "", int(seed)
-        self.injector = FaultInjector(FaultSpec.parse(spec), seed) if (FaultInjector and spec) else None
+        self.injector = FaultInjector(FaultSpec.parse(spec), seed) if spec else None
 
     # ---- opaque, tamper-evident paging/delta tokens -----------------------------------------
     def encode_token(self, state: dict) -> str:
@@ -376,6 +367,7 @@ class SandboxApp:
         now = self.clock.now()
         extra: dict[str, str] = {}
         fault = None
+        ru, writes = request_cost(req.method, "/v1.0" + req.path, req.raw_query)
         try:
             route, match = self._match(req)
             roles = effective_permissions(req.claims.roles, req.tenant.permissions)
@@ -385,16 +377,14 @@ class SandboxApp:
                 raise GraphError(403, "Authorization_RequestDenied",
                                  f"Insufficient privileges to complete the operation. The app of tenant "
                                  f"'{req.tenant.name}' needs the application permission {needed[0]}{higher}.")
-            if self.throttler is not None and request_cost is not None:
-                ru, writes = request_cost(req.method, "/v1.0" + req.path, req.raw_query)
-                decision = self.throttler.charge(req.tenant.tenant_id, req.claims.app_id, req.tenant.user_count,
-                                                 ru, writes)
-                extra.update(decision.headers)
-                if not decision.allowed:
-                    raise GraphError(429, "TooManyRequests",
-                                     f"Too many requests for tenant '{req.tenant.name}' "
-                                     f"({decision.information or 'throttled'}); retry after "
-                                     f"{decision.retry_after_s} s.", decision.headers)
+            decision = self.throttler.charge(req.tenant.tenant_id, req.claims.app_id, req.tenant.user_count,
+                                             ru, writes)
+            extra.update(decision.headers)
+            if not decision.allowed:
+                raise GraphError(429, "TooManyRequests",
+                                 f"Too many requests for tenant '{req.tenant.name}' "
+                                 f"({decision.information or 'throttled'}); retry after "
+                                 f"{decision.retry_after_s} s.", decision.headers)
             if self.injector is not None:
                 fault = self.injector.decide(req.tenant.name, "read" if req.method == "GET" else "write")
                 if fault is not None:
@@ -418,8 +408,7 @@ class SandboxApp:
             resp = GraphResponse(400, error_body(exc.code, str(exc), req.request_id, req.client_request_id, now))
         for k, v in extra.items():
             resp.headers.setdefault(k, v)
-        if "x-ms-resource-unit" not in resp.headers and request_cost is not None:
-            resp.headers["x-ms-resource-unit"] = str(request_cost(req.method, "/v1.0" + req.path, req.raw_query)[0])
+        resp.headers.setdefault("x-ms-resource-unit", str(ru))
         if fault is not None and fault.kind == "reset":
             resp.reset = True
         return resp

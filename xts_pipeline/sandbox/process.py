@@ -168,6 +168,16 @@ class SandboxProcess:
         raise SandboxError(f"tenant {name!r} is not in {self.info_path}; known: "
                            f"{', '.join(t['name'] for t in self.info['tenants'])}")
 
+    def connection(self, name: str, **over: Any):
+        """An xts_pipeline.graph.TenantConnection for tenant `name`'s app; `over` replaces fields."""
+        from xts_pipeline.graph import TenantConnection  # the sandbox itself does not need the client
+
+        t = self.tenant(name)
+        args = dict(name=t["name"], tenant_id=t["tenant_id"], authority=t["authority"],
+                    graph_url=self.info["graph_url"], client_id=t["client_id"], client_secret=t["client_secret"],
+                    ca_file=self.info["ca_file"])
+        return TenantConnection(**{**args, **over})
+
     def session(self) -> requests.Session:
         """A requests.Session that trusts the sandbox CA (trust_env off: REQUESTS_CA_BUNDLE would win)."""
         if self._session is None:

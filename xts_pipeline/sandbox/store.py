@@ -370,19 +370,20 @@ class SandboxStore:
         if ids:
             self.db.execute("BEGIN")
             for uid in ids:
-                seq = self._next_seq(tenant)
-                self.db.execute("UPDATE users SET state=2, seq=?, data=?, dflt=? WHERE tenant_id=? AND id=?",
-                                (seq, orjson.dumps({"id": uid}), b"{}", tenant.tenant_id, uid))
+                self._tombstone(tenant, uid)
             self.db.execute("COMMIT")
         return len(ids)
 
     def purge_one(self, tenant: Tenant, user_id: str) -> None:
         """Permanently delete a soft-deleted user (DELETE /directory/deletedItems/{id})."""
         self.db.execute("BEGIN")
-        seq = self._next_seq(tenant)
-        self.db.execute("UPDATE users SET state=2, seq=?, data=?, dflt=? WHERE tenant_id=? AND id=? AND state=1",
-                        (seq, orjson.dumps({"id": user_id}), b"{}", tenant.tenant_id, user_id))
+        self._tombstone(tenant, user_id)
         self.db.execute("COMMIT")
+
+    def _tombstone(self, tenant: Tenant, user_id: str) -> None:
+        """A soft-deleted user becomes a purged tombstone (delta reports it as deleted); inside a transaction."""
+        self.db.execute("UPDATE users SET state=2, seq=?, data=?, dflt=? WHERE tenant_id=? AND id=? AND state=1",
+                        (self._next_seq(tenant), orjson.dumps({"id": user_id}), b"{}", tenant.tenant_id, user_id))
 
     def deleted_users(self, tenant: Tenant, after_id: str, limit: int):
         return self.db.execute(
