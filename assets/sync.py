@@ -78,6 +78,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
         client = _graph(context, tenant)
         res = extract.extract_source_users(db, tenant, client, context.run.run_id, extra_select=sorted(select))
         groups = extract.extract_source_groups(db, tenant, client, {g for p in pairs for g in p.scope.groups})
+        domains = extract.read_verified_domains(db, tenant, client)
         context.log.info(f"tenant {tenant}: {res.mode} delta round, {res.pages} page(s), {res.upserted} upserted, "
                          f"{res.removed} removed, {res.total} users")
         md = _table_md(context, "raw_users", "tenant = ?", [tenant],
@@ -85,7 +86,8 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
                        order="id")
         return dg.MaterializeResult(metadata={
             **md, "mode": res.mode, "pages": res.pages, "upserted": res.upserted, "removed": res.removed,
-            "dropped_unseen": res.dropped_unseen, "assigned_group_members": dg.MetadataValue.json(groups)})
+            "dropped_unseen": res.dropped_unseen, "verified_domains": dg.MetadataValue.json(domains),
+            "assigned_group_members": dg.MetadataValue.json(groups)})
 
     @dg.asset(key=STAGED, deps=[RAW], partitions_def=parts.sources, group_name="source",
               kinds={"duckdb", "pandas"}, required_resource_keys=base_keys, pool=DUCKDB_POOL, code_version="1")

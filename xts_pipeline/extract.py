@@ -164,6 +164,18 @@ class SnapshotResult:
     warnings: list[str] = field(default_factory=list)
 
 
+def read_verified_domains(db: str | Path | None, tenant: str, client: Any) -> list[str]:
+    """Store the tenant's verified domains (lower-case) and return them; replaces the previous read."""
+    found = {d["name"].lower(): bool(d.get("isDefault")) for d in client.verified_domains()}
+    names = sorted(found)
+    with store.connect(db) as con:
+        con.execute("BEGIN")
+        con.execute("DELETE FROM tenant_domains WHERE tenant = ?", [tenant])
+        con.executemany("INSERT INTO tenant_domains VALUES (?, ?, ?, now())", [[tenant, n, found[n]] for n in names])
+        con.execute("COMMIT")
+    return names
+
+
 ROLES_PERMISSION = "RoleManagement.Read.Directory"
 
 

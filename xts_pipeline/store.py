@@ -94,6 +94,10 @@ SCHEMA: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS watermarks (name VARCHAR PRIMARY KEY, value TIMESTAMP, info VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS approvals (
         pair_key VARCHAR, fingerprint VARCHAR, approved_by VARCHAR, approved_at TIMESTAMP, reason VARCHAR)""",
+    # Verified domains of each tenant (GET /organization), read with its users: adoption and exemptions
+    # trust a mail only when its domain is verified by the tenant it comes from.
+    """CREATE TABLE IF NOT EXISTS tenant_domains (
+        tenant VARCHAR, domain VARCHAR, is_default BOOLEAN, read_at TIMESTAMP, PRIMARY KEY (tenant, domain))""",
     """CREATE TABLE IF NOT EXISTS quarantine (
         pair_key VARCHAR, since TIMESTAMP, reason VARCHAR, released_at TIMESTAMP, failures BIGINT)""",
 )
@@ -203,6 +207,11 @@ def column_schema(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str,
 def get_watermark(con: duckdb.DuckDBPyConnection, name: str) -> tuple[object, str | None] | None:
     rows = con.execute("SELECT value, info FROM watermarks WHERE name = ?", [name]).fetchall()
     return (rows[0][0], rows[0][1]) if rows else None
+
+
+def verified_domains(con: duckdb.DuckDBPyConnection, tenant: str) -> set[str]:
+    """The tenant's verified domains, lower-case; empty when they were never read (trust nothing then)."""
+    return {r[0] for r in con.execute("SELECT domain FROM tenant_domains WHERE tenant = ?", [tenant]).fetchall()}
 
 
 def set_watermark(con: duckdb.DuckDBPyConnection, name: str, value: object, info: str | None = None) -> None:

@@ -258,6 +258,9 @@ class GraphClient:
     def iter_role_members(self, role_id: str, select: Iterable[str] = ("id",)) -> Iterator[list[dict[str, Any]]]:
         return reader.iter_role_members(self, role_id, select)
 
+    def verified_domains(self) -> list[dict[str, Any]]:
+        return reader.verified_domains(self)
+
     def partner_sync_policy(self, partner_tenant_id: str) -> dict[str, Any] | None:
         return reader.partner_sync_policy(self, partner_tenant_id)
 

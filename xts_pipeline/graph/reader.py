@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .client import GraphClient
 
 __all__ = ["DeltaRound", "iter_users", "iter_groups", "iter_group_members", "iter_directory_roles",
-           "iter_role_members", "partner_sync_policy", "ensure_extensions", "find_users", "EXTENSION_PREFIX"]
+           "iter_role_members", "partner_sync_policy", "verified_domains", "ensure_extensions", "find_users", "EXTENSION_PREFIX"]
 
 EXTENSION_PREFIX = "extension_"
 # Each user's manager id in the same page (users list and users/delta both accept it; +1 RU per request).
@@ -108,6 +108,12 @@ def find_users(client: GraphClient, filter: str | Filter, select: Iterable[str] 
                              f"lookup matched more than {limit} users", method="GET",
                              fix="narrow the filter; find_users is for small lookups")
     return found
+
+
+def verified_domains(client: GraphClient) -> list[dict[str, Any]]:
+    """The tenant's verifiedDomains (GET /organization): which mail domains this tenant provably owns."""
+    body = client.request("GET", "organization", params={"$select": "id,verifiedDomains"}) or {}
+    return [d for org in body.get("value", []) for d in org.get("verifiedDomains") or [] if d.get("name")]
 
 
 def partner_sync_policy(client: GraphClient, partner_tenant_id: str) -> dict[str, Any] | None:
