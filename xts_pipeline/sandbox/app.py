@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ from .permissions import (
     USERS_READ,
     USERS_WRITE,
 )
-from .store import DEFAULT_USER_PROPS, SandboxStore, Tenant
+from .store import COLLECTION_PROPS, DEFAULT_USER_PROPS, SandboxStore, Tenant
 from .throttle import Throttler, request_cost
 from .tokens import TOKEN_LIFETIME_S, TokenClaims, TokenError, TokenSigner, client_credentials
 
@@ -51,9 +52,14 @@ USER_PROPS = (
     "postalCode", "usageLocation", "employeeId", "employeeType", "mobilePhone", "businessPhones",
     "preferredLanguage", "accountEnabled", "userType", "creationType", "externalUserState",
     "externalUserStateChangeDateTime", "showInAddressList", "createdDateTime", "deletedDateTime",
+    "faxNumber", "proxyAddresses", "identities", "imAddresses", "onPremisesExtensionAttributes",
+    "onPremisesSyncEnabled",
 )
+# Read-only in resources/user.md (proxyAddresses "Read-only, Not nullable"; onPremisesSyncEnabled "Read-only");
+# identities needs User.ManageIdentities.All to write (api/user-update.md), which no sandbox app holds.
 READ_ONLY_USER_PROPS = {"id", "creationType", "externalUserState", "externalUserStateChangeDateTime",
-                        "createdDateTime", "deletedDateTime"}
+                        "createdDateTime", "deletedDateTime", "proxyAddresses", "imAddresses",
+                        "onPremisesSyncEnabled", "identities"}
 BOOL_PROPS = {"accountEnabled", "showInAddressList"}
 LIST_PROPS = {"otherMails", "businessPhones"}
 GROUP_PROPS = ("id", "displayName", "description", "mail", "mailEnabled", "mailNickname", "groupTypes",
@@ -132,7 +138,14 @@ def error_body(code: str, message: str, request_id: str, client_request_id: str,
 
 
 def _project(d: dict, props) -> dict:
-    return {k: d.get(k) for k in props}
+    """The selected properties; a collection is never null (the v1.0 schema's collections are arrays)."""
+    out = {k: d.get(k) for k in props}
+    for k in COLLECTION_PROPS:
+        if k in out and out[k] is None:
+            out[k] = [f"SMTP:{d['mail']}"] if k == "proxyAddresses" and d.get("mail") else []
+    if "onPremisesExtensionAttributes" in out and out["onPremisesExtensionAttributes"] is None:
+        out["onPremisesExtensionAttributes"] = {f"extensionAttribute{i}": None for i in range(1, 16)}
+    return out
 
 
 @dataclass
@@ -174,6 +187,36 @@ class SandboxApp:
     def set_faults(self, spec: str | None, seed: int = 0) -> None:
         self.fault_spec, self.fault_seed = spec or "", int(seed)
         self.injector = FaultInjector(FaultSpec.parse(spec), seed) if spec else None
+        self._lag: dict[tuple[str, str], tuple[float, bool]] = {}  # (tenant, user) -> (visible at, created)
+
+    # ---- replication lag (fault mode lag_ms) ---------------------------------------------------
+    def note_write(self, tenant: Tenant, user_id: str, created: bool = False) -> None:
+        """A user was just created or changed: with lag_ms it stays invisible to reads for a while."""
+        if self.injector is None:
+            return
+        lag = self.injector.lag_for(tenant.name)
+        if lag:
+            now = time.monotonic()
+            if len(self._lag) > 50_000:
+                self._lag = {k: v for k, v in self._lag.items() if v[0] > now}
+            old = self._lag.get((tenant.tenant_id, user_id))
+            self._lag[(tenant.tenant_id, user_id)] = (now + lag, created or bool(old and old[1] and old[0] > now))
+
+    def lagging(self, tenant: Tenant, user_id: str, writes: bool = False) -> bool:
+        """Whether a read (or, with `writes`, a write: only for a just-created user) must not see it yet."""
+        if not self._lag:
+            return False
+        hit = self._lag.get((tenant.tenant_id, user_id))
+        if hit is None:
+            return False
+        if hit[0] <= time.monotonic():
+            self._lag.pop((tenant.tenant_id, user_id), None)
+            return False
+        return hit[1] or not writes
+
+    def lag_filter(self, tenant: Tenant):
+        """A `hide(id)` for listings, or None when no user is lagging (the fast path stays fast)."""
+        return (lambda uid: self.lagging(tenant, uid)) if self._lag else None
 
     # ---- opaque, tamper-evident paging/delta tokens -----------------------------------------
     def encode_token(self, state: dict) -> str:
