@@ -121,8 +121,10 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
         if not cfg.app_object_id:
             context.log.warning(f"target {tenant}: no app_object_id in the config, so the link extensions can't be "
                                 f"registered or read; set tenants.{tenant}.app_object_id")
+        mapped = sorted({t for p in topo.pairs() if p.enabled and p.target == tenant
+                         for t in getattr(p.mappings, "targets", ()) or () if str(t).startswith("extension_")})
         res = extract.snapshot_target(db, tenant, _graph(context, tenant), cfg.client_id, partners,
-                                      app_object_id=cfg.app_object_id)
+                                      extra_select=mapped, app_object_id=cfg.app_object_id)
         for warning in res.warnings:
             context.log.warning(warning)
         for source, allowed in res.policies.items():

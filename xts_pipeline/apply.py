@@ -125,12 +125,16 @@ def _tally(result: ApplyResult, entries: Iterable[LogEntry]) -> None:
                                     "error_code": e.error_code, "error_message": e.error_message})
 
 
-def _count_write(result: ApplyResult, status: str, code: str | None, http_status: int | None) -> None:
-    """Count one write outcome for quarantine: all of them, the failed ones, and those refused for auth."""
+def _count_write(result: ApplyResult, status: str, code: str | None, http_status: int | None,
+                 credential: bool | None = None) -> None:
+    """Count one write outcome for quarantine: all of them, the failed ones, and those refused for auth.
+
+    `credential` is the writer's verdict (token or app permission refused); a per-user 400/403 inside a
+    batch is that user's own failure, not the pair's credentials."""
     result.writes += 1
     if status == "failed":
         result.write_failures += 1
-        if code in _AUTH_CODES or http_status in (401, 403):
+        if credential if credential is not None else (code in _AUTH_CODES or http_status in (401, 403)):
             result.auth_failures += 1
 
 
@@ -271,7 +275,7 @@ def _stream(db, ctx: ApplyContext, cycle_id: str, rows_by_id: dict[str, dict], o
                                                                                 "ResourceNotFound", "404"):
                     status, code, msg = "success", None, None  # already gone: the delete's goal holds
                 tid = out.target_id or row.get("target_user_id")
-                _count_write(result, status, code, out.http_status)
+                _count_write(result, status, code, out.http_status, getattr(out, "credential_failure", None))
                 if status == "success":
                     if succeeded is not None:
                         succeeded.append({**row, "target_user_id": tid})

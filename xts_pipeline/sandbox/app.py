@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import orjson
@@ -561,6 +562,7 @@ class SandboxApp:
                            req.claims, sub_id, req.client_request_id, parts.query)
         resp = await self.execute(sub, base)
         resp.headers.setdefault("request-id", sub_id)
+        resp.headers.setdefault("date", formatdate(self.clock.now(), usegmt=True))  # the server's clock
         if resp.body is not None:
             resp.headers.setdefault("content-type", "application/json")
         return resp
