@@ -98,3 +98,14 @@ def test_seeding_a_running_sandbox_serves_the_new_tenant(make_sandbox, graph):
     sb.refresh()
     assert sb.tenant("tailspin")["user_count"] == 60
     assert len(graph(sb, "tailspin").all_pages("/users?$top=999&$select=id")) == 60
+
+
+def test_serve_stdout_names_the_file_and_masks_every_secret(sandbox):
+    """stdout (terminals, CI logs) says where sandbox.json is and never carries a client secret or the
+    admin key: those live in the 0600 file only."""
+    info = json.loads(sandbox.info_path.read_text())
+    out = (sandbox.state_dir / "sandbox.out").read_text()
+    assert str(sandbox.info_path) in out and "0600" in out
+    secrets = [info["admin_key"], *(t["client_secret"] for t in info["tenants"])]
+    assert secrets and not any(s in out for s in secrets)
+    assert all(t["client_id"] in out for t in info["tenants"])

@@ -37,6 +37,7 @@ from .permissions import (
     EXTENSIONS_WRITE,
     GROUPS_READ,
     INVITE,
+    ORG_READ,
     POLICY_READ,
     POLICY_WRITE,
     ROLES_READ,
@@ -610,7 +611,7 @@ class SandboxApp:
         add("GET", r"/directoryRoles", h.list_directory_roles, ROLES_READ)
         add("GET", rf"/directoryRoles/{seg}", h.get_directory_role, ROLES_READ)
         add("GET", rf"/directoryRoles/{seg}/members", h.list_role_members, ROLES_READ)
-        add("GET", r"/organization", h.get_organization, None)
+        add("GET", r"/organization", h.get_organization, ORG_READ)
         add("GET", r"/policies/crossTenantAccessPolicy/partners", h.list_partners, POLICY_READ)
         add("GET", rf"/policies/crossTenantAccessPolicy/partners/{seg}", h.get_partner, POLICY_READ)
         add("PATCH", rf"/policies/crossTenantAccessPolicy/partners/{seg}", h.patch_partner, POLICY_WRITE)
