@@ -21,7 +21,8 @@ def test_state_survives_restart_and_kill(make_sandbox, graph):
                                   "passwordProfile": {"password": "x"}}).json()
     victim = sb.admin("GET", "tenants/fabrikam/users")["value"][3]["id"]
     assert g.delete(f"/users/{victim}").status_code == 204
-    assert g.post(f"/applications/{t['app_object_id']}/extensionProperties", json={"name": "keep"}).status_code == 201
+    assert g.post(f"/applications/{t['app_object_id']}/extensionProperties",
+                  json={"name": "keep", "targetObjects": ["User"]}).status_code == 201
     sb.admin("PUT", "tenants/fabrikam/invitations", json={"allowed": False})
     delta_link = g.get("/users/delta?$deltatoken=latest").json()["@odata.deltaLink"]
     port = sb.port

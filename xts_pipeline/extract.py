@@ -236,7 +236,10 @@ def read_role_holders(tenant: str, client: Any) -> tuple[list[tuple[str, str, st
         for role in roles:
             name = role.get("displayName") or role["id"]
             for page in client.iter_role_members(role["id"]):
-                rows.extend((role["id"], name, m["id"]) for m in page if m.get("id"))
+                # Roles are also held by groups and service principals (api/directoryrole-list-members.md);
+                # the impersonation guardrail protects people, so only users are kept here.
+                rows.extend((role["id"], name, m["id"]) for m in page if m.get("id")
+                            and m.get("@odata.type", "#microsoft.graph.user") == "#microsoft.graph.user")
     except PermissionError_ as exc:
         return [], (f"target {tenant}: directory role holders were not read, so they are not protected from "
                     f"impersonation: the app lacks {ROLES_PERMISSION} ({exc.code or 'HTTP 403'}). Grant the "

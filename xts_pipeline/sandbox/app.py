@@ -445,7 +445,7 @@ class SandboxApp:
                         hdr = {"Retry-After": wait} if fault.kind == "503" else {}
                         raise GraphError(int(fault.kind), code, f"Injected fault {fault.kind} for tenant "
                                          f"'{req.tenant.name}'.", hdr)
-            resp = route.handler(self, req, base, *match.groups())
+            resp = route.handler(self, req, base, *_path_ids(match))
         except GraphError as exc:
             resp = GraphResponse(exc.status, error_body(exc.code, exc.message, req.request_id,
                                                         req.client_request_id, now), dict(exc.headers))
@@ -502,8 +502,10 @@ class SandboxApp:
                 return bad(f"Invalid batch payload format: request '{rid}' has no valid 'method'.")
             if not isinstance(url, str) or not url:
                 return bad(f"Invalid batch payload format: request '{rid}' has no 'url'.")
-            if str(rid) in ids:
-                return bad(f"Batch request ids must be unique; '{rid}' appears more than once.")
+            # json-batching.md: "The id ... must be unique within the batch"; Graph compares them without case.
+            if str(rid).lower() in (i.lower() for i in ids):
+                return bad(f"Batch request ids must be unique; '{rid}' appears more than once (ids are compared "
+                           "case-insensitively).")
             if urlsplit(url).scheme:
                 return bad(f"Invalid batch payload format: request '{rid}' has an absolute url; use a url "
                            "relative to the version, e.g. /users/{id}.")
@@ -597,20 +599,26 @@ class SandboxApp:
         add("PUT", rf"/users/{seg}/manager/\$ref", h.put_manager, USERS_WRITE)
         add("DELETE", rf"/users/{seg}/manager/\$ref", h.delete_manager, USERS_WRITE)
         add("POST", r"/invitations", h.create_invitation, INVITE)
-        add("GET", r"/directory/deletedItems/microsoft\.graph\.user", h.list_deleted, DELETED_USERS_READ)
+        # OData cast segments: the OpenAPI paths use the alias form (`graph.user`) as well as the full name.
+        add("GET", r"/directory/deletedItems/(?:microsoft\.)?graph\.user", h.list_deleted, DELETED_USERS_READ)
         add("GET", rf"/directory/deletedItems/{seg}", h.get_deleted, DELETED_USERS_READ)
         add("POST", rf"/directory/deletedItems/{seg}/(?:microsoft\.graph\.)?restore", h.restore_deleted,
             DELETED_USERS_WRITE)
         add("DELETE", rf"/directory/deletedItems/{seg}", h.purge_deleted, DELETED_USERS_WRITE)
-        add("GET", rf"/applications/{seg}", h.get_application, APP_READ)
-        add("GET", rf"/applications/{seg}/extensionProperties", h.list_extensions, EXTENSIONS_READ)
-        add("POST", rf"/applications/{seg}/extensionProperties", h.create_extension, EXTENSIONS_WRITE)
+        # api/application-get.md: GET /applications/{id} and GET /applications(appId='{appId}').
+        app_key = r"(?:/applications/([^/(]+)|/applications\((appId=[^)]*)\))"
+        add("GET", app_key, h.get_application, APP_READ)
+        add("GET", rf"{app_key}/extensionProperties", h.list_extensions, EXTENSIONS_READ)
+        add("POST", rf"{app_key}/extensionProperties", h.create_extension, EXTENSIONS_WRITE)
         add("GET", r"/groups", h.list_groups, GROUPS_READ)
         add("GET", rf"/groups/{seg}", h.get_group, GROUPS_READ)
         add("GET", rf"/groups/{seg}/members", h.list_members, GROUPS_READ)
         add("GET", r"/directoryRoles", h.list_directory_roles, ROLES_READ)
         add("GET", rf"/directoryRoles/{seg}", h.get_directory_role, ROLES_READ)
         add("GET", rf"/directoryRoles/{seg}/members", h.list_role_members, ROLES_READ)
+        # api/directoryrole-get.md: GET /directoryRoles(roleTemplateId='{roleTemplateId}')
+        add("GET", r"/directoryRoles\((roleTemplateId=[^)]*)\)", h.get_directory_role, ROLES_READ)
+        add("GET", r"/directoryRoles\((roleTemplateId=[^)]*)\)/members", h.list_role_members, ROLES_READ)
         add("GET", r"/organization", h.get_organization, ORG_READ)
         add("GET", r"/policies/crossTenantAccessPolicy/partners", h.list_partners, POLICY_READ)
         add("GET", rf"/policies/crossTenantAccessPolicy/partners/{seg}", h.get_partner, POLICY_READ)
@@ -621,6 +629,11 @@ class SandboxApp:
             POLICY_WRITE)
         add("PATCH", rf"/policies/crossTenantAccessPolicy/partners/{seg}/identitySynchronization",
             h.put_identity_sync, POLICY_WRITE)
+
+
+def _path_ids(match: re.Match) -> list[str]:
+    """The ids a route captured; alternatives (`/x/{id}` or `x(key='..')`) leave None groups, dropped."""
+    return [g for g in match.groups() if g is not None]
 
 
 def _parse_query(raw: str) -> dict[str, str]:

@@ -799,6 +799,11 @@ def users_delta(app: SandboxApp, req: GraphRequest, base: str) -> GraphResponse:
 # ---- applications / directory extensions -----------------------------------------------------------
 def _own_app(req: GraphRequest, app_id: str) -> None:
     t = req.tenant
+    if app_id.lower().startswith("appid="):  # applications(appId='...'): the client id
+        if app_id.split("=", 1)[1].strip("'\"").lower() == t.client_id.lower():
+            return
+        raise GraphError(404, "Request_ResourceNotFound", f"Resource '{app_id}' does not exist or one of its "
+                         "queried reference-property objects are not present.")
     if app_id.lower() not in (t.app_object_id.lower(),):
         raise GraphError(404, "Request_ResourceNotFound",
                          f"Resource '{app_id}' does not exist or one of its queried reference-property objects are "
@@ -832,6 +837,15 @@ def create_extension(app: SandboxApp, req: GraphRequest, base: str, app_id: str)
     if data_type not in ("Binary", "Boolean", "DateTime", "Integer", "LargeInteger", "String"):
         raise GraphError(400, "Request_BadRequest", f"Invalid value specified for property 'dataType': "
                          f"'{data_type}'.")
+    targets = body.get("targetObjects")
+    # resources/extensionproperty.md: targetObjects is required ("Not nullable") and takes User, Group,
+    # AdministrativeUnit, Application, Device, Organization.
+    if not isinstance(targets, list) or not targets or not all(
+            isinstance(x, str) and x in validation.EXTENSION_TARGETS for x in targets):
+        raise GraphError(400, "Request_BadRequest", f"Invalid value specified for property 'targetObjects': "
+                         f"{targets!r}; use a non-empty list of {', '.join(sorted(validation.EXTENSION_TARGETS))}.")
+    if "isMultiValued" in body and not isinstance(body["isMultiValued"], bool):
+        raise GraphError(400, "Request_BadRequest", "Invalid value specified for property 'isMultiValued'.")
     full = f"extension_{t.client_id.replace('-', '')}_{name}"
     if full in _extensions(app, t):
         raise GraphError(400, "Request_BadRequest", f"Property with name '{full}' already exists on application "
@@ -890,12 +904,36 @@ def get_directory_role(app: SandboxApp, req: GraphRequest, base: str, key: str) 
 
 
 def list_role_members(app: SandboxApp, req: GraphRequest, base: str, key: str) -> GraphResponse:
-    """Members of an activated role (by object id or `roleTemplateId=...`); the sandbox assigns users only."""
+    """Members of an activated role (by object id or roleTemplateId): api/directoryrole-list-members.md
+    returns directoryObjects - users, groups (role-assignable) and service principals - each typed."""
     t = req.tenant
     role_id = _role(app, req, key)["id"]
-    return _list(app, req, base, kind="members", props=user_props(app, t), default_props=DEFAULT_USER_PROPS,
-                 context="directoryObjects", decorate={"@odata.type": _USER_TYPE},
-                 fetch=lambda after, n, full: app.store.page_role_members(t, role_id, after, n))
+    group_props = ("id", "displayName", "description", "mail", "mailEnabled", "securityEnabled",
+                   "isAssignableToRole")
+    sp_props = ("id", "appId", "displayName", "servicePrincipalType", "accountEnabled")
+    user_known = user_props(app, t)
+    select = parse_select(req.param("select"), sorted({*user_known, *group_props, *sp_props}), "directoryObject")
+    top = _parse_top(req)
+    after = ""
+    token = req.param("skiptoken")
+    key_ = f"rolemembers:{t.tenant_id}:{role_id}"
+    if token:
+        st = app.decode_token(token)
+        if not st or st.get("k") != key_:
+            raise GraphError(400, "Request_BadRequest", "The $skiptoken is not valid; follow @odata.nextLink.")
+        after, select, top = st["a"], st["s"], st["t"]
+    rows = app.store.page_role_members(t, role_id, after, top + 1)
+    items = []
+    for mid, kind, blob in rows[:top]:
+        d = orjson.loads(blob)
+        props = select or {"user": DEFAULT_USER_PROPS, "group": group_props, "servicePrincipal": sp_props}[kind]
+        items.append(orjson.dumps({"@odata.type": f"#microsoft.graph.{kind}",
+                                   **_project(d, [p for p in props if kind == "user" or p in d or p == "id"])}))
+    nxt = None
+    if len(rows) > top:
+        nxt = f"{base}/v1.0{req.path}?$skiptoken=" + app.encode_token({"k": key_, "a": rows[top - 1][0],
+                                                                        "s": select, "t": top})
+    return GraphResponse(200, _assemble(_context(base, "directoryObjects", select), items, nxt))
 
 
 def get_organization(app: SandboxApp, req: GraphRequest, base: str) -> GraphResponse:

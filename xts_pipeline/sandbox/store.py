@@ -72,6 +72,9 @@ CREATE TABLE IF NOT EXISTS changes (
   tenant_id TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, state INTEGER NOT NULL, patch BLOB NOT NULL,
   PRIMARY KEY (tenant_id, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS service_principals (
+  tenant_id TEXT NOT NULL, id TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (tenant_id, id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS partners (
   tenant_id TEXT NOT NULL, partner_id TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (tenant_id, partner_id)
 ) WITHOUT ROWID;
@@ -509,10 +512,35 @@ class SandboxStore:
             "WHERE m.tenant_id=? AND m.member_id=?", (tenant.tenant_id, user_id))]
 
     def page_role_members(self, tenant: Tenant, role_id: str, after_id: str, limit: int):
+        """(id, kind, blob) of a role's members: users, groups and service principals, by id."""
         return self.db.execute(
-            "SELECT u.id, u.data FROM role_members m JOIN users u ON u.tenant_id=m.tenant_id AND u.id=m.member_id "
-            "WHERE m.tenant_id=? AND m.role_id=? AND u.state=0 AND u.id>? ORDER BY u.id LIMIT ?",
-            (tenant.tenant_id, role_id, after_id, limit)).fetchall()
+            "SELECT id, kind, data FROM ("
+            " SELECT u.id, 'user' AS kind, u.data FROM role_members m JOIN users u"
+            "  ON u.tenant_id=m.tenant_id AND u.id=m.member_id WHERE m.tenant_id=?1 AND m.role_id=?2 AND u.state=0"
+            " UNION ALL SELECT g.id, 'group', g.data FROM role_members m JOIN groups_ g"
+            "  ON g.tenant_id=m.tenant_id AND g.id=m.member_id WHERE m.tenant_id=?1 AND m.role_id=?2"
+            " UNION ALL SELECT p.id, 'servicePrincipal', p.data FROM role_members m JOIN service_principals p"
+            "  ON p.tenant_id=m.tenant_id AND p.id=m.member_id WHERE m.tenant_id=?1 AND m.role_id=?2"
+            ") WHERE id>?3 ORDER BY id LIMIT ?4", (tenant.tenant_id, role_id, after_id, limit)).fetchall()
+
+    def add_role_member(self, tenant: Tenant, role_id: str, kind: str, member_id: str | None,
+                        display_name: str | None) -> dict:
+        """Assign a role to a user, a (new or existing) group, or a new service principal."""
+        mid = member_id or str(uuid.uuid4())
+        data = {"id": mid, "displayName": display_name or f"{kind} {mid[:8]}"}
+        if kind == "group" and self.get_group(tenant, mid) is None:
+            data.update({"mailEnabled": False, "securityEnabled": True, "isAssignableToRole": True,
+                         "groupTypes": [], "description": None, "mail": None, "mailNickname": mid[:8]})
+            self.db.execute("INSERT INTO groups_(tenant_id, id, data) VALUES (?,?,?)",
+                            (tenant.tenant_id, mid, orjson.dumps(data)))
+        elif kind == "servicePrincipal":
+            data.update({"appId": str(uuid.uuid4()), "servicePrincipalType": "Application",
+                         "accountEnabled": True})
+            self.db.execute("INSERT OR REPLACE INTO service_principals(tenant_id, id, data) VALUES (?,?,?)",
+                            (tenant.tenant_id, mid, orjson.dumps(data)))
+        self.db.execute("INSERT OR IGNORE INTO role_members(tenant_id, role_id, member_id) VALUES (?,?,?)",
+                        (tenant.tenant_id, role_id, mid))
+        return {"@odata.type": f"#microsoft.graph.{kind}", **data}
 
     # ---- cross-tenant access ----------------------------------------------------------------
     def get_partner(self, tenant: Tenant, partner_id: str) -> dict | None:
