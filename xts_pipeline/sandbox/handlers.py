@@ -924,7 +924,7 @@ def list_role_members(app: SandboxApp, req: GraphRequest, base: str, key: str) -
         after, select, top = st["a"], st["s"], st["t"]
     rows = app.store.page_role_members(t, role_id, after, top + 1)
     items = []
-    for mid, kind, blob in rows[:top]:
+    for _mid, kind, blob in rows[:top]:
         d = orjson.loads(blob)
         props = select or {"user": DEFAULT_USER_PROPS, "group": group_props, "servicePrincipal": sp_props}[kind]
         items.append(orjson.dumps({"@odata.type": f"#microsoft.graph.{kind}",
