@@ -454,3 +454,60 @@ def test_incremental_plan_covers_changed_pending_and_deleted_only(world):
     full = planner.plan_pair(world.db, PAIR, "c-full", incremental=False)
     # The full re-diff follows the three-way rule: sid(3)'s target edit is drift, reported, not rewritten.
     assert full.full and full.counts["update"] == 1 and full.drift == 1
+
+
+def test_none_mapping_default_fills_an_empty_target_attribute(world):
+    """None mapping: "The target attribute is left unmodified. However, if the target attribute is ever
+    empty, it's populated with the default value that you specify." (customize-application-attributes.md)"""
+    world.want(sid(1), "a@contoso.com", **{"@fill": {"usageLocation": "US"}})
+    world.target("t1", "a@contoso.com", link=sid(1), applied={"displayName": "a", "accountEnabled": True})
+    p = world.plan()[sid(1)]
+    assert p["changes"] == [{"property": "usageLocation", "old": None, "new": "US"}]
+    assert "@fill" not in p["desired"]
+    world.simulate_apply()
+    assert world.plan()[sid(1)]["action"] == "skip"
+    with store.connect(world.db) as con:  # the target sets another value: left unmodified
+        con.execute("UPDATE target_users SET attrs = json_merge_patch(attrs, '{\"usageLocation\": \"DE\"}')")
+    assert world.plan()[sid(1)]["action"] == "skip"
+
+
+steps = st.lists(st.one_of(
+    st.tuples(st.just("source"), st.integers(0, 2), st.sampled_from(["jobTitle", "department"]),
+              st.sampled_from(["a", "b", None])),
+    st.tuples(st.just("target"), st.integers(0, 2), st.sampled_from(["jobTitle", "department"]),
+              st.sampled_from(["a", "t", None])),
+    st.tuples(st.just("cycle"), st.just(0), st.just(""), st.just(None))), min_size=1, max_size=14)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=steps)
+def test_property_only_source_changes_are_written(tmp_path_factory, steps):
+    """For any sequence of source changes and target-side edits, a cycle writes a linked user's property only
+    when the source changed it since it was last applied, and plan -> apply -> plan is empty."""
+    w = World(str(tmp_path_factory.mktemp("p") / "p.duckdb"))
+    source = {n: {"jobTitle": "a", "department": "a"} for n in range(3)}
+    last: dict[tuple[int, str], object] = {}
+
+    def put(n: int) -> None:
+        w.want(sid(n), f"u{n}@contoso.com", **source[n])
+
+    for n in range(3):
+        put(n)
+    for kind, n, prop, value in [*steps, ("cycle", 0, "", None)]:
+        if kind == "source":
+            source[n][prop] = value
+            put(n)
+        elif kind == "target":
+            with store.connect(w.db) as con:
+                con.execute("UPDATE target_users SET attrs = json_merge_patch(attrs, ?) WHERE link_source_object_id = ?",
+                            [json.dumps({prop: value if value is not None else ""}), sid(n)])
+        else:
+            plan = w.plan()
+            for oid, prop_, action in w.simulate_apply():
+                n_ = next(i for i in range(3) if sid(i) == oid)
+                if action == "update" and prop_ in ("jobTitle", "department"):
+                    assert source[n_][prop_] != last.get((n_, prop_)), (oid, prop_, plan[oid])
+            for i in range(3):
+                last.update({(i, p): source[i][p] for p in ("jobTitle", "department")})
+            again = planner.plan_pair(w.db, PAIR, "again")
+            assert again.writes == 0

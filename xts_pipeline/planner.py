@@ -16,6 +16,7 @@ from pathlib import Path
 
 from xts_pipeline import store
 from xts_pipeline.guardrails.approvals import plan_fingerprint
+from xts_pipeline.mappings import FILL_KEY
 
 ACTIONS = ("create", "adopt", "update", "disable", "delete", "restore", "skip")
 WRITE_ACTIONS = ("create", "adopt", "update", "disable", "delete", "restore")
@@ -155,7 +156,8 @@ link_patch AS (
   FROM d, ext),
 -- desired rows with their match, and what this pair last wrote to the matched user (links.applied)
 dm AS (
-  SELECT d.*, m.tid_ AS target_user_id, coalesce(m.how, 'none') AS how, t.attrs AS target_attrs,
+  SELECT d.* REPLACE (json_merge_patch(d.desired_update, '{{"{FILL_KEY}": null}}') AS desired_update),
+         json_extract(d.desired_update, '$."{FILL_KEY}"') AS fill, m.tid_ AS target_user_id, coalesce(m.how, 'none') AS how, t.attrs AS target_attrs,
          t.account_enabled AS target_enabled, lp.patch AS link_patch,
          ic.tid_ AS clash_id, ar.tid_ AS refused_id, ar.refusal, la.applied AS applied
   FROM d LEFT JOIN matched m ON m.sid = d.source_object_id
@@ -207,8 +209,17 @@ mgr AS (
   FROM want w LEFT JOIN src_mgr s ON s.sid = w.source_object_id
               LEFT JOIN linked lm ON lm.sid = s.msid AND s.msid IN (SELECT source_object_id FROM d_all)
   WHERE w.how IN ('link', 'adopt')),
+-- the None mapping type: "if the target attribute is ever empty, it's populated with the default value
+-- that you specify" (customize-application-attributes.md)
+fills AS (
+  SELECT source_object_id, k, json_extract(target_attrs, '$."' || k || '"') AS cur,
+         json_extract(fill, '$."' || k || '"') AS new
+  FROM (SELECT source_object_id, fill, target_attrs, unnest(json_keys(fill)) AS k FROM want
+        WHERE fill IS NOT NULL AND how IN ('link', 'adopt'))),
 all_diffs AS (
   SELECT source_object_id, k, old, new FROM attr_diffs
+  UNION ALL
+  SELECT source_object_id, k, cur, new FROM fills WHERE norm(cur) = 'null'
   UNION ALL
   SELECT source_object_id, 'manager', to_json(cur), to_json(new_) FROM mgr
   WHERE (new_ IS NOT NULL AND new_ IS DISTINCT FROM cur)
