@@ -362,9 +362,20 @@ class SyncSettings(StrictModel):
     mappings: list[dict[str, Any]] = Field(
         default_factory=list, description="attribute mappings merged over Entra's defaults, keyed by target"
     )
-    user_type: Literal["Member", "Guest"] | UserTypeSetting = Field(
+    user_type: str | UserTypeSetting = Field(
         "Member", description="userType of created users (Member or Guest); {value, apply: Always} also converts existing users")
     show_in_address_list: bool = True
+
+    @field_validator("user_type", mode="before")
+    @classmethod
+    def _user_type(cls, v: Any) -> Any:
+        if isinstance(v, str) and v not in ("Member", "Guest"):
+            raise ValueError(f"must be 'Member' or 'Guest' (got '{v}'), or {{value: Member, apply: Always}} "
+                             "to also convert existing users")
+        if not isinstance(v, str | dict | UserTypeSetting):
+            raise ValueError("must be 'Member' or 'Guest', or {value: Member, apply: Always}")
+        return v
+
     drift: Literal["report", "repair"] = Field(
         "report", description="a target value that differs from what this pair last wrote: report it (Entra's behaviour: "
                               "target edits persist), or repair it with a planned, guardrail-checked write")
