@@ -434,6 +434,7 @@ def apply_pair(db: str | Path | None, ctx: ApplyContext, client: Any, *, blocked
     skipped += [_entry(ctx, cycle_id, r, "skipped", reason=f"held by {excluded[r['change_id']]}")
                 for r in rows if r["action"] != "skip" and r["change_id"] in excluded]
     todo = [r for r in rows if r["action"] != "skip" and r["change_id"] not in excluded]
+    skipped += drift_entries(db, ctx.pair, cycle_id)
     if skipped:
         _log_only(db, skipped)
         _tally(result, skipped)
@@ -532,6 +533,31 @@ def manager_refs(db, ctx: ApplyContext, cycle_id: str, unsent: list[dict], done:
                 "source_object_id": sid, "target_user_id": tid, "mail": None, "user_principal_name": upn}
         out.append(_manager_row(base, {"property": "manager", "old": cur, "new": mtid},
                                 f"referenceResolution: source manager {msid} is B2B user {mtid}"))
+    return out
+
+
+def drift_entries(db, pair: PairSpec, cycle_id: str) -> list[LogEntry]:
+    """One Warning per user whose target no longer holds what this pair last wrote (planner's plan_drift).
+
+    Entra never looks at the target; we report what changed there, and leave it unless `drift: repair`.
+    """
+    with store.connect(db) as con:
+        rows = con.execute(
+            """SELECT source_object_id, any_value(target_user_id), bool_or(repaired),
+                      list({'property': property, 'old': applied, 'new': target} ORDER BY property)
+               FROM plan_drift WHERE pair_key = ? GROUP BY source_object_id ORDER BY source_object_id""",
+            [pair.key]).fetchall()
+    out = []
+    for sid, tid, repaired, props in rows:
+        changes = [{"property": p["property"], "old": orjson.loads(p["old"]) if p["old"] else None,
+                    "new": orjson.loads(p["new"]) if p["new"] else None} for p in props]
+        why = ("drift repaired (drift: repair): the target's value differed from what this pair last wrote"
+               if repaired else "drift: the target's value differs from what this pair last wrote; left as "
+               "the target set it (Entra: target edits persist until the source changes; drift: repair rewrites it)")
+        out.append(LogEntry(cycle_id=cycle_id, change_id=f"{cycle_id}:{sid}:drift", pair_key=pair.key,
+                            operation="drift", status="warning", source_tenant_id=pair.source_tenant_id,
+                            source_object_id=sid, target_tenant=pair.target, target_user_id=tid,
+                            modified_properties=changes, reason=why))
     return out
 
 
