@@ -27,6 +27,10 @@ CONTENT_KEYS = ("pair_key", "action", "source_tenant_id", "source_object_id", "t
 
 APPROVALS_DDL = """CREATE TABLE IF NOT EXISTS approvals (
     pair_key VARCHAR, fingerprint VARCHAR, approved_by VARCHAR, approved_at TIMESTAMP, reason VARCHAR)"""
+# Cycles whose plan ran under an approval: their creates are not counted again by the volume window.
+APPROVED_CYCLES_DDL = """CREATE TABLE IF NOT EXISTS approved_cycles (
+    pair_key VARCHAR, cycle_id VARCHAR, fingerprint VARCHAR, recorded_at TIMESTAMP,
+    PRIMARY KEY (pair_key, cycle_id))"""
 
 
 def _canonical_row(row: Mapping[str, Any]) -> bytes:
@@ -50,6 +54,11 @@ def plan_fingerprint(plan_rows: Iterable[Mapping[str, Any]]) -> str:
     return total.hexdigest()[:FINGERPRINT_CHARS]
 
 
+def approve_command(pair_name: str, fingerprint: str) -> str:
+    """The exact command that approves one plan; the pair is quoted so `->` pastes into a shell."""
+    return f"xts approve --pair '{pair_name}' --plan {fingerprint} --reason \"...\""
+
+
 def is_fingerprint(text: str | None) -> bool:
     """True for a fingerprint as plan_fingerprint writes it (32 lowercase hex characters)."""
     return bool(text) and FINGERPRINT_RE.match(text) is not None
@@ -68,6 +77,18 @@ def current_user() -> str:
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(APPROVALS_DDL)
+    con.execute(APPROVED_CYCLES_DDL)
+
+
+def record_approved_cycle(con: duckdb.DuckDBPyConnection, pair_key: str, cycle_id: str | None,
+                          fingerprint: str) -> None:
+    """Remember that this cycle of the pair applies an approved plan (its creates were approved once)."""
+    if not cycle_id:
+        return
+    ensure_table(con)
+    con.execute("INSERT INTO approved_cycles VALUES (?, ?, ?, now()) ON CONFLICT (pair_key, cycle_id) DO UPDATE "
+                "SET fingerprint = excluded.fingerprint, recorded_at = excluded.recorded_at",
+                [pair_key, cycle_id, fingerprint])
 
 
 def record_approval(
