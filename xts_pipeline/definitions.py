@@ -24,6 +24,7 @@ from assets.resources import StagingDuckDB, TopologyResource, graph_resources, l
 from assets.sync import APPLIED, DESIRED, PLAN, RAW, SNAPSHOT, STAGED, build_sync_assets
 from checks.plan_checks import build_plan_checks
 from checks.staging_checks import build_staging_checks
+from xts_pipeline import paths
 from xts_pipeline.guardrails.quarantine import skipped_pairs
 
 CYCLE_TAG = "xts/cycle"
@@ -58,7 +59,7 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
     topo = load_topology(config_path, sandbox)
     parts = build_partitions(topo)
     graphs = graph_resources(config_path, sandbox)
-    db = str(Path(duckdb_path).absolute()) if duckdb_path else str(Path(topo.duckdb_path).absolute())
+    db = str(Path(duckdb_path).absolute()) if duckdb_path else str(paths.duckdb_path(topo))
     checks = [*build_staging_checks(), *build_plan_checks(), *_guardrail_checks()]
     plan_blocking = [spec.key for c in checks for spec in c.check_specs if spec.asset_key == PLAN and spec.blocking]
     sync_assets = build_sync_assets(parts, set(graphs), plan_blocking)
@@ -151,15 +152,11 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
 
 
 def _from_env() -> dg.Definitions:
-    from xts_pipeline.config import default_config_path
+    """The UI's definitions: topology, sandbox and store by xts_pipeline.paths, as the CLI resolves them."""
+    from xts_pipeline import paths
 
-    config = os.environ.get("XTS_CONFIG") or str(default_config_path())
-    duck = os.environ.get("XTS_DUCKDB")
-    if not duck and not os.environ.get("XTS_CONFIG"):
-        # The packaged demo topology keeps its staging file next to the Dagster instance.
-        home = os.environ.get("DAGSTER_HOME") or str(Path(__file__).resolve().parents[1] / "dagster_home")
-        duck = str(Path(home) / "xts.duckdb")
-    return build_definitions(config, os.environ.get("XTS_SANDBOX") or None, duck)
+    resolved, _ = paths.resolve(None)
+    return build_definitions(resolved.config, str(resolved.sandbox) if resolved.sandbox else None, resolved.duckdb)
 
 
 defs = _from_env()
