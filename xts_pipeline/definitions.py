@@ -19,6 +19,7 @@ from typing import Any
 
 import dagster as dg
 
+from assets.console import console_logger
 from assets.partitions import build_partitions
 from assets.resources import StagingDuckDB, TopologyResource, graph_resources, load_topology
 from assets.sync import APPLIED, DESIRED, PLAN, RAW, SNAPSHOT, STAGED, build_sync_assets
@@ -79,9 +80,11 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
     one_user_job = dg.define_asset_job(
         "provision_one_user_job", selection=dg.AssetSelection.assets(DESIRED, PLAN, APPLIED),
         tags={KIND_TAG: "on-demand"},
-        config={"ops": {"provisioning_plan": {"config": {"only_user": "user@source.example"}}}},
-        description="on-demand provisioning of one user (set ops.provisioning_plan.config.only_user to "
-                    "the source user's id, UPN or mail)")
+        # No default config: a default user would be silently replaced by nothing, and the run would sync the
+        # whole pair. The plan step refuses to run this job without ops.provisioning_plan.config.only_user.
+        description="on-demand provisioning of one user: set ops.provisioning_plan.config.only_user (the source "
+                    "user's object id, UPN or mail; required, the run fails without it). "
+                    "`xts provision --pair 'SRC->DST' --user ...` runs it and prints Entra's steps")
 
     schedule_cfg = topo.schedule
     crons = [schedule_cfg.cron] if schedule_cfg.cron else cron_for_interval(schedule_cfg.interval_minutes)
@@ -146,6 +149,7 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
         jobs=[source_job, target_job, pair_job, dry_run_job, one_user_job],
         schedules=schedules,
         sensors=[pair_cycle_sensor],
+        loggers={"console": console_logger},
         resources={"duckdb": StagingDuckDB(path=db),
                    "topology": TopologyResource(config_path=config_path, sandbox=sandbox), **graphs},
     )
@@ -155,7 +159,7 @@ def _from_env() -> dg.Definitions:
     """The UI's definitions: topology, sandbox and store by xts_pipeline.paths, as the CLI resolves them."""
     from xts_pipeline import paths
 
-    resolved, _ = paths.resolve(None)
+    resolved, _ = paths.resolve(None, os.environ.get(paths.SANDBOX_ENV) or None)
     return build_definitions(resolved.config, str(resolved.sandbox) if resolved.sandbox else None, resolved.duckdb)
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,17 +97,35 @@ def duckdb_path(topology: Any) -> Path:
 
 def resolve(cli_config: str | os.PathLike[str] | None = None, sandbox: str | os.PathLike[str] | None = None,
             *, allow_demo: bool = True) -> tuple[Paths, Any]:
-    """(Paths, loaded topology) for an entry point; the topology carries the sandbox overlay when given."""
+    """(Paths, loaded topology) for an entry point; the topology carries the sandbox overlay when given.
+
+    Only the caller passes `sandbox` (the UI from $XTS_SANDBOX, `xts sync --sandbox`): approve, release,
+    log and status never need Graph, so a stale sandbox never stops them.
+    """
     from xts_pipeline.config import load_config
     from xts_pipeline.config.sandbox_overlay import apply_sandbox
 
     config, origin = config_path(cli_config, allow_demo=allow_demo)
-    sandbox = sandbox or os.environ.get(SANDBOX_ENV) or None
     sandbox_dir = Path(sandbox).expanduser().absolute() if sandbox else None
     topology = load_config(config)
     if sandbox_dir:
         topology = apply_sandbox(topology, str(sandbox_dir))
     return Paths(config=config, duckdb=duckdb_path(topology), origin=origin, sandbox=sandbox_dir), topology
+
+
+@contextmanager
+def exported(env: dict[str, str]) -> Iterator[None]:
+    """`env` in os.environ for the duration (worker processes and the definitions module read it), then restored."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def dagster_home() -> Path:

@@ -13,7 +13,6 @@ targets apply at the same time and pairs into one target one after another (asse
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
@@ -51,7 +50,6 @@ def sync_command(args) -> int:
         print(f"xts sync: {exc}", file=sys.stderr)
         return 2
     home = paths.dagster_home()
-    os.environ.update(resolved.env())  # worker processes and the definitions module resolve the same paths
     from assets.cycle import cycle_tags, default_workers, format_summary, sync_in_process
 
     sandbox = str(resolved.sandbox) if resolved.sandbox else None
@@ -59,8 +57,9 @@ def sync_command(args) -> int:
     mode = "dry run (plan only, nothing written)" if args.dry_run else "sync cycle"
     print(f"xts sync: {mode}; config {resolved.config}" + (f"; sandbox {sandbox}" if sandbox else "")
           + f"; store {resolved.duckdb}; instance {home}", flush=True)
-    outcomes = sync_in_process(resolved.config, sandbox, str(resolved.duckdb), pair_keys,
-                               dry_run=bool(args.dry_run), workers=workers, tags=tags)
+    with paths.exported(resolved.env()):  # worker processes resolve the same paths
+        outcomes = sync_in_process(resolved.config, sandbox, str(resolved.duckdb), pair_keys,
+                                   dry_run=bool(args.dry_run), workers=workers, tags=tags)
     print(f"xts sync: cycle {tags['xts/cycle']} took {time.monotonic() - started:.1f} s; "
           + (f"up to {workers} tenants or targets at a time" if workers > 1 else "one run at a time"))
     print(format_summary(outcomes, resolved))
