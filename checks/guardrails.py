@@ -106,10 +106,12 @@ def _quarantine_result(plan_key: dg.AssetKey, pair_name: str, skip: quarantine.S
                                metadata=_metadata(meta))
 
 
-def build_guardrail_checks(plan_key: dg.AssetKey, pool: str | None = "duckdb") -> dg.AssetChecksDefinition:
+def build_guardrail_checks(plan_key: dg.AssetKey, pool: str | None = "duckdb",
+                           partitions_def: dg.PartitionsDefinition | None = None) -> dg.AssetChecksDefinition:
     """One multi-asset check over `plan_key` (partitioned by pair key) yielding a result per guardrail."""
-    specs = [dg.AssetCheckSpec(CHECK_PREFIX + n, asset=plan_key, blocking=True, description=DESCRIPTIONS[n])
-             for n in CHECK_NAMES]
+    # Partitioned like the plan (by pair), so each guardrail's result is shown per pair in the Checks tab.
+    specs = [dg.AssetCheckSpec(CHECK_PREFIX + n, asset=plan_key, blocking=True, description=DESCRIPTIONS[n],
+                               partitions_def=partitions_def) for n in CHECK_NAMES]
 
     @dg.multi_asset_check(specs=specs, name="guardrails", required_resource_keys={"duckdb", "topology"},
                           pool=pool, can_subset=False)

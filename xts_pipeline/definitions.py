@@ -42,13 +42,13 @@ def cron_for_interval(minutes: int) -> list[str]:
     return [f"{m} {','.join(map(str, hours))} * * *" for m, hours in sorted(by_minute.items())]
 
 
-def _guardrail_checks() -> list[Any]:
+def _guardrail_checks(partitions_def: dg.PartitionsDefinition | None = None) -> list[Any]:
     """Guardrail checks on the plan (issue 6, checks/guardrails.py), when that module exists."""
     if importlib.util.find_spec("checks.guardrails") is None:
         return []
     from checks.guardrails import build_guardrail_checks
 
-    built = build_guardrail_checks(PLAN)
+    built = build_guardrail_checks(PLAN, partitions_def=partitions_def)
     return list(built) if isinstance(built, list | tuple) else [built]
 
 
@@ -61,7 +61,8 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
     parts = build_partitions(topo)
     graphs = graph_resources(config_path, sandbox)
     db = str(Path(duckdb_path).absolute()) if duckdb_path else str(paths.duckdb_path(topo))
-    checks = [*build_staging_checks(), *build_plan_checks(), *_guardrail_checks()]
+    # Partitioned checks (per source tenant, per pair): the Checks tab shows each partition's latest result.
+    checks = [*build_staging_checks(parts.sources), *build_plan_checks(parts.pairs), *_guardrail_checks(parts.pairs)]
     plan_blocking = [spec.key for c in checks for spec in c.check_specs if spec.asset_key == PLAN and spec.blocking]
     sync_assets = build_sync_assets(parts, set(graphs), plan_blocking)
 
