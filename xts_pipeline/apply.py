@@ -404,7 +404,7 @@ def _after_apply(db, ctx: ApplyContext, result: ApplyResult, detail: str = "", c
         shown = ctx.pair.key.replace("__", "->", 1)
         when = f"next retry at {state.next_retry_at:%Y-%m-%d %H:%M} UTC" if state.next_retry_at else "disabled"
         result.quarantine = (f"pair {shown} is quarantined ({state.reason}); {when}; scheduled runs skip it "
-                             f"until then. Fix the cause, then run `xts release --pair {shown}`")
+                             f"until then. Fix the cause, then run `xts release --pair '{shown}'`")
 
 
 def apply_pair(db: str | Path | None, ctx: ApplyContext, client: Any, *, blocked_by: Iterable[str] = (),
