@@ -285,6 +285,25 @@ def test_user_type_and_address_list_become_entra_constant_mappings() -> None:
     assert {m.target: m.value for m in default.mapping_specs}["userType"] == "Member"
 
 
+def test_user_type_is_create_only_unless_apply_always() -> None:
+    """"If the B2B user already exists in the target tenant then Member (userType) will not changed to Member,
+    unless the Apply this mapping setting is set to Always." (cross-tenant-synchronization-configure.md)"""
+    plain = build({"topology": [{"pair": {"source": "contoso", "target": "fabrikam"}}]}).pairs()[0]
+    assert plain.mappings.apply({"id": "u"}, is_create=True)["userType"] == "Member"
+    assert "userType" not in plain.mappings.apply({"id": "u"}, is_create=False)
+    always = build({"topology": [{"pair": {"source": "contoso", "target": "fabrikam"},
+                                  "user_type": {"value": "Member", "apply": "Always"}}]}).pairs()[0]
+    assert always.user_type == "Member"
+    assert always.mappings.apply({"id": "u"}, is_create=False)["userType"] == "Member"
+
+
+def test_drift_setting_defaults_to_report() -> None:
+    pair = build({"topology": [{"pair": {"source": "contoso", "target": "fabrikam"}}]}).pairs()[0]
+    assert pair.drift == "report"
+    repair = build({"topology": [{"pair": {"source": "contoso", "target": "fabrikam"}, "drift": "repair"}]})
+    assert repair.pairs()[0].drift == "repair"
+
+
 def test_compiled_mappings_evaluate_an_override() -> None:
     topo = build({"topology": [{"pair": {"source": "contoso", "target": "fabrikam"},
                                 "mappings": [{"target": "companyName", "type": "Expression",
