@@ -15,6 +15,8 @@ from xts_pipeline import planner, store
 SRC_TID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 EXT = {k: f"extension_0f1e2d3c4b5a69788796a5b4c3d2e1f0_{k}" for k in ("xtsSourceTenantId", "xtsSourceObjectId",
                                                                      "xtsSyncConfig")}
+# links gained an `applied` column: inserts name the columns they fill.
+LINK_COLS = " (pair_key, source_tenant_id, source_object_id, target_tenant, target_user_id, state, linked_at, deleted_at) "
 PAIR = planner.PairSpec(key="contoso__fabrikam", source="contoso", target="fabrikam", source_tenant_id=SRC_TID)
 
 
@@ -75,7 +77,7 @@ class World:
                                 "'PendingAcceptance', ?, ?, ?, ?, ?)",
                                 [tid, mail.replace("@", "_") + "#EXT#@f", mail, attrs.get("displayName"),
                                  attrs.get("accountEnabled"), SRC_TID, oid, PAIR.key, json.dumps(attrs)])
-                    con.execute("INSERT OR REPLACE INTO links VALUES (?, ?, ?, 'fabrikam', ?, 'active', now(), NULL)",
+                    con.execute("INSERT OR REPLACE INTO links" + LINK_COLS + "VALUES (?, ?, ?, 'fabrikam', ?, 'active', now(), NULL)",
                                 [PAIR.key, SRC_TID, oid, tid])
                 elif action in ("update", "disable"):
                     attrs = json.loads(con.execute("SELECT CAST(attrs AS VARCHAR) FROM target_users WHERE id = ?",
@@ -87,7 +89,7 @@ class World:
                                  attrs.get(EXT["xtsSourceTenantId"]), attrs.get(EXT["xtsSourceObjectId"]), tid])
                 elif action == "delete":
                     con.execute("DELETE FROM target_users WHERE id = ?", [tid])
-                    con.execute("INSERT OR REPLACE INTO links VALUES (?, ?, ?, 'fabrikam', ?, 'deleted', now(), now())",
+                    con.execute("INSERT OR REPLACE INTO links" + LINK_COLS + "VALUES (?, ?, ?, 'fabrikam', ?, 'deleted', now(), now())",
                                 [PAIR.key, SRC_TID, oid, tid])
 
 
@@ -150,7 +152,7 @@ def test_rejected_source_user_is_not_deleted(world):
 def test_reentering_scope_within_30_days_restores(world):
     world.want(sid(2), "back@contoso.com")
     with store.connect(world.db) as con:
-        con.execute("INSERT INTO links VALUES (?, ?, ?, 'fabrikam', 'tdel', 'deleted', now(), ?)",
+        con.execute("INSERT INTO links" + LINK_COLS + "VALUES (?, ?, ?, 'fabrikam', 'tdel', 'deleted', now(), ?)",
                     [PAIR.key, SRC_TID, sid(2), datetime(2026, 1, 10)])
     p = world.plan(now="2026-01-20 00:00:00")[sid(2)]
     assert (p["action"], p["target"]) == ("restore", "tdel")
@@ -240,7 +242,7 @@ def test_restore_window_boundary(world):
     world.want(sid(2), "back@contoso.com")
     deleted = datetime(2026, 1, 1)
     with store.connect(world.db) as con:
-        con.execute("INSERT INTO links VALUES (?, ?, ?, 'fabrikam', 'tdel', 'deleted', now(), ?)",
+        con.execute("INSERT INTO links" + LINK_COLS + "VALUES (?, ?, ?, 'fabrikam', 'tdel', 'deleted', now(), ?)",
                     [PAIR.key, SRC_TID, sid(2), deleted])
     inside = (deleted + timedelta(days=29, hours=23)).isoformat(sep=" ")
     outside = (deleted + timedelta(days=30, hours=1)).isoformat(sep=" ")

@@ -31,21 +31,14 @@ NORM_MACRO = """CREATE OR REPLACE TEMP MACRO norm(v) AS
 PLAN_SQL = f"""
 WITH
 d_all AS (SELECT * FROM desired_users WHERE pair_key = $pair),
--- incremental plans look at users whose desired state changed since the last applied plan, users not yet
--- linked (pending creates), and last applied cycle's failures; unchanged users are left alone, as Entra does
-d AS (SELECT *, lower(coalesce(mail, user_principal_name)) AS addr FROM d_all
-      WHERE $full OR computed_at > CAST($since AS TIMESTAMP)
-         OR source_object_id NOT IN (SELECT source_object_id FROM links WHERE pair_key = $pair AND state = 'active')
-         OR source_object_id IN (SELECT source_object_id FROM provisioning_log WHERE pair_key = $pair
-                                 AND cycle_id = $last_cycle AND source_object_id IS NOT NULL
-                                 AND (status = 'Failure' OR reason LIKE 'blocked:%' OR reason LIKE 'held by%'))),
 t AS (SELECT * FROM target_users WHERE tenant = $target),
 ext AS (
   SELECT max(full_name) FILTER (WHERE short_name = 'xtsSourceTenantId') AS tid,
          max(full_name) FILTER (WHERE short_name = 'xtsSourceObjectId') AS oid,
          max(full_name) FILTER (WHERE short_name = 'xtsSyncConfig') AS cfg
   FROM target_extensions WHERE tenant = $target),
--- 1. the link: on the target user, else the active link kept in DuckDB (target user still present)
+-- 1. the link: on the target user, else the link kept in DuckDB (target user still present). A `pending`
+-- link (invitation landed, link PATCH not confirmed) matches too: link repair below writes the link to it.
 link_on_target AS (
   SELECT t.link_source_object_id AS sid, t.id AS tid_, 'link' AS how FROM t
   WHERE t.link_source_tenant_id = $source_tid AND t.link_source_object_id IS NOT NULL
@@ -53,9 +46,41 @@ link_on_target AS (
 link_in_db AS (
   SELECT l.source_object_id AS sid, l.target_user_id AS tid_, 'link' AS how
   FROM links l JOIN t ON t.id = l.target_user_id
-  WHERE l.pair_key = $pair AND l.state = 'active' AND t.link_source_object_id IS NULL
+  WHERE l.pair_key = $pair AND l.state IN ('active', 'pending') AND t.link_source_object_id IS NULL
     AND l.source_object_id NOT IN (SELECT sid FROM link_on_target)),
 linked AS (SELECT * FROM link_on_target UNION ALL SELECT * FROM link_in_db),
+-- managers (Entra's referenceResolution). src_mgr: each source user's manager; applied_mgr: the manager this
+-- pair last wrote for a user (links.applied.manager, recorded by apply on success).
+src_mgr AS (
+  SELECT id AS sid, json_extract_string(attrs, '$.manager.id') AS msid FROM staged_users WHERE tenant = $source),
+applied_mgr AS (
+  SELECT source_object_id AS sid, json_extract_string(applied, '$.manager') AS am FROM links WHERE pair_key = $pair),
+-- a linked report whose synced source manager is linked too, but neither the manager this pair last wrote nor
+-- the target's: re-planned every ordinary cycle until the reference holds (a manager linked later, a
+-- failed, held or interrupted manager write), never left to the daily re-diff
+mgr_unresolved AS (
+  SELECT r.sid FROM linked r JOIN d_all dr ON dr.source_object_id = r.sid
+    JOIN src_mgr s ON s.sid = r.sid JOIN linked m ON m.sid = s.msid
+    JOIN d_all dm ON dm.source_object_id = s.msid
+    LEFT JOIN applied_mgr a ON a.sid = r.sid LEFT JOIN t ON t.id = r.tid_
+  WHERE m.tid_ IS DISTINCT FROM a.am AND m.tid_ IS DISTINCT FROM json_extract_string(t.attrs, '$.manager.id')),
+-- incremental plans look at users whose desired state changed since the last applied plan, users not yet
+-- linked on the target (pending creates and pending links), unresolved managers, and last applied cycle's
+-- failures; unchanged users are left alone, as Entra does
+d AS (SELECT *, lower(coalesce(mail, user_principal_name)) AS addr FROM d_all
+      WHERE $full OR computed_at > CAST($since AS TIMESTAMP)
+         OR source_object_id NOT IN (SELECT source_object_id FROM links WHERE pair_key = $pair AND state = 'active')
+         OR source_object_id IN (SELECT sid FROM mgr_unresolved)
+         OR source_object_id IN (SELECT source_object_id FROM provisioning_log WHERE pair_key = $pair
+                                 AND cycle_id = $last_cycle AND source_object_id IS NOT NULL
+                                 AND (status = 'Failure' OR reason LIKE 'blocked:%' OR reason LIKE 'held by%'))),
+-- a link the store recorded after the target snapshot was read, whose user that snapshot could not see yet:
+-- never provisioned again from a stale snapshot (that would invite a second account)
+snap AS (SELECT max(value) AS read_at FROM watermarks WHERE name = 'snapshot:' || $target),
+unseen_link AS (
+  SELECT l.source_object_id AS sid, l.target_user_id AS tid_ FROM links l, snap
+  WHERE l.pair_key = $pair AND l.state IN ('active', 'pending') AND snap.read_at IS NOT NULL
+    AND l.linked_at >= snap.read_at AND l.target_user_id NOT IN (SELECT id FROM t)),
 -- 2. a soft-deleted user of ours, still inside the retention window
 restorable AS (
   SELECT l.source_object_id AS sid, l.target_user_id AS tid_, 'restore' AS how FROM links l
@@ -87,29 +112,34 @@ link_patch AS (
 dm AS (
   SELECT d.*, m.tid_ AS target_user_id, coalesce(m.how, 'none') AS how, t.attrs AS target_attrs,
          t.account_enabled AS target_enabled, lp.patch AS link_patch,
-         ic.tid_ AS clash_id
+         ic.tid_ AS clash_id,
+         (m.tid_ IS NOT NULL AND (t.link_source_object_id IS NULL OR t.link_source_tenant_id IS NULL)) AS link_missing
   FROM d LEFT JOIN matched m ON m.sid = d.source_object_id
          LEFT JOIN t ON t.id = m.tid_
          LEFT JOIN link_patch lp ON lp.sid = d.source_object_id
          LEFT JOIN internal_clash ic ON ic.sid = d.source_object_id),
--- the would-be attributes: mapped attributes, plus link + provenance where they are missing
+-- the would-be attributes: mapped attributes, plus link + provenance where they are missing. Link repair: a
+-- matched user whose target object lacks them gets them written, whatever the store believes (a link is
+-- active only when it is on the target)
 want AS (
-  SELECT *, CASE WHEN how IN ('link') THEN desired_update
+  SELECT *, CASE WHEN how IN ('link') AND NOT link_missing THEN desired_update
                  ELSE json_merge_patch(CASE WHEN how = 'none' THEN desired_create ELSE desired_update END,
                                        link_patch) END AS want
   FROM dm),
 props AS (
   SELECT source_object_id, unnest(json_keys(want)) AS k, want, target_attrs FROM want),
 -- manager (Entra's referenceResolution): the source manager's B2B user when that manager is in scope and
--- linked in this pair. A manager not synced leaves the target's manager alone; a manager removed at the
--- source clears the target's only when it points at a user of this pair (one we set). Managers created in
--- this same cycle are resolved by apply after the creates (apply.manager_refs).
-src_mgr AS (
-  SELECT id AS sid, json_extract_string(attrs, '$.manager.id') AS msid FROM staged_users WHERE tenant = $source),
+-- matched in this pair (linked, pending, restored or adopted in this same cycle). Written when it is neither
+-- what this pair last wrote nor what the target has. A manager not synced, or removed in the source, leaves
+-- the target's manager alone ("the manager attribute isn't updated in the target tenant"); a new source
+-- manager who is synced replaces it. Managers created in this same cycle are resolved by apply after the
+-- creates (apply.manager_refs).
 mgr AS (
-  SELECT w.source_object_id, json_extract_string(w.target_attrs, '$.manager.id') AS cur, lm.tid_ AS new_, s.msid
+  SELECT w.source_object_id, json_extract_string(w.target_attrs, '$.manager.id') AS cur, lm.tid_ AS new_, s.msid,
+         a.am
   FROM want w LEFT JOIN src_mgr s ON s.sid = w.source_object_id
-              LEFT JOIN linked lm ON lm.sid = s.msid AND s.msid IN (SELECT source_object_id FROM d_all)
+              LEFT JOIN matched lm ON lm.sid = s.msid AND s.msid IN (SELECT source_object_id FROM d_all)
+              LEFT JOIN applied_mgr a ON a.sid = w.source_object_id
   WHERE w.how IN ('link', 'adopt')),
 all_diffs AS (
   SELECT source_object_id, k, json_extract(target_attrs, '$."' || k || '"') AS old,
@@ -118,8 +148,7 @@ all_diffs AS (
   WHERE norm(json_extract(want, '$."' || k || '"')) IS DISTINCT FROM norm(json_extract(target_attrs, '$."' || k || '"'))
   UNION ALL
   SELECT source_object_id, 'manager', to_json(cur), to_json(new_) FROM mgr
-  WHERE (new_ IS NOT NULL AND new_ IS DISTINCT FROM cur)
-     OR (msid IS NULL AND cur IN (SELECT tid_ FROM linked))),
+  WHERE new_ IS NOT NULL AND new_ IS DISTINCT FROM cur AND new_ IS DISTINCT FROM am),
 diffs AS (
   SELECT source_object_id, list({{'property': k, 'old': old, 'new': new}} ORDER BY k) AS changes
   FROM all_diffs GROUP BY source_object_id),
@@ -130,6 +159,7 @@ desired_plan AS (
   SELECT w.source_tenant_id, w.source_object_id, w.target_user_id, coalesce(w.mail, w.user_principal_name) AS mail,
     w.user_principal_name,
     CASE
+      WHEN w.how = 'none' AND ul.sid IS NOT NULL THEN 'skip'
       WHEN w.how = 'none' AND w.clash_id IS NOT NULL THEN 'skip'
       WHEN w.how = 'none' AND dc.rn > 1 THEN 'skip'
       WHEN w.how = 'none' THEN (CASE WHEN $allow_create THEN 'create' ELSE 'skip' END)
@@ -141,6 +171,9 @@ desired_plan AS (
     df.changes AS changes_list,
     w.want AS desired,
     CASE
+      WHEN w.how = 'none' AND ul.sid IS NOT NULL THEN
+        'linked to target user ' || ul.tid_ || ' after the target snapshot was read; provisioned again only '
+        || 'if a fresh snapshot no longer has it'
       WHEN w.how = 'none' AND w.clash_id IS NOT NULL THEN
         'mail ' || w.addr || ' belongs to internal member ' || w.clash_id || ' of the target; internal members are never matched'
       WHEN w.how = 'none' AND dc.rn > 1 THEN 'another source user has the same mail ' || w.addr || '; only one is synced'
@@ -150,21 +183,38 @@ desired_plan AS (
       WHEN NOT $allow_update THEN 'updates are turned off for this pair'
       WHEN w.how = 'adopt' THEN 'adopts existing B2B user with the same mail'
       WHEN w.account_enabled = false AND coalesce(w.target_enabled, true) THEN 'source account is disabled'
+      WHEN w.how = 'link' AND w.link_missing AND df.changes IS NOT NULL THEN
+        'link and provenance missing on the target user (an interrupted, held or failed write): written now'
       WHEN df.changes IS NOT NULL THEN 'source attributes changed'
       ELSE 'unchanged' END AS reason,
     w.how AS match
   FROM want w LEFT JOIN diffs df USING (source_object_id)
-              LEFT JOIN dup_create dc USING (source_object_id)),
+              LEFT JOIN dup_create dc USING (source_object_id)
+              LEFT JOIN unseen_link ul ON ul.sid = w.source_object_id),
+-- every target user this pair created or adopted: by the link extension on the target, by the store's links
+-- (a pending one too: an invitation that landed without its link) and by the write journal
+ours AS (
+  SELECT t.link_source_object_id AS sid, t.id AS tid_, 0 AS pri FROM t
+  WHERE t.link_source_tenant_id = $source_tid AND t.link_source_object_id IS NOT NULL
+  UNION ALL
+  SELECT l.source_object_id, l.target_user_id, 1 FROM links l JOIN t ON t.id = l.target_user_id
+  WHERE l.pair_key = $pair AND l.state IN ('active', 'pending') AND t.link_source_object_id IS NULL
+  UNION ALL
+  SELECT j.source_object_id, j.target_user_id, 2 FROM write_journal j JOIN t ON t.id = j.target_user_id
+  WHERE j.pair_key = $pair AND j.op_kind IN ('create', 'restore') AND j.source_object_id IS NOT NULL
+    AND t.link_source_object_id IS NULL
+    AND NOT EXISTS (SELECT 1 FROM links l2 WHERE l2.pair_key = $pair AND l2.source_object_id = j.source_object_id
+                    AND (l2.state = 'deleted' OR l2.target_user_id <> j.target_user_id))),
 -- users of ours in the target that are no longer wanted: out of scope, deleted or disabled at source
 gone AS (
-  SELECT t.link_source_tenant_id AS source_tenant_id, t.link_source_object_id AS source_object_id,
+  SELECT $source_tid AS source_tenant_id, o.sid AS source_object_id,
          t.id AS target_user_id, t.mail, t.user_principal_name, t.account_enabled,
-         (t.link_source_object_id IN (SELECT id FROM rejected_users WHERE tenant = $source)
-          OR t.link_source_object_id IN (SELECT source_object_id FROM desired_errors WHERE pair_key = $pair))
-           AS rejected
-  FROM t WHERE t.link_source_tenant_id = $source_tid
-    AND t.link_source_object_id NOT IN (SELECT source_object_id FROM d_all)
-  QUALIFY row_number() OVER (PARTITION BY t.link_source_object_id ORDER BY t.id) = 1),
+         (o.sid IN (SELECT id FROM rejected_users WHERE tenant = $source)
+          OR o.sid IN (SELECT source_object_id FROM desired_errors WHERE pair_key = $pair)) AS rejected
+  FROM ours o JOIN t ON t.id = o.tid_
+  WHERE o.sid NOT IN (SELECT source_object_id FROM d_all)
+  QUALIFY row_number() OVER (PARTITION BY o.sid ORDER BY o.pri, t.id) = 1
+      AND row_number() OVER (PARTITION BY t.id ORDER BY o.pri, o.sid) = 1),
 gone_plan AS (
   SELECT source_tenant_id, source_object_id, target_user_id, mail, user_principal_name,
     CASE WHEN rejected THEN 'skip'
@@ -239,13 +289,24 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
         con.execute("BEGIN")
         # Links the target carries are links we know (a rebuilt DuckDB file relearns them here).
         con.execute(
-            """INSERT INTO links SELECT $pair, link_source_tenant_id, link_source_object_id, $target, id, 'active',
+            """INSERT INTO links (pair_key, source_tenant_id, source_object_id, target_tenant, target_user_id, state,
+                                  linked_at, deleted_at)
+               SELECT $pair, link_source_tenant_id, link_source_object_id, $target, id, 'active',
                       now(), NULL FROM target_users
                WHERE tenant = $target AND link_source_tenant_id = $source_tid AND link_source_object_id IS NOT NULL
                QUALIFY row_number() OVER (PARTITION BY link_source_object_id ORDER BY id) = 1
                ON CONFLICT (pair_key, source_object_id) DO UPDATE SET target_user_id = excluded.target_user_id,
                state = 'active', deleted_at = NULL""",
             {"pair": pair.key, "target": pair.target, "source_tid": pair.source_tenant_id})
+        # A link is active only while it is on the target: one the snapshot shows missing (read after the link
+        # was recorded) is pending again, so this plan writes it back (link repair).
+        con.execute(
+            """UPDATE links SET state = 'pending' WHERE pair_key = $pair AND state = 'active'
+               AND target_user_id IN (SELECT id FROM target_users WHERE tenant = $target
+                                      AND link_source_object_id IS NULL)
+               AND linked_at < coalesce((SELECT max(value) FROM watermarks WHERE name = 'snapshot:' || $target),
+                                        CAST('infinity' AS TIMESTAMP))""",
+            {"pair": pair.key, "target": pair.target})
         wm = store.get_watermark(con, f"plan:{pair.key}")
         last_full = con.execute("SELECT full_at FROM plan_meta WHERE pair_key = ?", [pair.key]).fetchone()
         full = (not incremental or only_user is not None or wm is None or not last_full or last_full[0] is None
@@ -326,6 +387,8 @@ UNION ALL
 SELECT 'delete of a user this pair does not own', p.target_user_id FROM p LEFT JOIN t ON t.id = p.target_user_id
   WHERE p.action = 'delete' AND coalesce(t.link_source_tenant_id, '') <> $source_tid
     AND p.target_user_id NOT IN (SELECT target_user_id FROM links WHERE pair_key = $pair)
+    AND p.target_user_id NOT IN (SELECT target_user_id FROM write_journal WHERE pair_key = $pair
+                                 AND op_kind IN ('create', 'restore') AND target_user_id IS NOT NULL)
 """  # noqa: S608 - only module constants are interpolated
 
 
