@@ -373,7 +373,11 @@ def _stream(db, ctx: ApplyContext, cycle_id: str, rows_by_id: dict[str, dict], o
                               f"failed ({code}); the next cycle completes it")
                     result.pending_links += 1
                 elif status == "failed" and row.get("log_op") == "create":
-                    result.pending_links += 1  # still pending: its link is retried next cycle
+                    # Completing an invited user failed: still a pending link, completed by a later cycle.
+                    logged = "warning"
+                    reason = (f"{_PENDING_REASON}: completing invited user {tid} failed ({code}); the next cycle "
+                              f"completes it")
+                    result.pending_links += 1
                 con.execute("UPDATE write_journal SET state = ?, target_user_id = coalesce(?, target_user_id), "
                             "finished_at = now() WHERE pair_key = ? AND change_id = ?",
                             ["done" if status == "success" else "failed", tid, ctx.pair.key, row["change_id"]])

@@ -64,19 +64,27 @@ mgr_unresolved AS (
     JOIN d_all dm ON dm.source_object_id = s.msid
     LEFT JOIN applied_mgr a ON a.sid = r.sid LEFT JOIN t ON t.id = r.tid_
   WHERE m.tid_ IS DISTINCT FROM a.am AND m.tid_ IS DISTINCT FROM json_extract_string(t.attrs, '$.manager.id')),
+-- the target snapshot's read time (set by the snapshot step), and users this pair wrote after it whose desired
+-- state has not changed since: the snapshot cannot show those writes, so planning them again from it would
+-- send every write twice (a plan on a snapshot taken before or during the previous apply)
+snap AS (SELECT max(value) AS read_at FROM watermarks WHERE name = 'snapshot:' || $target),
+written_since_snapshot AS (
+  SELECT j.source_object_id AS sid FROM write_journal j
+  JOIN d_all x ON x.source_object_id = j.source_object_id CROSS JOIN snap
+  WHERE j.pair_key = $pair AND j.state = 'done' AND snap.read_at IS NOT NULL AND j.finished_at >= snap.read_at
+  GROUP BY 1 HAVING max(x.computed_at) <= max(j.finished_at)),
 -- incremental plans look at users whose desired state changed since the last applied plan, users not yet
 -- linked on the target (pending creates and pending links), unresolved managers, and last applied cycle's
 -- failures; unchanged users are left alone, as Entra does
 d AS (SELECT *, lower(coalesce(mail, user_principal_name)) AS addr FROM d_all
-      WHERE $full OR computed_at > CAST($since AS TIMESTAMP)
+      WHERE source_object_id NOT IN (SELECT sid FROM written_since_snapshot) AND ($full OR computed_at > CAST($since AS TIMESTAMP)
          OR source_object_id NOT IN (SELECT source_object_id FROM links WHERE pair_key = $pair AND state = 'active')
          OR source_object_id IN (SELECT sid FROM mgr_unresolved)
          OR source_object_id IN (SELECT source_object_id FROM provisioning_log WHERE pair_key = $pair
                                  AND cycle_id = $last_cycle AND source_object_id IS NOT NULL
-                                 AND (status = 'Failure' OR reason LIKE 'blocked:%' OR reason LIKE 'held by%'))),
+                                 AND (status = 'Failure' OR reason LIKE 'blocked:%' OR reason LIKE 'held by%')))),
 -- a link the store recorded after the target snapshot was read, whose user that snapshot could not see yet:
 -- never provisioned again from a stale snapshot (that would invite a second account)
-snap AS (SELECT max(value) AS read_at FROM watermarks WHERE name = 'snapshot:' || $target),
 unseen_link AS (
   SELECT l.source_object_id AS sid, l.target_user_id AS tid_ FROM links l, snap
   WHERE l.pair_key = $pair AND l.state IN ('active', 'pending') AND snap.read_at IS NOT NULL
