@@ -242,9 +242,15 @@ def _reconcile(db, ctx: ApplyContext, client: Any, inflight: list[dict], rows: l
         write_log(con, entries)
         # Creates of users the store already knows (pending or active link, target user present): complete them.
         creates = [r["source_object_id"] for r in rows if r["action"] == "create" and r.get("source_object_id")]
+        # (the target user is in the snapshot, or the link is newer than the snapshot: a user an admin deleted
+        # in the target since is provisioned again instead)
         known = dict(con.execute(
-            "SELECT source_object_id, target_user_id FROM links WHERE pair_key = ? AND state IN ('active', 'pending') "
-            "AND list_contains(?, source_object_id)", [ctx.pair.key, creates]).fetchall()) if creates else {}
+            """SELECT l.source_object_id, l.target_user_id FROM links l
+               WHERE l.pair_key = ? AND l.state IN ('active', 'pending') AND list_contains(?, l.source_object_id)
+                 AND (l.target_user_id IN (SELECT id FROM target_users WHERE tenant = ?)
+                      OR l.linked_at >= coalesce((SELECT max(value) FROM watermarks WHERE name = 'snapshot:' || ?),
+                                                 CAST('-infinity' AS TIMESTAMP)))""",
+            [ctx.pair.key, creates, ctx.pair.target, ctx.pair.target]).fetchall()) if creates else {}
         con.execute("COMMIT")
     for r in rows:
         if r["action"] == "create" and known.get(r["source_object_id"]):

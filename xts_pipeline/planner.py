@@ -212,7 +212,14 @@ ours AS (
   WHERE j.pair_key = $pair AND j.op_kind IN ('create', 'restore') AND j.source_object_id IS NOT NULL
     AND t.link_source_object_id IS NULL
     AND NOT EXISTS (SELECT 1 FROM links l2 WHERE l2.pair_key = $pair AND l2.source_object_id = j.source_object_id
-                    AND (l2.state = 'deleted' OR l2.target_user_id <> j.target_user_id))),
+                    AND (l2.state = 'deleted' OR l2.target_user_id <> j.target_user_id))
+  UNION ALL
+  -- an invitation a killed run left in flight (its answer, the user's id, was lost): the external, unlinked
+  -- target user with the invited address
+  SELECT j.source_object_id, t.id, 3 FROM write_journal j JOIN t ON lower(t.mail) = lower(j.mail)
+  WHERE j.pair_key = $pair AND j.op_kind = 'create' AND j.state = 'in_flight' AND j.target_user_id IS NULL
+    AND j.source_object_id IS NOT NULL AND t.link_source_object_id IS NULL AND {_EXTERNAL}
+    AND j.source_object_id NOT IN (SELECT source_object_id FROM links WHERE pair_key = $pair)),
 -- users of ours in the target that are no longer wanted: out of scope, deleted or disabled at source
 gone AS (
   SELECT $source_tid AS source_tenant_id, o.sid AS source_object_id,
@@ -397,6 +404,8 @@ SELECT 'delete of a user this pair does not own', p.target_user_id FROM p LEFT J
     AND p.target_user_id NOT IN (SELECT target_user_id FROM links WHERE pair_key = $pair)
     AND p.target_user_id NOT IN (SELECT target_user_id FROM write_journal WHERE pair_key = $pair
                                  AND op_kind IN ('create', 'restore') AND target_user_id IS NOT NULL)
+    AND p.target_user_id NOT IN (SELECT t2.id FROM write_journal j JOIN t t2 ON lower(t2.mail) = lower(j.mail)
+                                 WHERE j.pair_key = $pair AND j.op_kind = 'create' AND j.state = 'in_flight')
 """  # noqa: S608 - only module constants are interpolated
 
 
