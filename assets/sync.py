@@ -21,7 +21,7 @@ from assets.metadata import counts_md, table_metadata
 from assets.partitions import SyncPartitions
 from assets.resources import resource_key
 from xts_pipeline import apply as apply_mod
-from xts_pipeline import desired, extract, planner, staging
+from xts_pipeline import desired, extract, mappings, planner, staging
 
 RAW = dg.AssetKey("raw_source_users")
 STAGED = dg.AssetKey("staged_source_users")
@@ -46,6 +46,7 @@ def pair_spec(topology: Any, pair_key: str) -> planner.PairSpec:
         key=pair.key, source=pair.source, target=pair.target,
         source_tenant_id=topology.tenant(pair.source).tenant_id, deprovision_action=pair.deprovision_action,
         allow_create=actions.create, allow_update=actions.update, allow_delete=actions.delete,
+        drift=pair.drift, protected=tuple(e.value for e in topology.inbound_policy(pair.target).impersonation.entries()),
     )
 
 
@@ -57,6 +58,18 @@ def _table_md(context: dg.AssetExecutionContext, table: str, where: str, params:
     """table_metadata over a short-lived connection of the duckdb resource."""
     with context.resources.duckdb.connect() as con:
         return table_metadata(con, table, where, params, **kw)
+
+
+def _on_demand_md(db: Any, topo: Any, pair_key: str) -> dict[str, Any]:
+    """Entra's on-demand steps for the plan's only_user (empty for an ordinary cycle)."""
+    from xts_pipeline import on_demand, store
+
+    with store.connect(db) as con:
+        row = con.execute("SELECT only_user FROM plan_meta WHERE pair_key = ?", [pair_key]).fetchone()
+    if not row or not row[0]:
+        return {}
+    steps = on_demand.explain(db, topo, pair_key, row[0])
+    return {"on_demand_user": row[0], "on_demand_steps": dg.MetadataValue.md(on_demand.render(steps))}
 
 
 def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
@@ -78,7 +91,8 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
             select |= {c["attribute"] for f in p.filters for c in f["clauses"]}
         client = _graph(context, tenant)
         with tenant_step(context, db, "source", tenant):
-            res = extract.extract_source_users(db, tenant, client, context.run.run_id, extra_select=sorted(select))
+            res = extract.extract_source_users(db, tenant, client, context.run.run_id,
+                                               extra_select=mappings.source_select(select))
             groups = extract.extract_source_groups(db, tenant, client, {g for p in pairs for g in p.scope.groups})
             domains = extract.read_verified_domains(db, tenant, client)
         context.log.info(f"tenant {tenant}: {res.mode} delta round, {res.pages} page(s), {res.upserted} upserted, "
@@ -124,9 +138,11 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
         if not cfg.app_object_id:
             context.log.warning(f"target {tenant}: no app_object_id in the config, so the link extensions can't be "
                                 f"registered or read; set tenants.{tenant}.app_object_id")
+        mapped = sorted({t for p in topo.pairs() if p.enabled and p.target == tenant
+                         for t in getattr(p.mappings, "targets", ()) or () if str(t).startswith("extension_")})
         with snapshot_step(context, db, tenant):
             res = extract.snapshot_target(db, tenant, _graph(context, tenant), cfg.client_id, partners,
-                                          app_object_id=cfg.app_object_id)
+                                          extra_select=mapped, app_object_id=cfg.app_object_id)
         for warning in res.warnings:
             context.log.warning(warning)
         for source, allowed in res.policies.items():
@@ -171,6 +187,9 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
         topo = context.resources.topology.load()
         spec = pair_spec(topo, context.partition_key)
         db = context.resources.duckdb.db()
+        if context.run.job_name == "provision_one_user_job" and not (config.only_user or "").strip():
+            raise dg.Failure(description="on-demand provisioning needs its user: set only_user (object id, UPN or "
+                                         "mail); a whole-pair cycle is pair_sync_job")
         with pair_step(context, db, spec.key, "provisioning_plan"):
             summary = planner.plan_pair(db, spec, context.run.run_id, only_user=config.only_user)
         if summary.blocked_reason:
@@ -182,9 +201,12 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
             order="CASE action WHEN 'create' THEN 1 ELSE 0 END, action, user_principal_name", limit=50,
             order_label="action (changes to existing users first), user principal name")
         md["dagster/row_count"] = dg.MetadataValue.int(sum(summary.counts.values()))
+        if config.only_user:
+            md.update(_on_demand_md(db, topo, spec.key))
         return dg.MaterializeResult(metadata={
             **md, "counts_by_action": counts_md(summary.counts), "writes": summary.writes,
             "fingerprint": summary.fingerprint, "cycle_id": summary.cycle_id,
+            "drift": dg.MetadataValue.int(summary.drift),
             "plan_kind": "full" if summary.full else "incremental (changed users, pending creates, retries)",
             "sync_allowed": str(summary.sync_allowed), "blocked_reason": summary.blocked_reason or "",
             "only_user": config.only_user or ""})
@@ -221,6 +243,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
             context, "provisioning_log", "pair_key = ? AND cycle_id = ?", [spec.key, res.cycle_id],
             preview_cols="action, status, operation, source_upn, target_user_id, error_code, error_message, reason",
             order="status, action", count_by=("action", "status"), limit=50)
+        md.update(_on_demand_md(db, topo, spec.key))
         return dg.MaterializeResult(metadata={
             **md, "counts": counts_md(res.counts), "blocked_reason": res.blocked_reason or "",
             "failures": dg.MetadataValue.json(res.failures), "reconciled_after_crash": res.reconciled,
