@@ -37,7 +37,8 @@ import dagster as dg
 from xts_pipeline import store
 from xts_pipeline.guardrails.quarantine import skipped_pairs
 
-SUMMARY_COLUMNS = ("creates", "updates", "disables", "deletes", "restores", "skips", "failures", "blocked")
+SUMMARY_COLUMNS = ("creates", "adopts", "updates", "disables", "deletes", "restores", "skips", "drift", "failures",
+                   "blocked")
 CYCLE_TAG, KIND_TAG = "xts/cycle", "xts/kind"  # as in definitions.py; kind "cli" keeps the sensor off these runs
 DEFAULT_WORKERS = 4  # like concurrency.runs.max_concurrent_runs in dagster_home/dagster.yaml
 WORKERS_ENV = "XTS_SYNC_WORKERS"
@@ -112,6 +113,8 @@ def _pair_counts(db: str | Path, pair_key: str, dry_run: bool, o: PairOutcome) -
             return
         cycle, blocked_reason, o.fingerprint = meta[0], meta[1] or "", meta[2] or ""
         o.blocked_reason = blocked_reason
+        # properties of linked users whose target value differs from what the pair last wrote (reported)
+        drift = int(con.execute("SELECT coalesce(drift, 0) FROM plan_meta WHERE pair_key = ?", [pair_key]).fetchone()[0])
         plan = dict(con.execute("SELECT action, count(*) FROM plan WHERE pair_key = ? GROUP BY 1",
                                 [pair_key]).fetchall())
         o.held = {k: int(v) for k, v in con.execute(
@@ -119,7 +122,7 @@ def _pair_counts(db: str | Path, pair_key: str, dry_run: bool, o: PairOutcome) -
             [pair_key]).fetchall()}
         if dry_run:
             o.counts = {c: int(plan.get(c.rstrip("s") if c != "skips" else "skip", 0)) for c in SUMMARY_COLUMNS}
-            o.counts.update(failures=0, blocked=0)
+            o.counts.update(failures=0, blocked=0, drift=drift)
             return
         log = dict(con.execute(
             """SELECT operation || '/' || status, count(*) FROM provisioning_log WHERE pair_key = ? AND cycle_id = ?
@@ -131,14 +134,16 @@ def _pair_counts(db: str | Path, pair_key: str, dry_run: bool, o: PairOutcome) -
                WHERE m.pair_key = ? AND m.cycle_id = ? AND m.operation = 'manager' AND m.status = 'Success'
                  AND m.target_user_id NOT IN (
                    SELECT target_user_id FROM provisioning_log WHERE pair_key = ? AND cycle_id = ?
-                     AND operation IN ('create', 'update') AND status = 'Success' AND target_user_id IS NOT NULL)""",
+                     AND operation IN ('create', 'adopt', 'update') AND status = 'Success'
+                     AND target_user_id IS NOT NULL)""",
             [pair_key, cycle, pair_key, cycle]).fetchone()[0]
         blocked = con.execute(
             """SELECT count(*) FROM provisioning_log WHERE pair_key = ? AND cycle_id = ? AND status = 'Skipped'
                AND (reason LIKE 'blocked:%' OR reason LIKE 'held by%')""", [pair_key, cycle]).fetchone()[0]
-    ok = {op: int(log.get(f"{op}/Success", 0)) for op in ("create", "update", "disable", "delete", "restore")}
-    o.counts = {"creates": ok["create"], "updates": ok["update"] + int(manager_updates), "disables": ok["disable"],
-                "deletes": ok["delete"], "restores": ok["restore"], "skips": int(plan.get("skip", 0)),
+    ok = {op: int(log.get(f"{op}/Success", 0)) for op in ("create", "adopt", "update", "disable", "delete", "restore")}
+    o.counts = {"creates": ok["create"], "adopts": ok["adopt"], "updates": ok["update"] + int(manager_updates),
+                "disables": ok["disable"], "deletes": ok["delete"], "restores": ok["restore"],
+                "skips": int(plan.get("skip", 0)), "drift": drift,
                 "failures": sum(int(v) for k, v in log.items() if k.endswith("/Failure")), "blocked": int(blocked)}
 
 

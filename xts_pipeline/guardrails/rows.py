@@ -9,8 +9,9 @@ import orjson
 
 from .report import cap
 
-WRITING_ACTIONS = frozenset({"create", "update", "restore"})
-ADDING_ACTIONS = frozenset({"create", "restore"})
+WRITING_ACTIONS = frozenset({"create", "adopt", "update", "restore"})
+# An adoption binds an existing target user to this source: judged like a create (every desired attribute).
+ADDING_ACTIONS = frozenset({"create", "adopt", "restore"})
 REMOVING_ACTIONS = frozenset({"disable", "delete"})
 
 
