@@ -59,6 +59,18 @@ def _table_md(context: dg.AssetExecutionContext, table: str, where: str, params:
         return table_metadata(con, table, where, params, **kw)
 
 
+def _on_demand_md(db: Any, topo: Any, pair_key: str) -> dict[str, Any]:
+    """Entra's on-demand steps for the plan's only_user (empty for an ordinary cycle)."""
+    from xts_pipeline import on_demand, store
+
+    with store.connect(db) as con:
+        row = con.execute("SELECT only_user FROM plan_meta WHERE pair_key = ?", [pair_key]).fetchone()
+    if not row or not row[0]:
+        return {}
+    steps = on_demand.explain(db, topo, pair_key, row[0])
+    return {"on_demand_user": row[0], "on_demand_steps": dg.MetadataValue.md(on_demand.render(steps))}
+
+
 def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
                       plan_blocking_checks: Sequence[dg.AssetCheckKey] = ()) -> list[dg.AssetsDefinition]:
     """The six assets, partitioned as the topology says. `plan_blocking_checks`: what apply must see pass."""
@@ -123,8 +135,10 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
         if not cfg.app_object_id:
             context.log.warning(f"target {tenant}: no app_object_id in the config, so the link extensions can't be "
                                 f"registered or read; set tenants.{tenant}.app_object_id")
+        mapped = sorted({t for p in topo.pairs() if p.enabled and p.target == tenant
+                         for t in getattr(p.mappings, "targets", ()) or () if str(t).startswith("extension_")})
         res = extract.snapshot_target(db, tenant, _graph(context, tenant), cfg.client_id, partners,
-                                      app_object_id=cfg.app_object_id)
+                                      extra_select=mapped, app_object_id=cfg.app_object_id)
         for warning in res.warnings:
             context.log.warning(warning)
         for source, allowed in res.policies.items():
@@ -168,6 +182,9 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
         topo = context.resources.topology.load()
         spec = pair_spec(topo, context.partition_key)
         db = context.resources.duckdb.db()
+        if context.run.job_name == "provision_one_user_job" and not (config.only_user or "").strip():
+            raise dg.Failure(description="on-demand provisioning needs its user: set only_user (object id, UPN or "
+                                         "mail); a whole-pair cycle is pair_sync_job")
         summary = planner.plan_pair(db, spec, context.run.run_id, only_user=config.only_user)
         if summary.blocked_reason:
             context.log.warning(summary.blocked_reason)
@@ -178,6 +195,8 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
             order="CASE action WHEN 'create' THEN 1 ELSE 0 END, action, user_principal_name", limit=50,
             order_label="action (changes to existing users first), user principal name")
         md["dagster/row_count"] = dg.MetadataValue.int(sum(summary.counts.values()))
+        if config.only_user:
+            md.update(_on_demand_md(db, topo, spec.key))
         return dg.MaterializeResult(metadata={
             **md, "counts_by_action": counts_md(summary.counts), "writes": summary.writes,
             "fingerprint": summary.fingerprint, "cycle_id": summary.cycle_id,
@@ -217,6 +236,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
             context, "provisioning_log", "pair_key = ? AND cycle_id = ?", [spec.key, res.cycle_id],
             preview_cols="action, status, operation, source_upn, target_user_id, error_code, error_message, reason",
             order="status, action", count_by=("action", "status"), limit=50)
+        md.update(_on_demand_md(db, topo, spec.key))
         return dg.MaterializeResult(metadata={
             **md, "counts": counts_md(res.counts), "blocked_reason": res.blocked_reason or "",
             "failures": dg.MetadataValue.json(res.failures), "reconciled_after_crash": res.reconciled,

@@ -13,6 +13,7 @@ logs every planned write as held (Skipped; deletes and disables as Entra's Stage
 """
 
 
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -20,7 +21,13 @@ import dagster as dg
 from assets.sync import APPLIED, pair_spec
 from xts_pipeline.apply import log_blocked
 from xts_pipeline.guardrails import quarantine
-from xts_pipeline.guardrails.approvals import find_approval, plan_fingerprint, stored_fingerprint
+from xts_pipeline.guardrails.approvals import approve_command as _approve_command
+from xts_pipeline.guardrails.approvals import (
+    find_approval,
+    plan_fingerprint,
+    record_approved_cycle,
+    stored_fingerprint,
+)
 from xts_pipeline.guardrails.inputs import GUARDRAIL_NAMES, load_pair_inputs, record_exclusions
 from xts_pipeline.guardrails.report import GuardrailResult
 from xts_pipeline.guardrails.runner import run_guardrails
@@ -30,18 +37,35 @@ CHECK_NAMES = (*GUARDRAIL_NAMES, "quarantine")
 DESCRIPTIONS = {
     "sources": "Only sources the target lists, with inbound isSyncAllowed=true, may write.",
     "loop_guard": "Users who are B2B in the source (Invitation, Guest, #EXT#) never sync.",
-    "volume": "Creates per cycle (abs and % of target), B2B users per source, updates per cycle.",
+    "volume": "Creates per cycle (abs and % of target), per target over a rolling window from every source, "
+              "B2B users per source and per target, updates per cycle.",
     "deletions": "Accidental-deletion threshold: disables + deletes per cycle.",
     "impersonation": "No incoming user may resemble a protected identity of the target.",
     "privilege": "No incoming user may land in a privileged dynamic group through its attributes.",
     "attribute_policy": "Allow-lists, deny patterns, max lengths and mail domains of the target.",
+    "attribute_validity": "Every written value within Graph's limits; no control characters, no bidi controls in names.",
     "quarantine": "A quarantined pair is skipped until its back-off retry or `xts release`.",
 }
 
 
-def approve_command(pair_name: str, fingerprint: str) -> str:
-    """The exact command that approves this plan (shown in metadata, descriptions and `xts sync`)."""
-    return f'xts approve --pair {pair_name} --plan {fingerprint} --reason "..."'
+def config_args(config_path: str | None) -> list[str]:
+    """`--config PATH` unless the topology is the packaged demo (which every command finds by default)."""
+    from xts_pipeline.paths import default_config
+
+    if not config_path or Path(config_path).resolve() == default_config():
+        return []
+    return ["--config", str(Path(config_path).resolve())]
+
+
+def approve_command(pair_name: str, fingerprint: str, config_path: str | None = None) -> str:
+    """The exact, paste-safe command that approves this plan (metadata, descriptions and `xts sync`)."""
+    return _approve_command(pair_name, fingerprint, config_args(config_path))
+
+
+def release_command(pair_name: str, config_path: str | None = None) -> str:
+    from xts_pipeline.paths import shell_command
+
+    return shell_command("xts", "release", *config_args(config_path), "--pair", pair_name)
 
 
 def _metadata(meta: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +92,7 @@ def _applies_in_this_run(context: dg.AssetCheckExecutionContext) -> bool:
 
 
 def _quarantine_result(plan_key: dg.AssetKey, pair_name: str, skip: quarantine.SkipDecision,
-                       policy: Any) -> dg.AssetCheckResult:
+                       policy: Any, config_path: str | None = None) -> dg.AssetCheckResult:
     state = skip.state
     active = state is not None and state.active
     meta: dict[str, Any] = {
@@ -80,17 +104,19 @@ def _quarantine_result(plan_key: dg.AssetKey, pair_name: str, skip: quarantine.S
                     released_at=str(state.released_at) if state.released_at else None,
                     released_by=state.released_by)
     if active:
-        meta["release_with"] = f"xts release --pair {pair_name}"
+        meta["release_with"] = release_command(pair_name, config_path)
     description = skip.message if active else f"{pair_name}: not quarantined"
     return dg.AssetCheckResult(check_name=CHECK_PREFIX + "quarantine", asset_key=plan_key, passed=not skip.skipped,
                                severity=dg.AssetCheckSeverity.ERROR, description=description,
                                metadata=_metadata(meta))
 
 
-def build_guardrail_checks(plan_key: dg.AssetKey, pool: str | None = "duckdb") -> dg.AssetChecksDefinition:
+def build_guardrail_checks(plan_key: dg.AssetKey, pool: str | None = "duckdb",
+                           partitions_def: dg.PartitionsDefinition | None = None) -> dg.AssetChecksDefinition:
     """One multi-asset check over `plan_key` (partitioned by pair key) yielding a result per guardrail."""
-    specs = [dg.AssetCheckSpec(CHECK_PREFIX + n, asset=plan_key, blocking=True, description=DESCRIPTIONS[n])
-             for n in CHECK_NAMES]
+    # Partitioned like the plan (by pair), so each guardrail's result is shown per pair in the Checks tab.
+    specs = [dg.AssetCheckSpec(CHECK_PREFIX + n, asset=plan_key, blocking=True, description=DESCRIPTIONS[n],
+                               partitions_def=partitions_def) for n in CHECK_NAMES]
 
     @dg.multi_asset_check(specs=specs, name="guardrails", required_resource_keys={"duckdb", "topology"},
                           pool=pool, can_subset=False)
@@ -100,14 +126,17 @@ def build_guardrail_checks(plan_key: dg.AssetKey, pool: str | None = "duckdb") -
         policy = topo.inbound_policy(pair.target)
         db = context.resources.duckdb.db()
         with context.resources.duckdb.connect() as con:
-            inputs = load_pair_inputs(con, pair.key, pair.source, pair.target)
+            inputs = load_pair_inputs(con, pair.key, pair.source, pair.target, policy.volume.window_hours,
+                                      [p.key for p in topo.pairs() if p.target == pair.target])
             fingerprint = stored_fingerprint(con, pair.key) or plan_fingerprint(inputs.plan_rows)
             approval = find_approval(con, pair.key, fingerprint)
             skip = quarantine.is_skipped(con, pair.key)
         report = run_guardrails(inputs, policy, approval, fingerprint=fingerprint)  # no connection held meanwhile
         with context.resources.duckdb.connect() as con:
             excluded = record_exclusions(con, report)
-        command = approve_command(pair.name, report.fingerprint)
+            if approval is not None and not report.blocked and inputs.plan_rows:
+                record_approved_cycle(con, pair.key, inputs.plan_rows[0].get("cycle_id"), report.fingerprint)
+        command = approve_command(pair.name, report.fingerprint, context.resources.topology.config_path)
         stops = [r for r in report.results if r.blocking]
         if stops or skip.skipped:
             causes = [f"{CHECK_PREFIX}{r.name}: {r.message}" for r in stops]
@@ -140,6 +169,6 @@ def build_guardrail_checks(plan_key: dg.AssetKey, pool: str | None = "duckdb") -
                 check_name=CHECK_PREFIX + result.name, asset_key=plan_key, passed=result.passed,
                 severity=_severity(result), description=description[:2000], metadata=_metadata(meta),
             )
-        yield _quarantine_result(plan_key, pair.name, skip, policy.quarantine)
+        yield _quarantine_result(plan_key, pair.name, skip, policy.quarantine, context.resources.topology.config_path)
 
     return guardrails

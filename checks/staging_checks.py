@@ -17,8 +17,9 @@ def _staged_frame(context: dg.AssetCheckExecutionContext, tenant: str):
     return df[df["id"].isin(staged_ids)], len(df), rejected
 
 
-def build_staging_checks() -> list[dg.AssetChecksDefinition]:
-    @dg.asset_check(asset=STAGED, blocking=True, required_resource_keys={"duckdb", "topology"},
+def build_staging_checks(partitions_def: dg.PartitionsDefinition | None = None) -> list[dg.AssetChecksDefinition]:
+    """Checks per source tenant: partitioned like the asset, so the Checks tab shows each tenant's result."""
+    @dg.asset_check(asset=STAGED, blocking=True, partitions_def=partitions_def, required_resource_keys={"duckdb", "topology"},
                     description="pandera schema over staged users; rejects within staging.max_reject_fraction")
     def staged_users_schema(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         tenant = context.partition_key
@@ -40,7 +41,7 @@ def build_staging_checks() -> list[dg.AssetChecksDefinition]:
                       "max_reject_fraction": float(max_fraction),
                       "schema_failures": dg.MetadataValue.json(failures)})
 
-    @dg.asset_check(asset=STAGED, blocking=False, required_resource_keys={"duckdb"},
+    @dg.asset_check(asset=STAGED, blocking=False, partitions_def=partitions_def, required_resource_keys={"duckdb"},
                     description="Great Expectations 1.x suite over staged users")
     def staged_users_expectations(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         tenant = context.partition_key

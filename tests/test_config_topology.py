@@ -153,7 +153,8 @@ def test_required_permissions_follow_roles() -> None:
         "Application.ReadWrite.OwnedBy", "GroupMember.Read.All", "Policy.Read.All", "User.Invite.All",
         "User.ReadWrite.All",
     ]
-    assert topo.required_permissions("northwind") == ["GroupMember.Read.All", "User.Read.All"]
+    assert topo.required_permissions("northwind") == ["GroupMember.Read.All", "Organization.Read.All",
+                                                      "User.Read.All"]
     assert "User.Read.All" in topo.required_permissions("contoso")
     assert "User.Invite.All" in topo.required_permissions("contoso")
     assert topo.required_permissions("litware") == []

@@ -127,13 +127,17 @@ def _tally(result: ApplyResult, entries: Iterable[LogEntry]) -> None:
 
 
 def _count_write(result: ApplyResult, status: str, code: str | None, http_status: int | None,
-                 reference: bool = False) -> None:
-    """Count one write outcome for quarantine: all of them, the failed ones, and those refused for auth."""
+                 credential: bool | None = None, reference: bool = False) -> None:
+    """Count one write outcome for quarantine: all of them, the failed ones, and those refused for auth.
+
+    `credential` is the writer's verdict (token or app permission refused); a per-user 400/403 inside a
+    batch is that user's own failure, not the pair's credentials. `reference`: a manager write, which
+    Entra leaves out of the 40 % / 40,000 rules."""
     result.writes += 1
     if status == "failed":
         result.write_failures += 1
         result.reference_failures += int(reference)
-        if code in _AUTH_CODES or http_status in (401, 403):
+        if credential if credential is not None else (code in _AUTH_CODES or http_status in (401, 403)):
             result.auth_failures += 1
 
 
@@ -309,7 +313,8 @@ def _stream(db, ctx: ApplyContext, cycle_id: str, rows_by_id: dict[str, dict], o
                                                                                 "ResourceNotFound", "404"):
                     status, code, msg = "success", None, None  # already gone: the delete's goal holds
                 tid = out.target_id or row.get("target_user_id")
-                _count_write(result, status, code, out.http_status, reference=row.get("match") == "manager")
+                _count_write(result, status, code, out.http_status, getattr(out, "credential_failure", None),
+                             reference=row.get("match") == "manager")
                 if status == "success":
                     if succeeded is not None:
                         succeeded.append({**row, "target_user_id": tid})
@@ -399,7 +404,7 @@ def _after_apply(db, ctx: ApplyContext, result: ApplyResult, detail: str = "", c
         shown = ctx.pair.key.replace("__", "->", 1)
         when = f"next retry at {state.next_retry_at:%Y-%m-%d %H:%M} UTC" if state.next_retry_at else "disabled"
         result.quarantine = (f"pair {shown} is quarantined ({state.reason}); {when}; scheduled runs skip it "
-                             f"until then. Fix the cause, then run `xts release --pair {shown}`")
+                             f"until then. Fix the cause, then run `xts release --pair '{shown}'`")
 
 
 def apply_pair(db: str | Path | None, ctx: ApplyContext, client: Any, *, blocked_by: Iterable[str] = (),

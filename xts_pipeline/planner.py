@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xts_pipeline import store
+from xts_pipeline.external import external_sql
 from xts_pipeline.guardrails.approvals import plan_fingerprint
 from xts_pipeline.mappings import FILL_KEY
 
@@ -26,8 +27,7 @@ RETENTION_DAYS = 30
 FULL_PLAN_EVERY_HOURS = 24
 
 # An external (B2B) user of the target: invited, a guest, or an #EXT# UPN. Anything else is internal.
-_EXTERNAL = ("(coalesce(t.creation_type, '') = 'Invitation' OR coalesce(t.user_type, '') = 'Guest' "
-             "OR coalesce(t.user_principal_name, '') LIKE '%#EXT#%' OR t.external_user_state IS NOT NULL)")
+_EXTERNAL = external_sql("t")
 
 # Graph returns [] for an empty collection and null for an empty string property: both mean "no value".
 NORM_MACRO = """CREATE OR REPLACE TEMP MACRO norm(v) AS

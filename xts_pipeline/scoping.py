@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
 
+from xts_pipeline.external import is_external
+
 __all__ = [
     "OPERATORS",
     "ScopingError",
@@ -110,17 +112,14 @@ def is_internal_member(user: Mapping[str, Any]) -> bool:
     """True only for a tenant's own members: the loop guard that stops synced users being re-synced.
 
     A user is internal when userType is "Member" (a missing/null userType is *not* accepted: fail
-    closed), creationType is not "Invitation" (B2B users, including those cross-tenant sync created,
-    have it) and the UPN carries no ``#EXT#`` marker. Comparisons ignore case.
+    closed) and it is not external by :func:`xts_pipeline.external.is_external` (creationType
+    Invitation, userType Guest, an ``#EXT#`` UPN, or any externalUserState: a member converted to B2B
+    keeps userType Member and its own UPN, but signs in from outside). Comparisons ignore case.
     """
     user_type = user.get("userType")
     if not isinstance(user_type, str) or user_type.casefold() != "member":
         return False
-    creation = user.get("creationType")
-    if isinstance(creation, str) and creation.casefold() == "invitation":
-        return False
-    upn = user.get("userPrincipalName")
-    return not (isinstance(upn, str) and "#ext#" in upn.casefold())
+    return not is_external(user)
 
 
 def direct_members(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -153,6 +154,28 @@ def _make_private(db: Path) -> None:
         os.chmod(db, 0o600)
 
 
+def _open(db: Path) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect, waiting while another program (a `duckdb` shell, a notebook) holds DuckDB's own lock.
+
+    Our file lock serialises the pipeline and `xts log`/`xts status`; a reader that opens the file
+    directly takes DuckDB's lock instead ("Could not set lock on file"). The pipeline then waits and
+    retries, up to LOCK_TIMEOUT_S, instead of failing the run.
+    """
+    deadline = time.monotonic() + LOCK_TIMEOUT_S
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(db), config=DUCKDB_CONFIG)
+        except duckdb.Error as exc:
+            locked = "lock" in str(exc).lower()
+            if not locked or time.monotonic() >= deadline:
+                hint = ("another program keeps it open; close it (read with `xts log` / `xts status`, which never "
+                        "block a run)" if locked else "check the path and permissions")
+                raise StoreError(f"cannot open staging database {db}: {exc}; {hint}") from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
 @contextmanager
 def connect(path: str | Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the database under the cross-process lock; the schema is created on first use.
@@ -171,10 +194,7 @@ def connect(path: str | Path | None = None) -> Iterator[duckdb.DuckDBPyConnectio
         ) from exc
     try:
         created = not db.exists()
-        try:
-            con = duckdb.connect(str(db), config=DUCKDB_CONFIG)
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot open staging database {db}: {exc}; check the path and permissions") from exc
+        con = _open(db)
         if created:
             _make_private(db)
         try:

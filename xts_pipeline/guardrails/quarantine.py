@@ -208,12 +208,12 @@ def is_skipped(con: duckdb.DuckDBPyConnection, pair_key: str, now: datetime | No
     shown = pair_key.replace("__", "->", 1)
     if state.status == DISABLED:
         return SkipDecision(True, f"{shown}: disabled after quarantine since {state.since:%Y-%m-%d %H:%M} UTC "
-                                  f"({state.reason}); fix the cause, then run `xts release --pair {shown}`", state)
+                                  f"({state.reason}); fix the cause, then run `xts release --pair '{shown}'`", state)
     if state.next_retry_at is not None and now < state.next_retry_at:
         wait = state.next_retry_at - now
         return SkipDecision(True, f"{shown}: quarantined since {state.since:%Y-%m-%d %H:%M} UTC ({state.reason}); "
                                   f"next retry at {state.next_retry_at:%Y-%m-%d %H:%M} UTC (in {_human(wait)}), "
-                                  f"attempt {state.attempts + 1}; fix the cause, then `xts release --pair {shown}`",
+                                  f"attempt {state.attempts + 1}; fix the cause, then `xts release --pair '{shown}'`",
                             state)
     return SkipDecision(False, f"{shown}: quarantined, retry {state.attempts + 1} is due now", state)
 
