@@ -103,11 +103,13 @@ def check_volume(
     adopts = counts["adopt"]  # existing users bound to this source: writes on them, and B2B users of the source
     vol = policy.volume
     climit, cwhy = creates_limit(policy, target_size)
-    tested = [(cwhy, adds, climit), (f"max_updates_per_cycle={vol.max_updates_per_cycle} (updates and adoptions)",
+    with_adopts = f" (updates and {adopts} adoptions)" if adopts else ""
+    tested = [(cwhy, adds, climit), (f"max_updates_per_cycle={vol.max_updates_per_cycle}{with_adopts}",
                                      counts["update"] + adopts, vol.max_updates_per_cycle)]
     if vol.max_b2b_users_per_source is not None:
+        adopted = f" + {adopts} adopted" if adopts else ""
         tested.append((f"max_b2b_users_per_source={vol.max_b2b_users_per_source} (existing {existing_from_source} "
-                       f"+ {adds} new + {adopts} adopted)", existing_from_source + adds + adopts,
+                       f"+ {adds} new{adopted})", existing_from_source + adds + adopts,
                        vol.max_b2b_users_per_source))
     if target is not None and adds:
         wlimit, wwhy = window_limit(policy, target.internal_members)
