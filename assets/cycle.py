@@ -38,7 +38,7 @@ from assets import launch
 from xts_pipeline import store
 from xts_pipeline.guardrails.quarantine import skipped_pairs
 
-SUMMARY_COLUMNS = ("creates", "updates", "disables", "deletes", "restores", "skips", "held", "failures",
+SUMMARY_COLUMNS = ("creates", "updates", "disables", "deletes", "restores", "skips", "held", "drift", "failures",
                    "rejected", "mapping_errors")
 CYCLE_TAG, KIND_TAG = "xts/cycle", "xts/kind"  # as in definitions.py; kind "cli" keeps the sensor off these runs
 DEFAULT_WORKERS = 4  # like concurrency.runs.max_concurrent_runs in dagster_home/dagster.yaml
@@ -174,6 +174,10 @@ def _pair_counts(db: str | Path, pair_key: str, source: str, dry_run: bool, o: P
                    AND e.change_id = p.change_id) GROUP BY 1""", [pair_key, cycle]).fetchall())
         o.not_applied = sum(int(v) for k, v in planned.items() if k != "skip")
         o.counts.update(skips=int(planned.get("skip", 0)), held=int(held_users))
+        # properties of linked users whose target value differs from what the pair last wrote (reported only,
+        # unless the pair says drift: repair)
+        o.counts["drift"] = int(con.execute("SELECT coalesce(drift, 0) FROM plan_meta WHERE pair_key = ?",
+                                            [pair_key]).fetchone()[0])
         if dry_run:
             for action, col in _WRITE_ACTIONS.items():
                 o.counts[col] += int(planned.get(action, 0))

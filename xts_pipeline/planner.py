@@ -123,9 +123,11 @@ candidates AS (
   WHERE a.external
     AND d.source_object_id NOT IN (SELECT sid FROM linked)
     AND d.source_object_id NOT IN (SELECT sid FROM restorable)),
-foreign_links AS (  -- target users some other source user or pair is bound to, by the store
-  SELECT target_user_id AS tid_, min(pair_key || ' (source user ' || source_object_id || ')') AS owner
-  FROM links WHERE target_tenant = $target AND coalesce(state, '') <> 'deleted' GROUP BY 1),
+foreign_links AS (  -- target users another source user or pair is bound to, by the store (not this one's own)
+  SELECT c.sid, c.id AS tid_, min(l.pair_key || ' (source user ' || l.source_object_id || ')') AS owner
+  FROM candidates c JOIN links l ON l.target_user_id = c.id AND l.target_tenant = $target
+  WHERE coalesce(l.state, '') <> 'deleted' AND NOT (l.pair_key = $pair AND l.source_object_id = c.sid)
+  GROUP BY 1, 2),
 role_holders AS (
   SELECT member_id AS tid_, min(role_name) AS what FROM target_role_members WHERE tenant = $target GROUP BY 1),
 role_group_members AS (
@@ -167,7 +169,7 @@ adopt_verdict AS (
       WHEN json_extract(c.attrs, '$.identities') IS NULL AND coalesce(c.external_user_state, '') = 'Accepted'
         THEN 'redeemed its invitation, but its identities were not read, so the identity provider is unknown'
       END AS refusal
-  FROM candidates c LEFT JOIN foreign_links fl ON fl.tid_ = c.id
+  FROM candidates c LEFT JOIN foreign_links fl ON fl.tid_ = c.id AND fl.sid = c.sid
        LEFT JOIN role_holders rh ON rh.tid_ = c.id LEFT JOIN role_group_members rg ON rg.tid_ = c.id
        LEFT JOIN idps ip ON ip.tid_ = c.id),
 adopt AS (
