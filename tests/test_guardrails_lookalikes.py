@@ -11,7 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xts_pipeline.guardrails.confusables import DEFAULT_IGNORABLE, _letter_folds, skeleton, words
-from xts_pipeline.guardrails.impersonation import check_impersonation, find_impersonations, protected_identities
+from xts_pipeline.guardrails.impersonation import (
+    check_impersonation,
+    find_impersonations,
+    protected_identities,
+)
 from xts_pipeline.guardrails.policy import InboundPolicy
 
 CEO = "Megan Bowen"
