@@ -26,12 +26,13 @@ from assets.resources import StagingDuckDB, TopologyResource, graph_resources, l
 from assets.sync import APPLIED, DESIRED, PLAN, RAW, SNAPSHOT, STAGED, build_sync_assets
 from assets.topology_assets import build_topology_specs
 from checks.plan_checks import build_plan_checks
-from checks.staging_checks import build_staging_checks
+from checks.staging_checks import build_desired_checks, build_staging_checks
 from xts_pipeline import paths
 from xts_pipeline.guardrails.quarantine import skipped_pairs
 
 # Partitioned asset checks are a preview feature in Dagster 1.13; we rely on them deliberately (docs/pipeline.md).
 warnings.filterwarnings("ignore", message=".*partitions_def on an AssetCheckSpec.*")
+warnings.filterwarnings("ignore", message=".*(with_source_code_references|LocalFileCodeReference|CodeReferencesMetadataValue).*")
 
 CYCLE_TAG = "xts/cycle"
 KIND_TAG = "xts/kind"
@@ -67,7 +68,8 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
     graphs = graph_resources(config_path, sandbox)
     db = str(Path(duckdb_path).absolute()) if duckdb_path else str(paths.duckdb_path(topo))
     # Partitioned checks (per source tenant, per pair): the Checks tab shows each partition's latest result.
-    checks = [*build_staging_checks(parts.sources), *build_plan_checks(parts.pairs), *_guardrail_checks(parts.pairs)]
+    checks = [*build_staging_checks(parts.sources), *build_desired_checks(parts.pairs), *build_plan_checks(parts.pairs),
+              *_guardrail_checks(parts.pairs)]
     plan_blocking = [spec.key for c in checks for spec in c.check_specs if spec.asset_key == PLAN and spec.blocking]
     sync_assets = build_sync_assets(parts, set(graphs), plan_blocking)
 
