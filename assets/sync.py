@@ -21,7 +21,7 @@ from assets.partitions import SyncPartitions
 from assets.resources import resource_key
 from assets.topology_assets import owners, pair_key
 from xts_pipeline import apply as apply_mod
-from xts_pipeline import desired, extract, planner, staging
+from xts_pipeline import desired, extract, mappings, planner, staging
 
 RAW = dg.AssetKey("raw_source_users")
 STAGED = dg.AssetKey("staged_source_users")
@@ -46,6 +46,7 @@ def pair_spec(topology: Any, pair_key: str) -> planner.PairSpec:
         key=pair.key, source=pair.source, target=pair.target,
         source_tenant_id=topology.tenant(pair.source).tenant_id, deprovision_action=pair.deprovision_action,
         allow_create=actions.create, allow_update=actions.update, allow_delete=actions.delete,
+        drift=pair.drift, protected=tuple(e.value for e in topology.inbound_policy(pair.target).impersonation.entries()),
     )
 
 
@@ -112,7 +113,8 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
             select |= set(getattr(p.mappings, "source_attributes", ()) or ())
             select |= {c["attribute"] for f in p.filters for c in f["clauses"]}
         client = _graph(context, tenant)
-        res = extract.extract_source_users(db, tenant, client, context.run.run_id, extra_select=sorted(select))
+        res = extract.extract_source_users(db, tenant, client, context.run.run_id,
+                                           extra_select=mappings.source_select(select))
         groups = extract.extract_source_groups(db, tenant, client, {g for p in pairs for g in p.scope.groups})
         domains = extract.read_verified_domains(db, tenant, client)
         context.log.info(f"tenant {tenant}: {res.mode} delta round, {res.pages} page(s), {res.upserted} upserted, "
@@ -157,8 +159,10 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
         if not cfg.app_object_id:
             context.log.warning(f"target {tenant}: no app_object_id in the config, so the link extensions can't be "
                                 f"registered or read; set tenants.{tenant}.app_object_id")
+        mapped = sorted({t for p in topo.pairs() if p.enabled and p.target == tenant
+                         for t in getattr(p.mappings, "targets", ()) or () if str(t).startswith("extension_")})
         res = extract.snapshot_target(db, tenant, _graph(context, tenant), cfg.client_id, partners,
-                                      app_object_id=cfg.app_object_id)
+                                      extra_select=mapped, app_object_id=cfg.app_object_id)
         for warning in res.warnings:
             context.log.warning(warning)
         for source, allowed in res.policies.items():
@@ -225,6 +229,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
         return dg.MaterializeResult(metadata={
             **md, "counts_by_action": counts_md(summary.counts), "writes": summary.writes,
             "fingerprint": summary.fingerprint, "cycle_id": summary.cycle_id,
+            "drift": dg.MetadataValue.int(summary.drift),
             "plan_kind": "full" if summary.full else "incremental (changed users, pending creates, retries)",
             "sync_allowed": str(summary.sync_allowed), "blocked_reason": summary.blocked_reason or "",
             "only_user": config.only_user or ""})

@@ -21,7 +21,13 @@ import dagster as dg
 from assets.sync import APPLIED, pair_spec
 from xts_pipeline.apply import log_blocked
 from xts_pipeline.guardrails import quarantine
-from xts_pipeline.guardrails.approvals import find_approval, plan_fingerprint, stored_fingerprint
+from xts_pipeline.guardrails.approvals import approve_command as _approve_command
+from xts_pipeline.guardrails.approvals import (
+    find_approval,
+    plan_fingerprint,
+    record_approved_cycle,
+    stored_fingerprint,
+)
 from xts_pipeline.guardrails.inputs import GUARDRAIL_NAMES, load_pair_inputs, record_exclusions
 from xts_pipeline.guardrails.report import GuardrailResult
 from xts_pipeline.guardrails.runner import run_guardrails
@@ -31,11 +37,13 @@ CHECK_NAMES = (*GUARDRAIL_NAMES, "quarantine")
 DESCRIPTIONS = {
     "sources": "Only sources the target lists, with inbound isSyncAllowed=true, may write.",
     "loop_guard": "Users who are B2B in the source (Invitation, Guest, #EXT#) never sync.",
-    "volume": "Creates per cycle (abs and % of target), B2B users per source, updates per cycle.",
+    "volume": "Creates per cycle (abs and % of target), per target over a rolling window from every source, "
+              "B2B users per source and per target, updates per cycle.",
     "deletions": "Accidental-deletion threshold: disables + deletes per cycle.",
     "impersonation": "No incoming user may resemble a protected identity of the target.",
     "privilege": "No incoming user may land in a privileged dynamic group through its attributes.",
     "attribute_policy": "Allow-lists, deny patterns, max lengths and mail domains of the target.",
+    "attribute_validity": "Every written value within Graph's limits; no control characters, no bidi controls in names.",
     "quarantine": "A quarantined pair is skipped until its back-off retry or `xts release`.",
 }
 
@@ -51,10 +59,7 @@ def config_args(config_path: str | None) -> list[str]:
 
 def approve_command(pair_name: str, fingerprint: str, config_path: str | None = None) -> str:
     """The exact, paste-safe command that approves this plan (metadata, descriptions and `xts sync`)."""
-    from xts_pipeline.paths import shell_command
-
-    return shell_command("xts", "approve", *config_args(config_path), "--pair", pair_name, "--plan", fingerprint,
-                         "--reason", "...")
+    return _approve_command(pair_name, fingerprint, config_args(config_path))
 
 
 def release_command(pair_name: str, config_path: str | None = None) -> str:
@@ -121,13 +126,16 @@ def build_guardrail_checks(plan_key: dg.AssetKey, pool: str | None = "duckdb",
         policy = topo.inbound_policy(pair.target)
         db = context.resources.duckdb.db()
         with context.resources.duckdb.connect() as con:
-            inputs = load_pair_inputs(con, pair.key, pair.source, pair.target)
+            inputs = load_pair_inputs(con, pair.key, pair.source, pair.target, policy.volume.window_hours,
+                                      [p.key for p in topo.pairs() if p.target == pair.target])
             fingerprint = stored_fingerprint(con, pair.key) or plan_fingerprint(inputs.plan_rows)
             approval = find_approval(con, pair.key, fingerprint)
             skip = quarantine.is_skipped(con, pair.key)
         report = run_guardrails(inputs, policy, approval, fingerprint=fingerprint)  # no connection held meanwhile
         with context.resources.duckdb.connect() as con:
             excluded = record_exclusions(con, report)
+            if approval is not None and not report.blocked and inputs.plan_rows:
+                record_approved_cycle(con, pair.key, inputs.plan_rows[0].get("cycle_id"), report.fingerprint)
         command = approve_command(pair.name, report.fingerprint, context.resources.topology.config_path)
         stops = [r for r in report.results if r.blocking]
         if stops or skip.skipped:

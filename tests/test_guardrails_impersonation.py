@@ -121,17 +121,29 @@ def test_flood_is_linear() -> None:
     assert elapsed < 10, f"80,000 incoming x 4,000 protected values took {elapsed:.1f}s"
 
 
-def test_exempt_incoming_user_is_not_flagged() -> None:
-    policy = InboundPolicy.model_validate({"impersonation": {"protected": ["Megan Bowen"],
-                                                             "exempt": ["MeganB@contoso.com", "s9"]}})
-    plan = [row("s1", displayName="Megan Bowen", mail="meganb@contoso.com"),
-            row("s9", displayName="Megan Bowen"), row("s2", displayName="Megan Bowen")]
-    assert check_impersonation(plan, protected_identities(policy), policy).blocked_user_ids == {"s2"}
+def test_exemption_names_a_source_and_never_matches_another_pair() -> None:
+    """An exemption is tied to one source: by object id, or by an address in a verified domain of that source."""
+    policy = InboundPolicy.model_validate({"impersonation": {"protected": ["Megan Bowen"], "exempt": [
+        {"source": "contoso", "address": "MeganB@contoso.com"}, {"source": "contoso", "object_id": "s9"}]}})
+    plan = [row("s1", displayName="Megan Bowen"), row("s9", displayName="Megan Bowen"),
+            row("s2", displayName="Megan Bowen")]
+    plan[0]["mail"] = "meganb@contoso.com"
+    prot = protected_identities(policy)
+    assert check_impersonation(plan, prot, policy, "contoso", {"contoso.com"}).blocked_user_ids == {"s2"}
+    # The same rows from another source: nothing is exempt.
+    assert check_impersonation(plan, prot, policy, "litware", {"contoso.com"}).blocked_user_ids == {"s1", "s2", "s9"}
+    # The address's domain is not verified by the source (or its domains were never read): no address exemption.
+    assert check_impersonation(plan, prot, policy, "contoso", set()).blocked_user_ids == {"s1", "s2"}
+
+
+def test_exemption_without_a_source_is_refused() -> None:
+    with pytest.raises(ValueError, match="names no source"):
+        InboundPolicy.model_validate({"impersonation": {"exempt": ["megan@contoso.com"]}})
 
 
 def test_zero_width_trick_is_made_visible_in_message() -> None:
     result = check_impersonation([row("s1", displayName="Megan\u200bBowen\nFAKE LOG LINE")],
                                  protected_identities(POLICY), POLICY)
-    assert result.passed  # the newline+text makes a different name ...
+    assert not result.passed  # extra words do not make another person ...
     result = check_impersonation([row("s1", displayName="Megan\u200bBowen")], protected_identities(POLICY), POLICY)
     assert "Megan\\u200bBowen" in result.message and "\u200b" not in result.message

@@ -50,7 +50,7 @@ def test_per_user_violations_drop_only_those_users() -> None:
     assert {e["change_id"] for e in report.exclusions()} == {"c1-ceo", "c1-priv", "c1-title"}
     by_name = {r.name: r for r in report.results}
     assert set(by_name) == {"sources", "loop_guard", "volume", "deletions", "impersonation", "privilege",
-                            "attribute_policy"}
+                            "attribute_policy", "attribute_validity"}
     for r in report.results:
         json.dumps(r.to_metadata())  # JSON-able for Dagster
 

@@ -61,6 +61,7 @@ class ApplyResult:
     reconciled: int = 0
     writes: int = 0  # outcomes of Graph writes this apply (Entra's "events" for quarantine)
     write_failures: int = 0
+    reference_failures: int = 0  # failed manager writes: Entra leaves them out of the 40 % / 40,000 rules
     auth_failures: int = 0
     quarantine: str | None = None  # the pair's quarantine status after this apply, when it is quarantined
 
@@ -125,12 +126,18 @@ def _tally(result: ApplyResult, entries: Iterable[LogEntry]) -> None:
                                     "error_code": e.error_code, "error_message": e.error_message})
 
 
-def _count_write(result: ApplyResult, status: str, code: str | None, http_status: int | None) -> None:
-    """Count one write outcome for quarantine: all of them, the failed ones, and those refused for auth."""
+def _count_write(result: ApplyResult, status: str, code: str | None, http_status: int | None,
+                 credential: bool | None = None, reference: bool = False) -> None:
+    """Count one write outcome for quarantine: all of them, the failed ones, and those refused for auth.
+
+    `credential` is the writer's verdict (token or app permission refused); a per-user 400/403 inside a
+    batch is that user's own failure, not the pair's credentials. `reference`: a manager write, which
+    Entra leaves out of the 40 % / 40,000 rules."""
     result.writes += 1
     if status == "failed":
         result.write_failures += 1
-        if code in _AUTH_CODES or http_status in (401, 403):
+        result.reference_failures += int(reference)
+        if credential if credential is not None else (code in _AUTH_CODES or http_status in (401, 403)):
             result.auth_failures += 1
 
 
@@ -191,11 +198,46 @@ def _link(con, ctx: ApplyContext, sid: str | None, tid: str | None, state: str) 
     if not sid or not tid:
         return
     con.execute(
-        """INSERT INTO links VALUES (?, ?, ?, ?, ?, ?, now(), CASE WHEN ? = 'deleted' THEN now() END)
+        """INSERT INTO links (pair_key, source_tenant_id, source_object_id, target_tenant, target_user_id, state,
+                             linked_at, deleted_at)
+           VALUES (?, ?, ?, ?, ?, ?, now(), CASE WHEN ? = 'deleted' THEN now() END)
            ON CONFLICT (pair_key, source_object_id) DO UPDATE SET target_user_id = excluded.target_user_id,
            state = excluded.state, linked_at = CASE WHEN excluded.state = 'active' THEN now() ELSE links.linked_at END,
            deleted_at = excluded.deleted_at""",
         [ctx.pair.key, ctx.pair.source_tenant_id, sid, ctx.pair.target, tid, state, state])
+
+
+def applied_values(row: dict) -> dict[str, Any]:
+    """What a successful write of `row` put on the target user, per property (the three-way diff's base).
+
+    A create or an adoption wrote every desired property (the target now holds them all); an update or a
+    disable wrote its changes; a restore's attributes follow in its own update. The manager is a reference
+    resolved separately and is not part of it.
+    """
+    if row["action"] in ("create", "adopt"):
+        values = dict(row.get("desired") or {})
+        values.update({c["property"]: c["new"] for c in row.get("changes") or []})
+    elif row["action"] in ("update", "disable"):
+        values = {c["property"]: c["new"] for c in row.get("changes") or []}
+    else:
+        return {}
+    values.pop("manager", None)
+    return values
+
+
+def record_applied(con, pair_key: str, row: dict) -> None:
+    """Merge the properties a successful write set into links.applied (a JSON null there means "cleared")."""
+    values = applied_values(row)
+    if not values or not row.get("source_object_id"):
+        return
+    con.execute("""UPDATE links SET applied = json_merge_patch(coalesce(applied, '{}'), ?)
+                   WHERE pair_key = ? AND source_object_id = ?""",
+                [orjson.dumps(_keep_nulls(values)).decode(), pair_key, row["source_object_id"]])
+
+
+def _keep_nulls(values: dict[str, Any]) -> dict[str, Any]:
+    """json_merge_patch deletes a key patched with null; a cleared value is recorded as [] or "" instead."""
+    return {k: ("" if v is None else v) for k, v in values.items()}
 
 
 def build_ops(ctx: ApplyContext, rows: list[dict], names: dict[str, str], write_op: Callable[..., Any]) -> list[Any]:
@@ -221,7 +263,7 @@ def build_ops(ctx: ApplyContext, rows: list[dict], names: dict[str, str], write_
             new = next(c["new"] for c in r["changes"] if c["property"] == "manager")
             ops.append(write_op(op_id=r["change_id"], kind="manager", user_id=r["target_user_id"], invitation=None,
                                 patch=None, lookup_filter=None, manager_id=new))
-        elif a in ("update", "disable"):
+        elif a in ("update", "disable", "adopt"):  # adopt: one PATCH with the link + the mapped attributes
             # A collection is cleared with [], not null (Graph refuses null for businessPhones & co.);
             # a null over a null is no change at all. The manager is a reference, written in its own pass.
             patch = {c["property"]: ([] if c["new"] is None and isinstance(c["old"], list) else c["new"])
@@ -271,14 +313,16 @@ def _stream(db, ctx: ApplyContext, cycle_id: str, rows_by_id: dict[str, dict], o
                                                                                 "ResourceNotFound", "404"):
                     status, code, msg = "success", None, None  # already gone: the delete's goal holds
                 tid = out.target_id or row.get("target_user_id")
-                _count_write(result, status, code, out.http_status)
+                _count_write(result, status, code, out.http_status, getattr(out, "credential_failure", None),
+                             reference=row.get("match") == "manager")
                 if status == "success":
                     if succeeded is not None:
                         succeeded.append({**row, "target_user_id": tid})
-                    if row["action"] in ("create", "restore") or row.get("match") in ("adopt", "reconciled"):
+                    if row["action"] in ("create", "restore", "adopt") or row.get("match") in ("adopt", "reconciled"):
                         _link(con, ctx, row.get("source_object_id"), tid, "active")
                     elif row["action"] == "delete":
                         _link(con, ctx, row.get("source_object_id"), tid, "deleted")
+                    record_applied(con, ctx.pair.key, row)
                     if row["action"] == "restore" and row["desired"]:
                         restore_followups.append({**row, "action": "update", "target_user_id": tid,
                                                   "change_id": row["change_id"] + ":patch"})
@@ -352,7 +396,8 @@ def log_blocked(db: str | Path | None, pair: PairSpec, reason: str) -> int:
 def _after_apply(db, ctx: ApplyContext, result: ApplyResult, detail: str = "", credentials: bool = False) -> None:
     """Entra's quarantine bookkeeping for this apply: enter, back off, or release after a good retry."""
     failed_auth = credentials or (result.write_failures > 0 and result.auth_failures == result.writes)
-    stats = quarantine.ApplyStats(result.writes, result.write_failures, failed_auth, detail)
+    stats = quarantine.ApplyStats(result.writes, result.write_failures, failed_auth, detail,
+                                  reference_failures=result.reference_failures)
     with store.connect(db) as con:
         state = quarantine.after_apply(con, ctx.pair.key, stats, ctx.quarantine)
     if state is not None and state.active:
@@ -394,6 +439,7 @@ def apply_pair(db: str | Path | None, ctx: ApplyContext, client: Any, *, blocked
     skipped += [_entry(ctx, cycle_id, r, "skipped", reason=f"held by {excluded[r['change_id']]}")
                 for r in rows if r["action"] != "skip" and r["change_id"] in excluded]
     todo = [r for r in rows if r["action"] != "skip" and r["change_id"] not in excluded]
+    skipped += drift_entries(db, ctx.pair, cycle_id)
     if skipped:
         _log_only(db, skipped)
         _tally(result, skipped)
@@ -492,6 +538,31 @@ def manager_refs(db, ctx: ApplyContext, cycle_id: str, unsent: list[dict], done:
                 "source_object_id": sid, "target_user_id": tid, "mail": None, "user_principal_name": upn}
         out.append(_manager_row(base, {"property": "manager", "old": cur, "new": mtid},
                                 f"referenceResolution: source manager {msid} is B2B user {mtid}"))
+    return out
+
+
+def drift_entries(db, pair: PairSpec, cycle_id: str) -> list[LogEntry]:
+    """One Warning per user whose target no longer holds what this pair last wrote (planner's plan_drift).
+
+    Entra never looks at the target; we report what changed there, and leave it unless `drift: repair`.
+    """
+    with store.connect(db) as con:
+        rows = con.execute(
+            """SELECT source_object_id, any_value(target_user_id), bool_or(repaired),
+                      list({'property': property, 'old': applied, 'new': target} ORDER BY property)
+               FROM plan_drift WHERE pair_key = ? GROUP BY source_object_id ORDER BY source_object_id""",
+            [pair.key]).fetchall()
+    out = []
+    for sid, tid, repaired, props in rows:
+        changes = [{"property": p["property"], "old": orjson.loads(p["old"]) if p["old"] else None,
+                    "new": orjson.loads(p["new"]) if p["new"] else None} for p in props]
+        why = ("drift repaired (drift: repair): the target's value differed from what this pair last wrote"
+               if repaired else "drift: the target's value differs from what this pair last wrote; left as "
+               "the target set it (Entra: target edits persist until the source changes; drift: repair rewrites it)")
+        out.append(LogEntry(cycle_id=cycle_id, change_id=f"{cycle_id}:{sid}:drift", pair_key=pair.key,
+                            operation="drift", status="warning", source_tenant_id=pair.source_tenant_id,
+                            source_object_id=sid, target_tenant=pair.target, target_user_id=tid,
+                            modified_properties=changes, reason=why))
     return out
 
 

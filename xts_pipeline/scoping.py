@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
 
+from xts_pipeline.external import is_external
+
 __all__ = [
     "OPERATORS",
     "ScopingError",
@@ -73,6 +75,26 @@ _MULTI_VALUED = frozenset(
 )
 _EXT_ATTR = re.compile(r"extensionAttribute(?:[1-9]|1[0-5])")
 
+# Attributes Entra refuses in scoping filters: "The appRoleAssignments, userType, manager, and date-type
+# attributes (for example, StatusHireDate, startDate, endDate, StatusTerminationDate, accountExpires)
+# aren't supported as scoping filters" (app-provisioning/known-issues.md, "Unsupported scoping filters").
+UNSUPPORTED_SCOPING = frozenset({"approleassignments", "usertype", "manager"})
+_DATE_ATTRIBUTES = frozenset({
+    "statushiredate", "startdate", "enddate", "statusterminationdate", "accountexpires", "employeehiredate",
+    "employeeleavedatetime", "createddatetime", "deleteddatetime", "lastpasswordchangedatetime",
+    "onpremiseslastsyncdatetime", "refreshtokensvalidfromdatetime", "signinsessionsvalidfromdatetime",
+    "externaluserstatechangedatetime", "lastsignindatetime",
+})
+_UNSUPPORTED_REASON = ("Entra: \"The appRoleAssignments, userType, manager, and date-type attributes (for example, "
+                       "StatusHireDate, startDate, endDate, StatusTerminationDate, accountExpires) aren't supported "
+                       "as scoping filters\" (known-issues.md)")
+
+
+def unsupported_scoping_attribute(attribute: str) -> bool:
+    """True for an attribute Entra does not support in scoping filters (see UNSUPPORTED_SCOPING)."""
+    low = attribute.strip().lower()
+    return low in UNSUPPORTED_SCOPING or low in _DATE_ATTRIBUTES or low.endswith("datetime")
+
 
 class ScopingError(ValueError):
     """A scoping filter in the config is invalid; ``path`` says where (e.g. ``filters[1].clauses[0]``)."""
@@ -90,17 +112,14 @@ def is_internal_member(user: Mapping[str, Any]) -> bool:
     """True only for a tenant's own members: the loop guard that stops synced users being re-synced.
 
     A user is internal when userType is "Member" (a missing/null userType is *not* accepted: fail
-    closed), creationType is not "Invitation" (B2B users, including those cross-tenant sync created,
-    have it) and the UPN carries no ``#EXT#`` marker. Comparisons ignore case.
+    closed) and it is not external by :func:`xts_pipeline.external.is_external` (creationType
+    Invitation, userType Guest, an ``#EXT#`` UPN, or any externalUserState: a member converted to B2B
+    keeps userType Member and its own UPN, but signs in from outside). Comparisons ignore case.
     """
     user_type = user.get("userType")
     if not isinstance(user_type, str) or user_type.casefold() != "member":
         return False
-    creation = user.get("creationType")
-    if isinstance(creation, str) and creation.casefold() == "invitation":
-        return False
-    upn = user.get("userPrincipalName")
-    return not (isinstance(upn, str) and "#ext#" in upn.casefold())
+    return not is_external(user)
 
 
 def direct_members(
@@ -162,6 +181,9 @@ def _validate_clause(clause: Any, path: str) -> None:
     if not isinstance(attr, str) or not attr.strip():
         raise ScopingError("'attribute' must name a source user attribute, e.g. 'department'",
                            f"{path}.attribute")
+    if unsupported_scoping_attribute(attr):
+        raise ScopingError(f"attribute '{attr}' cannot be used in a scoping filter. {_UNSUPPORTED_REASON}; "
+                           "scope by another attribute or by assigned groups", f"{path}.attribute")
     if attr in _MULTI_VALUED:
         raise ScopingError(f"attribute '{attr}' is multi-valued; Entra scoping filters do not support "
                            "multi-valued attributes — use a single-valued attribute", f"{path}.attribute")

@@ -82,6 +82,10 @@ SCHEMA: tuple[str, ...] = (
         pair_key VARCHAR, source_tenant_id VARCHAR, source_object_id VARCHAR, target_tenant VARCHAR,
         target_user_id VARCHAR, state VARCHAR, linked_at TIMESTAMP, deleted_at TIMESTAMP,
         PRIMARY KEY (pair_key, source_object_id))""",
+    # Properties of linked users whose target value differs from what this pair last wrote (plan time).
+    """CREATE TABLE IF NOT EXISTS plan_drift (
+        pair_key VARCHAR, cycle_id VARCHAR, source_object_id VARCHAR, target_user_id VARCHAR,
+        property VARCHAR, applied JSON, target JSON, repaired BOOLEAN)""",
     """CREATE TABLE IF NOT EXISTS write_journal (
         pair_key VARCHAR, cycle_id VARCHAR, change_id VARCHAR, op_kind VARCHAR, source_object_id VARCHAR,
         target_user_id VARCHAR, mail VARCHAR, lookup_filter VARCHAR, state VARCHAR, started_at TIMESTAMP,
@@ -109,6 +113,9 @@ MIGRATIONS: tuple[str, ...] = (
     "ALTER TABLE plan_meta ADD COLUMN IF NOT EXISTS full_plan BOOLEAN",
     "ALTER TABLE plan_meta ADD COLUMN IF NOT EXISTS full_at TIMESTAMP",
     "ALTER TABLE plan_meta ADD COLUMN IF NOT EXISTS only_user VARCHAR",
+    # Per property, the value this pair last wrote to the target user (the three-way diff's base).
+    "ALTER TABLE links ADD COLUMN IF NOT EXISTS applied JSON",
+    "ALTER TABLE plan_meta ADD COLUMN IF NOT EXISTS drift BIGINT",
 )
 
 TABLES = tuple(stmt.split("EXISTS", 1)[1].split("(", 1)[0].strip() for stmt in SCHEMA)

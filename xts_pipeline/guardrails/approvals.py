@@ -11,12 +11,14 @@ import getpass
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 import orjson
+
+from xts_pipeline.paths import shell_command
 
 from .report import GuardrailResult
 from .rows import changes, desired
@@ -27,6 +29,10 @@ CONTENT_KEYS = ("pair_key", "action", "source_tenant_id", "source_object_id", "t
 
 APPROVALS_DDL = """CREATE TABLE IF NOT EXISTS approvals (
     pair_key VARCHAR, fingerprint VARCHAR, approved_by VARCHAR, approved_at TIMESTAMP, reason VARCHAR)"""
+# Cycles whose plan ran under an approval: their creates are not counted again by the volume window.
+APPROVED_CYCLES_DDL = """CREATE TABLE IF NOT EXISTS approved_cycles (
+    pair_key VARCHAR, cycle_id VARCHAR, fingerprint VARCHAR, recorded_at TIMESTAMP,
+    PRIMARY KEY (pair_key, cycle_id))"""
 
 
 def _canonical_row(row: Mapping[str, Any]) -> bytes:
@@ -50,6 +56,12 @@ def plan_fingerprint(plan_rows: Iterable[Mapping[str, Any]]) -> str:
     return total.hexdigest()[:FINGERPRINT_CHARS]
 
 
+def approve_command(pair_name: str, fingerprint: str, config_args: Sequence[str] = ()) -> str:
+    """The exact command that approves one plan, paste-safe (`->` would be a shell redirect unquoted)."""
+    return shell_command("xts", "approve", *config_args, "--pair", pair_name, "--plan", fingerprint,
+                         "--reason", "...")
+
+
 def is_fingerprint(text: str | None) -> bool:
     """True for a fingerprint as plan_fingerprint writes it (32 lowercase hex characters)."""
     return bool(text) and FINGERPRINT_RE.match(text) is not None
@@ -68,6 +80,18 @@ def current_user() -> str:
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(APPROVALS_DDL)
+    con.execute(APPROVED_CYCLES_DDL)
+
+
+def record_approved_cycle(con: duckdb.DuckDBPyConnection, pair_key: str, cycle_id: str | None,
+                          fingerprint: str) -> None:
+    """Remember that this cycle of the pair applies an approved plan (its creates were approved once)."""
+    if not cycle_id:
+        return
+    ensure_table(con)
+    con.execute("INSERT INTO approved_cycles VALUES (?, ?, ?, now()) ON CONFLICT (pair_key, cycle_id) DO UPDATE "
+                "SET fingerprint = excluded.fingerprint, recorded_at = excluded.recorded_at",
+                [pair_key, cycle_id, fingerprint])
 
 
 def record_approval(

@@ -13,12 +13,35 @@ Decisions inside ASCII, after casefolding (documented in docs/guardrails.md):
 - '0' folds to 'o'; 'm' becomes 'rn' (TR39 direction, so 'rn' and 'm' meet).
 Every output character is ASCII-lowercase or a letter/digit of a script with no Latin look-alike,
 so `skeleton` is idempotent.
+
+Before mapping, every Default_Ignorable_Code_Point is dropped (zero-width characters, soft hyphen,
+variation selectors, Hangul fillers U+115F U+1160 U+3164 U+FFA0, tags), and Latin small capitals and
+letter-like symbols with a Latin look-alike fold to their letter (a table derived from Unicode names,
+because NFKD leaves `ᴍ` or `ʙ` alone). `words` splits a value into per-word skeletons for word matching.
+Bidi controls are not folded away silently: `bidi_controls` finds them so the caller can refuse them.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import lru_cache
+
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): rendered as nothing, so dropped.
+DEFAULT_IGNORABLE = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+    (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
+    (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)
+# Bidi embedding/override (U+202A-U+202E) and isolate (U+2066-U+2069) controls: they reorder what is shown.
+BIDI_CONTROLS = frozenset([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+# Where Unicode keeps small capitals and letter-like symbols: IPA, phonetic extensions, letterlike symbols,
+# Latin Extended-D/E/F and G (a test scans all of Unicode to prove nothing outside these ranges is missed).
+_LETTER_RANGES = ((0x0250, 0x02FF), (0x1D00, 0x1DBF), (0x2100, 0x214F), (0xA720, 0xA7FF), (0xAB30, 0xAB6F),
+                  (0x10780, 0x107BF), (0x1DF00, 0x1DFFF))
+_SMALL_CAPITAL = re.compile(r"^(?:LATIN (?:CAPITAL )?LETTER|MODIFIER LETTER) SMALL CAPITAL ([A-Z])$")
+_LETTERLIKE = re.compile(r"^(?:[A-Z-]+ )*(?:CAPITAL|SMALL) ([A-Z])$")
 
 # TR39's ASCII-to-ASCII confusables, restated after casefolding (see the module docstring).
 _ASCII_FOLDS = {"i": "l", "1": "l", "|": "l", "0": "o", "m": "rn"}
@@ -28,13 +51,38 @@ def _fold_ascii(text: str) -> str:
     return "".join(_ASCII_FOLDS.get(ch, ch) for ch in text.casefold())
 
 
+def bidi_controls(text: str | None) -> list[str]:
+    """The bidi controls in `text`, named for a message: ['U+202E RIGHT-TO-LEFT OVERRIDE']."""
+    if not text or text.isascii():
+        return []
+    seen = dict.fromkeys(ch for ch in text if ord(ch) in BIDI_CONTROLS)
+    return [f"U+{ord(ch):04X} {unicodedata.name(ch, 'bidi control')}" for ch in seen]
+
+
 @lru_cache(maxsize=1)
-def _table() -> dict[int, str]:
-    """str.translate table: confusable character -> its final ASCII skeleton."""
+def _letter_folds() -> dict[int, str]:
+    """Small capitals and letter-like symbols that NFKD leaves alone, to their Latin letter (from names)."""
+    out: dict[int, str] = {}
+    for cp in (cp for lo, hi in _LETTER_RANGES for cp in range(lo, hi + 1)):
+        ch = chr(cp)
+        name = unicodedata.name(ch, "")
+        if not name:
+            continue
+        m = _SMALL_CAPITAL.match(name)
+        if m is None and 0x2100 <= cp <= 0x214F and unicodedata.normalize("NFKD", ch) == ch:
+            m = _LETTERLIKE.match(name)
+        if m is not None:
+            out[cp] = _fold_ascii(m.group(1).lower())
+    return out
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict[int, str | None]:
+    """str.translate table: confusable character -> its final ASCII skeleton; ignorables -> nothing."""
     from confusable_homoglyphs.utils import load
 
     data = load("confusables.json")
-    table: dict[int, str] = {}
+    table: dict[int, str | None] = {}
     for key, homoglyphs in data.items():
         char = key.replace("\u200e", "")  # the JSON wraps right-to-left glyphs in LRM marks
         if len(char) != 1 or char.isascii():
@@ -50,8 +98,13 @@ def _table() -> dict[int, str]:
     for ch, folded in _ASCII_FOLDS.items():
         table[ord(ch)] = folded
     # Letters with a stroke do not decompose under NFKD; they read as their base letter.
-    for ch, base in {"ø": "o", "ł": "l", "đ": "d", "ħ": "h", "ŧ": "t", "ƀ": "b", "ɨ": "l"}.items():
+    for ch, base in {"ø": "o", "ł": "l", "đ": "d", "ħ": "h", "ŧ": "t", "ƀ": "b", "ɨ": "l", "ı": "l"}.items():
         table.setdefault(ord(ch), _fold_ascii(base))
+    for cp, letter in _letter_folds().items():
+        table.setdefault(cp, letter)
+    for lo, hi in DEFAULT_IGNORABLE:
+        for cp in range(lo, hi + 1):
+            table[cp] = None
     return table
 
 
@@ -61,10 +114,22 @@ def _normalise(text: str) -> str:
     return nfkd("NFKD", nfkd("NFKD", nfkd("NFD", text).casefold()).casefold())
 
 
+# ASCII fast path: lower-case, TR39's ASCII folds, everything but letters and digits dropped.
+_ASCII_TABLE: dict[int, str | None] = {
+    cp: (_fold_ascii(chr(cp)) if chr(cp).isalnum() or chr(cp) in _ASCII_FOLDS else None) for cp in range(128)}
+
+
 def skeleton(text: str | None) -> str:
     """The look-alike key of `text`: equal skeletons mean a reader could take one for the other."""
     if not text:
         return ""
+    if text.isascii():
+        return text.translate(_ASCII_TABLE)
+    return _skeleton(text)
+
+
+@lru_cache(maxsize=65_536)
+def _skeleton(text: str) -> str:
     table = _table()
     # Map before casefolding too: Cyrillic 'М' looks like 'M', but its lowercase 'м' looks like nothing.
     mapped = _normalise(unicodedata.normalize("NFD", text).translate(table)).translate(table)  # TR39: NFD, then map
@@ -77,6 +142,39 @@ def skeleton(text: str | None) -> str:
             return out
         out = again
     return out
+
+
+_DIGITS = "0123456789"
+
+
+def words(text: str | None) -> list[str]:
+    """Per-word skeletons of `text`, in order: words are split at anything that is not a letter or digit
+    once ignorables are dropped and the text is normalised ('Bowen, Megan (CEO)' -> bowen, rnegan, ceo).
+
+    Digits at the end of a word are not part of its key ('bowen2' -> bowen): a number appended to a
+    name does not make it another person. A word of digits only stays as it is.
+    """
+    if not text:
+        return []
+    if text.isascii():
+        return [(w.rstrip(_DIGITS) or w).translate(_ASCII_TABLE) for w in text.translate(_ASCII_SPLIT).split()]
+    decomposed = unicodedata.normalize("NFKD", text.translate(_ignorables()))
+    # Diacritics and overlays (combining marks) would split a word: drop them, the skeleton ignores them too.
+    cleaned = "".join(ch for ch in decomposed if not unicodedata.combining(ch) and unicodedata.category(ch) != "Me")
+    out: list[str] = []
+    for raw in re.split(r"[^\w]+|_", cleaned):
+        if raw and (key := skeleton(raw.rstrip(_DIGITS) or raw)):
+            out.append(key)
+    return out
+
+
+# ASCII word split: letters and digits kept, everything else a separator.
+_ASCII_SPLIT: dict[int, str] = {cp: (chr(cp) if chr(cp).isalnum() else " ") for cp in range(128)}
+
+
+@lru_cache(maxsize=1)
+def _ignorables() -> dict[int, None]:
+    return {cp: None for lo, hi in DEFAULT_IGNORABLE for cp in range(lo, hi + 1)}
 
 
 def describe_lookalikes(text: str) -> list[str]:

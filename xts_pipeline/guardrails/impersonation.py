@@ -1,22 +1,36 @@
 """Block incoming users who look like a protected identity of the target (the CEO look-alike).
 
-Set-based: each protected value's skeleton goes into a dict once, then every incoming value is one
-lookup, so 80,000 incoming users against 1,000 protected values stays linear.
+Judged on the identity fields of the record as it will stand after the write (displayName, givenName +
+surname, mail and UPN local parts, mailNickname), two ways:
+- skeleton equality of a whole value (confusables, case, diacritics, spacing, punctuation, ignorables);
+- word matching: a protected name of >= min_words words matches when all its words (as skeletons) appear
+  in the incoming value, in any order, extra words and punctuation allowed ("Bowen, Megan (CEO)"), or
+  when its words run together in one incoming word ("meganbowen-it"). A single-word protected value
+  matches only a whole value, so a protected "Megan" does not hold every Megan.
+A real letter of difference ("Megan Brown" vs "Megan Bowen") is a different word and never matches.
+Bidi controls (U+202A-U+202E, U+2066-U+2069) in an identity field are refused outright.
+
+Set-based: protected values are indexed once (skeletons, joined words, words by their longest word), so
+each incoming value costs a few dict lookups: 80,000 incoming against 4,000 protected stays linear.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import permutations
 from typing import Any
 
-from .confusables import describe_lookalikes, skeleton
-from .policy import InboundPolicy
+from .confusables import bidi_controls, describe_lookalikes, skeleton, words
+from .policy import ExemptEntry, InboundPolicy
 from .report import GuardrailResult, cap, per_user_result
-from .rows import incoming, user_ref, written
+from .rows import after, incoming, user_ref
 
 NAME = "impersonation"
 FIELDS = ("displayName", "mail", "userPrincipalName", "mailNickname")
+# Fields of the post-write record that identify a person (bidi controls are refused in all of them).
+IDENTITY_FIELDS = ("displayName", "givenName", "surname", "mail", "userPrincipalName", "mailNickname")
+MAX_WORDS = 12  # longer values are cut for the adjacent-word joins (a name is not a paragraph)
 
 
 @dataclass(frozen=True)
@@ -28,24 +42,37 @@ class ProtectedIdentity:
     user_id: str | None = None  # the target user it belongs to, so that user's own update is not flagged
 
 
-def identity_values(field: str, value: str | None) -> list[str]:
-    """The comparable forms of one identity field: mail/UPN also yield their local part.
+def _local(value: str) -> str:
+    """The alias of a mail or UPN; for a B2B UPN (`alias_domain.com#EXT#@...`) the original alias."""
+    upper = value.upper()
+    if "#EXT#" in upper:
+        alias = value[: upper.index("#EXT#")]
+        return alias.rsplit("_", 1)[0] if "_" in alias else alias
+    return value.split("@", 1)[0]
 
-    For a B2B UPN (`alias_domain.com#EXT#@target.onmicrosoft.com`) the original alias is used.
-    """
+
+def identity_values(field: str, value: str | None) -> list[str]:
+    """The comparable forms of one identity field: a mail/UPN also yields its local part."""
     if not value:
         return []
     if field in ("mail", "userPrincipalName"):
-        upper = value.upper()
-        if "#EXT#" in upper:
-            alias = value[: upper.index("#EXT#")]  # alias_domain.com -> alias
-            return [alias.rsplit("_", 1)[0] if "_" in alias else alias]
-        return [value, value.split("@", 1)[0]] if "@" in value else [value]
+        if "#EXT#" in value.upper():
+            return [_local(value)]
+        return [value, _local(value)] if "@" in value else [value]
     return [value]
 
 
-def _user_values(user: Mapping[str, Any]) -> list[str]:
-    return [v for f in FIELDS for v in identity_values(f, user.get(f))]
+def _record_values(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(field, value) pairs of a record's identity: displayName, givenName + surname, mail, UPN, mailNickname."""
+    out: list[tuple[str, str]] = []
+    for f in FIELDS:
+        v = record.get(f)
+        if isinstance(v, str) and v:
+            out.append((f, v))
+    given, sur = record.get("givenName"), record.get("surname")
+    if isinstance(given, str) and isinstance(sur, str) and given and sur:
+        out.append(("givenName+surname", f"{given} {sur}"))
+    return out
 
 
 def protected_identities(
@@ -56,11 +83,15 @@ def protected_identities(
 ) -> list[ProtectedIdentity]:
     """Protected identities: listed in the policy, plus members of role-assignable groups and role holders.
 
-    `role_assignable_members` / `role_holders` are target user ids, or `{user id: group/role name}` so
-    the message can say why (e.g. 'holder of Global Administrator').
+    An entry given as a mail or UPN also protects its local part at any domain. `role_assignable_members` /
+    `role_holders` are target user ids, or `{user id: group/role name}` for messages.
     """
     imp = policy.impersonation
-    out = [ProtectedIdentity(e.value, e.label or "listed in the inbound policy") for e in imp.entries()]
+    out: list[ProtectedIdentity] = []
+    for e in imp.entries():
+        label = e.label or "listed in the inbound policy"
+        forms = identity_values("mail", e.value) if "@" in e.value else [e.value]
+        out.extend(ProtectedIdentity(v, label) for v in dict.fromkeys(forms))
     reasons: dict[str, str] = {}
     sources: list[tuple[bool, Iterable[str] | Mapping[str, str], str]] = [
         (imp.include_role_assignable_group_members, role_assignable_members, "member of role-assignable group"),
@@ -76,62 +107,185 @@ def protected_identities(
         for user in target_users:
             uid = user.get("id")
             if uid in reasons:
-                out.extend(ProtectedIdentity(v, reasons[uid], uid) for v in _user_values(user))
+                values = [v for f, raw in _record_values(user) for v in identity_values(
+                    "mail" if f in ("mail", "userPrincipalName") else f, raw)]
+                out.extend(ProtectedIdentity(v, reasons[uid], uid) for v in dict.fromkeys(values))
     return out
+
+
+@dataclass
+class ProtectedIndex:
+    """The protected values, indexed for O(1) lookups per incoming word."""
+
+    whole: dict[str, list[ProtectedIdentity]] = field(default_factory=dict)  # skeleton of a whole value
+    joined: dict[str, list[ProtectedIdentity]] = field(default_factory=dict)  # a multi-word name run together
+    by_word: dict[str, list[tuple[frozenset[str], ProtectedIdentity]]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.whole or self.by_word)
+
+
+def build_index(protected: Sequence[ProtectedIdentity], min_length: int = 3, min_words: int = 2,
+                min_word_length: int = 2) -> ProtectedIndex:
+    index = ProtectedIndex()
+    for p in protected:
+        key = skeleton(p.value)
+        if len(key) >= min_length:
+            index.whole.setdefault(key, []).append(p)
+        sig = list(dict.fromkeys(w for w in words(p.value) if len(w) >= min_word_length and not w.isdigit()))
+        if len(sig) < min_words:
+            continue
+        wordset = frozenset(sig)
+        index.by_word.setdefault(max(sig, key=len), []).append((wordset, p))
+        orders = permutations(sig) if len(sig) <= 3 else (sig, sig[::-1])
+        for order in orders:
+            index.joined.setdefault("".join(order), []).append(p)
+    return index
 
 
 def find_impersonations(
     rows: Iterable[Mapping[str, Any]],
-    protected: Sequence[ProtectedIdentity],
+    protected: Sequence[ProtectedIdentity] | ProtectedIndex,
     min_length: int = 3,
-    exempt: Iterable[str] = (),
+    exempt: Iterable[ExemptEntry] = (),
+    source: str | None = None,
+    verified_domains: Iterable[str] = (),
+    min_words: int = 2,
+    min_word_length: int = 2,
 ) -> list[dict[str, Any]]:
-    """One violation dict per incoming plan row that equals or resembles a protected identity.
+    """One violation dict per incoming plan row whose post-write identity resembles a protected identity,
+    or carries a bidi control.
 
-    `exempt` holds source object ids, UPNs or mails of incoming users the target vouches for.
+    `exempt` entries count only for `source` (this pair's source); an address entry only when its domain
+    is one of `verified_domains` (the source tenant's verified domains; empty = none trusted).
     """
-    exempt_keys = {e.casefold() for e in exempt}
-    index: dict[str, list[ProtectedIdentity]] = {}
-    for p in protected:
-        key = skeleton(p.value)
-        if len(key) >= min_length:
-            index.setdefault(key, []).append(p)
-    if not index:
-        return []
+    index = protected if isinstance(protected, ProtectedIndex) else build_index(
+        protected, min_length, min_words, min_word_length)
+    ids, addresses = _exemptions(exempt, source, verified_domains)
     found: list[dict[str, Any]] = []
+    keys = set(index.whole) | set(index.by_word) | set(index.joined)
     for row in incoming(rows):
-        attrs = written(row)
-        if exempt_keys and _is_exempt(row, attrs, exempt_keys):
+        record = after(row)
+        if record is None:
             continue
-        for field in FIELDS:
-            hit = _match(field, attrs.get(field), index, row.get("target_user_id"))
-            if hit:
-                found.append({**user_ref(row), **hit})
-                break
+        if (ids or addresses) and _is_exempt(row, ids, addresses):
+            continue
+        hit = _bidi(record)
+        if hit is None and index and not keys.isdisjoint(_candidates(record)):
+            hit = _match(record, index, row.get("target_user_id"))
+        if hit:
+            found.append({**user_ref(row), **hit})
     return found
 
 
-def _is_exempt(row: Mapping[str, Any], attrs: Mapping[str, Any], exempt: set[str]) -> bool:
-    names = (row.get("source_object_id"), row.get("user_principal_name"), row.get("mail"),
-             attrs.get("userPrincipalName"), attrs.get("mail"))
-    return any(isinstance(n, str) and n.casefold() in exempt for n in names)
+def _exemptions(exempt: Iterable[ExemptEntry], source: str | None,
+                verified: Iterable[str]) -> tuple[set[str], set[str]]:
+    domains = {d.casefold() for d in verified}
+    ids: set[str] = set()
+    addresses: set[str] = set()
+    for e in exempt:
+        if source is None or e.source != source:
+            continue  # an exemption belongs to one source: a row of another pair never matches it
+        if e.object_id:
+            ids.add(e.object_id.casefold())
+        elif e.address and "@" in e.address and e.address.rsplit("@", 1)[1].casefold() in domains:
+            addresses.add(e.address.casefold())
+    return ids, addresses
 
 
-def _match(field: str, value: Any, index: Mapping[str, list[ProtectedIdentity]], own_id: Any) -> dict | None:
-    if not isinstance(value, str):
+def _is_exempt(row: Mapping[str, Any], ids: set[str], addresses: set[str]) -> bool:
+    sid = row.get("source_object_id")
+    if isinstance(sid, str) and sid.casefold() in ids:
+        return True
+    names = (row.get("user_principal_name"), row.get("mail"))
+    return any(isinstance(n, str) and n.casefold() in addresses for n in names)
+
+
+def _bidi(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    values = [v for f in IDENTITY_FIELDS if isinstance(v := record.get(f), str)]
+    if "".join(values).isascii():
         return None
-    for form in identity_values(field, value):
-        for p in index.get(skeleton(form), ()):
-            if own_id is not None and p.user_id == own_id:
-                continue  # the protected user's own record is not an impersonation of itself
-            return {
-                "field": field,
-                "value": cap(value),
-                "protected": cap(p.value),
-                "protected_because": p.label,
-                "how": _how(form, p.value),
-            }
+    for fld in IDENTITY_FIELDS:
+        value = record.get(fld)
+        found = bidi_controls(value) if isinstance(value, str) else []
+        if found:
+            why = f"{fld} contains bidi control {', '.join(found)}, refused in identity fields (it reorders what is shown)"
+            return {"field": fld, "value": cap(value), "protected": "", "protected_because": "",
+                    "how": ", ".join(found), "reason": why}
     return None
+
+
+def _texts(record: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """Distinct whole forms (values, and mail/UPN local parts) and distinct word texts of a record."""
+    forms: list[str] = []
+    texts: list[str] = []
+    for fld, value in _record_values(record):
+        fs = identity_values("mail" if fld in ("mail", "userPrincipalName") else fld, value)
+        forms.extend(fs)
+        texts.append(fs[-1] if fs else value)
+    return list(dict.fromkeys(forms)), list(dict.fromkeys(texts))
+
+
+def _candidates(record: Mapping[str, Any]) -> list[str]:
+    """Every key a record could match in a ProtectedIndex: whole skeletons, words, adjacent-word runs."""
+    forms, texts = _texts(record)
+    out = [skeleton(f) for f in forms]
+    for text in texts:
+        ws = words(text)[:MAX_WORDS]
+        out += ws
+        n = len(ws)
+        if n > 1:
+            out += [ws[i] + ws[i + 1] for i in range(n - 1)]
+            if n > 2:
+                out += [ws[i] + ws[i + 1] + ws[i + 2] for i in range(n - 2)]
+    return out
+
+
+def _match(record: Mapping[str, Any], index: ProtectedIndex, own_id: Any) -> dict | None:
+    """The first protected identity the record's identity values resemble: whole skeletons first, then words."""
+    values = _record_values(record)
+    texts: list[tuple[str, str, str]] = []  # (field, value, text to split into words), distinct texts only
+    seen: set[str] = set()
+    whole = index.whole
+    for fld, value in values:
+        kind = "mail" if fld in ("mail", "userPrincipalName") else fld
+        forms = identity_values(kind, value)
+        for form in forms:
+            if form in seen:
+                continue
+            seen.add(form)
+            for p in whole.get(skeleton(form), ()):
+                if own_id is None or p.user_id != own_id:
+                    return _hit(fld, value, form, p, None)
+        text = forms[-1] if forms else value  # for a mail or UPN: its local part, never the domain
+        if not any(t == text for _, _, t in texts):
+            texts.append((fld, value, text))
+    by_word, joined = index.by_word, index.joined
+    for fld, value, text in texts:
+        ws = words(text)[:MAX_WORDS]
+        if not ws:
+            continue
+        wordset = set(ws)
+        for w in wordset:
+            for need, p in by_word.get(w, ()):
+                if need <= wordset and (own_id is None or p.user_id != own_id):
+                    return _hit(fld, value, text, p,
+                                f"has every word of '{cap(p.value)}' (any order, extra words allowed)")
+        if not joined:
+            continue
+        n = len(ws)
+        runs = ws if n < 2 else [*ws, *(ws[i] + ws[i + 1] for i in range(n - 1)),
+                                 *(ws[i] + ws[i + 1] + ws[i + 2] for i in range(n - 2))]
+        for w in runs:
+            for p in joined.get(w, ()):
+                if own_id is None or p.user_id != own_id:
+                    return _hit(fld, value, text, p, f"runs the words of '{cap(p.value)}' together")
+    return None
+
+
+def _hit(fld: str, value: str, form: str, p: ProtectedIdentity, how: str | None) -> dict[str, Any]:
+    return {"field": fld, "value": cap(value), "protected": cap(p.value), "protected_because": p.label,
+            "how": how or _how(form, p.value)}
 
 
 def _how(incoming_value: str, protected_value: str) -> str:
@@ -147,27 +301,36 @@ def _how(incoming_value: str, protected_value: str) -> str:
 
 
 def check_impersonation(
-    rows: Iterable[Mapping[str, Any]], protected: Sequence[ProtectedIdentity], policy: InboundPolicy
+    rows: Iterable[Mapping[str, Any]],
+    protected: Sequence[ProtectedIdentity],
+    policy: InboundPolicy,
+    source: str | None = None,
+    verified_domains: Iterable[str] = (),
 ) -> GuardrailResult:
-    """The impersonation guardrail over one pair's plan."""
+    """The impersonation guardrail over one pair's plan (`source`: the pair's source, for exemptions)."""
     imp = policy.impersonation
-    found = find_impersonations(rows, protected, imp.min_skeleton_length, imp.exempt)
+    found = find_impersonations(rows, protected, imp.min_skeleton_length, imp.exempt, source, verified_domains,
+                                imp.min_words, imp.min_word_length)
     blocked = {str(v["source_object_id"]) for v in found}
     message = ""
     if found:
         first = found[0]
+        what = first.get("reason") or (f"{first['field']} '{first['value']}' resembles '{first['protected']}' "
+                                       f"({first['protected_because']}): {first['how']}")
         message = (
-            f"{NAME}: {len(blocked)} incoming user(s) resemble a protected identity; first: "
-            f"{first['field']} '{first['value']}' of {first['user']} resembles '{first['protected']}' "
-            f"({first['protected_because']}): {first['how']}. Fix the source user's attributes, or remove "
-            f"the protected entry from the target's inbound policy if it is wrong"
+            f"{NAME}: {len(blocked)} incoming user(s) resemble a protected identity or carry a bidi control; "
+            f"first: {first['user']}: {what}. Fix the source user's attributes, exempt the person for this "
+            f"source (impersonation.exempt), or remove the protected entry from the target's inbound policy if "
+            f"it is wrong"
         )
     return per_user_result(
         NAME,
         policy.on_violation.impersonation,
         found,
         blocked,
-        rule="displayName, mail, UPN prefix or mailNickname equals or resembles (case, diacritics, "
-        "confusables, spacing, punctuation) a protected identity",
+        rule="post-write displayName, givenName + surname, mail/UPN local part or mailNickname equals or "
+        "resembles a protected identity (skeleton: case, diacritics, confusables, ignorables, small capitals, "
+        "spacing, punctuation; or all words of a multi-word protected name in any order); no bidi controls "
+        "in identity fields",
         message=message,
     )

@@ -35,6 +35,18 @@ class VolumePolicy(_Strict):
     # All B2B users linked to one source after this cycle (existing + creates); None = no cap.
     max_b2b_users_per_source: int | None = Field(10_000, ge=0)
     max_updates_per_cycle: int = Field(5_000, ge=0)
+    # Over time and across pairs: creates (incl. restores) into this target from EVERY source within a
+    # rolling window, counted from the provisioning log's successful creates plus what the plan adds
+    # (creates of cycles an admin approved with `xts approve` are not counted again). The lower of the
+    # absolute cap and the % of the target's internal members (never below window_floor) applies.
+    window_hours: float = Field(24.0, gt=0)
+    max_creates_per_window: int | None = Field(2_000, ge=0)
+    max_creates_window_pct_of_members: float | None = Field(50.0, ge=0)
+    window_floor: int = Field(100, ge=0)
+    # All external (B2B) users of the target after this plan, from every source, as % of its internal
+    # members (never below b2b_floor); checked when the plan adds users. None disables it.
+    max_b2b_pct_of_members: float | None = Field(200.0, ge=0)
+    b2b_floor: int = Field(1_000, ge=0)
 
 
 class DeletionPolicy(_Strict):
@@ -52,6 +64,30 @@ class ProtectedEntry(_Strict):
     label: str | None = None
 
 
+class ExemptEntry(_Strict):
+    """One incoming user the target vouches for (the same person in both tenants), tied to one source."""
+
+    source: str = Field(min_length=1)  # the source tenant's config name
+    object_id: str | None = None  # the user's object id in that source
+    address: str | None = None  # mail or UPN; honoured only if its domain is verified by that source
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bare_strings(cls, value: object) -> object:
+        if isinstance(value, str):
+            raise ValueError(f"impersonation.exempt entry {value!r} names no source: write it as "
+                             f"{{source: <source tenant>, object_id: <id>}} or {{source: <source tenant>, "
+                             f"address: <mail or UPN in a verified domain of that source>}}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_key(self) -> ExemptEntry:
+        if (self.object_id is None) == (self.address is None):
+            raise ValueError(f"impersonation.exempt entry for source {self.source!r}: give exactly one of "
+                             f"object_id or address")
+        return self
+
+
 class ImpersonationPolicy(_Strict):
     """Who must not be mimicked, and which incoming fields are compared."""
 
@@ -60,8 +96,14 @@ class ImpersonationPolicy(_Strict):
     include_directory_role_holders: bool = True
     # Skeletons shorter than this are ignored: 'Al' resembles too many names to mean anything.
     min_skeleton_length: int = Field(3, ge=1)
-    # Incoming users never flagged, by source object id, UPN or mail (the same person in both tenants).
-    exempt: list[str] = Field(default_factory=list)
+    # Word matching: a protected name of at least `min_words` words (each of at least `min_word_length`
+    # letters) matches any incoming value holding all its words, in any order, extras allowed. A
+    # single-word protected value only matches a whole value (a first name alone protects nobody).
+    min_words: int = Field(2, ge=2)
+    min_word_length: int = Field(2, ge=1)
+    # Incoming users never flagged: each names its source and either the source object id or a mail/UPN
+    # whose domain is a verified domain of that source tenant. A row from another pair never matches.
+    exempt: list[ExemptEntry] = Field(default_factory=list)
 
     def entries(self) -> list[ProtectedEntry]:
         return [p if isinstance(p, ProtectedEntry) else ProtectedEntry(value=p) for p in self.protected]

@@ -49,6 +49,7 @@ class GuardrailResult:
     approvable: bool = True  # loop guard and source consent cannot be overridden by an approval
     approval: Mapping[str, Any] | None = None
     warnings: tuple[str, ...] = field(default=())
+    degraded: bool = False  # the guardrail could not judge everything (e.g. an unparseable rule) and failed closed
 
     @property
     def blocking(self) -> bool:
@@ -94,6 +95,8 @@ class GuardrailResult:
             meta["approval"] = {k: str(v) for k, v in self.approval.items()}
         if self.warnings:
             meta["warnings"] = list(self.warnings)
+        if self.degraded:
+            meta["degraded"] = True
         return json.loads(json.dumps(meta, default=str))
 
 

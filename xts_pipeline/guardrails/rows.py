@@ -1,4 +1,10 @@
-"""Reading plan rows (DESIGN.md `plan` table) the same way in every guardrail."""
+"""Reading plan rows (DESIGN.md `plan` table) the same way in every guardrail.
+
+One definition of an incoming (writing) row, shared by every guardrail and by inputs.py: a row writes
+when its `changes` are non-empty or its action is create, adopt, restore, disable or delete, whatever
+else the planner calls it. Guardrails judge what the target user will be *after* the write: the
+target's current record (`current`, from target_users) overlaid with what the row writes.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,13 @@ import orjson
 
 from .report import cap
 
-WRITING_ACTIONS = frozenset({"create", "update", "restore"})
+ALWAYS_WRITING = frozenset({"create", "adopt", "restore", "disable", "delete"})
 ADDING_ACTIONS = frozenset({"create", "restore"})
+# Rows that write a whole record (every desired attribute), not just the changed ones.
+WHOLE_RECORD_ACTIONS = frozenset({"create", "adopt", "restore"})
 REMOVING_ACTIONS = frozenset({"disable", "delete"})
+# Kept for callers of the old name: every action that may write.
+WRITING_ACTIONS = ALWAYS_WRITING | {"update"}
 
 
 def _json(value: Any, default: Any) -> Any:
@@ -24,34 +34,70 @@ def _json(value: Any, default: Any) -> Any:
 
 def desired(row: Mapping[str, Any]) -> Mapping[str, Any]:
     """The would-be target attributes of a plan row (a dict, or the JSON text DuckDB returns). Read-only."""
-    return _json(row.get("desired"), {})
+    return _json(row.get("desired"), {}) or {}
 
 
 def changes(row: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return _json(row.get("changes"), [])
+    return _json(row.get("changes"), []) or []
+
+
+def current(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The target user's record as the snapshot read it (Graph names), {} for a create."""
+    return _json(row.get("current"), {}) or {}
+
+
+def writes(row: Mapping[str, Any]) -> bool:
+    """THE definition of a writing row (shared contract): non-empty changes, or an always-writing action."""
+    return row.get("action") in ALWAYS_WRITING or bool(changes(row))
 
 
 def written(row: Mapping[str, Any]) -> Mapping[str, Any]:
-    """What this row actually writes: every desired attribute on create/restore, the changed ones on update."""
+    """What this row writes: every desired attribute on create/adopt/restore, the changed ones otherwise.
+
+    A disable always writes accountEnabled=false, plus any other change the row carries (a planner that
+    folds other changes into a disable row does not hide them from the guardrails).
+    """
     want = desired(row)
-    if row.get("action") in ADDING_ACTIONS:
+    action = row.get("action")
+    if action in WHOLE_RECORD_ACTIONS:
         return want
     out: dict[str, Any] = {}
     for change in changes(row):
         prop = change.get("property")
         if prop:
             out[prop] = want.get(prop, change.get("new"))
+    if action == "disable":
+        out["accountEnabled"] = False
     return out
 
 
+def after(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The target user's record after this row is applied; None for a delete (no record is left)."""
+    if row.get("action") == "delete":
+        return None
+    return {**current(row), **written(row)}
+
+
+def rechecks_whole_record(row: Mapping[str, Any]) -> bool:
+    """Create, adopt, restore and re-enable are judged on the whole record, not just what changed.
+
+    A re-enable writes only accountEnabled, but the attributes it brings back to life may have been set
+    while the account was disabled.
+    """
+    if row.get("action") in WHOLE_RECORD_ACTIONS:
+        return True
+    now = current(row).get("accountEnabled")
+    return now is False and written(row).get("accountEnabled") is True
+
+
 def parsed(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Plan rows with `desired` and `changes` decoded once, so each guardrail does not re-parse JSON."""
-    return [{**r, "desired": desired(r), "changes": changes(r)} for r in rows]
+    """Plan rows with `desired`, `changes` and `current` decoded once, so no guardrail re-parses JSON."""
+    return [{**r, "desired": desired(r), "changes": changes(r), "current": current(r)} for r in rows]
 
 
 def incoming(rows: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
-    """Rows that write attributes into the target (create, update, restore)."""
-    return (r for r in rows if r.get("action") in WRITING_ACTIONS)
+    """Every row that writes into the target (see `writes`)."""
+    return (r for r in rows if writes(r))
 
 
 def user_ref(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .approvals import apply_approval, plan_fingerprint
+from .approvals import apply_approval, approve_command, plan_fingerprint
 from .attribute_policy import check_attribute_policy
 from .impersonation import check_impersonation, protected_identities
 from .policy import InboundPolicy
@@ -19,7 +19,8 @@ from .privilege import Evaluate, Properties, check_privilege
 from .report import GuardrailResult
 from .rows import parsed
 from .sources import check_sources, loop_guard
-from .volume import check_deletions, check_volume
+from .validity import check_attribute_validity
+from .volume import TargetVolume, check_deletions, check_volume
 
 
 @dataclass
@@ -39,6 +40,8 @@ class PairInputs:
     target_size: int | None = None  # default: len(target_users)
     existing_from_source: int = 0
     notes: list[str] = field(default_factory=list)  # what the target snapshot could not read (shown as warnings)
+    verified_domains: frozenset[str] = frozenset()  # the source tenant's verified domains (exemptions trust these)
+    target_volume: TargetVolume | None = None  # what the target took from every pair (window and B2B caps)
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ class GuardrailReport:
 
 
 def _reason(name: str, o: Mapping[str, Any]) -> str:
+    if o.get("reason"):
+        return str(o["reason"])
     if name == "impersonation":
         return f"{o['field']} '{o['value']}' resembles protected '{o['protected']}' ({o['protected_because']}): {o['how']}"
     if name == "privilege":
@@ -92,7 +97,7 @@ def _reason(name: str, o: Mapping[str, Any]) -> str:
     if name == "attribute_policy":
         return f"{o['why']} (value '{o['value']}')"
     if name == "loop_guard":
-        return "user is B2B in the source (creationType Invitation, userType Guest or #EXT# UPN)"
+        return "user is B2B in the source (creationType Invitation, userType Guest, #EXT# UPN or externalUserState)"
     return name
 
 
@@ -113,18 +118,25 @@ def run_guardrails(
     (and that fingerprint, to save hashing the plan twice)."""
     rows = parsed(inputs.plan_rows)
     pair = f"{inputs.source}->{inputs.target}"
+    fingerprint = fingerprint or plan_fingerprint(rows)
     protected = protected_identities(policy, inputs.target_users, inputs.role_assignable_members,
                                      inputs.role_holders)
     size = inputs.target_size if inputs.target_size is not None else len(inputs.target_users)
-    results = [
-        check_sources(inputs.source, inputs.target, policy, inputs.partner_policy),
+    per_user = [
         loop_guard(inputs.source_users, pair),
-        check_volume(rows, policy, size, inputs.existing_from_source, pair),
-        check_deletions(rows, policy, inputs.existing_from_source, pair),
-        _with_warnings(check_impersonation(rows, protected, policy),
+        _with_warnings(check_impersonation(rows, protected, policy, inputs.source, inputs.verified_domains),
                        inputs.notes if policy.impersonation.include_directory_role_holders else []),
         check_privilege(rows, inputs.target_groups, policy, evaluate, properties),
         check_attribute_policy(rows, policy),
+        check_attribute_validity(rows, policy),
     ]
-    return GuardrailReport(inputs.pair_key, fingerprint or plan_fingerprint(rows), apply_approval(results, approval), rows,
-                           approval)
+    held = frozenset().union(*(r.blocked_user_ids for r in per_user))
+    results = [
+        check_sources(inputs.source, inputs.target, policy, inputs.partner_policy),
+        per_user[0],
+        check_volume(rows, policy, size, inputs.existing_from_source, pair, inputs.target_volume, held,
+                     f"`{approve_command(pair, fingerprint)}`"),
+        check_deletions(rows, policy, inputs.existing_from_source, pair),
+        *per_user[1:],
+    ]
+    return GuardrailReport(inputs.pair_key, fingerprint, apply_approval(results, approval), rows, approval)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from xts_pipeline.external import is_external
+
 from .policy import InboundPolicy
 from .report import MAX_OFFENDERS, GuardrailResult, cap
 
@@ -43,15 +45,8 @@ def check_sources(
 
 
 def is_external_identity(user: Mapping[str, Any]) -> bool:
-    """B2B/guest users of the source: creationType Invitation, userType Guest, or #EXT# in the UPN.
-
-    Accepts Graph names or the staging table's snake_case columns.
-    """
-    creation = user.get("creationType", user.get("creation_type")) or ""
-    user_type = user.get("userType", user.get("user_type")) or ""
-    upn = user.get("userPrincipalName", user.get("user_principal_name")) or ""
-    return (str(creation).casefold() == "invitation" or str(user_type).casefold() == "guest"
-            or "#ext#" in str(upn).casefold())
+    """B2B users of the source, by the one shared definition (xts_pipeline.external.is_external)."""
+    return is_external(user)
 
 
 def loop_guard(source_users: Iterable[Mapping[str, Any]], pair: str = "") -> GuardrailResult:
@@ -71,6 +66,7 @@ def loop_guard(source_users: Iterable[Mapping[str, Any]], pair: str = "") -> Gua
                     "user": cap(str(u.get("userPrincipalName", u.get("user_principal_name")))),
                     "userType": u.get("userType", u.get("user_type")),
                     "creationType": u.get("creationType", u.get("creation_type")),
+                    "externalUserState": u.get("externalUserState", u.get("external_user_state")),
                 })
     message = (f"loop_guard: {pair} plan holds {len(blocked)} user(s) who are B2B in the source (first: "
                f"{offenders[0]['user']}); they were dropped. Only internal members sync; check the pair's "
@@ -78,6 +74,6 @@ def loop_guard(source_users: Iterable[Mapping[str, Any]], pair: str = "") -> Gua
     return GuardrailResult(
         name="loop_guard", passed=not blocked, severity="ERROR", scope="user",
         blocked_user_ids=frozenset(blocked), offenders=tuple(offenders),
-        rule="creationType Invitation, userType Guest or #EXT# in userPrincipalName never sync",
+        rule="creationType Invitation, userType Guest, #EXT# in userPrincipalName or any externalUserState never sync",
         count=len(blocked), limit=0, message=message, approvable=False,
     )
