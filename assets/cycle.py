@@ -403,8 +403,24 @@ def run_cycle(defs: dg.Definitions, instance: dg.DagsterInstance, topology: Any,
     docstring); otherwise every run is in this process, one after another. Outcomes come back in the
     topology's pair order either way.
     """
-    pairs = [p for p in topology.pairs() if p.enabled and (pair_keys is None or p.key in pair_keys)]
-    tags = tags or cycle_tags()
+    from assets.lease_hook import cli_pair_leases, release_cli
+
+    wanted = [p for p in topology.pairs() if p.enabled and (pair_keys is None or p.key in pair_keys)]
+    tags = {**cycle_tags(), **(tags or {})}  # the cycle tag is the lease owner its runs re-enter with
+    # One cycle per pair at a time: this cycle's leases are taken before any extraction writes.
+    taken, busy = cli_pair_leases(str(db), [p.key for p in wanted], tags)
+    try:
+        done = _run_leased(defs, instance, db, [p for p in wanted if p.key in taken], dry_run, spec, workers, tags)
+    finally:
+        release_cli(str(db), taken, tags)
+    for key, msg in busy.items():
+        done[key] = PairOutcome(pair_key=key, dry_run=dry_run, errors=[msg])
+    return [done[p.key] for p in wanted]
+
+
+def _run_leased(defs: dg.Definitions, instance: dg.DagsterInstance, db: str | Path, pairs: list[Any], dry_run: bool,
+                spec: CycleSpec | None, workers: int, tags: dict[str, str]) -> dict[str, PairOutcome]:
+    """run_cycle's body for the pairs whose leases this cycle holds."""
     sources, targets = {p.source for p in pairs}, {p.target for p in pairs}
     tenants = sorted(sources | targets)
     sides = {t: [s for s, group in (("source", sources), ("target", targets)) if t in group] for t in tenants}
@@ -437,7 +453,7 @@ def run_cycle(defs: dg.Definitions, instance: dg.DagsterInstance, topology: Any,
     finally:
         if pool is not None:
             pool.close()
-    return [outcomes[p.key] for p in pairs]
+    return outcomes
 
 
 def format_summary(outcomes: list[PairOutcome], paths: Any = None) -> str:

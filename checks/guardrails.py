@@ -9,7 +9,7 @@ guardrail set to block_user fails at WARN: the offending users are written to pl
 logs them as Skipped with the reason, and the rest of the plan proceeds. `warn` also fails at WARN.
 
 When the pair is stopped in a run that would apply, Dagster skips applied_changes, so the check itself
-logs every planned write as held (Skipped; deletes and disables as Entra's StagedDelete) with the reason.
+logs every planned write as blocked (Skipped "blocked: ..."; deletes and disables as Entra's StagedDelete) with the reason.
 """
 
 
@@ -145,7 +145,7 @@ def build_guardrail_checks(plan_key: dg.AssetKey, pool: str | None = "duckdb",
             if any(r.approvable for r in stops):
                 causes.append(f"approve this exact plan with: {command}")
             held = log_blocked(db, pair_spec(topo, pair.key), "; ".join(causes)) if _applies_in_this_run(context) else 0
-            context.log.warning(f"guardrails stop {pair.name}: {held} planned write(s) logged as held; "
+            context.log.warning(f"guardrails block {pair.name}: {held} planned write(s) logged Skipped as blocked; "
                                 + "; ".join(causes))
         context.log.info(f"guardrails on {pair.name}: {excluded} user(s) excluded; blocked={report.blocked}; "
                          f"plan {report.fingerprint}")

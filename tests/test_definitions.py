@@ -60,7 +60,16 @@ def test_lineage_and_checks_are_as_designed(tmp_path):
         "raw_source_users": [], "staged_source_users": ["raw_source_users"], "target_snapshot": [],
         "desired_state": ["staged_source_users", "target_snapshot"],
         "provisioning_plan": ["desired_state", "target_snapshot"], "applied_changes": ["provisioning_plan"],
+        # Generated from the topology: which tenants feed which pair.
+        "tenant/contoso": [], "tenant/fabrikam": [], "pair/contoso__fabrikam": ["tenant/contoso", "tenant/fabrikam"],
     }
+    pair = graph.get(dg.AssetKey(["pair", "contoso__fabrikam"]))
+    assert pair.tags["xts/source"] == "contoso" and pair.tags["xts/target"] == "fabrikam"
+    assert all(graph.get(k).owners for k in graph.get_all_asset_keys())
+    # Checks are partitioned like their asset: the Checks tab shows each pair's (each tenant's) result.
+    for key in graph.asset_check_keys:
+        spec = graph.get_check_spec(key)
+        assert spec.partitions_def == graph.get(spec.asset_key).partitions_def, key
     checks = {(k.asset_key.to_user_string(), k.name): graph.get_check_spec(k).blocking
               for k in graph.asset_check_keys}
     assert checks[("provisioning_plan", "plan_is_consistent")] is True

@@ -10,6 +10,7 @@ with the UI's job origin, and the UI's definitions resolve the same topology and
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -132,3 +133,47 @@ def test_ui_definitions_resolve_the_same_topology_and_store(day, monkeypatch):
     assert Path(defs.resources["duckdb"].path) == day["root"] / "xts.duckdb"
     plan = defs.resolve_assets_def("provisioning_plan")
     assert plan.partitions_def.get_partition_keys() == ["tailspin__contoso"]
+
+
+def test_provision_on_demand_prints_entras_steps(day):
+    """Entra's on-demand page: import, scope, match, action with old -> new; here from the CLI, one user only."""
+    res = shell(day, "xts log --config my-topology.yaml --pair tailspin__contoso --action create --status Success "
+                     "--format json --limit 500")
+    assert res.returncode == 0, res.stderr
+    created = json.loads(res.stdout)
+    assert created and all(r["status"] == "Success" and r["pair"] == "tailspin->contoso" for r in created)
+    upn = created[0]["user"]
+    src = next(u for u in day["sandbox"].admin("GET", "/tenants/tailspin/users")["value"]
+               if u["userPrincipalName"] == upn)
+    other = next(u for u in day["sandbox"].admin("GET", "/tenants/tailspin/users")["value"]
+                 if u["userPrincipalName"] == created[1]["user"])
+    for u, title in ((src, "On Demand Title"), (other, "Next Cycle Title")):
+        day["sandbox"].admin("PATCH", f"/tenants/tailspin/users/{u['id']}", json={"jobTitle": title})
+
+    res = shell(day, f"xts provision --config my-topology.yaml --sandbox .sandbox/demo --pair 'tailspin->contoso' "
+                     f"--user {upn}")
+    out = res.stdout
+    assert res.returncode == 0, out + res.stderr
+    for step in ("1. Import user: Success", "2. Determine if user is in scope: Success",
+                 "3. Match user between source and target: Success", "Perform action: Success"):
+        assert step in out, out
+    assert "linked" in out and "-> 'On Demand Title'" in out and "internal member" in out
+    titles = {u.get("jobTitle") for u in contoso_users(day)}
+    assert "On Demand Title" in titles and "Next Cycle Title" not in titles  # one user, not the pair
+
+    res = shell(day, "xts provision --config my-topology.yaml --sandbox .sandbox/demo --pair tailspin__contoso "
+                     "--user nobody@tailspin.example")
+    assert res.returncode == 1 and "1. Import user: Failure" in res.stdout and "nobody@tailspin.example" in res.stdout
+
+
+def test_status_and_log_read_the_same_store(day):
+    res = shell(day, "xts status --config my-topology.yaml --format json")
+    assert res.returncode == 0, res.stderr
+    (row,) = json.loads(res.stdout)
+    assert row["pair"] == "tailspin->contoso" and row["quarantine"] == "" and row["failed"] == 0
+    res = shell(day, "xts log --config my-topology.yaml --status Skipped --format csv")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == "logged_at,cycle_id,pair,kind,action,status,user,target_user_id,detail"
+    res = shell(day, "xts log --config my-topology.yaml --pair 'tailspin->nowhere'")
+    assert res.returncode == 2 and "tailspin->nowhere" in res.stderr

@@ -57,7 +57,11 @@ def sync_command(args) -> int:
     mode = "dry run (plan only, nothing written)" if args.dry_run else "sync cycle"
     print(f"xts sync: {mode}; config {resolved.config}" + (f"; sandbox {sandbox}" if sandbox else "")
           + f"; store {resolved.duckdb}; instance {home}", flush=True)
-    with paths.exported(resolved.env()):  # worker processes resolve the same paths
+    from assets.progress import CycleProgress
+
+    keys = pair_keys or [p.key for p in topology.pairs() if p.enabled]
+    with paths.exported(resolved.env()), \
+            CycleProgress(str(resolved.duckdb), preflight.tenants_for(topology, keys), keys):
         outcomes = sync_in_process(resolved.config, sandbox, str(resolved.duckdb), pair_keys,
                                    dry_run=bool(args.dry_run), workers=workers, tags=tags)
     print(f"xts sync: cycle {tags['xts/cycle']} took {time.monotonic() - started:.1f} s; "
