@@ -7,14 +7,21 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean-venv
 
+# CONFIG=my-topology.yaml serves the demo (sync cycle + UI) over your own topology on the sandbox.
+CONFIG ?=
+
 $(STAMP): pyproject.toml
+	@echo "[1/3] creating the virtual environment $(VENV) (once) ..."
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "[2/3] upgrading pip ..."
+	$(BIN)/python -m pip install --progress-bar on --upgrade pip
+	@echo "[3/3] installing xts_pipeline and its dependencies (Dagster, DuckDB, Great Expectations: a few minutes the first time) ..."
+	$(BIN)/python -m pip install --progress-bar on -e '.[dev]'
 	touch $(STAMP)
+	@echo "installed; next time this step is skipped until pyproject.toml changes"
 
 demo: $(STAMP)
-	$(BIN)/python -m xts_pipeline.demo
+	$(BIN)/python -m xts_pipeline.demo $(if $(CONFIG),--config '$(CONFIG)')
 
 test: $(STAMP)
 	$(BIN)/ruff check xts_pipeline assets checks tests bench

@@ -34,10 +34,12 @@ from typing import Any
 
 import dagster as dg
 
+from assets import launch
 from xts_pipeline import store
 from xts_pipeline.guardrails.quarantine import skipped_pairs
 
-SUMMARY_COLUMNS = ("creates", "updates", "disables", "deletes", "restores", "skips", "failures", "blocked")
+SUMMARY_COLUMNS = ("creates", "updates", "disables", "deletes", "restores", "skips", "held", "drift", "failures",
+                   "rejected", "mapping_errors")
 CYCLE_TAG, KIND_TAG = "xts/cycle", "xts/kind"  # as in definitions.py; kind "cli" keeps the sensor off these runs
 DEFAULT_WORKERS = 4  # like concurrency.runs.max_concurrent_runs in dagster_home/dagster.yaml
 WORKERS_ENV = "XTS_SYNC_WORKERS"
@@ -50,7 +52,11 @@ PRELOAD = ("dagster", "duckdb", "pandas", "pandera.pandas", "great_expectations"
 
 @dataclass
 class PairOutcome:
-    """What one pair's cycle did, for the summary table and the exit code."""
+    """What one pair's cycle did, for the summary table and the exit code.
+
+    Words mean one thing: a user is *held* when a per-user guardrail keeps it back (the rest applies);
+    a pair is *blocked* when a pair guardrail (or a blocking check) stops its whole plan.
+    """
 
     pair_key: str
     ran: bool = False
@@ -59,11 +65,30 @@ class PairOutcome:
     failed_checks: list[str] = field(default_factory=list)  # blocking checks that failed
     errors: list[str] = field(default_factory=list)
     blocked_reason: str = ""
-    quarantined: str = ""  # the quarantine status when the cycle skipped this pair
+    quarantined: str = ""  # the quarantine status: skipped this cycle, or entered in this run
     fingerprint: str = ""  # the plan's fingerprint (what `xts approve` takes)
     approve_command: str = ""  # set when an approval would let this exact plan through
     held: dict[str, int] = field(default_factory=dict)  # users held by a per-user guardrail, by check
+    held_samples: list[str] = field(default_factory=list)  # "upn: guardrail: reason" of the first held users
+    not_applied: int = 0  # planned writes a blocked pair did not make
+    rejected_samples: list[str] = field(default_factory=list)  # first staging rejects of the source
+    mapping_samples: list[str] = field(default_factory=list)  # first mapping errors of the pair
+    mapping_all_failed: bool = False  # every in-scope user failed its mapping: an error
+    failure_samples: list[str] = field(default_factory=list)  # first failed writes, with Graph's code
     run_id: str = ""  # the pair's Dagster run
+
+    @property
+    def status(self) -> str:
+        """error, quarantined, blocked, failed (some writes failed), planned (dry run) or ok."""
+        if self.quarantined:
+            return "quarantined"
+        if self.errors or self.mapping_all_failed:
+            return "error"
+        if self.failed_checks or self.blocked_reason:
+            return "blocked"
+        if self.counts.get("failures"):
+            return "failed"
+        return "planned" if self.dry_run else "ok"
 
 
 @dataclass(frozen=True)
@@ -103,43 +128,82 @@ def _blocking_failed(result: Any, defs: dg.Definitions) -> tuple[list[str], str]
     return failed, approve
 
 
-def _pair_counts(db: str | Path, pair_key: str, dry_run: bool, o: PairOutcome) -> None:
-    """Fill the outcome's counts, blocked reason, fingerprint and guardrail holds from DuckDB."""
+_WRITE_ACTIONS = {"create": "creates", "adopt": "creates", "update": "updates", "disable": "disables",
+                  "delete": "deletes", "restore": "restores"}
+SAMPLES = 3  # first reasons shown per kind in the summary (xts log lists every one)
+
+
+def _pair_counts(db: str | Path, pair_key: str, source: str, dry_run: bool, o: PairOutcome) -> None:
+    """Fill the outcome's counts, holds, rejects, mapping errors and failures from DuckDB.
+
+    A dry run counts the plan (held users apart); a sync counts what the provisioning log says was
+    written in the plan's cycle. Both count a manager change of an existing user as an update, as Entra
+    logs it, and an adoption as a create of that user's B2B account.
+    """
     with store.connect(db) as con:
+        o.rejected_samples = [f"{upn or rid}: {reasons}" for rid, upn, reasons in con.execute(
+            "SELECT id, user_principal_name, reasons FROM rejected_users WHERE tenant = ? ORDER BY id LIMIT ?",
+            [source, SAMPLES]).fetchall()]
+        rejected = con.execute("SELECT count(*) FROM rejected_users WHERE tenant = ?", [source]).fetchone()[0]
+        errs = con.execute("SELECT count(*) FROM desired_errors WHERE pair_key = ?", [pair_key]).fetchone()[0]
+        o.mapping_samples = [f"{upn or sid}: {err}" for sid, upn, err in con.execute(
+            "SELECT source_object_id, user_principal_name, error FROM desired_errors WHERE pair_key = ? "
+            "ORDER BY source_object_id LIMIT ?", [pair_key, SAMPLES]).fetchall()]
+        mapped = con.execute("SELECT count(*) FROM desired_users WHERE pair_key = ?", [pair_key]).fetchone()[0]
+        o.mapping_all_failed = bool(errs) and not mapped
         meta = con.execute("SELECT cycle_id, blocked_reason, fingerprint FROM plan_meta WHERE pair_key = ?",
                            [pair_key]).fetchone()
+        o.counts = dict.fromkeys(SUMMARY_COLUMNS, 0)
+        o.counts.update(rejected=int(rejected), mapping_errors=int(errs))
         if meta is None:
             return
-        cycle, blocked_reason, o.fingerprint = meta[0], meta[1] or "", meta[2] or ""
-        o.blocked_reason = blocked_reason
-        plan = dict(con.execute("SELECT action, count(*) FROM plan WHERE pair_key = ? GROUP BY 1",
-                                [pair_key]).fetchall())
-        o.held = {k: int(v) for k, v in con.execute(
-            "SELECT check_name, count(*) FROM plan_exclusions WHERE pair_key = ? GROUP BY 1 ORDER BY 1",
-            [pair_key]).fetchall()}
+        cycle, o.blocked_reason, o.fingerprint = meta[0], meta[1] or "", meta[2] or ""
+        held_rows = con.execute(
+            """SELECT e.check_name, count(DISTINCT e.change_id) FROM plan_exclusions e
+               WHERE e.pair_key = ? AND e.cycle_id = ? GROUP BY 1 ORDER BY 1""", [pair_key, cycle]).fetchall()
+        o.held = {k: int(v) for k, v in held_rows}
+        o.held_samples = [f"{upn}: {check}: {reason}" for upn, check, reason in con.execute(
+            """SELECT coalesce(p.user_principal_name, e.change_id), e.check_name, e.reason FROM plan_exclusions e
+               LEFT JOIN plan p ON p.pair_key = e.pair_key AND p.change_id = e.change_id
+               WHERE e.pair_key = ? AND e.cycle_id = ? ORDER BY 1 LIMIT ?""", [pair_key, cycle, SAMPLES]).fetchall()]
+        held_users = con.execute("SELECT count(DISTINCT change_id) FROM plan_exclusions WHERE pair_key = ? "
+                                 "AND cycle_id = ?", [pair_key, cycle]).fetchone()[0]
+        planned = dict(con.execute(
+            """SELECT action, count(*) FROM plan p WHERE pair_key = ? AND NOT EXISTS (
+                 SELECT 1 FROM plan_exclusions e WHERE e.pair_key = p.pair_key AND e.cycle_id = ?
+                   AND e.change_id = p.change_id) GROUP BY 1""", [pair_key, cycle]).fetchall())
+        o.not_applied = sum(int(v) for k, v in planned.items() if k != "skip")
+        o.counts.update(skips=int(planned.get("skip", 0)), held=int(held_users))
+        # properties of linked users whose target value differs from what the pair last wrote (reported only,
+        # unless the pair says drift: repair)
+        o.counts["drift"] = int(con.execute("SELECT coalesce(drift, 0) FROM plan_meta WHERE pair_key = ?",
+                                            [pair_key]).fetchone()[0])
         if dry_run:
-            o.counts = {c: int(plan.get(c.rstrip("s") if c != "skips" else "skip", 0)) for c in SUMMARY_COLUMNS}
-            o.counts.update(failures=0, blocked=0)
+            for action, col in _WRITE_ACTIONS.items():
+                o.counts[col] += int(planned.get(action, 0))
             return
         log = dict(con.execute(
             """SELECT operation || '/' || status, count(*) FROM provisioning_log WHERE pair_key = ? AND cycle_id = ?
                GROUP BY 1""", [pair_key, cycle]).fetchall())
         # Entra logs a manager reference as part of the user's update: count it as an update unless that
-        # user was created in this same cycle (then it is part of the create).
+        # user was created or updated in this same cycle (then it is part of that entry).
         manager_updates = con.execute(
             """SELECT count(DISTINCT m.target_user_id) FROM provisioning_log m
                WHERE m.pair_key = ? AND m.cycle_id = ? AND m.operation = 'manager' AND m.status = 'Success'
                  AND m.target_user_id NOT IN (
                    SELECT target_user_id FROM provisioning_log WHERE pair_key = ? AND cycle_id = ?
-                     AND operation IN ('create', 'update') AND status = 'Success' AND target_user_id IS NOT NULL)""",
+                     AND operation IN ('create', 'adopt', 'update') AND status = 'Success'
+                     AND target_user_id IS NOT NULL)""",
             [pair_key, cycle, pair_key, cycle]).fetchone()[0]
-        blocked = con.execute(
-            """SELECT count(*) FROM provisioning_log WHERE pair_key = ? AND cycle_id = ? AND status = 'Skipped'
-               AND (reason LIKE 'blocked:%' OR reason LIKE 'held by%')""", [pair_key, cycle]).fetchone()[0]
-    ok = {op: int(log.get(f"{op}/Success", 0)) for op in ("create", "update", "disable", "delete", "restore")}
-    o.counts = {"creates": ok["create"], "updates": ok["update"] + int(manager_updates), "disables": ok["disable"],
-                "deletes": ok["delete"], "restores": ok["restore"], "skips": int(plan.get("skip", 0)),
-                "failures": sum(int(v) for k, v in log.items() if k.endswith("/Failure")), "blocked": int(blocked)}
+        o.failure_samples = [f"{upn or sid}: {op} {code or ''} {msg or ''}".strip() for upn, sid, op, code, msg in
+                             con.execute(
+            """SELECT source_upn, source_object_id, operation, error_code, error_message FROM provisioning_log
+               WHERE pair_key = ? AND cycle_id = ? AND status = 'Failure' ORDER BY logged_at LIMIT ?""",
+            [pair_key, cycle, SAMPLES]).fetchall()]
+    for action, col in _WRITE_ACTIONS.items():
+        o.counts[col] += int(log.get(f"{action}/Success", 0))
+    o.counts["updates"] += int(manager_updates)
+    o.counts["failures"] = sum(int(v) for k, v in log.items() if k.endswith("/Failure"))
 
 
 def _one_line(exc: BaseException) -> str:
@@ -159,9 +223,8 @@ def run_tenant(defs: dg.Definitions, instance: dg.DagsterInstance, tenant: str, 
     for side in sides:  # "source" before "target"
         job_name = f"{side}_job"
         try:
-            res = defs.resolve_job_def(job_name).execute_in_process(
-                partition_key=tenant, instance=instance, raise_on_error=False, tags=tags,
-                run_config=_console_config())
+            res = launch.execute(defs, instance, job_name, partition_key=tenant,
+                                 tags={**tags, "xts/tenant": tenant, "xts/side": side}, run_config=_console_config())
             out[side] = [] if res.success else _failures(res) or [f"{job_name} {tenant} failed"]
         except Exception as exc:  # noqa: BLE001 - one tenant's crash must not hide the others' results
             out[side] = [f"{job_name} {tenant}: {_one_line(exc)}"]
@@ -171,23 +234,23 @@ def run_tenant(defs: dg.Definitions, instance: dg.DagsterInstance, tenant: str, 
 def run_target_group(defs: dg.Definitions, instance: dg.DagsterInstance, db: str | Path, pair_keys: list[str],
                      dry_run: bool, tags: dict[str, str]) -> list[PairOutcome]:
     """The runs of pairs that share one target, one after another: they share its Graph write budget."""
-    pair_job = defs.resolve_job_def("pair_dry_run_job" if dry_run else "pair_sync_job")
+    job_name = "pair_dry_run_job" if dry_run else "pair_sync_job"
     out = []
     for key in pair_keys:
         o = PairOutcome(pair_key=key, dry_run=dry_run)
         try:
-            res = pair_job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False, tags=tags,
-                                              run_config=_console_config())
+            source, _, target = key.partition("__")
+            res = launch.execute(defs, instance, job_name, partition_key=key, run_config=_console_config(),
+                                 tags={**tags, "xts/pair": key.replace("__", "->", 1), "xts/source": source,
+                                       "xts/target": target})
             o.ran, o.run_id = True, res.run_id
             o.failed_checks, o.approve_command = _blocking_failed(res, defs)
             if not res.success:
                 o.errors = _failures(res)
-            _pair_counts(db, key, dry_run, o)
-            if o.failed_checks and not dry_run and not o.counts["blocked"]:
-                # A blocking check stopped apply inside the run: every planned write counts as blocked.
-                with store.connect(db) as con:
-                    o.counts["blocked"] = con.execute(
-                        "SELECT count(*) FROM plan WHERE pair_key = ? AND action <> 'skip'", [key]).fetchone()[0]
+            _pair_counts(db, key, source, dry_run, o)
+            if not dry_run:
+                now = skipped_pairs(db, [key])  # the run itself may have quarantined the pair
+                o.quarantined = now.get(key, "")
         except Exception as exc:  # noqa: BLE001 - reported on this pair; the next pair still runs
             o.errors.append(f"pair run: {_one_line(exc)}")
         out.append(o)
@@ -340,8 +403,24 @@ def run_cycle(defs: dg.Definitions, instance: dg.DagsterInstance, topology: Any,
     docstring); otherwise every run is in this process, one after another. Outcomes come back in the
     topology's pair order either way.
     """
-    pairs = [p for p in topology.pairs() if p.enabled and (pair_keys is None or p.key in pair_keys)]
-    tags = tags or cycle_tags()
+    from assets.lease_hook import cli_pair_leases, release_cli
+
+    wanted = [p for p in topology.pairs() if p.enabled and (pair_keys is None or p.key in pair_keys)]
+    tags = {**cycle_tags(), **(tags or {})}  # the cycle tag is the lease owner its runs re-enter with
+    # One cycle per pair at a time: this cycle's leases are taken before any extraction writes.
+    taken, busy = cli_pair_leases(str(db), [p.key for p in wanted], tags)
+    try:
+        done = _run_leased(defs, instance, db, [p for p in wanted if p.key in taken], dry_run, spec, workers, tags)
+    finally:
+        release_cli(str(db), taken, tags)
+    for key, msg in busy.items():
+        done[key] = PairOutcome(pair_key=key, dry_run=dry_run, errors=[msg])
+    return [done[p.key] for p in wanted]
+
+
+def _run_leased(defs: dg.Definitions, instance: dg.DagsterInstance, db: str | Path, pairs: list[Any], dry_run: bool,
+                spec: CycleSpec | None, workers: int, tags: dict[str, str]) -> dict[str, PairOutcome]:
+    """run_cycle's body for the pairs whose leases this cycle holds."""
     sources, targets = {p.source for p in pairs}, {p.target for p in pairs}
     tenants = sorted(sources | targets)
     sides = {t: [s for s, group in (("source", sources), ("target", targets)) if t in group] for t in tenants}
@@ -374,30 +453,52 @@ def run_cycle(defs: dg.Definitions, instance: dg.DagsterInstance, topology: Any,
     finally:
         if pool is not None:
             pool.close()
-    return [outcomes[p.key] for p in pairs]
+    return outcomes
 
 
-def format_summary(outcomes: list[PairOutcome]) -> str:
-    """The per-pair summary table the CLI and the demo print."""
+def format_summary(outcomes: list[PairOutcome], paths: Any = None) -> str:
+    """The per-pair summary table the CLI and the demo print, then notes with the first reasons.
+
+    Every command in it is complete (`--config` when one is in use) and quoted for a POSIX shell.
+    """
     from tabulate import tabulate
 
-    rows = []
-    for o in outcomes:
-        status = "error" if o.errors else "quarantined" if o.quarantined else (
-            "blocked" if o.failed_checks or o.blocked_reason else ("planned" if o.dry_run else "ok"))
-        rows.append([o.pair_key.replace("__", "->"), *[o.counts[c] for c in SUMMARY_COLUMNS], status])
+    from xts_pipeline.paths import xts_command
+
+    rows = [[o.pair_key.replace("__", "->", 1), *[o.counts[c] for c in SUMMARY_COLUMNS], o.status] for o in outcomes]
     text = tabulate(rows, headers=["pair", *SUMMARY_COLUMNS, "status"], tablefmt="github")
     notes = []
     for o in outcomes:
-        shown = o.pair_key.replace("__", "->")
-        msgs = [*o.errors, *o.failed_checks] + [m for m in (o.blocked_reason, o.quarantined) if m]
-        notes += [f"  {shown}: {msg.splitlines()[0] if msg else ''}" for msg in msgs]
+        shown = o.pair_key.replace("__", "->", 1)
+
+        def note(msg: str, shown: str = shown, notes: list[str] = notes) -> None:
+            notes.append(f"  {shown}: {msg.strip().splitlines()[0] if msg.strip() else ''}")
+
+        for msg in [*o.errors, *o.failed_checks]:
+            note(msg.split(". To approve this exact plan:")[0])
+        for msg in (o.blocked_reason, o.quarantined):
+            if msg:
+                note(msg)
+        if o.quarantined:
+            note(f"to lift the quarantine now: {xts_command(paths, 'release', '--pair', shown)}")
+        if o.status == "blocked" and not o.dry_run and o.not_applied:
+            note(f"blocked: none of the {o.not_applied} planned write(s) was applied")
+        if o.mapping_all_failed:
+            note(f"every in-scope user failed its attribute mapping ({o.counts['mapping_errors']}); nothing to sync")
         if o.held:
-            notes.append(f"  {shown}: held per user by guardrails (logged Skipped with the reason): "
-                         + ", ".join(f"{k} {v}" for k, v in o.held.items()))
+            note("held by per-user guardrails (logged Skipped with the reason; the rest applies): "
+                 + ", ".join(f"{k} {v}" for k, v in o.held.items()))
+            notes += [f"    held {s}" for s in o.held_samples]
+        for label, samples, count in (("rejected by staging", o.rejected_samples, o.counts["rejected"]),
+                                      ("mapping errors", o.mapping_samples, o.counts["mapping_errors"]),
+                                      ("failed writes", o.failure_samples, o.counts["failures"])):
+            if count:
+                note(f"{count} {label}; first: " + " | ".join(s[:160] for s in samples))
         if o.failed_checks and o.fingerprint:
-            notes.append(f"  {shown}: plan fingerprint {o.fingerprint}"
-                         + (f"; to approve it: {o.approve_command}" if o.approve_command else ""))
+            cmd = xts_command(paths, "approve", "--pair", shown, "--plan", o.fingerprint, "--reason", "...")
+            note(f"plan fingerprint {o.fingerprint}" + (f"; to approve it: {cmd}" if o.approve_command else ""))
+        if o.counts["rejected"] or o.counts["mapping_errors"] or o.counts["failures"] or o.held:
+            note("every entry: " + xts_command(paths, "log", "--pair", shown))
     return text + ("\n" + "\n".join(notes) if notes else "")
 
 
@@ -419,6 +520,7 @@ def sync_in_process(config: str | Path, sandbox: str | None, db: str | None, pai
     defs = build_definitions(config, sandbox, db)
     topology = load_topology(str(Path(config).absolute()), sandbox)
     db_path = str(defs.resources["duckdb"].path)
+
     spec = CycleSpec(str(Path(config).absolute()), sandbox, db_path, tuple(sorted(os.environ.items())))
     with cli_instance() as instance:
         return run_cycle(defs, instance, topology, db_path, pair_keys, dry_run, spec=spec, workers=workers,

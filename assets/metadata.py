@@ -193,3 +193,37 @@ def counts_md(counts: dict[str, int], key: str | None = None) -> dg.MetadataValu
         key = "action" if set(map(str, counts)) <= PLAN_ACTIONS else " "
     rows = "\n".join(f"| {esc(k)} | {v} |" for k, v in counts.items())
     return dg.MetadataValue.md(f"| {esc(key)} | count |\n|---|---:|\n" + rows)
+
+
+PAGE_ROWS = 250
+MAX_PAGES = 40  # 10,000 rows in the UI; `xts sync --dry-run` and the plan table hold the rest
+
+
+def plan_pages(con: Any, pair_key: str, holds: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """The whole plan (every writing row) as pages of markdown, held users first, marked with guardrail and reason.
+
+    `holds`: change_id -> (guardrail, reason), the per-user verdicts the guardrail checks record for the
+    same plan. Page keys sort in the UI ("plan page 01 of 12", ...).
+    """
+    import pandas as pd
+
+    df = con.execute(
+        """SELECT change_id, action, user_principal_name, target_user_id, reason, CAST(changes AS VARCHAR) AS changes
+           FROM plan WHERE pair_key = ? AND action <> 'skip'
+           ORDER BY CASE action WHEN 'create' THEN 1 ELSE 0 END, action, user_principal_name""", [pair_key]).df()
+    if df.empty:
+        return {"plan page 1 of 1": dg.MetadataValue.md("_no writes planned_")}
+    df.insert(0, "held", [f"HELD by {holds[c][0]}: {holds[c][1]}" if c in holds else "" for c in df["change_id"]])
+    df = pd.concat([df[df["held"] != ""], df[df["held"] == ""]]).drop(columns=["change_id"])
+    pages = max(1, -(-len(df) // PAGE_ROWS))
+    width = len(str(min(pages, MAX_PAGES)))
+    out: dict[str, Any] = {}
+    for i in range(min(pages, MAX_PAGES)):
+        part = df.iloc[i * PAGE_ROWS:(i + 1) * PAGE_ROWS]
+        label = f"rows {i * PAGE_ROWS + 1}-{i * PAGE_ROWS + len(part)} of {len(df)} (held users first)"
+        out[f"plan page {i + 1:0{width}d} of {pages}"] = dg.MetadataValue.md(preview_md(part, len(part), label)
+                                                                             .replace("_all ", f"_{label}: ", 1))
+    if pages > MAX_PAGES:
+        out["plan pages not shown"] = (f"{pages - MAX_PAGES} more page(s): `xts sync --dry-run` prints the counts; "
+                                       "the plan table in DuckDB has every row")
+    return out

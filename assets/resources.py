@@ -1,8 +1,8 @@
 """Dagster resources: Graph access per tenant, the DuckDB staging file, and the topology.
 
 Kept tiny: each resource only carries settings and builds the library object (GraphClient, a DuckDB
-path, a Topology). Secrets arrive through `dg.EnvVar`, so the UI and the event log only ever show the
-variable's name.
+path, a Topology). Secrets arrive as the name of their environment variable, read when the Graph client is built,
+so the UI and the event log only ever show the variable's name, and a missing one is named with its tenant.
 """
 
 from __future__ import annotations
@@ -26,7 +26,10 @@ class GraphTenantResource(dg.ConfigurableResource):
     client_id: str
     authority: str | None = None
     graph_url: str = "https://graph.microsoft.com/v1.0"
-    # Give it as dg.EnvVar("XTS_SECRET_<TENANT>"); kept out of reprs so a logged resource shows no secret.
+    # The NAME of the variable holding the secret, read when the client is built: a missing variable is
+    # then one clear error naming it and the tenant, not a Dagster config error before the run starts.
+    client_secret_env: str | None = None
+    # Or the secret itself (tests, helpers); kept out of reprs so a logged resource shows no secret.
     client_secret: str | None = Field(default=None, repr=False)
     # Or a file holding the secret, read only when the client is built (never exported to the environment).
     client_secret_file: str | None = None
@@ -45,6 +48,11 @@ class GraphTenantResource(dg.ConfigurableResource):
             secret = self.client_secret
             if isinstance(secret, dg.EnvVar):  # used outside a run (CLI helpers, tests): resolve it now
                 secret = secret.get_value()
+            if secret is None and self.client_secret_env:
+                secret = os.environ.get(self.client_secret_env) or None
+                if secret is None:
+                    raise ValueError(f"tenant {self.name}: environment variable {self.client_secret_env} is not set "
+                                     f"or empty; export it with the client secret of app {self.client_id}")
             if secret is None and self.client_secret_file:
                 secret = _read_secret_file(self.name, self.client_secret_file)
             conn = TenantConnection(
@@ -144,7 +152,7 @@ def graph_resources(config_path: str, sandbox: str | None) -> dict[str, GraphTen
         elif cred.file and not sandbox:
             kwargs = {"client_secret_file": str(cred.file)}
         else:
-            kwargs = {"client_secret": dg.EnvVar(env)}
+            kwargs = {"client_secret_env": env}
         out[resource_key(name)] = GraphTenantResource(
             name=name, tenant_id=tenant.tenant_id, client_id=tenant.client_id, authority=tenant.authority,
             graph_url=tenant.graph_url, ca_file=str(tenant.ca_file) if tenant.ca_file else None,

@@ -16,11 +16,13 @@ from typing import Any
 
 import dagster as dg
 
-from assets.metadata import counts_md, table_metadata
+from assets.lease_hook import pair_step, snapshot_step, tenant_step
+from assets.metadata import counts_md, plan_pages, table_metadata
 from assets.partitions import SyncPartitions
 from assets.resources import resource_key
+from assets.topology_assets import owners, pair_key
 from xts_pipeline import apply as apply_mod
-from xts_pipeline import desired, extract, planner, staging
+from xts_pipeline import desired, extract, mappings, planner, staging
 
 RAW = dg.AssetKey("raw_source_users")
 STAGED = dg.AssetKey("staged_source_users")
@@ -45,6 +47,7 @@ def pair_spec(topology: Any, pair_key: str) -> planner.PairSpec:
         key=pair.key, source=pair.source, target=pair.target,
         source_tenant_id=topology.tenant(pair.source).tenant_id, deprovision_action=pair.deprovision_action,
         allow_create=actions.create, allow_update=actions.update, allow_delete=actions.delete,
+        drift=pair.drift, protected=tuple(e.value for e in topology.inbound_policy(pair.target).impersonation.entries()),
     )
 
 
@@ -58,13 +61,48 @@ def _table_md(context: dg.AssetExecutionContext, table: str, where: str, params:
         return table_metadata(con, table, where, params, **kw)
 
 
+def _guardrail_verdicts(context: Any, topo: Any, pair_key: str, fingerprint: str) -> tuple[dict, list[str]]:
+    """Per-user holds (change_id -> (guardrail, reason)) and blocking guardrails for this exact plan.
+
+    The same pure runner, inputs and approval as the guardrail checks, so the preview marks the users the
+    checks will hold; the checks remain what decides (they run next, and apply obeys them).
+    """
+    from xts_pipeline.guardrails.approvals import find_approval
+    from xts_pipeline.guardrails.inputs import load_pair_inputs
+    from xts_pipeline.guardrails.runner import run_guardrails
+
+    pair = topo.pair(pair_key)
+    try:
+        with context.resources.duckdb.connect() as con:
+            inputs = load_pair_inputs(con, pair.key, pair.source, pair.target)
+            approval = find_approval(con, pair.key, fingerprint)
+        report = run_guardrails(inputs, topo.inbound_policy(pair.target), approval, fingerprint=fingerprint)
+    except Exception as exc:  # noqa: BLE001 - the preview must never fail the plan; the checks still decide
+        context.log.warning(f"plan preview of {pair.name}: guardrail verdicts unavailable ({type(exc).__name__}: {exc})")
+        return {}, []
+    holds = {r["change_id"]: (r["check_name"], r["reason"]) for r in report.exclusions()}
+    return holds, [f"guardrail_{r.name}" for r in report.results if r.blocking]
+
+
+def _on_demand_md(db: Any, topo: Any, pair_key: str) -> dict[str, Any]:
+    """Entra's on-demand steps for the plan's only_user (empty for an ordinary cycle)."""
+    from xts_pipeline import on_demand, store
+
+    with store.connect(db) as con:
+        row = con.execute("SELECT only_user FROM plan_meta WHERE pair_key = ?", [pair_key]).fetchone()
+    if not row or not row[0]:
+        return {}
+    steps = on_demand.explain(db, topo, pair_key, row[0])
+    return {"on_demand_user": row[0], "on_demand_steps": dg.MetadataValue.md(on_demand.render(steps))}
+
+
 def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
                       plan_blocking_checks: Sequence[dg.AssetCheckKey] = ()) -> list[dg.AssetsDefinition]:
     """The six assets, partitioned as the topology says. `plan_blocking_checks`: what apply must see pass."""
     base_keys = {"duckdb", "topology"}
 
     @dg.asset(key=RAW, partitions_def=parts.sources, group_name="source", kinds={"duckdb", "python"},
-              required_resource_keys=base_keys | graph_keys, code_version="1")
+              required_resource_keys=base_keys | graph_keys, code_version="1", owners=owners())
     def raw_source_users(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Source users by Graph delta query: first run reads all, later runs only changes; cursor in DuckDB."""
         tenant = context.partition_key
@@ -76,9 +114,11 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
             select |= set(getattr(p.mappings, "source_attributes", ()) or ())
             select |= {c["attribute"] for f in p.filters for c in f["clauses"]}
         client = _graph(context, tenant)
-        res = extract.extract_source_users(db, tenant, client, context.run.run_id, extra_select=sorted(select))
-        groups = extract.extract_source_groups(db, tenant, client, {g for p in pairs for g in p.scope.groups})
-        domains = extract.read_verified_domains(db, tenant, client)
+        with tenant_step(context, db, "source", tenant):
+            res = extract.extract_source_users(db, tenant, client, context.run.run_id,
+                                               extra_select=mappings.source_select(select))
+            groups = extract.extract_source_groups(db, tenant, client, {g for p in pairs for g in p.scope.groups})
+            domains = extract.read_verified_domains(db, tenant, client)
         context.log.info(f"tenant {tenant}: {res.mode} delta round, {res.pages} page(s), {res.upserted} upserted, "
                          f"{res.removed} removed, {res.total} users")
         md = _table_md(context, "raw_users", "tenant = ?", [tenant],
@@ -90,14 +130,15 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
             "assigned_group_members": dg.MetadataValue.json(groups)})
 
     @dg.asset(key=STAGED, deps=[RAW], partitions_def=parts.sources, group_name="source",
-              kinds={"duckdb", "pandas"}, required_resource_keys=base_keys, pool=DUCKDB_POOL, code_version="1")
+              kinds={"duckdb", "pandas"}, required_resource_keys=base_keys, pool=DUCKDB_POOL, code_version="1", owners=owners())
     def staged_source_users(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Raw users validated by the pandera schema; invalid rows go to rejected_users with reasons."""
         tenant = context.partition_key
         topo = context.resources.topology.load()
         db = context.resources.duckdb.db()
         try:
-            res = staging.stage_tenant(db, tenant, topo.staging.max_reject_fraction)
+            with tenant_step(context, db, "source", tenant):
+                res = staging.stage_tenant(db, tenant, topo.staging.max_reject_fraction)
         except staging.StagingBlocked as exc:
             raise dg.Failure(description=str(exc)) from None
         md = _table_md(context, "staged_users", "tenant = ?", [tenant],
@@ -109,7 +150,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
             "sample_rejects": dg.MetadataValue.json(res.sample_rejects)})
 
     @dg.asset(key=SNAPSHOT, partitions_def=parts.targets, group_name="target", kinds={"duckdb", "python"},
-              required_resource_keys=base_keys | graph_keys, code_version="1")
+              required_resource_keys=base_keys | graph_keys, code_version="1", owners=owners())
     def target_snapshot(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """The target's users (linked B2B users, guests, members), dynamic groups, role holders, partner policies."""
         tenant = context.partition_key
@@ -121,8 +162,11 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
         if not cfg.app_object_id:
             context.log.warning(f"target {tenant}: no app_object_id in the config, so the link extensions can't be "
                                 f"registered or read; set tenants.{tenant}.app_object_id")
-        res = extract.snapshot_target(db, tenant, _graph(context, tenant), cfg.client_id, partners,
-                                      app_object_id=cfg.app_object_id)
+        mapped = sorted({t for p in topo.pairs() if p.enabled and p.target == tenant
+                         for t in getattr(p.mappings, "targets", ()) or () if str(t).startswith("extension_")})
+        with snapshot_step(context, db, tenant):
+            res = extract.snapshot_target(db, tenant, _graph(context, tenant), cfg.client_id, partners,
+                                          extra_select=mapped, app_object_id=cfg.app_object_id)
         for warning in res.warnings:
             context.log.warning(warning)
         for source, allowed in res.policies.items():
@@ -141,12 +185,13 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
     @dg.asset(key=DESIRED, partitions_def=parts.pairs, group_name="pair", kinds={"duckdb", "python"},
               deps=[dg.AssetDep(STAGED, partition_mapping=parts.source_to_pairs),
                     dg.AssetDep(SNAPSHOT, partition_mapping=parts.target_to_pairs)],
-              required_resource_keys=base_keys, pool=DUCKDB_POOL, code_version="1")
+              required_resource_keys=base_keys, pool=DUCKDB_POOL, code_version="1", owners=owners())
     def desired_state(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Scoping filters, assignment and attribute mappings applied to the source's staged users."""
         topo = context.resources.topology.load()
         pair = topo.pair(context.partition_key)
-        res = desired.compute_desired(context.resources.duckdb.db(), pair, topo.tenant(pair.source).tenant_id)
+        with pair_step(context, context.resources.duckdb.db(), pair.key, "desired_state"):
+            res = desired.compute_desired(context.resources.duckdb.db(), pair, topo.tenant(pair.source).tenant_id)
         md = _table_md(context, "desired_users", "pair_key = ?", [pair.key],
                        preview_cols="source_object_id, user_principal_name, account_enabled, "
                                     "CAST(desired_update AS VARCHAR) AS desired",
@@ -160,13 +205,17 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
 
     @dg.asset(key=PLAN, partitions_def=parts.pairs, group_name="pair", kinds={"duckdb", "sql"},
               deps=[DESIRED, dg.AssetDep(SNAPSHOT, partition_mapping=parts.target_to_pairs)],
-              required_resource_keys=base_keys, pool=DUCKDB_POOL, code_version="1")
+              required_resource_keys=base_keys, pool=DUCKDB_POOL, code_version="1", owners=owners())
     def provisioning_plan(context: dg.AssetExecutionContext, config: PlanConfig) -> dg.MaterializeResult:
         """What this pair would write: create / update (old -> new) / disable / delete / restore / skip."""
         topo = context.resources.topology.load()
         spec = pair_spec(topo, context.partition_key)
         db = context.resources.duckdb.db()
-        summary = planner.plan_pair(db, spec, context.run.run_id, only_user=config.only_user)
+        if context.run.job_name == "provision_one_user_job" and not (config.only_user or "").strip():
+            raise dg.Failure(description="on-demand provisioning needs its user: set only_user (object id, UPN or "
+                                         "mail); a whole-pair cycle is pair_sync_job")
+        with pair_step(context, db, spec.key, "provisioning_plan"):
+            summary = planner.plan_pair(db, spec, context.run.run_id, only_user=config.only_user)
         if summary.blocked_reason:
             context.log.warning(summary.blocked_reason)
         md = _table_md(
@@ -176,15 +225,23 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
             order="CASE action WHEN 'create' THEN 1 ELSE 0 END, action, user_principal_name", limit=50,
             order_label="action (changes to existing users first), user principal name")
         md["dagster/row_count"] = dg.MetadataValue.int(sum(summary.counts.values()))
+        holds, stops = _guardrail_verdicts(context, topo, spec.key, summary.fingerprint)
+        with context.resources.duckdb.connect() as con:
+            md.update(plan_pages(con, spec.key, holds))
+        md["held_users"] = dg.MetadataValue.int(len(holds))
+        md["pair_blocked_by"] = ", ".join(stops) or "nothing: no pair guardrail blocks this plan"
+        if config.only_user:
+            md.update(_on_demand_md(db, topo, spec.key))
         return dg.MaterializeResult(metadata={
             **md, "counts_by_action": counts_md(summary.counts), "writes": summary.writes,
             "fingerprint": summary.fingerprint, "cycle_id": summary.cycle_id,
+            "drift": dg.MetadataValue.int(summary.drift),
             "plan_kind": "full" if summary.full else "incremental (changed users, pending creates, retries)",
             "sync_allowed": str(summary.sync_allowed), "blocked_reason": summary.blocked_reason or "",
             "only_user": config.only_user or ""})
 
     @dg.asset(key=APPLIED, deps=[PLAN], partitions_def=parts.pairs, group_name="pair", kinds={"duckdb", "python"},
-              required_resource_keys=base_keys | graph_keys, code_version="1")
+              required_resource_keys=base_keys | graph_keys, code_version="1", owners=owners())
     def applied_changes(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Runs the plan through the Graph writer and records every outcome in provisioning_log.
 
@@ -203,7 +260,8 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
                                      target_app_object_id=target.app_object_id, user_type=pair.user_type,
                                      quarantine=topo.inbound_policy(spec.target).quarantine)
         try:
-            res = apply_mod.apply_pair(db, ctx, _graph(context, spec.target), blocked_by=blocked)
+            with pair_step(context, db, spec.key, "applied_changes"):
+                res = apply_mod.apply_pair(db, ctx, _graph(context, spec.target), blocked_by=blocked)
         except apply_mod.PairQuarantinedError as exc:
             raise dg.Failure(description=str(exc)) from None
         if res.blocked_reason:
@@ -214,9 +272,16 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
             context, "provisioning_log", "pair_key = ? AND cycle_id = ?", [spec.key, res.cycle_id],
             preview_cols="action, status, operation, source_upn, target_user_id, error_code, error_message, reason",
             order="status, action", count_by=("action", "status"), limit=50)
+        md.update(_on_demand_md(db, topo, spec.key))
+        # The pair's own asset (lineage: its source and target tenants) records this cycle's outcome.
+        context.log_event(dg.AssetMaterialization(asset_key=pair_key(spec.key), partition=None, metadata={
+            "cycle_id": res.cycle_id or "", "counts": counts_md(res.counts), "writes": res.writes,
+            "write_failures": res.write_failures, "blocked_reason": res.blocked_reason or "",
+            "quarantine": res.quarantine or "not quarantined", "apply_run": context.run.run_id}))
         return dg.MaterializeResult(metadata={
             **md, "counts": counts_md(res.counts), "blocked_reason": res.blocked_reason or "",
             "failures": dg.MetadataValue.json(res.failures), "reconciled_after_crash": res.reconciled,
+            "pending_links": res.pending_links, "already_applied": res.already_applied,
             "writes": res.writes, "write_failures": res.write_failures,
             "quarantine": res.quarantine or "not quarantined", "cycle_id": res.cycle_id or ""})
 

@@ -9,10 +9,11 @@ guardrail set to block_user fails at WARN: the offending users are written to pl
 logs them as Skipped with the reason, and the rest of the plan proceeds. `warn` also fails at WARN.
 
 When the pair is stopped in a run that would apply, Dagster skips applied_changes, so the check itself
-logs every planned write as held (Skipped; deletes and disables as Entra's StagedDelete) with the reason.
+logs every planned write as blocked (Skipped "blocked: ..."; deletes and disables as Entra's StagedDelete) with the reason.
 """
 
 
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -47,9 +48,24 @@ DESCRIPTIONS = {
 }
 
 
-def approve_command(pair_name: str, fingerprint: str) -> str:
-    """The exact command that approves this plan (shown in metadata, descriptions and `xts sync`)."""
-    return _approve_command(pair_name, fingerprint)
+def config_args(config_path: str | None) -> list[str]:
+    """`--config PATH` unless the topology is the packaged demo (which every command finds by default)."""
+    from xts_pipeline.paths import default_config
+
+    if not config_path or Path(config_path).resolve() == default_config():
+        return []
+    return ["--config", str(Path(config_path).resolve())]
+
+
+def approve_command(pair_name: str, fingerprint: str, config_path: str | None = None) -> str:
+    """The exact, paste-safe command that approves this plan (metadata, descriptions and `xts sync`)."""
+    return _approve_command(pair_name, fingerprint, config_args(config_path))
+
+
+def release_command(pair_name: str, config_path: str | None = None) -> str:
+    from xts_pipeline.paths import shell_command
+
+    return shell_command("xts", "release", *config_args(config_path), "--pair", pair_name)
 
 
 def _metadata(meta: dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +92,7 @@ def _applies_in_this_run(context: dg.AssetCheckExecutionContext) -> bool:
 
 
 def _quarantine_result(plan_key: dg.AssetKey, pair_name: str, skip: quarantine.SkipDecision,
-                       policy: Any) -> dg.AssetCheckResult:
+                       policy: Any, config_path: str | None = None) -> dg.AssetCheckResult:
     state = skip.state
     active = state is not None and state.active
     meta: dict[str, Any] = {
@@ -88,17 +104,19 @@ def _quarantine_result(plan_key: dg.AssetKey, pair_name: str, skip: quarantine.S
                     released_at=str(state.released_at) if state.released_at else None,
                     released_by=state.released_by)
     if active:
-        meta["release_with"] = f"xts release --pair {pair_name}"
+        meta["release_with"] = release_command(pair_name, config_path)
     description = skip.message if active else f"{pair_name}: not quarantined"
     return dg.AssetCheckResult(check_name=CHECK_PREFIX + "quarantine", asset_key=plan_key, passed=not skip.skipped,
                                severity=dg.AssetCheckSeverity.ERROR, description=description,
                                metadata=_metadata(meta))
 
 
-def build_guardrail_checks(plan_key: dg.AssetKey, pool: str | None = "duckdb") -> dg.AssetChecksDefinition:
+def build_guardrail_checks(plan_key: dg.AssetKey, pool: str | None = "duckdb",
+                           partitions_def: dg.PartitionsDefinition | None = None) -> dg.AssetChecksDefinition:
     """One multi-asset check over `plan_key` (partitioned by pair key) yielding a result per guardrail."""
-    specs = [dg.AssetCheckSpec(CHECK_PREFIX + n, asset=plan_key, blocking=True, description=DESCRIPTIONS[n])
-             for n in CHECK_NAMES]
+    # Partitioned like the plan (by pair), so each guardrail's result is shown per pair in the Checks tab.
+    specs = [dg.AssetCheckSpec(CHECK_PREFIX + n, asset=plan_key, blocking=True, description=DESCRIPTIONS[n],
+                               partitions_def=partitions_def) for n in CHECK_NAMES]
 
     @dg.multi_asset_check(specs=specs, name="guardrails", required_resource_keys={"duckdb", "topology"},
                           pool=pool, can_subset=False)
@@ -118,7 +136,7 @@ def build_guardrail_checks(plan_key: dg.AssetKey, pool: str | None = "duckdb") -
             excluded = record_exclusions(con, report)
             if approval is not None and not report.blocked and inputs.plan_rows:
                 record_approved_cycle(con, pair.key, inputs.plan_rows[0].get("cycle_id"), report.fingerprint)
-        command = approve_command(pair.name, report.fingerprint)
+        command = approve_command(pair.name, report.fingerprint, context.resources.topology.config_path)
         stops = [r for r in report.results if r.blocking]
         if stops or skip.skipped:
             causes = [f"{CHECK_PREFIX}{r.name}: {r.message}" for r in stops]
@@ -127,7 +145,7 @@ def build_guardrail_checks(plan_key: dg.AssetKey, pool: str | None = "duckdb") -
             if any(r.approvable for r in stops):
                 causes.append(f"approve this exact plan with: {command}")
             held = log_blocked(db, pair_spec(topo, pair.key), "; ".join(causes)) if _applies_in_this_run(context) else 0
-            context.log.warning(f"guardrails stop {pair.name}: {held} planned write(s) logged as held; "
+            context.log.warning(f"guardrails block {pair.name}: {held} planned write(s) logged Skipped as blocked; "
                                 + "; ".join(causes))
         context.log.info(f"guardrails on {pair.name}: {excluded} user(s) excluded; blocked={report.blocked}; "
                          f"plan {report.fingerprint}")
@@ -151,6 +169,6 @@ def build_guardrail_checks(plan_key: dg.AssetKey, pool: str | None = "duckdb") -
                 check_name=CHECK_PREFIX + result.name, asset_key=plan_key, passed=result.passed,
                 severity=_severity(result), description=description[:2000], metadata=_metadata(meta),
             )
-        yield _quarantine_result(plan_key, pair.name, skip, policy.quarantine)
+        yield _quarantine_result(plan_key, pair.name, skip, policy.quarantine, context.resources.topology.config_path)
 
     return guardrails

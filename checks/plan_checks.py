@@ -17,8 +17,9 @@ from checks.gx_suite import validate as gx_validate
 from xts_pipeline import planner
 
 
-def build_plan_checks() -> list[dg.AssetChecksDefinition]:
-    @dg.asset_check(asset=PLAN, blocking=True, required_resource_keys={"duckdb", "topology"},
+def build_plan_checks(partitions_def: dg.PartitionsDefinition | None = None) -> list[dg.AssetChecksDefinition]:
+    """Checks per pair: partitioned like the plan, so the Checks tab answers which pairs pass and fail now."""
+    @dg.asset_check(asset=PLAN, partitions_def=partitions_def, blocking=True, required_resource_keys={"duckdb", "topology"},
                     description="plan invariants: one write per user, no internal member touched, deletes only "
                                 "of users this pair owns, creates have an address")
     def plan_is_consistent(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
@@ -31,7 +32,7 @@ def build_plan_checks() -> list[dg.AssetChecksDefinition]:
             metadata={"pair": f"{spec.source}->{spec.target}",
                       "problems": dg.MetadataValue.json([{"problem": p, "subject": s} for p, s in problems])})
 
-    @dg.asset_check(asset=PLAN, blocking=False, required_resource_keys={"duckdb"},
+    @dg.asset_check(asset=PLAN, partitions_def=partitions_def, blocking=False, required_resource_keys={"duckdb"},
                     description="Great Expectations 1.x suite over the planned rows")
     def plan_expectations(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         pair_key = context.partition_key
@@ -58,7 +59,7 @@ def build_plan_checks() -> list[dg.AssetChecksDefinition]:
                       "rows": len(df),
                       "writes_without_target": missing_target})
 
-    @dg.asset_check(asset=PLAN, blocking=False, required_resource_keys={"duckdb"},
+    @dg.asset_check(asset=PLAN, partitions_def=partitions_def, blocking=False, required_resource_keys={"duckdb"},
                     description="the target's cross-tenant access setting allows inbound user sync from the source")
     def target_allows_sync(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         with context.resources.duckdb.connect() as con:

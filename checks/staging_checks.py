@@ -4,7 +4,7 @@
 import dagster as dg
 from pandera.errors import SchemaErrors
 
-from assets.sync import STAGED
+from assets.sync import DESIRED, STAGED
 from checks.gx_suite import validate as gx_validate
 from xts_pipeline import staging
 
@@ -17,8 +17,9 @@ def _staged_frame(context: dg.AssetCheckExecutionContext, tenant: str):
     return df[df["id"].isin(staged_ids)], len(df), rejected
 
 
-def build_staging_checks() -> list[dg.AssetChecksDefinition]:
-    @dg.asset_check(asset=STAGED, blocking=True, required_resource_keys={"duckdb", "topology"},
+def build_staging_checks(partitions_def: dg.PartitionsDefinition | None = None) -> list[dg.AssetChecksDefinition]:
+    """Checks per source tenant: partitioned like the asset, so the Checks tab shows each tenant's result."""
+    @dg.asset_check(asset=STAGED, blocking=True, partitions_def=partitions_def, required_resource_keys={"duckdb", "topology"},
                     description="pandera schema over staged users; rejects within staging.max_reject_fraction")
     def staged_users_schema(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         tenant = context.partition_key
@@ -31,16 +32,24 @@ def build_staging_checks() -> list[dg.AssetChecksDefinition]:
             failures = err.failure_cases.head(20).astype(str).to_dict("records")
         fraction = rejected / total if total else 0.0
         passed = not failures and fraction <= max_fraction
+        with context.resources.duckdb.connect() as con:
+            first = [f"{upn or rid}: {reasons}" for rid, upn, reasons in con.execute(
+                "SELECT id, user_principal_name, reasons FROM rejected_users WHERE tenant = ? ORDER BY id LIMIT 5",
+                [tenant]).fetchall()]
+        # Rejected users are reported even within the limit: they are never synced until fixed at the source.
+        description = (f"tenant {tenant}: {rejected}/{total} rejected ({fraction:.1%}, max {max_fraction:.1%})"
+                       + (f"; {len(failures)} staged rows break the schema" if failures else "")
+                       + (f"; first: {' | '.join(f[:160] for f in first[:3])}" if first else "")
+                       + ("" if passed else "; the previous staged snapshot is kept"))
         return dg.AssetCheckResult(
-            passed=passed,
-            description=None if passed else (
-                f"tenant {tenant}: {rejected}/{total} rejected ({fraction:.1%}, max {max_fraction:.1%})"
-                + (f"; {len(failures)} staged rows break the schema" if failures else "")),
+            passed=passed, description=description[:2000],
             metadata={"staged": len(staged), "rejected": int(rejected), "reject_fraction": float(fraction),
                       "max_reject_fraction": float(max_fraction),
+                      "first_rejects": dg.MetadataValue.md("\n".join(f"- {f}" for f in first) or "none"),
+                      "all_rejects": f"xts log --kind rejected (tenant {tenant})",
                       "schema_failures": dg.MetadataValue.json(failures)})
 
-    @dg.asset_check(asset=STAGED, blocking=False, required_resource_keys={"duckdb"},
+    @dg.asset_check(asset=STAGED, blocking=False, partitions_def=partitions_def, required_resource_keys={"duckdb"},
                     description="Great Expectations 1.x suite over staged users")
     def staged_users_expectations(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         tenant = context.partition_key
@@ -63,3 +72,34 @@ def build_staging_checks() -> list[dg.AssetChecksDefinition]:
                                    metadata={"expectations": dg.MetadataValue.json(details), "rows": len(staged)})
 
     return [staged_users_schema, staged_users_expectations]
+
+
+def build_desired_checks(partitions_def: dg.PartitionsDefinition | None = None) -> list[dg.AssetChecksDefinition]:
+    """Mapping errors per pair: WARN with the first reasons; blocking ERROR when every in-scope user fails."""
+
+    @dg.asset_check(asset=DESIRED, blocking=True, partitions_def=partitions_def, required_resource_keys={"duckdb"},
+                    description="attribute mappings evaluate for the pair's in-scope users; a pair where every "
+                                "in-scope user fails its mapping is an error and plans nothing")
+    def mappings_evaluate(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        pair_key = context.partition_key
+        shown = pair_key.replace("__", "->", 1)
+        with context.resources.duckdb.connect() as con:
+            errors = con.execute("SELECT count(*) FROM desired_errors WHERE pair_key = ?", [pair_key]).fetchone()[0]
+            mapped = con.execute("SELECT count(*) FROM desired_users WHERE pair_key = ?", [pair_key]).fetchone()[0]
+            first = [f"{upn or sid}: {err}" for sid, upn, err in con.execute(
+                "SELECT source_object_id, user_principal_name, error FROM desired_errors WHERE pair_key = ? "
+                "ORDER BY source_object_id LIMIT 5", [pair_key]).fetchall()]
+        all_failed = bool(errors) and not mapped
+        description = (f"{shown}: no mapping errors ({mapped} in-scope users mapped)" if not errors else
+                       f"{shown}: {errors} mapping error(s), {mapped} user(s) mapped"
+                       + ("; every in-scope user failed: nothing is planned" if all_failed else
+                          "; those users are left untouched")
+                       + f"; first: {' | '.join(f[:160] for f in first[:3])}")
+        return dg.AssetCheckResult(
+            passed=not errors, severity=dg.AssetCheckSeverity.ERROR if all_failed else dg.AssetCheckSeverity.WARN,
+            description=description[:2000],
+            metadata={"pair": shown, "mapping_errors": int(errors), "mapped": int(mapped),
+                      "first_errors": dg.MetadataValue.md("\n".join(f"- {f}" for f in first) or "none"),
+                      "all_errors": f"xts log --pair {pair_key} --kind mapping_error"})
+
+    return [mappings_evaluate]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from xts_pipeline.graph import TenantConnection
 from xts_pipeline.sandbox.process import SandboxProcess
 
-ALL_PERMS = ["User.Read.All", "User.ReadWrite.All", "User.Invite.All", "Group.Read.All", "Policy.Read.All",
-             "Application.Read.All", "Application.ReadWrite.OwnedBy"]
+ALL_PERMS = ["User.Read.All", "Organization.Read.All", "User.ReadWrite.All", "User.Invite.All", "Group.Read.All",
+             "Policy.Read.All", "Application.Read.All", "Application.ReadWrite.OwnedBy"]
 LINK = ["xtsSourceTenantId", "xtsSourceObjectId", "xtsSyncConfig"]
 
 

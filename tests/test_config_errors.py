@@ -82,6 +82,29 @@ AT_LINE = {
     "mapping_for_user_type_points_to_the_setting": (
         BASE + MESH + "    mappings:\n      - {target: userType, type: Constant, value: Guest}\n", "userType",
         ["topology[0].mappings[0].target", "`user_type:` sync setting"]),
+    # Entra: "The appRoleAssignments, userType, manager, and date-type attributes (for example,
+    # StatusHireDate, startDate, endDate, StatusTerminationDate, accountExpires) aren't supported as
+    # scoping filters." (app-provisioning/known-issues.md)
+    "scoping_on_user_type_refused": (
+        BASE + MESH + "    scope:\n      filters:\n        - clauses:\n"
+        "            - {attribute: userType, operator: EQUALS, value: Member}\n", "attribute: userType",
+        ["topology[0].scope.filters[0].clauses[0].attribute", "aren't supported as scoping filters"]),
+    "scoping_on_manager_refused": (
+        BASE + MESH + "    scope:\n      filters:\n        - clauses:\n"
+        "            - {attribute: manager, operator: IS NOT NULL}\n", "attribute: manager",
+        ["scoping filter", "manager"]),
+    "scoping_on_a_date_refused": (
+        BASE + MESH + "    scope:\n      filters:\n        - clauses:\n"
+        "            - {attribute: employeeHireDate, operator: IS NOT NULL}\n", "employeeHireDate",
+        ["date-type attributes"]),
+    # Entra: "otherMails should not be included in your cross-tenant synchronization attribute mappings as a
+    # target attribute." / ProxyAddresses "cannot be set as a target attribute" (app-provisioning/known-issues.md)
+    "other_mails_target_refused": (
+        BASE + MESH + "    mappings:\n      - {target: otherMails, source: mail}\n", "otherMails",
+        ["topology[0].mappings[0].target", "cannot be a target attribute", "known-issues.md"]),
+    "proxy_addresses_target_refused": (
+        BASE + MESH + "    mappings:\n      - {target: proxyAddresses, source: mail}\n", "proxyAddresses",
+        ["topology[0].mappings[0].target", "read-only property in Microsoft Graph"]),
 }
 
 

@@ -153,7 +153,8 @@ def test_required_permissions_follow_roles() -> None:
         "Application.ReadWrite.OwnedBy", "GroupMember.Read.All", "Policy.Read.All", "User.Invite.All",
         "User.ReadWrite.All",
     ]
-    assert topo.required_permissions("northwind") == ["GroupMember.Read.All", "User.Read.All"]
+    assert topo.required_permissions("northwind") == ["GroupMember.Read.All", "Organization.Read.All",
+                                                      "User.Read.All"]
     assert "User.Read.All" in topo.required_permissions("contoso")
     assert "User.Invite.All" in topo.required_permissions("contoso")
     assert topo.required_permissions("litware") == []
@@ -282,6 +283,25 @@ def test_user_type_and_address_list_become_entra_constant_mappings() -> None:
     assert (specs["showInAddressList"].type, specs["showInAddressList"].value) == ("Constant", "False")
     default = build({"topology": [{"pair": {"source": "contoso", "target": "fabrikam"}}]}).pairs()[0]
     assert {m.target: m.value for m in default.mapping_specs}["userType"] == "Member"
+
+
+def test_user_type_is_create_only_unless_apply_always() -> None:
+    """"If the B2B user already exists in the target tenant then Member (userType) will not changed to Member,
+    unless the Apply this mapping setting is set to Always." (cross-tenant-synchronization-configure.md)"""
+    plain = build({"topology": [{"pair": {"source": "contoso", "target": "fabrikam"}}]}).pairs()[0]
+    assert plain.mappings.apply({"id": "u"}, is_create=True)["userType"] == "Member"
+    assert "userType" not in plain.mappings.apply({"id": "u"}, is_create=False)
+    always = build({"topology": [{"pair": {"source": "contoso", "target": "fabrikam"},
+                                  "user_type": {"value": "Member", "apply": "Always"}}]}).pairs()[0]
+    assert always.user_type == "Member"
+    assert always.mappings.apply({"id": "u"}, is_create=False)["userType"] == "Member"
+
+
+def test_drift_setting_defaults_to_report() -> None:
+    pair = build({"topology": [{"pair": {"source": "contoso", "target": "fabrikam"}}]}).pairs()[0]
+    assert pair.drift == "report"
+    repair = build({"topology": [{"pair": {"source": "contoso", "target": "fabrikam"}, "drift": "repair"}]})
+    assert repair.pairs()[0].drift == "repair"
 
 
 def test_compiled_mappings_evaluate_an_override() -> None:

@@ -60,7 +60,16 @@ def test_lineage_and_checks_are_as_designed(tmp_path):
         "raw_source_users": [], "staged_source_users": ["raw_source_users"], "target_snapshot": [],
         "desired_state": ["staged_source_users", "target_snapshot"],
         "provisioning_plan": ["desired_state", "target_snapshot"], "applied_changes": ["provisioning_plan"],
+        # Generated from the topology: which tenants feed which pair.
+        "tenant/contoso": [], "tenant/fabrikam": [], "pair/contoso__fabrikam": ["tenant/contoso", "tenant/fabrikam"],
     }
+    pair = graph.get(dg.AssetKey(["pair", "contoso__fabrikam"]))
+    assert pair.tags["xts/source"] == "contoso" and pair.tags["xts/target"] == "fabrikam"
+    assert all(graph.get(k).owners for k in graph.get_all_asset_keys())
+    # Checks are partitioned like their asset: the Checks tab shows each pair's (each tenant's) result.
+    for key in graph.asset_check_keys:
+        spec = graph.get_check_spec(key)
+        assert spec.partitions_def == graph.get(spec.asset_key).partitions_def, key
     checks = {(k.asset_key.to_user_string(), k.name): graph.get_check_spec(k).blocking
               for k in graph.asset_check_keys}
     assert checks[("provisioning_plan", "plan_is_consistent")] is True
@@ -123,7 +132,29 @@ def test_graph_resource_repr_hides_the_secret(tmp_path, monkeypatch):
     d = build_definitions(_write(tmp_path, TWO), duckdb_path=tmp_path / "x.duckdb")
     res = d.resources["graph_contoso"]
     assert "s3cr3t" not in repr(res) and "s3cr3t" not in str(res)
-    assert res.client_secret.get_value() == "s3cr3t-value"  # an EnvVar reference, resolved only when used
+    # Only the variable's name is configured; it is read when the client is built, so a missing variable
+    # is one error naming it and the tenant, not a Dagster config error (the resource used to hold an EnvVar).
+    assert res.client_secret is None and res.client_secret_env == "XTS_SECRET_CONTOSO"
+    monkeypatch.delenv("XTS_SECRET_CONTOSO")
+    with pytest.raises(ValueError, match="tenant contoso: environment variable XTS_SECRET_CONTOSO is not set"):
+        res.client()
+
+
+def test_missing_secret_is_named_at_config_load_with_exit_code_2(tmp_path, monkeypatch, capsys):
+    """`xts sync` checks every credential before anything starts: in well under a second, exit 2."""
+    import time
+
+    from xts_pipeline.cli import main
+
+    monkeypatch.delenv("XTS_SECRET_CONTOSO", raising=False)
+    monkeypatch.setenv("XTS_SECRET_FABRIKAM", "x")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    cfg = _write(tmp_path, TWO)
+    started = time.monotonic()
+    assert main(["sync", "--config", str(cfg)]) == 2
+    assert time.monotonic() - started < 1.0
+    err = capsys.readouterr().err
+    assert "XTS_SECRET_CONTOSO" in err and "contoso" in err and "DagsterInvalidConfigError" not in err
 
 
 def test_pair_sensor_waits_for_a_scheduled_cycle(tmp_path):

@@ -119,7 +119,9 @@ def test_quarantine_engages_backs_off_and_releases() -> None:
         state = q.after_apply(con, "contoso__fabrikam", bad, small, now)
         delays.append(state.next_retry_at - now)
         now = state.next_retry_at
-    assert delays == [timedelta(hours=h) for h in (12, 24, 24, 24)]
+    # Entra: retries 6 h, 12 h and 24 h after the first failure, then every 24 h (measured from T0).
+    assert delays == [timedelta(hours=h) for h in (6, 12, 24, 24)]
+    assert now == T0 + timedelta(hours=72)
     released = q.release(con, "contoso__fabrikam", "alice", now)
     assert released is not None and released.released_by == "alice"
     assert not q.is_skipped(con, "contoso__fabrikam", now).skipped
@@ -149,3 +151,38 @@ def test_fingerprint_same_for_json_text_and_decoded_rows() -> None:
 
     as_text = [{**r, "desired": json.dumps(r["desired"]), "changes": json.dumps(r["changes"])} for r in PLAN]
     assert plan_fingerprint(as_text) == plan_fingerprint(PLAN)
+
+
+def test_reference_failures_are_left_out_of_the_40_percent_and_40000_rules() -> None:
+    """Entra: "Reference failures won't be counted as part of the 40% threshold or 40,000 threshold. For
+    example, failure to update a manager or a group member is a reference failure."
+    (application-provisioning-quarantine-status.md)"""
+    assert q.evaluate_quarantine(q.ApplyStats(100_000, 45_000, reference_failures=10_000), ENTRA) is None
+    assert q.evaluate_quarantine(q.ApplyStats(20_000, 9_000, reference_failures=5_000), ENTRA) is None
+    assert q.evaluate_quarantine(q.ApplyStats(20_000, 9_000), ENTRA) is not None
+
+
+def test_absolute_threshold_of_60000_counts_reference_failures() -> None:
+    """Entra: "There's an absolute threshold of 60,000 failures that accounts for both reference and
+    non-reference failures. For example, 40,000 users failed to be provisioned and 21,000 manager updates
+    failed. The total is 61,000 failures and exceeds the 60,000 limit." (application-provisioning-quarantine-status.md)"""
+    stats = q.ApplyStats(10_000_000, 61_000, reference_failures=21_000)
+    assert "60000" in (q.evaluate_quarantine(stats, ENTRA) or "")
+
+
+def test_escrows_accrue_across_cycles_until_a_success_or_a_release() -> None:
+    """Entra: restart can "clear escrows (to restart the escrow counter that accrues toward quarantine
+    status)" (application-provisioning-quarantine-status.md): failures add up over cycles."""
+    con = duckdb.connect()
+    small = QuarantinePolicy(min_failures=10, failure_rate=0.4, max_failures=100)
+    assert q.after_apply(con, "a__b", q.ApplyStats(8, 6), small, T0) is None  # 6 failures: under the minimum
+    state = q.after_apply(con, "a__b", q.ApplyStats(8, 6), small, T0 + timedelta(minutes=40))
+    assert state is not None and state.status == "quarantined" and state.failures == 12
+    # the retry schedule runs from the first failure (T0), not from the cycle that tipped it
+    assert state.since == T0 and state.next_retry_at == T0 + timedelta(hours=6)
+    q.release(con, "a__b", "alice", T0 + timedelta(hours=1))
+    assert q.after_apply(con, "a__b", q.ApplyStats(8, 6), small, T0 + timedelta(hours=2)) is not None  # released
+    assert q.get_state(con, "a__b").status == "released"  # escrow restarted: 6 failures only
+    q.after_apply(con, "a__b", q.ApplyStats(8, 0), small, T0 + timedelta(hours=3))  # a success clears it
+    assert q.get_state(con, "a__b").status == "released"
+    assert q.after_apply(con, "a__b", q.ApplyStats(8, 6), small, T0 + timedelta(hours=4)).status == "released"

@@ -169,7 +169,9 @@ def test_flood_into_a_tiny_target_is_blocked_and_nothing_written(world):
     fp = world.fingerprint()
     assert fp == world.first_fp  # re-planning the same content gives the same fingerprint
     assert vol.metadata["plan_fingerprint"].value == fp
-    assert vol.metadata["approve_with"].value == f'xts approve --pair {SHOWN} --plan {fp} --reason "..."'
+    # Paste-safe and complete: the pair quoted (`>` is a shell redirect) and the topology in use.
+    assert vol.metadata["approve_with"].value == (
+        f"xts approve --config {world.cfg.resolve()} --pair '{SHOWN}' --plan {fp} --reason ...")
     assert fp in vol.description
     assert world.target_state() == before
     log = world.log()
@@ -219,7 +221,8 @@ def test_changed_plan_voids_the_approval_and_cli_prints_the_new_fingerprint(worl
     fp = world.fingerprint()
     assert rc == 1 and fp != world.first_fp
     assert "blocked" in out and "guardrail_volume" in out and "approved by" not in out
-    assert f"plan fingerprint {fp}; to approve it: xts approve --pair {SHOWN} --plan {fp}" in out
+    assert f"plan fingerprint {fp}; to approve it: xts approve --config " in out
+    assert f" --pair '{SHOWN}' --plan {fp} --reason ..." in out
     assert world.target_state() == before
     with store.connect(world.db) as con:
         assert find_approval(con, PAIR, world.first_fp) is not None and find_approval(con, PAIR, fp) is None
@@ -310,7 +313,7 @@ def test_quarantine_engages_is_skipped_by_the_schedule_and_released(world, capsy
         assert state is not None and state.active and "credentials failed" in state.reason
         assert state.next_retry_at - state.since == quarantine.QuarantinePolicy().delay(0)  # 6 h, as Entra
         mat = res["pair"].asset_materializations_for_node("applied_changes")[0]
-        assert f"xts release --pair {SHOWN}" in mat.metadata["quarantine"].value
+        assert f"xts release --pair '{SHOWN}'" in mat.metadata["quarantine"].value
 
         # The next scheduled cycle: its source and target runs succeed, the sensor skips the pair.
         tags = {CYCLE_TAG: "20261127T1200"}
@@ -320,7 +323,7 @@ def test_quarantine_engages_is_skipped_by_the_schedule_and_released(world, capsy
         tick = sensor.evaluate_tick(dg.build_sensor_context(instance=world.instance, definitions=world.defs))
         assert not tick.run_requests
         assert "quarantined since" in tick.skip_message and "next retry at" in tick.skip_message
-        assert f"xts release --pair {SHOWN}" in tick.skip_message
+        assert f"xts release --pair '{SHOWN}'" in tick.skip_message
 
         # Run by hand anyway: the quarantine check fails at ERROR and nothing is written.
         before = world.target_state()
@@ -359,7 +362,7 @@ def test_refused_credentials_quarantine_the_pair_at_once(world, capsys):
     assert not res.success
     failure = next(e for e in res.all_events if e.is_step_failure).step_failure_data
     text = failure.user_failure_data.description if failure.user_failure_data else failure.error.message
-    assert f"pair {SHOWN} is quarantined" in text and "'dst'" in text and f"xts release --pair {SHOWN}" in text
+    assert f"pair {SHOWN} is quarantined" in text and "'dst'" in text and f"xts release --pair '{SHOWN}'" in text
     assert world.target_state() == before
     with store.connect(world.db) as con:
         state = quarantine.get_state(con, PAIR)

@@ -77,6 +77,13 @@ def test_volume_passes_iff_creates_within_effective_limit(creates: int, size: in
     assert check_volume(plan(create=creates), policy, size, 0).passed == (creates <= limit)
 
 
+def test_adoptions_count_with_updates_and_toward_the_source_total() -> None:
+    policy = InboundPolicy.model_validate({"volume": {"max_updates_per_cycle": 5, "max_b2b_users_per_source": 104}})
+    result = check_volume(plan(update=3, adopt=3), policy, target_size=10_000, existing_from_source=100)
+    assert not result.passed
+    assert "(updates and 3 adoptions): 6 > 5" in result.message
+
+
 # --- Over time and across pairs (issue 9): the target's rolling window and its B2B total ---------------------
 
 from xts_pipeline.guardrails.volume import TargetVolume  # noqa: E402

@@ -11,10 +11,13 @@ from pydantic import ValidationError
 from xts_pipeline.expressions import ExpressionError, ExpressionEvaluationError
 from xts_pipeline.mappings import (
     ENTRA_DEFAULT_MAPPINGS,
+    FILL_KEY,
     Mapping,
     MappingError,
     compile_mappings,
+    flatten_extension_attributes,
     merge_mappings,
+    source_select,
 )
 
 USER = {"id": "u1", "givenName": "Zoë", "surname": "Doe", "displayName": "Zoë Doe", "department": "",
@@ -38,7 +41,15 @@ def test_default_if_null_applies_on_create_only():
         Mapping(target="jobTitle", source="jobTitle", default="Staff"),
     ])
     assert cm.apply(USER, is_create=True) == {"department": "Unknown", "jobTitle": "Staff"}
-    assert cm.apply(USER, is_create=False) == {"department": "", "jobTitle": None}
+    # On update the nulls are not provisioned at all: "Microsoft Entra ID currently can't provision null
+    # attributes. If an attribute is null on the user object, it is skipped." (app-provisioning/known-issues.md)
+    assert cm.apply(USER, is_create=False) == {}
+
+
+def test_clear_when_null_opts_in_to_clearing():
+    cm = compile_mappings([Mapping(target="jobTitle", source="jobTitle", clear_when_null=True),
+                           Mapping(target="department", source="department")])
+    assert cm.apply(USER, is_create=False) == {"jobTitle": None}
 
 
 def test_on_create_only_skipped_on_update():
@@ -50,10 +61,31 @@ def test_on_create_only_skipped_on_update():
     assert cm.apply(USER, is_create=False) == {"displayName": "Zoë Doe"}
 
 
-def test_none_type_only_writes_default_on_create():
+def test_none_type_writes_default_whenever_the_target_is_empty():
+    """None: "The target attribute is left unmodified. However, if the target attribute is ever empty, it's
+    populated with the default value that you specify." (customize-application-attributes.md) On update
+    the default rides under FILL_KEY; the planner writes it only where the target attribute is empty."""
     cm = compile_mappings([Mapping(target="usageLocation", type="None", default="US")])
     assert cm.apply(USER, is_create=True) == {"usageLocation": "US"}
-    assert cm.apply(USER, is_create=False) == {}
+    assert cm.apply(USER, is_create=False) == {FILL_KEY: {"usageLocation": "US"}}
+
+
+@pytest.mark.parametrize("target", ["proxyAddresses", "otherMails"])
+def test_targets_entra_forbids_are_refused(target):
+    """"ProxyAddresses is a read-only property in Microsoft Graph. It can be included as a source attribute
+    in your mappings, but cannot be set as a target attribute." / "otherMails should not be included in your
+    cross-tenant synchronization attribute mappings as a target attribute." (app-provisioning/known-issues.md)"""
+    with pytest.raises(ValueError, match="cannot be a target attribute"):
+        Mapping(target=target, source="mail")
+    Mapping(target="mail", source="proxyAddresses")  # as a source it is fine
+
+
+def test_extension_attributes_are_selected_through_on_premises_extension_attributes():
+    assert source_select(["extensionAttribute3", "department", "extensionAttribute15"]) == [
+        "department", "onPremisesExtensionAttributes"]
+    user = flatten_extension_attributes({"onPremisesExtensionAttributes": {"extensionAttribute3": "E3"}})
+    cm = compile_mappings([Mapping(target="companyName", source="extensionAttribute3")])
+    assert cm.apply(user, is_create=False) == {"companyName": "E3"}
 
 
 def test_ignore_flow_drops_attribute():

@@ -70,9 +70,10 @@ def test_first_cycle_creates_and_adopts_existing_guest(world):
     with_manager = {sid for sid in expected if managers[sid] in expected}
     res = world.cycle()
     assert res["pair"].success
-    assert res["plan"] == {"create": len(expected) - 1, "update": 1}
+    # The existing guest is adopted (its own action, logged as such), not counted as an update.
+    assert res["plan"] == {"create": len(expected) - 1, "adopt": 1}
     # Managers are references: written after every create, in their own pass (Entra's referenceResolution).
-    assert res["log"] == {"create/Success": len(expected) - 1, "update/Success": 1,
+    assert res["log"] == {"create/Success": len(expected) - 1, "adopt/Success": 1,
                           "manager/Success": len(with_manager)}
     links = linked(world)
     assert set(links) == expected
@@ -81,6 +82,8 @@ def test_first_cycle_creates_and_adopts_existing_guest(world):
         assert links[sid].get("_managerId") == want, sid
     assert links[orphan["id"]].get("_managerId") is None
     assert links[adoptee["id"]]["id"] == invited  # adopted, not duplicated
+    # "By default, userType isn't updated from guest to member" (cross-tenant-synchronization-overview.md)
+    assert links[adoptee["id"]]["userType"] == "Guest"
     mails = [u["mail"].lower() for u in world.target_users() if u.get("mail")]
     assert len(mails) == len(set(mails))
     one = links[adoptee["id"]]

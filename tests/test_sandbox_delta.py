@@ -40,7 +40,9 @@ def test_initial_round_pages_then_changes_only(sb, graph):
     items, link, pages = delta_round(g, "/users/delta?$select=displayName,jobTitle",
                                      headers={"Prefer": "odata.maxpagesize=100"})
     assert pages >= 3 and sorted(i["id"] for i in items) == sorted(u["id"] for u in raw)
-    assert all(set(i) == {"id", "displayName", "jobTitle"} for i in items)
+    # api/user-delta.md: "If the property has never been set before it will not be included in the response"
+    assert all(set(i) <= {"id", "displayName", "jobTitle"} and "displayName" in i for i in items)
+    assert all(i[k] is not None for i in items for k in i)
     # nothing changed: an empty round with a fresh deltaLink
     again, link, _ = delta_round(g, link)
     assert again == []
@@ -52,7 +54,8 @@ def test_initial_round_pages_then_changes_only(sb, graph):
     changes, link, _ = delta_round(g, link)
     by_id = {c["id"]: c for c in changes}
     assert set(by_id) == {upd, gone, made["id"]}
-    assert by_id[upd]["jobTitle"] == "Chief Delta Officer" and set(by_id[upd]) == {"id", "displayName", "jobTitle"}
+    # api/user-delta.md: "Updated instances are represented by their id with at least the updated properties"
+    assert by_id[upd] == {"id": upd, "jobTitle": "Chief Delta Officer"}
     assert by_id[gone]["@removed"] == {"reason": "changed"}
     # a restore shows the user again as a normal item
     assert g.post(f"/directory/deletedItems/{gone}/restore").status_code == 200
@@ -103,35 +106,85 @@ def test_a_token_of_one_tenant_is_unknown_to_another(sb, graph):
     assert r.status_code == 400 and r.json()["error"]["code"] == "syncStateNotFound"
 
 
-def test_expand_manager_on_users_list_and_delta(sb, graph):
-    """$expand=manager($select=id): Graph's reference shape on list and delta pages, absent when none."""
+def test_manager_on_users_list_by_plain_expand_and_on_delta_by_select_annotation_delta_query_overview(sb, graph):
+    """concepts/delta-query-overview.md: on users/delta "$expand isn't supported", "$select also supports
+    manager and members navigation properties", and "Relationships on users and groups are represented as
+    annotations ... propertyName@delta". The users list takes plain $expand=manager; a $select nested in
+    the expand of a directory object is refused (docs/sandbox.md)."""
     g = graph(sb, "northwind")
     raw = {u["id"]: u for u in sb.admin("GET", "tenants/northwind/users")["value"]}
     want = {uid: u.get("_managerId") for uid, u in raw.items()}
     assert any(want.values()) and not all(want.values())
 
-    def managers(items: list[dict]) -> dict[str, str | None]:
-        for i in items:
-            assert "manager" not in i or i["manager"] == {"@odata.type": "#microsoft.graph.user",
-                                                           "id": i["manager"]["id"]}
-        return {i["id"]: (i.get("manager") or {}).get("id") for i in items}
-
-    listed, url = [], "/users?$select=id,displayName&$top=100&$expand=manager($select=id)"
+    listed, url = [], "/users?$select=id,displayName&$top=100&$expand=manager"
     while url:
         r = g.get(url)
         assert r.status_code == 200, r.text
         listed += r.json()["value"]
         url = r.json().get("@odata.nextLink")
-    assert managers(listed) == want
-    items, link, _ = delta_round(g, "/users/delta?$select=displayName&$expand=manager($select=id)",
+    for i in listed:
+        assert "manager" not in i or (i["manager"]["@odata.type"] == "#microsoft.graph.user"
+                                      and i["manager"]["displayName"] == raw[i["manager"]["id"]]["displayName"])
+    assert {i["id"]: (i.get("manager") or {}).get("id") for i in listed} == want
+    assert g.get("/users?$expand=manager($select=id)").status_code == 400
+    r = g.get("/users/delta?$select=displayName&$expand=manager")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "Request_UnsupportedQuery"
+
+    def delta_managers(items: list[dict]) -> dict[str, str | None]:
+        out = {}
+        for i in items:
+            if "manager@delta" in i:
+                live = [m["id"] for m in i["manager@delta"] if "@removed" not in m]
+                out[i["id"]] = live[0] if live else None
+        return out
+
+    items, link, _ = delta_round(g, "/users/delta?$select=displayName,manager",
                                  headers={"Prefer": "odata.maxpagesize=100"})
-    assert managers(items) == want
-    # a manager change shows in the next round, still expanded; a removal drops the key
+    assert all("manager" not in i for i in items)
+    assert delta_managers(items) == {k: v for k, v in want.items() if v}
+    # a manager change: the next round names the user with only the annotation; a removal is @removed
     a, b = sorted(uid for uid, m in want.items() if m)[:2]
     assert g.put(f"/users/{a}/manager/$ref", json={"@odata.id": f"{sb.info['graph_url']}/users/{b}"}).status_code == 204
     assert g.delete(f"/users/{b}/manager/$ref").status_code == 204
     changes, _, _ = delta_round(g, link)
-    assert managers(changes) == {a: b, b: None}
+    assert delta_managers(changes) == {a: b, b: None}
+    assert all(set(c) == {"id", "manager@delta"} for c in changes)
+    removed = next(c for c in changes if c["id"] == b)["manager@delta"][0]
+    assert removed == {"@odata.type": "#microsoft.graph.user", "id": want[b], "@removed": {"reason": "deleted"}}
     # only the manager expansion is served; anything else is refused rather than ignored
     r = g.get("/users?$expand=memberOf")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "Request_UnsupportedQuery"
+
+
+def test_one_entity_several_times_in_order_user_delta(sb, graph):
+    """api/user-delta.md: "A single entity can be contained multiple times in the response, if that entity
+    was changed multiple times and under certain conditions." Each copy carries that change; the last wins."""
+    g = graph(sb, "fabrikam")
+    _, link, _ = delta_round(g, "/users/delta?$deltatoken=latest&$select=displayName,jobTitle,department")
+    uid = sb.admin("GET", "tenants/fabrikam/users")["value"][5]["id"]
+    assert g.patch(f"/users/{uid}", json={"jobTitle": "First"}).status_code == 204
+    assert g.patch(f"/users/{uid}", json={"jobTitle": "Second", "department": "Ops"}).status_code == 204
+    assert g.delete(f"/users/{uid}").status_code == 204
+    assert g.post(f"/directory/deletedItems/{uid}/restore").status_code == 200
+    changes, _, _ = delta_round(g, link)
+    mine = [c for c in changes if c["id"] == uid]
+    assert mine[0] == {"id": uid, "jobTitle": "First"}
+    assert mine[1] == {"id": uid, "jobTitle": "Second", "department": "Ops"}
+    assert mine[2] == {"id": uid, "@removed": {"reason": "changed"}}
+    assert mine[3]["jobTitle"] == "Second" and "@removed" not in mine[3]
+
+
+def test_delta_filter_by_id_user_delta(sb, graph):
+    """api/user-delta.md / concepts/delta-query-overview.md: "Only $filter with id eq is supported" on
+    users/delta, ORed for several objects."""
+    g = graph(sb, "fabrikam")
+    ids = [u["id"] for u in sb.admin("GET", "tenants/fabrikam/users")["value"][:3]]
+    flt = " or ".join(f"id eq '{i}'" for i in ids[:2])
+    items, link, _ = delta_round(g, f"/users/delta?$select=displayName&$filter={flt}")
+    assert sorted(i["id"] for i in items) == sorted(ids[:2])
+    for uid in ids:
+        assert g.patch(f"/users/{uid}", json={"displayName": f"renamed {uid[:4]}"}).status_code == 204
+    changes, _, _ = delta_round(g, link)
+    assert sorted(c["id"] for c in changes) == sorted(ids[:2])
+    r = g.get("/users/delta?$filter=displayName eq 'x'")
     assert r.status_code == 400 and r.json()["error"]["code"] == "Request_UnsupportedQuery"

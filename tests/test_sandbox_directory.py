@@ -66,8 +66,9 @@ def test_directory_extensions_register_patch_filter_select(make_sandbox, graph):
     r = g.post(f"/applications/{t['app_object_id']}/extensionProperties",
                json={"name": "xtsSourceObjectId", "dataType": "String", "targetObjects": ["User"]})
     assert r.status_code == 201 and r.json()["name"] == full
-    dup = g.post(f"/applications/{t['app_object_id']}/extensionProperties", json={"name": "xtsSourceObjectId"})
-    assert dup.status_code == 400
+    dup = g.post(f"/applications/{t['app_object_id']}/extensionProperties",
+                 json={"name": "xtsSourceObjectId", "targetObjects": ["User"]})
+    assert dup.status_code == 400 and "already exists" in dup.json()["error"]["message"]
     listed = g.get(f"/applications/{t['app_object_id']}/extensionProperties").json()["value"]
     assert [e["name"] for e in listed] == [full]
     assert g.post(f"/applications/{t['client_id']}/extensionProperties", json={"name": "x"}).status_code == 404

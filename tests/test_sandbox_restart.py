@@ -21,7 +21,8 @@ def test_state_survives_restart_and_kill(make_sandbox, graph):
                                   "passwordProfile": {"password": "x"}}).json()
     victim = sb.admin("GET", "tenants/fabrikam/users")["value"][3]["id"]
     assert g.delete(f"/users/{victim}").status_code == 204
-    assert g.post(f"/applications/{t['app_object_id']}/extensionProperties", json={"name": "keep"}).status_code == 201
+    assert g.post(f"/applications/{t['app_object_id']}/extensionProperties",
+                  json={"name": "keep", "targetObjects": ["User"]}).status_code == 201
     sb.admin("PUT", "tenants/fabrikam/invitations", json={"allowed": False})
     delta_link = g.get("/users/delta?$deltatoken=latest").json()["@odata.deltaLink"]
     port = sb.port
@@ -98,3 +99,14 @@ def test_seeding_a_running_sandbox_serves_the_new_tenant(make_sandbox, graph):
     sb.refresh()
     assert sb.tenant("tailspin")["user_count"] == 60
     assert len(graph(sb, "tailspin").all_pages("/users?$top=999&$select=id")) == 60
+
+
+def test_serve_stdout_names_the_file_and_masks_every_secret(sandbox):
+    """stdout (terminals, CI logs) says where sandbox.json is and never carries a client secret or the
+    admin key: those live in the 0600 file only."""
+    info = json.loads(sandbox.info_path.read_text())
+    out = (sandbox.state_dir / "sandbox.out").read_text()
+    assert str(sandbox.info_path) in out and "0600" in out
+    secrets = [info["admin_key"], *(t["client_secret"] for t in info["tenants"])]
+    assert secrets and not any(s in out for s in secrets)
+    assert all(t["client_id"] in out for t in info["tenants"])

@@ -152,7 +152,15 @@ def test_advanced_filters_need_consistency_level_and_count(sandbox, graph):
     for flt in ("mail ne null", "endswith(mail,'.com')", "not(accountEnabled eq true)"):
         assert_graph_error(g.get("/users", params={"$filter": flt}), 400, "Request_UnsupportedQuery")
         assert_graph_error(g.get("/users", params={"$filter": flt, "$count": "true"}), 400)
-    assert_graph_error(g.get("/users?$count=true"), 400)
+
+
+def test_count_without_consistency_level_is_ignored_aad_advanced_queries(sandbox, graph):
+    """concepts/aad-advanced-queries.md: $count is an advanced query parameter that works only with
+    ConsistencyLevel: eventual; Graph ignores $count=true without it (200, no @odata.count), it does not
+    fail the request."""
+    g = graph(sandbox, "contoso")
+    r = g.get("/users?$count=true&$top=5")
+    assert r.status_code == 200 and "@odata.count" not in r.json()
 
 
 def test_count_equals_the_number_of_matches(sandbox, graph, contoso_raw):
@@ -255,6 +263,24 @@ def test_count_segment_and_unsupported_options(sandbox, graph, contoso_raw):
     r = g.get("/users/$count", params={"$filter": "accountEnabled eq false"}, headers=EVENTUAL)
     assert int(r.text) == sum(1 for u in contoso_raw if u.get("accountEnabled") is False)
     assert_graph_error(g.get("/users/$count"), 400)
-    for opt in ("$orderby=displayName", "$expand=memberOf", "$search=\"displayName:a\"", "$skip=5"):
+    for opt in ("$expand=memberOf", "$skip=5"):
         err = assert_graph_error(g.get(f"/users?{opt}"), 400, "Request_UnsupportedQuery")
         assert "sandbox" in err["message"]
+
+
+def test_orderby_and_search_user_list_and_search_query_parameter(sandbox, graph, contoso_raw):
+    """api/user-list.md: displayName and userPrincipalName support $orderby; concepts/search-query-parameter.md:
+    "$search ... on directory objects ... requires the ConsistencyLevel header set to eventual"."""
+    g = graph(sandbox, "contoso")
+    names = [u["displayName"] for u in g.get("/users?$orderby=displayName&$top=50&$select=displayName").json()["value"]]
+    assert names == sorted(names, key=str.lower)
+    desc = g.get("/users?$orderby=userPrincipalName desc&$top=5&$select=userPrincipalName").json()["value"]
+    assert [u["userPrincipalName"] for u in desc] == sorted((u["userPrincipalName"] for u in contoso_raw),
+                                                            key=str.lower, reverse=True)[:5]
+    assert_graph_error(g.get("/users?$orderby=city"), 400, "Request_UnsupportedQuery")
+    assert_graph_error(g.get('/users?$search="displayName:ava"'), 400, "Request_UnsupportedQuery")
+    who = contoso_raw[3]
+    word = who["displayName"].split()[0]
+    hits = g.get(f'/users?$search="displayName:{word}"&$select=id,displayName', headers=EVENTUAL).json()["value"]
+    assert who["id"] in {u["id"] for u in hits}
+    assert all(word.lower() in u["displayName"].lower() for u in hits)

@@ -17,6 +17,12 @@ def _dispatch(target: str):
     return run
 
 
+def _exit_codes() -> dict[int, str]:
+    from xts_pipeline.sync_cli import EXIT_CODES
+
+    return EXIT_CODES
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xts", description="Cross-tenant user sync for Entra ID.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -45,24 +51,52 @@ def build_parser() -> argparse.ArgumentParser:
                       help="comma-separated tenants that allow sync with the new one, both ways (a merger)")
     seed.set_defaults(handler=_dispatch("xts_pipeline.sandbox.server:seed_command"))
 
-    sync = sub.add_parser("sync", help="run one sync cycle through the Dagster job")
+    config_help = "topology YAML (default: $XTS_CONFIG, else the packaged demo); decides the store too"
+    pair_help = "SRC->DST (quote it: '>' is a shell redirect) or SRC__DST"
+
+    sync = sub.add_parser("sync", help="run one sync cycle through the Dagster jobs",
+                          epilog="exit codes: " + "; ".join(f"{k} {v}" for k, v in _exit_codes().items()))
     sync.add_argument("--config", default=None, help="topology YAML (default: $XTS_CONFIG)")
     sync.add_argument("--sandbox", default=None, help="sandbox state dir: point every tenant at it")
-    sync.add_argument("--pairs", default=None, help="comma-separated SRC->DST pairs (default: all)")
+    sync.add_argument("--pairs", default=None, help="comma-separated SRC->DST or SRC__DST pairs (default: all)")
     sync.add_argument("--dry-run", action="store_true", help="plan only; write nothing to Graph")
     sync.set_defaults(handler=_dispatch("xts_pipeline.sync_cli:sync_command"))
 
     approve = sub.add_parser("approve", help="approve a blocked plan by its fingerprint")
-    approve.add_argument("--config", default=None)
-    approve.add_argument("--pair", required=True, help="SRC->DST")
+    approve.add_argument("--config", default=None, help=config_help)
+    approve.add_argument("--pair", required=True, help=pair_help)
     approve.add_argument("--plan", required=True, help="plan fingerprint shown by the failed check")
     approve.add_argument("--reason", required=True)
     approve.set_defaults(handler=_dispatch("xts_pipeline.guardrails.cli:approve_command"))
 
     release = sub.add_parser("release", help="lift a pair's quarantine")
-    release.add_argument("--config", default=None)
-    release.add_argument("--pair", required=True, help="SRC->DST")
+    release.add_argument("--config", default=None, help=config_help)
+    release.add_argument("--pair", required=True, help=pair_help)
     release.set_defaults(handler=_dispatch("xts_pipeline.guardrails.cli:release_command"))
+
+    log = sub.add_parser("log", help="provisioning log, staging rejects and mapping errors from the store")
+    log.add_argument("--config", default=None, help=config_help)
+    log.add_argument("--pair", default=None, help=pair_help)
+    log.add_argument("--user", default=None, help="source UPN (substring), source object id or target user id")
+    log.add_argument("--action", default=None, help="create, update, disable, delete, restore, manager, ...")
+    log.add_argument("--status", default=None, help="Success, Failure, Skipped, Warning, Rejected, Error")
+    log.add_argument("--cycle", default=None, help="one cycle id (the run that planned it)")
+    log.add_argument("--kind", default=None, help="comma-separated: provisioning,rejected,mapping_error (default all)")
+    log.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    log.add_argument("--limit", type=int, default=200)
+    log.set_defaults(handler=_dispatch("xts_pipeline.log_cli:log_command"))
+
+    status = sub.add_parser("status", help="per pair: last cycle, counts, holds, blocks, quarantine, next retry")
+    status.add_argument("--config", default=None, help=config_help)
+    status.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    status.set_defaults(handler=_dispatch("xts_pipeline.log_cli:status_command"))
+
+    provision = sub.add_parser("provision", help="on-demand provisioning of one user, with Entra's steps")
+    provision.add_argument("--config", default=None, help=config_help)
+    provision.add_argument("--sandbox", default=None, help="sandbox state dir: point every tenant at it")
+    provision.add_argument("--pair", required=True, help=pair_help)
+    provision.add_argument("--user", required=True, help="the source user's UPN, object id or mail")
+    provision.set_defaults(handler=_dispatch("xts_pipeline.provision_cli:provision_command"))
     return parser
 
 

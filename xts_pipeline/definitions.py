@@ -14,17 +14,25 @@ concurrently (run queue); DuckDB-only steps share the "duckdb" pool of limit 1 (
 
 import importlib.util
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
+from assets.console import console_logger
 from assets.partitions import build_partitions
 from assets.resources import StagingDuckDB, TopologyResource, graph_resources, load_topology
 from assets.sync import APPLIED, DESIRED, PLAN, RAW, SNAPSHOT, STAGED, build_sync_assets
+from assets.topology_assets import build_topology_specs
 from checks.plan_checks import build_plan_checks
-from checks.staging_checks import build_staging_checks
+from checks.staging_checks import build_desired_checks, build_staging_checks
+from xts_pipeline import paths
 from xts_pipeline.guardrails.quarantine import skipped_pairs
+
+# Partitioned asset checks are a preview feature in Dagster 1.13; we rely on them deliberately (docs/pipeline.md).
+warnings.filterwarnings("ignore", message=".*partitions_def on an AssetCheckSpec.*")
+warnings.filterwarnings("ignore", message=".*(with_source_code_references|LocalFileCodeReference|CodeReferencesMetadataValue).*")
 
 CYCLE_TAG = "xts/cycle"
 KIND_TAG = "xts/kind"
@@ -40,13 +48,13 @@ def cron_for_interval(minutes: int) -> list[str]:
     return [f"{m} {','.join(map(str, hours))} * * *" for m, hours in sorted(by_minute.items())]
 
 
-def _guardrail_checks() -> list[Any]:
+def _guardrail_checks(partitions_def: dg.PartitionsDefinition | None = None) -> list[Any]:
     """Guardrail checks on the plan (issue 6, checks/guardrails.py), when that module exists."""
     if importlib.util.find_spec("checks.guardrails") is None:
         return []
     from checks.guardrails import build_guardrail_checks
 
-    built = build_guardrail_checks(PLAN)
+    built = build_guardrail_checks(PLAN, partitions_def=partitions_def)
     return list(built) if isinstance(built, list | tuple) else [built]
 
 
@@ -58,8 +66,10 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
     topo = load_topology(config_path, sandbox)
     parts = build_partitions(topo)
     graphs = graph_resources(config_path, sandbox)
-    db = str(Path(duckdb_path).absolute()) if duckdb_path else str(Path(topo.duckdb_path).absolute())
-    checks = [*build_staging_checks(), *build_plan_checks(), *_guardrail_checks()]
+    db = str(Path(duckdb_path).absolute()) if duckdb_path else str(paths.duckdb_path(topo))
+    # Partitioned checks (per source tenant, per pair): the Checks tab shows each partition's latest result.
+    checks = [*build_staging_checks(parts.sources), *build_desired_checks(parts.pairs), *build_plan_checks(parts.pairs),
+              *_guardrail_checks(parts.pairs)]
     plan_blocking = [spec.key for c in checks for spec in c.check_specs if spec.asset_key == PLAN and spec.blocking]
     sync_assets = build_sync_assets(parts, set(graphs), plan_blocking)
 
@@ -78,9 +88,11 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
     one_user_job = dg.define_asset_job(
         "provision_one_user_job", selection=dg.AssetSelection.assets(DESIRED, PLAN, APPLIED),
         tags={KIND_TAG: "on-demand"},
-        config={"ops": {"provisioning_plan": {"config": {"only_user": "user@source.example"}}}},
-        description="on-demand provisioning of one user (set ops.provisioning_plan.config.only_user to "
-                    "the source user's id, UPN or mail)")
+        # No default config: a default user would be silently replaced by nothing, and the run would sync the
+        # whole pair. The plan step refuses to run this job without ops.provisioning_plan.config.only_user.
+        description="on-demand provisioning of one user: set ops.provisioning_plan.config.only_user (the source "
+                    "user's object id, UPN or mail; required, the run fails without it). "
+                    "`xts provision --pair 'SRC->DST' --user ...` runs it and prints Entra's steps")
 
     schedule_cfg = topo.schedule
     crons = [schedule_cfg.cron] if schedule_cfg.cron else cron_for_interval(schedule_cfg.interval_minutes)
@@ -139,27 +151,25 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
         if not requested and held:
             yield dg.SkipReason(f"cycle {cycle}: " + "; ".join(held.values()))
 
+    specs = build_topology_specs(topo)
     return dg.Definitions(
-        assets=sync_assets,
+        assets=dg.with_source_code_references([*sync_assets, *specs]),
         asset_checks=checks,
         jobs=[source_job, target_job, pair_job, dry_run_job, one_user_job],
         schedules=schedules,
         sensors=[pair_cycle_sensor],
+        loggers={"console": console_logger},
         resources={"duckdb": StagingDuckDB(path=db),
                    "topology": TopologyResource(config_path=config_path, sandbox=sandbox), **graphs},
     )
 
 
 def _from_env() -> dg.Definitions:
-    from xts_pipeline.config import default_config_path
+    """The UI's definitions: topology, sandbox and store by xts_pipeline.paths, as the CLI resolves them."""
+    from xts_pipeline import paths
 
-    config = os.environ.get("XTS_CONFIG") or str(default_config_path())
-    duck = os.environ.get("XTS_DUCKDB")
-    if not duck and not os.environ.get("XTS_CONFIG"):
-        # The packaged demo topology keeps its staging file next to the Dagster instance.
-        home = os.environ.get("DAGSTER_HOME") or str(Path(__file__).resolve().parents[1] / "dagster_home")
-        duck = str(Path(home) / "xts.duckdb")
-    return build_definitions(config, os.environ.get("XTS_SANDBOX") or None, duck)
+    resolved, _ = paths.resolve(None, os.environ.get(paths.SANDBOX_ENV) or None)
+    return build_definitions(resolved.config, str(resolved.sandbox) if resolved.sandbox else None, resolved.duckdb)
 
 
 defs = _from_env()

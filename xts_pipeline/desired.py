@@ -17,6 +17,7 @@ import orjson
 import pyarrow as pa
 
 from xts_pipeline import store
+from xts_pipeline.mappings import flatten_extension_attributes
 from xts_pipeline.scoping import compile_filters, is_internal_member
 
 BATCH = 20_000
@@ -60,17 +61,31 @@ def assigned_ids(con, tenant: str, groups: Iterable[str]) -> set[str] | None:
 
 
 def desired_for_user(pair: Any, user: dict, mapper: Callable[[dict, bool], dict]) -> tuple[dict, dict]:
-    """(attributes on create, attributes on update) for one in-scope user."""
+    """(attributes on create, attributes on update) for one in-scope user.
+
+    Without compiled mappings (tests, minimal pairs) userType and showInAddressList come from the pair's
+    settings: userType on create only, as Entra's default mapping does ("If the B2B user already exists in
+    the target tenant then Member (userType) will not changed to Member, unless the Apply this mapping
+    setting is set to Always", cross-tenant-synchronization-configure.md).
+    """
     create = dict(mapper(user, True))
     update = dict(mapper(user, False))
-    for attrs in (create, update):
-        attrs.setdefault("userType", getattr(pair, "user_type", "Member"))
-        attrs.setdefault("showInAddressList", getattr(pair, "show_in_address_list", True))
-        attrs.setdefault("accountEnabled", user.get("accountEnabled"))
-        if "mail" in attrs and not attrs["mail"]:
+    has_mappings = hasattr(getattr(pair, "mappings", None), "apply")
+    for attrs, is_create in ((create, True), (update, False)):
+        if not has_mappings:
+            if is_create:
+                attrs.setdefault("userType", _user_type_value(getattr(pair, "user_type", "Member")))
+            attrs.setdefault("showInAddressList", getattr(pair, "show_in_address_list", True))
+        if "accountEnabled" not in attrs and user.get("accountEnabled") is not None:
+            attrs["accountEnabled"] = user.get("accountEnabled")
+        if is_create and "mail" in attrs and not attrs["mail"]:
             # No source mail: the invitation went to the UPN, which Graph then shows as the guest's mail.
             attrs["mail"] = user.get("userPrincipalName")
     return create, update
+
+
+def _user_type_value(setting: Any) -> str:
+    return str(getattr(setting, "value", setting) or "Member")
 
 
 def _config_hash(pair: Any, assigned: set[str] | None) -> str:
@@ -110,7 +125,7 @@ def compute_desired(db: str | Path | None, pair: Any, source_tenant_id: str, inc
     for batch in staged.to_batches(BATCH):
         for sid, attrs in zip(batch.column("id").to_pylist(), batch.column("attrs").to_pylist(), strict=True):
             res.source_users += 1
-            user = orjson.loads(attrs)
+            user = flatten_extension_attributes(orjson.loads(attrs))
             if not is_internal_member(user):
                 res.not_internal += 1
                 continue
@@ -130,7 +145,7 @@ def compute_desired(db: str | Path | None, pair: Any, source_tenant_id: str, inc
             out["upn"].append(user.get("userPrincipalName"))
             out["mail"].append(user.get("mail"))
             out["dn"].append(user.get("displayName"))
-            en = update.get("accountEnabled")
+            en = update.get("accountEnabled", user.get("accountEnabled"))
             out["en"].append(None if en is None else bool(en))
             out["dc"].append(orjson.dumps(create).decode())
             out["du"].append(orjson.dumps(update).decode())

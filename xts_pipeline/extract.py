@@ -31,8 +31,11 @@ TARGET_SELECT = (
     "streetAddress", "postalCode", "usageLocation", "preferredLanguage", "mobilePhone", "businessPhones",
     "accountEnabled", "userType", "creationType", "externalUserState", "showInAddressList", "otherMails",
 )
-# Each user's manager id rides on the same pages ($expand on users list and users/delta, +1 RU a page).
-MANAGER_EXPAND = "manager($select=id)"
+# Each user's manager rides on the same pages: plain $expand=manager on the users list (+1 RU a page), and
+# `manager` in $select on users/delta, which answers with `manager@delta` annotations
+# (concepts/delta-query-overview.md: "$expand isn't supported ... $select also supports manager").
+MANAGER_EXPAND = "manager"
+MANAGER_SELECT = "manager"
 GROUP_SELECT = ("id", "displayName", "groupTypes", "membershipRule", "membershipRuleProcessingState",
                 "isAssignableToRole")
 
@@ -86,16 +89,56 @@ class ExtractResult:
     total: int = 0
 
 
+def _manager_from_annotation(refs: object) -> dict | None:
+    """`manager@delta` -> {"id": ...}, or None when the annotation removes the manager."""
+    live = [r for r in (refs or []) if isinstance(r, dict) and r.get("id") and "@removed" not in r] \
+        if isinstance(refs, list) else []
+    return {"id": live[-1]["id"]} if live else None
+
+
+def fold_page(page: list[dict]) -> tuple[dict[str, dict], dict[str, bool]]:
+    """One delta page in order: per user, the merged patch of its items, and whether it was removed first.
+
+    api/user-delta.md: "Updated instances are represented by their id with at least the updated
+    properties" (a partial item, merged onto what we hold: a missing property or annotation means
+    unchanged) and "A single entity can be contained multiple times in the response" (later copies are
+    newer and win). A removal followed by a re-addition in the same page ends as the re-added user.
+    Returns (upserts: id -> patch, removed: id -> True for users whose last item removes them).
+    """
+    upserts: dict[str, dict] = {}
+    removed: dict[str, bool] = {}
+    for item in page:
+        uid = item.get("id")
+        if not uid:
+            continue
+        if "@removed" in item:
+            upserts.pop(uid, None)
+            removed[uid] = True
+            continue
+        removed.pop(uid, None)
+        patch = {k: v for k, v in item.items() if not k.endswith("@delta") and not k.startswith("@odata.")}
+        if "manager@delta" in item:
+            patch["manager"] = _manager_from_annotation(item["manager@delta"])
+        elif "manager" in item and isinstance(item["manager"], dict):
+            patch["manager"] = {"id": item["manager"].get("id")}
+        upserts.setdefault(uid, {}).update(patch)
+    return upserts, removed
+
+
 def _write_page(db, tenant: str, cycle_id: str, page: list[dict], merge: bool) -> tuple[int, int]:
-    live = [u for u in page if "@removed" not in u and u.get("id")]
-    for u in live:
-        # With $expand=manager an absent manager means none: null makes the merge patch drop an old one.
-        u.setdefault("manager", None)
-    gone = [u["id"] for u in page if "@removed" in u and u.get("id")]
-    table = pa.table({"id": [u["id"] for u in live], "data": [_dumps(u) for u in live]})
-    update = "json_merge_patch(raw_users.data, excluded.data)" if merge else "excluded.data"
+    upserts, removed = fold_page(page)
+    gone = sorted(removed)
+    ids = list(upserts)
+    table = pa.table({"id": ids, "data": [_dumps(upserts[i]) for i in ids]})
+    # A full round holds every user once as a whole object, but its pages may still repeat one (merge
+    # within the round: the first copy inserted, later copies merged onto it by the same statement).
+    update = "json_merge_patch(raw_users.data, excluded.data)" if merge else (
+        "CASE WHEN raw_users.seen_cycle = excluded.seen_cycle THEN json_merge_patch(raw_users.data, excluded.data) "
+        "ELSE excluded.data END")
     with store.connect(db) as con:
         con.execute("BEGIN")
+        if gone:
+            con.execute("DELETE FROM raw_users WHERE tenant = ? AND list_contains(?, id)", [tenant, gone])
         if len(table):
             con.register("page_tbl", table)
             con.execute(
@@ -105,10 +148,8 @@ def _write_page(db, tenant: str, cycle_id: str, page: list[dict], merge: bool) -
                 [tenant, cycle_id],
             )
             con.unregister("page_tbl")
-        if gone:
-            con.execute("DELETE FROM raw_users WHERE tenant = ? AND list_contains(?, id)", [tenant, gone])
         con.execute("COMMIT")
-    return len(live), len(gone)
+    return len(ids), len(gone)
 
 
 def extract_source_users(db: str | Path | None, tenant: str, client: Any, cycle_id: str,
@@ -122,7 +163,8 @@ def extract_source_users(db: str | Path | None, tenant: str, client: Any, cycle_
         row = con.execute("SELECT delta_link FROM delta_cursors WHERE tenant = ?", [tenant]).fetchone()
     link = rebase_link(row[0] if row else None, getattr(getattr(client, "conn", None), "graph_url", None))
     select = list(dict.fromkeys([*SOURCE_SELECT, *extra_select]))
-    rnd = client.delta_users(select=select, delta_link=link, expand=MANAGER_EXPAND)
+    select = list(dict.fromkeys([*select, MANAGER_SELECT]))
+    rnd = client.delta_users(select=select, delta_link=link)
     result = ExtractResult(tenant=tenant, mode="incremental" if link else "full")
     for page in rnd:
         up, gone = _write_page(db, tenant, cycle_id, page, merge=bool(link) and not rnd.resynced)
@@ -194,7 +236,10 @@ def read_role_holders(tenant: str, client: Any) -> tuple[list[tuple[str, str, st
         for role in roles:
             name = role.get("displayName") or role["id"]
             for page in client.iter_role_members(role["id"]):
-                rows.extend((role["id"], name, m["id"]) for m in page if m.get("id"))
+                # Roles are also held by groups and service principals (api/directoryrole-list-members.md);
+                # the impersonation guardrail protects people, so only users are kept here.
+                rows.extend((role["id"], name, m["id"]) for m in page if m.get("id")
+                            and m.get("@odata.type", "#microsoft.graph.user") == "#microsoft.graph.user")
     except PermissionError_ as exc:
         return [], (f"target {tenant}: directory role holders were not read, so they are not protected from "
                     f"impersonation: the app lacks {ROLES_PERMISSION} ({exc.code or 'HTTP 403'}). Grant the "
@@ -204,6 +249,8 @@ def read_role_holders(tenant: str, client: Any) -> tuple[list[tuple[str, str, st
 
 
 def _target_row(tenant: str, u: dict, names: dict[str, str]) -> dict:
+    if isinstance(u.get("manager"), dict):  # plain $expand brings the whole manager: the planner needs its id
+        u = {**u, "manager": {"id": u["manager"].get("id")}}
     return {
         "tenant": tenant, "id": u.get("id"), "user_principal_name": u.get("userPrincipalName"),
         "mail": u.get("mail"), "display_name": u.get("displayName"), "user_type": u.get("userType"),
@@ -212,7 +259,7 @@ def _target_row(tenant: str, u: dict, names: dict[str, str]) -> dict:
         "link_source_tenant_id": u.get(names["xtsSourceTenantId"]),
         "link_source_object_id": u.get(names["xtsSourceObjectId"]),
         "link_sync_config": u.get(names["xtsSyncConfig"]),
-        "attrs": _dumps(u),  # carries "manager": {"id": ...} from $expand: the planner reads it there
+        "attrs": _dumps(u),  # carries "manager": {"id": ...} from $expand and extension targets: the planner reads them
     }
 
 
@@ -243,7 +290,18 @@ def snapshot_target(db: str | Path | None, tenant: str, client: Any, app_client_
     res = SnapshotResult(tenant=tenant)
     with store.connect(db) as con:
         con.execute("DELETE FROM target_users_load WHERE tenant = ?", [tenant])
-    select = list(dict.fromkeys([*TARGET_SELECT, *(names.values() if app_object_id else ()), *extra_select]))
+    extra = list(extra_select)
+    wanted_ext = [e for e in extra if e.startswith("extension_")]
+    if wanted_ext:
+        # Directory extensions mapped as targets are read back so the planner diffs their current values.
+        # Graph refuses to $select one that is not registered: those have no value yet to read.
+        registered = client.registered_extensions(app_object_id) if app_object_id else set()
+        missing = sorted(set(wanted_ext) - registered)
+        if missing:
+            res.warnings.append(f"target {tenant}: mapped directory extension(s) {', '.join(missing)} are not "
+                                "registered on the target's app yet, so their current values are not read")
+        extra = [e for e in extra if not e.startswith("extension_") or e in registered]
+    select = list(dict.fromkeys([*TARGET_SELECT, *(names.values() if app_object_id else ()), *extra]))
     for page in client.iter_users(select=select, expand=MANAGER_EXPAND):
         table = _rows_table([_target_row(tenant, u, names) for u in page], _TARGET_COLS)
         with store.connect(db) as con:

@@ -5,16 +5,24 @@ A ``Mapping`` says how one *target* attribute gets its value (Entra's four mappi
 - ``Direct``: copy the source attribute ``source``;
 - ``Constant``: always ``value``;
 - ``Expression``: evaluate ``expression`` (see ``xts_pipeline.expressions``);
-- ``None``: leave the target alone; only ``default`` is written, when the object is created.
+- ``None``: leave the target alone; only ``default`` is written, when the object is created and
+  whenever the target attribute is empty ("The target attribute is left unmodified. However, if the
+  target attribute is ever empty, it's populated with the default value that you specify",
+  customize-application-attributes.md). On update the default travels under ``FILL_KEY`` and the
+  planner writes it only where the target attribute is empty.
 
 ``default`` ("default value if null") is applied on create only, and ``apply`` is ``Always`` or
-``OnCreateOnly`` ("Only during object creation").  Attribute names are Microsoft Graph property
+``OnCreateOnly`` ("Only during object creation"). A null mapped value is not provisioned: "Microsoft
+Entra ID currently can't provision null attributes. If an attribute is null on the user object, it is
+skipped" (app-provisioning/known-issues.md); ``clear_when_null: true`` opts one mapping into clearing
+the target attribute instead (our addition, off by default).  Attribute names are Microsoft Graph property
 names (our source users are Graph-shaped); Entra's schema names that differ from Graph's
 (``mobile``, ``physicalDeliveryOfficeName``, ``objectId``...) are accepted and translated.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
@@ -37,7 +45,37 @@ ENTRA_TO_GRAPH: dict[str, str] = {
 
 # Graph user properties whose type is not a string: values are coerced so PATCH bodies are valid.
 BOOLEAN_TARGETS = frozenset({"accountEnabled", "showInAddressList"})
+# Where desired_update carries None mappings' defaults: written only where the target attribute is empty.
+FILL_KEY = "@fill"
+# Target attributes Entra's cross-tenant synchronization refuses, with its reason (app-provisioning/known-issues.md).
+FORBIDDEN_TARGETS: dict[str, str] = {
+    "proxyaddresses": "Entra: \"ProxyAddresses is a read-only property in Microsoft Graph. It can be included as a "
+                      "source attribute in your mappings, but cannot be set as a target attribute\" (known-issues.md)",
+    "othermails": "Entra: \"otherMails should not be included in your cross-tenant synchronization attribute "
+                  "mappings as a target attribute\"; the target tenant computes it (known-issues.md)",
+}
 LIST_TARGETS = frozenset({"businessPhones", "otherMails", "proxyAddresses", "imAddresses"})
+
+
+_EXTENSION_ATTRIBUTE = re.compile(r"extensionAttribute(?:[1-9]|1[0-5])")
+ON_PREMISES_EXTENSIONS = "onPremisesExtensionAttributes"
+
+
+def source_select(attributes: Iterable[str]) -> list[str]:
+    """Graph `$select` names for source attributes: extensionAttribute1-15 live inside
+    onPremisesExtensionAttributes, which is what Graph lets you select (it refuses the bare names)."""
+    out = {ON_PREMISES_EXTENSIONS if _EXTENSION_ATTRIBUTE.fullmatch(a) else a for a in attributes}
+    return sorted(out)
+
+
+def flatten_extension_attributes(user: dict[str, Any]) -> dict[str, Any]:
+    """Copy onPremisesExtensionAttributes.extensionAttributeN to the top level (for scoping and mappings)."""
+    nested = user.get(ON_PREMISES_EXTENSIONS)
+    if isinstance(nested, MappingABC):
+        for k, v in nested.items():
+            if _EXTENSION_ATTRIBUTE.fullmatch(k) and user.get(k) is None:
+                user[k] = v
+    return user
 
 
 def graph_name(name: str) -> str:
@@ -57,6 +95,7 @@ class Mapping(BaseModel):
     expression: str | None = None
     default: str | None = None
     apply: ApplyMode = "Always"
+    clear_when_null: bool = False
 
     @field_validator("target", "source")
     @classmethod
@@ -76,6 +115,14 @@ class Mapping(BaseModel):
         # ExpressionError is a ValueError: pydantic keeps it (with line/column) in the error context.
         if v is not None:
             compile(v, aliases=ENTRA_TO_GRAPH)
+        return v
+
+    @field_validator("target")
+    @classmethod
+    def _target_allowed(cls, v: str) -> str:
+        reason = FORBIDDEN_TARGETS.get(graph_name(v).lower())
+        if reason:
+            raise ValueError(f"{v} cannot be a target attribute. {reason}. Remove this mapping")
         return v
 
     @model_validator(mode="after")
@@ -102,6 +149,7 @@ class _Step:
     constant: Any
     compiled: CompiledExpression | None
     default: Any
+    clear_when_null: bool = False
 
 
 class MappingError(ExpressionEvaluationError):
@@ -154,7 +202,8 @@ class CompiledMappings:
                 sources |= compiled.attributes
                 if compiled.redacted:
                     redacted.add(target)
-            steps.append(_Step(target, m.type, m.apply == "OnCreateOnly", source, m.value, compiled, m.default))
+            steps.append(_Step(target, m.type, m.apply == "OnCreateOnly", source, m.value, compiled, m.default,
+                               m.clear_when_null))
         self._steps = tuple(steps)
         self.source_attributes: frozenset[str] = frozenset(sources)
         self.targets: tuple[str, ...] = tuple(s.target for s in steps)
@@ -163,11 +212,13 @@ class CompiledMappings:
     def apply(self, user: MappingABC[str, Any], is_create: bool) -> dict[str, Any]:
         """Target attributes for ``user``.
 
-        On update, OnCreateOnly mappings, None mappings and defaults are skipped.  A value of
-        IGNORE_FLOW (IgnoreFlowIfNullOrEmpty) leaves the attribute out.  Other nulls are kept
-        (as None) so the planner can clear the target attribute, as Entra does.
+        On update, OnCreateOnly mappings and defaults are skipped, and None mappings' defaults go under
+        FILL_KEY.  A value of IGNORE_FLOW (IgnoreFlowIfNullOrEmpty) leaves the attribute out.  A null
+        (or empty) value is left out too, as Entra skips null attributes, unless the mapping says
+        ``clear_when_null`` (then None: the planner clears the target attribute).
         """
         out: dict[str, Any] = {}
+        fill: dict[str, Any] = {}
         for step in self._steps:
             if step.on_create_only and not is_create:
                 continue
@@ -188,13 +239,20 @@ class CompiledMappings:
                     continue
             elif kind == "Constant":
                 value = step.constant
-            else:  # None: the target is left alone; only a default fills an empty new object
-                if is_create and step.default is not None:
-                    out[step.target] = _coerce(step.target, step.default)
+            else:  # None: the target is left alone; its default fills an empty attribute
+                if step.default is not None:
+                    (out if is_create else fill)[step.target] = _coerce(step.target, step.default)
                 continue
             if (value is None or value == "") and is_create and step.default is not None:
                 value = step.default
-            out[step.target] = _coerce(step.target, value)
+            value = _coerce(step.target, value)
+            if value is None or value == "" or value == []:
+                if step.clear_when_null:
+                    out[step.target] = None
+                continue
+            out[step.target] = value
+        if fill:
+            out[FILL_KEY] = fill
         return out
 
     def __reduce__(self):
@@ -258,17 +316,21 @@ ENTRA_DEFAULT_MAPPINGS: tuple[Mapping, ...] = (
     _direct("businessPhones"),  # Entra: telephoneNumber
     Mapping(target="showInAddressList", type="Constant", value="True"),
     _direct("mail"),
-    Mapping(target="userType", type="Constant", value="Member"),
+    Mapping(target="userType", type="Constant", value="Member", apply="OnCreateOnly"),  # on create only, as Entra
 )
 
 __all__ = [
     "BOOLEAN_TARGETS",
     "ENTRA_DEFAULT_MAPPINGS",
     "ENTRA_TO_GRAPH",
+    "FILL_KEY",
+    "FORBIDDEN_TARGETS",
     "CompiledMappings",
     "Mapping",
     "MappingError",
     "compile_mappings",
+    "flatten_extension_attributes",
     "graph_name",
     "merge_mappings",
+    "source_select",
 ]

@@ -12,8 +12,10 @@ from datetime import UTC, datetime
 
 import orjson
 
-ENTRA_ACTION = {"create": "Create", "update": "Update", "manager": "Update", "disable": "Disable", "delete": "Delete",
-                "restore": "Other", "skip": "Other", "staged_delete": "StagedDelete"}
+# Entra logs a matched existing user's attribute write as Update; `operation` keeps "adopt" next to it.
+ENTRA_ACTION = {"create": "Create", "adopt": "Update", "update": "Update", "manager": "Update", "disable": "Disable",
+                "delete": "Delete", "restore": "Other", "skip": "Other", "drift": "Other",
+                "staged_delete": "StagedDelete"}
 ENTRA_STATUS = {"success": "Success", "failed": "Failure", "skipped": "Skipped", "warning": "Warning"}
 COLUMNS: tuple[str, ...] = ("cycle_id", "change_id", "pair_key", "logged_at", "action", "status", "operation",
            "source_tenant_id", "source_object_id", "source_upn", "target_tenant", "target_user_id",

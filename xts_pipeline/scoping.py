@@ -75,6 +75,26 @@ _MULTI_VALUED = frozenset(
 )
 _EXT_ATTR = re.compile(r"extensionAttribute(?:[1-9]|1[0-5])")
 
+# Attributes Entra refuses in scoping filters: "The appRoleAssignments, userType, manager, and date-type
+# attributes (for example, StatusHireDate, startDate, endDate, StatusTerminationDate, accountExpires)
+# aren't supported as scoping filters" (app-provisioning/known-issues.md, "Unsupported scoping filters").
+UNSUPPORTED_SCOPING = frozenset({"approleassignments", "usertype", "manager"})
+_DATE_ATTRIBUTES = frozenset({
+    "statushiredate", "startdate", "enddate", "statusterminationdate", "accountexpires", "employeehiredate",
+    "employeeleavedatetime", "createddatetime", "deleteddatetime", "lastpasswordchangedatetime",
+    "onpremiseslastsyncdatetime", "refreshtokensvalidfromdatetime", "signinsessionsvalidfromdatetime",
+    "externaluserstatechangedatetime", "lastsignindatetime",
+})
+_UNSUPPORTED_REASON = ("Entra: \"The appRoleAssignments, userType, manager, and date-type attributes (for example, "
+                       "StatusHireDate, startDate, endDate, StatusTerminationDate, accountExpires) aren't supported "
+                       "as scoping filters\" (known-issues.md)")
+
+
+def unsupported_scoping_attribute(attribute: str) -> bool:
+    """True for an attribute Entra does not support in scoping filters (see UNSUPPORTED_SCOPING)."""
+    low = attribute.strip().lower()
+    return low in UNSUPPORTED_SCOPING or low in _DATE_ATTRIBUTES or low.endswith("datetime")
+
 
 class ScopingError(ValueError):
     """A scoping filter in the config is invalid; ``path`` says where (e.g. ``filters[1].clauses[0]``)."""
@@ -161,6 +181,9 @@ def _validate_clause(clause: Any, path: str) -> None:
     if not isinstance(attr, str) or not attr.strip():
         raise ScopingError("'attribute' must name a source user attribute, e.g. 'department'",
                            f"{path}.attribute")
+    if unsupported_scoping_attribute(attr):
+        raise ScopingError(f"attribute '{attr}' cannot be used in a scoping filter. {_UNSUPPORTED_REASON}; "
+                           "scope by another attribute or by assigned groups", f"{path}.attribute")
     if attr in _MULTI_VALUED:
         raise ScopingError(f"attribute '{attr}' is multi-valued; Entra scoping filters do not support "
                            "multi-valued attributes — use a single-valued attribute", f"{path}.attribute")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -81,6 +82,10 @@ SCHEMA: tuple[str, ...] = (
         pair_key VARCHAR, source_tenant_id VARCHAR, source_object_id VARCHAR, target_tenant VARCHAR,
         target_user_id VARCHAR, state VARCHAR, linked_at TIMESTAMP, deleted_at TIMESTAMP,
         PRIMARY KEY (pair_key, source_object_id))""",
+    # Properties of linked users whose target value differs from what this pair last wrote (plan time).
+    """CREATE TABLE IF NOT EXISTS plan_drift (
+        pair_key VARCHAR, cycle_id VARCHAR, source_object_id VARCHAR, target_user_id VARCHAR,
+        property VARCHAR, applied JSON, target JSON, repaired BOOLEAN)""",
     """CREATE TABLE IF NOT EXISTS write_journal (
         pair_key VARCHAR, cycle_id VARCHAR, change_id VARCHAR, op_kind VARCHAR, source_object_id VARCHAR,
         target_user_id VARCHAR, mail VARCHAR, lookup_filter VARCHAR, state VARCHAR, started_at TIMESTAMP,
@@ -100,6 +105,10 @@ SCHEMA: tuple[str, ...] = (
         tenant VARCHAR, domain VARCHAR, is_default BOOLEAN, read_at TIMESTAMP, PRIMARY KEY (tenant, domain))""",
     """CREATE TABLE IF NOT EXISTS quarantine (
         pair_key VARCHAR, since TIMESTAMP, reason VARCHAR, released_at TIMESTAMP, failures BIGINT)""",
+    # One cycle per pair (and one extraction per tenant) at a time: see xts_pipeline/lease.py.
+    """CREATE TABLE IF NOT EXISTS leases (
+        name VARCHAR PRIMARY KEY, owner VARCHAR, what VARCHAR, host VARCHAR, pid INTEGER, pid_start VARCHAR,
+        run_id VARCHAR, acquired_at TIMESTAMP, renewed_at TIMESTAMP, expires_at TIMESTAMP)""",
 )
 
 # Columns added after a table first shipped: files made by an older version gain them on open.
@@ -108,6 +117,9 @@ MIGRATIONS: tuple[str, ...] = (
     "ALTER TABLE plan_meta ADD COLUMN IF NOT EXISTS full_plan BOOLEAN",
     "ALTER TABLE plan_meta ADD COLUMN IF NOT EXISTS full_at TIMESTAMP",
     "ALTER TABLE plan_meta ADD COLUMN IF NOT EXISTS only_user VARCHAR",
+    # Per property, the value this pair last wrote to the target user (the three-way diff's base).
+    "ALTER TABLE links ADD COLUMN IF NOT EXISTS applied JSON",
+    "ALTER TABLE plan_meta ADD COLUMN IF NOT EXISTS drift BIGINT",
 )
 
 TABLES = tuple(stmt.split("EXISTS", 1)[1].split("(", 1)[0].strip() for stmt in SCHEMA)
@@ -146,6 +158,28 @@ def _make_private(db: Path) -> None:
         os.chmod(db, 0o600)
 
 
+def _open(db: Path) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect, waiting while another program (a `duckdb` shell, a notebook) holds DuckDB's own lock.
+
+    Our file lock serialises the pipeline and `xts log`/`xts status`; a reader that opens the file
+    directly takes DuckDB's lock instead ("Could not set lock on file"). The pipeline then waits and
+    retries, up to LOCK_TIMEOUT_S, instead of failing the run.
+    """
+    deadline = time.monotonic() + LOCK_TIMEOUT_S
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(db), config=DUCKDB_CONFIG)
+        except duckdb.Error as exc:
+            locked = "lock" in str(exc).lower()
+            if not locked or time.monotonic() >= deadline:
+                hint = ("another program keeps it open; close it (read with `xts log` / `xts status`, which never "
+                        "block a run)" if locked else "check the path and permissions")
+                raise StoreError(f"cannot open staging database {db}: {exc}; {hint}") from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
 @contextmanager
 def connect(path: str | Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the database under the cross-process lock; the schema is created on first use.
@@ -164,10 +198,7 @@ def connect(path: str | Path | None = None) -> Iterator[duckdb.DuckDBPyConnectio
         ) from exc
     try:
         created = not db.exists()
-        try:
-            con = duckdb.connect(str(db), config=DUCKDB_CONFIG)
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot open staging database {db}: {exc}; check the path and permissions") from exc
+        con = _open(db)
         if created:
             _make_private(db)
         try:

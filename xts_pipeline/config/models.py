@@ -342,6 +342,18 @@ class TargetObjectActions(StrictModel):
     delete: bool = True
 
 
+class UserTypeSetting(StrictModel):
+    """`user_type: {value: Member, apply: Always}`: also convert existing users (a visible update).
+
+    Entra: "If the B2B user already exists in the target tenant then Member (userType) will not changed
+    to Member, unless the Apply this mapping setting is set to Always" (cross-tenant-synchronization-
+    configure.md). The plain form `user_type: Member` is "Only during object creation".
+    """
+
+    value: Literal["Member", "Guest"] = Field("Member", description="Member (external member) or Guest")
+    apply: Literal["OnCreateOnly", "Always"] = Field("OnCreateOnly", description="Always also converts existing users")
+
+
 class SyncSettings(StrictModel):
     """Settings of one sync configuration; also the shape of every partial fragment that sets them."""
 
@@ -350,8 +362,23 @@ class SyncSettings(StrictModel):
     mappings: list[dict[str, Any]] = Field(
         default_factory=list, description="attribute mappings merged over Entra's defaults, keyed by target"
     )
-    user_type: Literal["Member", "Guest"] = Field("Member", description="userType of created users: Member or Guest")
+    user_type: str | UserTypeSetting = Field(
+        "Member", description="userType of created users (Member or Guest); {value, apply: Always} also converts existing users")
     show_in_address_list: bool = True
+
+    @field_validator("user_type", mode="before")
+    @classmethod
+    def _user_type(cls, v: Any) -> Any:
+        if isinstance(v, str) and v not in ("Member", "Guest"):
+            raise ValueError(f"must be 'Member' or 'Guest' (got '{v}'), or {{value: Member, apply: Always}} "
+                             "to also convert existing users")
+        if not isinstance(v, str | dict | UserTypeSetting):
+            raise ValueError("must be 'Member' or 'Guest', or {value: Member, apply: Always}")
+        return v
+
+    drift: Literal["report", "repair"] = Field(
+        "report", description="a target value that differs from what this pair last wrote: report it (Entra's behaviour: "
+                              "target edits persist), or repair it with a planned, guardrail-checked write")
     deprovision: DeprovisionConfig = Field(default_factory=DeprovisionConfig)
     target_object_actions: TargetObjectActions = Field(default_factory=TargetObjectActions)
 

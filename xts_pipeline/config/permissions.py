@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 SOURCE_PERMISSIONS: dict[str, str] = {
     "User.Read.All": "read users, their managers and users/delta",
+    "Organization.Read.All": "read the tenant's verified domains (GET /organization)",
 }
 SOURCE_GROUP_PERMISSIONS: dict[str, str] = {
     "GroupMember.Read.All": "read assigned groups and their direct members (scope.groups)",

@@ -91,13 +91,20 @@ def check_filters(filters: Sequence[dict[str, Any]]) -> list[RuleProblem]:
 
 
 def merge_and_compile(
-    overrides: Sequence[dict[str, Any]], user_type: str, show_in_address_list: bool
+    overrides: Sequence[dict[str, Any]], user_type: Any, show_in_address_list: bool
 ) -> tuple[list[Any], Any]:
-    """Entra defaults, then the pair's userType/showInAddressList constants, then its overrides; compiled."""
+    """Entra defaults, then the pair's userType/showInAddressList constants, then its overrides; compiled.
+
+    userType applies "Only during object creation" unless the setting says `apply: Always`: "If the B2B
+    user already exists in the target tenant then Member (userType) will not changed to Member, unless the
+    Apply this mapping setting is set to Always" (cross-tenant-synchronization-configure.md).
+    """
     from xts_pipeline.mappings import ENTRA_DEFAULT_MAPPINGS, Mapping, compile_mappings, merge_mappings
 
+    value = user_type if isinstance(user_type, str) else user_type.value
+    apply = "OnCreateOnly" if isinstance(user_type, str) else user_type.apply
     settings = [
-        Mapping(target="userType", type="Constant", value=user_type),
+        Mapping(target="userType", type="Constant", value=value, apply=apply),
         Mapping(target="showInAddressList", type="Constant", value="True" if show_in_address_list else "False"),
     ]
     specs = merge_mappings(ENTRA_DEFAULT_MAPPINGS, [*settings, *(Mapping.model_validate(m) for m in overrides)])

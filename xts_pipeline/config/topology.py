@@ -76,7 +76,13 @@ class SyncPair:
 
     @property
     def user_type(self) -> Literal["Member", "Guest"]:
-        return self.settings.user_type
+        """The userType invitations create (the apply rule lives in the compiled userType mapping)."""
+        ut = self.settings.user_type
+        return ut if isinstance(ut, str) else ut.value
+
+    @property
+    def drift(self) -> Literal["report", "repair"]:
+        return self.settings.drift
 
     @property
     def show_in_address_list(self) -> bool:

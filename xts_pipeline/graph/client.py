@@ -267,6 +267,9 @@ class GraphClient:
     def ensure_extensions(self, app_object_id: str, names: Iterable[str]) -> dict[str, str]:
         return reader.ensure_extensions(self, app_object_id, names)
 
+    def registered_extensions(self, app_object_id: str) -> set[str]:
+        return reader.registered_extensions(self, app_object_id)
+
     def find_users(self, filter: str | Filter, select: Iterable[str] = ("id",),
                    limit: int = 1000) -> list[dict[str, Any]]:
         return reader.find_users(self, filter, select, limit)

@@ -61,6 +61,7 @@ _PERMISSIONS: list[tuple[str | None, str, str]] = [
     ("GET", "/manager", "User.Read.All"),
     (None, "/manager", "User.ReadWrite.All"),
     ("GET", "/groups", "GroupMember.Read.All (or Group.Read.All)"),
+    ("GET", "/organization", "Organization.Read.All"),
     ("GET", "/users", "User.Read.All"),
     (None, "/users", "User.ReadWrite.All"),
 ]

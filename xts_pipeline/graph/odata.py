@@ -21,6 +21,9 @@ __all__ = [
     "eq",
     "ne",
     "in_",
+    "in_chunks",
+    "fits_literal",
+    "ADVANCED_PROPERTIES",
     "startswith",
     "endswith",
     "any_eq",
@@ -107,12 +110,31 @@ def ne(name: str, value: Value) -> Filter:
     return Filter(f"{prop(name)} ne {literal(value)}")
 
 
+MAX_IN_VALUES = 15  # concepts/aad-advanced-queries.md: Graph takes at most 15 values in one `in`
+MAX_LITERAL = 120  # the longest string literal a directory $filter accepts (docs/sandbox.md)
+
+
 def in_(name: str, values: Iterable[Value]) -> Filter:
-    """`name in ('a','b')`; an empty list is refused because it would match nothing silently."""
+    """`name in ('a','b')`; an empty list is refused because it would match nothing silently, and more than
+    15 values because Graph refuses them (use `in_chunks`)."""
     items = [literal(v) for v in values]
     if not items:
         raise ODataFilterError(f"in_({name!r}, []) has no values; skip the lookup instead")
+    if len(items) > MAX_IN_VALUES:
+        raise ODataFilterError(f"in_({name!r}, ...) has {len(items)} values; Graph takes at most {MAX_IN_VALUES} "
+                               "in one 'in': use in_chunks() and one request per chunk")
     return Filter(f"{prop(name)} in ({','.join(items)})")
+
+
+def in_chunks(name: str, values: Iterable[Value]) -> list[Filter]:
+    """One `in` filter per 15 values (Graph's limit), in order; no values gives no filter."""
+    vals = list(dict.fromkeys(values))
+    return [in_(name, vals[i:i + MAX_IN_VALUES]) for i in range(0, len(vals), MAX_IN_VALUES)]
+
+
+def fits_literal(value: Value) -> bool:
+    """Whether Graph accepts this value in a $filter comparison (strings up to 120 characters)."""
+    return not isinstance(value, str) or len(value) <= MAX_LITERAL
 
 
 def startswith(name: str, prefix: str) -> Filter:
@@ -164,15 +186,27 @@ def raw(text: str) -> Filter:
     return Filter(text, compound=True)
 
 
-_ADVANCED = re.compile(r"\b(ne|not|endswith)\b|\$count", re.IGNORECASE)
+# includes/filter-directory-objects.md: user properties whose every operator, `eq` included, is an
+# advanced query (ConsistencyLevel: eventual + $count=true).
+ADVANCED_PROPERTIES = frozenset({
+    "companyName", "employeeHireDate", "employeeType", "mobilePhone", "officeLocation",
+    "onPremisesExtensionAttributes", "onPremisesImmutableId", "onPremisesLastSyncDateTime",
+    "onPremisesSamAccountName", "passwordPolicies", "postalCode", "preferredLanguage", "showInAddressList",
+    "streetAddress", "faxNumber",
+})
+_ADVANCED = re.compile(r"\b(ne|not|endswith)\b|\$count|\b(eq|ne)\s+null\b", re.IGNORECASE)
+_NAMES = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def needs_advanced(filter_text: str | None) -> bool:
-    """Whether Graph wants ConsistencyLevel: eventual + $count=true for this filter.
+    """Whether Graph wants ConsistencyLevel: eventual + $count=true for this filter: an advanced operator
+    (ne, not, endsWith, a null comparison) or a property that needs it even for eq.
 
     Only looks outside string literals so a value containing ' ne ' doesn't flip it.
     """
     if not filter_text:
         return False
     outside = re.sub(r"'(?:[^']|'')*'", "''", filter_text)
-    return bool(_ADVANCED.search(outside))
+    if _ADVANCED.search(outside):
+        return True
+    return any(n in ADVANCED_PROPERTIES for n in _NAMES.findall(outside))

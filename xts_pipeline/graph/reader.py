@@ -16,11 +16,16 @@ if TYPE_CHECKING:
     from .client import GraphClient
 
 __all__ = ["DeltaRound", "iter_users", "iter_groups", "iter_group_members", "iter_directory_roles",
-           "iter_role_members", "partner_sync_policy", "verified_domains", "ensure_extensions", "find_users", "EXTENSION_PREFIX"]
+           "iter_role_members", "partner_sync_policy", "verified_domains", "ensure_extensions", "registered_extensions", "find_users",
+           "EXTENSION_PREFIX"]
 
 EXTENSION_PREFIX = "extension_"
-# Each user's manager id in the same page (users list and users/delta both accept it; +1 RU per request).
-MANAGER_EXPAND = "manager($select=id)"
+# Each user's manager in the same page of the users list (+1 RU per request). Plain: the directory does not
+# apply query options nested in $expand on directory objects. users/delta takes no $expand at all: it
+# tracks the manager when `manager` is in $select and reports it as a `manager@delta` annotation
+# (concepts/delta-query-overview.md).
+MANAGER_EXPAND = "manager"
+MANAGER_SELECT = "manager"
 ADVANCED_HEADERS = {"ConsistencyLevel": "eventual"}
 
 
@@ -138,6 +143,18 @@ def _short_name(full: str) -> str | None:
     return name
 
 
+def registered_extensions(client: GraphClient, app_object_id: str) -> set[str]:
+    """Full names of the user directory extensions registered on the app (GET extensionProperties)."""
+    from .client import segment
+
+    out: set[str] = set()
+    for body in client.iter_pages(f"applications/{segment(app_object_id)}/extensionProperties"):
+        for ext in body.get("value", []):
+            if ext.get("name") and "User" in (ext.get("targetObjects") or ["User"]):
+                out.add(str(ext["name"]))
+    return out
+
+
 def ensure_extensions(client: GraphClient, app_object_id: str, names: Iterable[str],
                       data_type: str = "String") -> dict[str, str]:
     """Register missing directory extensions on the app (GET, then POST only what is missing)."""
@@ -184,7 +201,11 @@ class DeltaRound:
     def __init__(self, client: GraphClient, select: list[str], delta_link: str | None,
                  page_size: int = 999, expand: str | None = None) -> None:
         self._client = client
-        self._expand = expand
+        if expand and expand.split("(")[0].strip().lower() != "manager":
+            raise ValueError("the delta query of users supports no $expand, only the manager relationship in "
+                             f"$select; got expand={expand!r}")
+        if expand:  # the manager is tracked through $select on delta, never $expand
+            select = [*select, MANAGER_SELECT] if MANAGER_SELECT not in select else select
         # Graph sizes delta pages itself; `Prefer: odata.maxpagesize` asks for bigger ones where honoured.
         self._headers = {"Prefer": f"odata.maxpagesize={page_size}"}
         self._select = select
@@ -209,9 +230,7 @@ class DeltaRound:
                 return
             except DeltaTokenExpiredError:
                 self.resynced = True
-        params = {"$select": _select(self._select)}
-        if self._expand:
-            params["$expand"] = self._expand  # kept in the delta token by Graph for later rounds
+        params = {"$select": _select(self._select)}  # kept in the delta token by Graph for later rounds
         yield from self._run("users/delta", params)
 
     def _run(self, url: str, params: dict[str, Any] | None) -> Iterator[list[dict[str, Any]]]:

@@ -17,6 +17,7 @@ invited address): one match is adopted, none means the invitation is sent again.
 
 from __future__ import annotations
 
+import base64
 import heapq
 import itertools
 import logging
@@ -41,7 +42,7 @@ from .errors import (
     parse_error_body,
     permission_hint,
 )
-from .odata import eq, needs_advanced
+from .odata import eq, fits_literal, needs_advanced
 from .retry import backoff_delay, parse_retry_after
 
 __all__ = ["WriteOp", "Outcome", "BatchWriter", "WriterStats", "INVITE_REDIRECT_URL", "MAX_BATCH"]
@@ -52,6 +53,45 @@ Kind = Literal["create", "update", "delete", "restore", "manager"]
 Status = Literal["success", "failed", "skipped"]
 INVITE_REDIRECT_URL = "https://myapps.microsoft.com"
 MAX_BATCH = 20  # Graph's documented $batch limit
+# How much older than the invitation's answer a returned user must be to count as pre-existing (server clock;
+# generous against clock rounding and a sandbox clock that runs faster than the wall).
+EXISTING_USER_SLACK_S = 600.0
+
+# Application permissions each write accepts (the API reference's least-privileged one, then higher ones).
+_WRITE_PERMISSIONS: list[tuple[str, str, frozenset[str]]] = [
+    ("POST", "/invitations", frozenset({"User.Invite.All", "User.ReadWrite.All", "Directory.ReadWrite.All"})),
+    ("POST", "/restore", frozenset({"User.ReadWrite.All"})),
+    ("GET", "/users", frozenset({"User.Read.All", "User.ReadWrite.All", "Directory.Read.All",
+                                 "Directory.ReadWrite.All"})),
+    ("", "/users", frozenset({"User.ReadWrite.All", "Directory.ReadWrite.All", "User.ManageIdentities.All",
+                              "User.EnableDisableAccount.All"})),
+]
+
+
+def write_permissions(method: str, url: str) -> frozenset[str]:
+    """The application permissions any one of which lets the app make this call."""
+    path = endpoint_of(url).lower()
+    for m, marker, perms in _WRITE_PERMISSIONS:
+        if (not m or m == method.upper()) and marker in path:
+            return perms
+    return frozenset()
+
+
+def _parse_time(text: object) -> float | None:
+    """ISO 8601 (createdDateTime) or an HTTP Date header, as epoch seconds."""
+    if not isinstance(text, str) or not text:
+        return None
+    from datetime import datetime
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -81,6 +121,9 @@ class Outcome:
     kind: str | None = None
     adopted: bool = False
     http_status: int | None = None
+    # The write was refused for who we are (token or app permission), not for this user: quarantine counts
+    # these as credential failures; any other 400/403 is this user's own failure.
+    credential_failure: bool = False
 
 
 @dataclass
@@ -93,13 +136,14 @@ class WriterStats:
     transport_errors: int = 0
     lookups: int = 0
     adopted: int = 0
+    not_yet_visible: int = 0  # 404s on a just-created user (replication lag), retried
     outcomes: dict[str, int] = field(default_factory=lambda: {"success": 0, "failed": 0, "skipped": 0})
 
 
 @dataclass
 class _Task:
     op: WriteOp
-    phase: str  # invite | lookup | patch | single
+    phase: str  # invite | verify | lookup | patch | single
     started: float
     target_id: str | None = None
     errors: int = 0  # 5xx / transport / 404-lag, per phase
@@ -107,10 +151,12 @@ class _Task:
     sends: int = 0
     ambiguous: bool = False  # a send of this phase may have been applied unseen
     adopted: bool = False
+    invited_at: str | None = None  # the invitation answer's Date (server clock), to spot an old user
+    reinvited: bool = False  # an earlier invite may have landed unseen (lookup found nothing, sent again)
 
     @property
     def writes(self) -> int:
-        return 0 if self.phase == "lookup" else 1
+        return 0 if self.phase in ("lookup", "verify") else 1
 
 
 @dataclass
@@ -181,6 +227,9 @@ class BatchWriter:
             }
             return {"id": rid, "method": "POST", "url": "/invitations", "body": body,
                     "headers": {"Content-Type": "application/json"}}
+        if task.phase == "verify":
+            return {"id": rid, "method": "GET", "url": build_url(f"/users/{segment(task.target_id or '')}", {
+                "$select": "id,createdDateTime,userPrincipalName,mail,userType,creationType,externalUserState"})}
         if task.phase == "lookup":
             flt = self._lookup_filter(op)
             params: dict[str, Any] = {"$filter": flt, "$select": "id", "$top": 5}
@@ -210,7 +259,7 @@ class BatchWriter:
     def _lookup_filter(op: WriteOp) -> str:
         """The caller's lookup, ORed with the invited address (invited users get it as `mail`)."""
         address = (op.invitation or {}).get("invitedUserEmailAddress")
-        by_mail = eq("mail", address).text if address else None
+        by_mail = eq("mail", address).text if address and fits_literal(address) else None
         if op.lookup_filter and by_mail:
             return f"({op.lookup_filter}) or {by_mail}"
         return op.lookup_filter or by_mail or ""
@@ -237,12 +286,15 @@ class BatchWriter:
             if r is None:  # missing from the answer: treat like a lost response
                 out.append((t, _Reply(599, {}, None)))
             else:
-                out.append((t, _Reply(int(r.get("status", 599)), _lower_headers(r.get("headers")), r.get("body"))))
+                sub = _lower_headers(r.get("headers"))
+                if "date" not in sub and "date" in headers:
+                    sub["date"] = headers["date"]
+                out.append((t, _Reply(int(r.get("status", 599)), sub, r.get("body"))))
         return out
 
     # ------------------------------------------------------------ state machine
     def _finish(self, task: _Task, status: Status, *, code: str | None = None, message: str | None = None,
-                http_status: int | None = None) -> Outcome:
+                http_status: int | None = None, credential: bool = False) -> Outcome:
         self.stats.outcomes[status] += 1
         if task.adopted:
             self.stats.adopted += 1
@@ -250,7 +302,7 @@ class BatchWriter:
             op_id=task.op.op_id, status=status, target_id=task.target_id or task.op.user_id,
             error_code=code, error_message=message, attempts=task.sends,
             duration_ms=int((time.monotonic() - task.started) * 1000), kind=task.op.kind,
-            adopted=task.adopted, http_status=http_status,
+            adopted=task.adopted, http_status=http_status, credential_failure=credential,
         )
 
     def _fail_message(self, task: _Task, method_url: str, status: int, msg: str | None) -> str:
@@ -273,6 +325,15 @@ class BatchWriter:
                     return self._finish(task, "failed", code="NoInvitedUserId", http_status=s,
                                         message=self._fail_message(task, "POST /invitations", s,
                                                                    "response had no invitedUser.id"))
+                task.invited_at = reply.headers.get("date")
+                # The invitation API answers with the existing user when the address already has one: look
+                # before writing anything to it (api/invitation-post.md).
+                return self._next_phase(task, "verify")
+            if task.phase == "verify":
+                existing = self._existing_user(task, reply)
+                if existing:
+                    return self._finish(task, "failed", code="ExistingUserReturned", http_status=s,
+                                        message=existing)
                 return self._next_phase(task, "patch") if op.patch else self._finish(task, "success")
             if task.phase == "lookup":
                 found = [u.get("id") for u in (reply.body or {}).get("value", []) if u.get("id")]
@@ -285,7 +346,9 @@ class BatchWriter:
                     return self._finish(task, "failed", code="DuplicateUsers", http_status=s, message=(
                         f"tenant {self.client.conn.name!r}: create op {op.op_id}: lookup matched users "
                         f"{', '.join(found)}; merge or delete the duplicates, then rerun"))
-                # Nothing was created: safe to invite again (error count kept, so no endless loop).
+                # Nothing was created: safe to invite again (error count kept, so no endless loop). If the
+                # lost invite did land (the lookup may lag behind), the user it returns is ours.
+                task.reinvited = True
                 return self._next_phase(task, "invite", keep_errors=True)
             if op.kind == "restore" and task.phase == "single" and op.patch:
                 return self._next_phase(task, "patch")
@@ -305,7 +368,8 @@ class BatchWriter:
             self.client.tokens.token(force_refresh=True)
             return self._retry_error(task, s, code, message)
         if s == 404:
-            if task.phase == "patch" and op.kind == "create":
+            if task.phase in ("patch", "verify") and op.kind == "create":
+                self.stats.not_yet_visible += 1
                 return self._retry_error(task, s, code, message)  # replication lag after the invite
             if op.kind == "delete":
                 if task.ambiguous:
@@ -322,16 +386,54 @@ class BatchWriter:
             return self._retry_error(task, s, code, message)
         req = self._request(task, "x")
         where = f"{req['method']} {endpoint_of(req['url'])}"
+        credential = False
         if s == 403:
-            perm = permission_hint(req["method"], req["url"])
-            message = f"{message or 'access denied'}; grant the app {perm} and give admin consent"
-        return self._finish(task, "failed", code=code or f"HTTP{s}", http_status=s,
+            # Graph answers 403 both when the app lacks the permission and when this one user is off limits
+            # (api/user-update.md: other users' phones and otherMails only on non-administrators). The
+            # token's roles tell them apart: with the permission in hand, the refusal is about the user.
+            needed = write_permissions(req["method"], req["url"])
+            roles = self._app_roles()
+            credential = roles is None or not roles.intersection(needed)
+            if credential:
+                perm = permission_hint(req["method"], req["url"])
+                message = f"{message or 'access denied'}; grant the app {perm} and give admin consent"
+        return self._finish(task, "failed", code=code or f"HTTP{s}", http_status=s, credential=credential,
                             message=self._fail_message(task, where, s, message))
+
+    def _app_roles(self) -> set[str] | None:
+        """The application permissions in the current access token (its `roles` claim), or None."""
+        try:
+            token = self.client.tokens.token()
+            payload = token.split(".")[1]
+            claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except Exception:  # noqa: BLE001 - no readable token: treat the 403 as the app's own
+            return None
+        roles = claims.get("roles") if isinstance(claims, dict) else None
+        return {str(r) for r in roles} if isinstance(roles, list) else None
+
+    def _existing_user(self, task: _Task, reply: _Reply) -> str | None:
+        """A Failure message when the invitation returned a user that existed before it, else None.
+
+        The user is ours only if the invitation made it: created at (or after) the invitation answer, on
+        the server's clock. An older one belongs to someone else (another pair, an admin's invite), and
+        writing our attributes over it would be exactly what Entra never does.
+        """
+        if task.reinvited:
+            return None  # our own lost invite; a user older than it would have matched the mail lookup
+        body = reply.body if isinstance(reply.body, dict) else {}
+        created, answered = _parse_time(body.get("createdDateTime")), _parse_time(task.invited_at)
+        if created is None or answered is None or created >= answered - EXISTING_USER_SLACK_S:
+            return None
+        facts = ", ".join(f"{k}={body.get(k)!r}" for k in ("userPrincipalName", "mail", "userType", "creationType",
+                                                           "externalUserState", "createdDateTime"))
+        return (f"tenant {self.client.conn.name!r}: create op {task.op.op_id}: POST /invitations returned the "
+                f"existing user {task.target_id} ({facts}) instead of creating one; it was not changed. Match it "
+                "to its source user (adopt) or remove it, then rerun")
 
     def _retry_error(self, task: _Task, s: int, code: str | None, message: str | None) -> Outcome | float:
         task.errors += 1
         if task.errors >= self.max_attempts:
-            return self._finish(task, "failed", code=code or f"HTTP{s}", http_status=s,
+            return self._finish(task, "failed", code=code or f"HTTP{s}", http_status=s, credential=s == 401,
                                 message=self._fail_message(task, "$batch", s, (message or "no answer") +
                                                            f" (gave up after {task.errors} errors)"))
         if task.phase == "invite" and task.ambiguous:
@@ -452,7 +554,8 @@ class BatchWriter:
                                 f"tenant {self.client.conn.name!r}: op {task.op.op_id}: $batch failed "
                                 f"({type(result).__name__}: {str(result)[:200]})")
                             out: Outcome | float = self._finish(
-                                task, "failed", code=type(result).__name__, message=text)
+                                task, "failed", code=type(result).__name__, message=text,
+                                credential=isinstance(result, AuthError | PermissionError_))
                         else:
                             out = self._advance(task, reply)
                         if isinstance(out, Outcome):

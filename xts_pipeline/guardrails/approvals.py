@@ -11,12 +11,14 @@ import getpass
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 import orjson
+
+from xts_pipeline.paths import shell_command
 
 from .report import GuardrailResult
 from .rows import changes, desired
@@ -54,9 +56,10 @@ def plan_fingerprint(plan_rows: Iterable[Mapping[str, Any]]) -> str:
     return total.hexdigest()[:FINGERPRINT_CHARS]
 
 
-def approve_command(pair_name: str, fingerprint: str) -> str:
-    """The exact command that approves one plan; the pair is quoted so `->` pastes into a shell."""
-    return f"xts approve --pair '{pair_name}' --plan {fingerprint} --reason \"...\""
+def approve_command(pair_name: str, fingerprint: str, config_args: Sequence[str] = ()) -> str:
+    """The exact command that approves one plan, paste-safe (`->` would be a shell redirect unquoted)."""
+    return shell_command("xts", "approve", *config_args, "--pair", pair_name, "--plan", fingerprint,
+                         "--reason", "...")
 
 
 def is_fingerprint(text: str | None) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -25,21 +24,17 @@ def _parse_pair(text: str) -> tuple[str, str]:
 
 
 def _resolve(args: argparse.Namespace) -> tuple[str, str, Path]:
-    """(pair key, pair shown to people, DuckDB path), checked against the config when there is one."""
+    """(pair key, pair shown to people, DuckDB path) by xts_pipeline.paths, the rule every entry point uses."""
     source, target = _parse_pair(args.pair)
-    config = getattr(args, "config", None) or os.environ.get("XTS_CONFIG")
-    if config:
-        from xts_pipeline.config import ConfigError, load_config, resolve_config_path
+    from xts_pipeline import paths
+    from xts_pipeline.config import ConfigError
 
-        try:
-            topology = load_config(resolve_config_path(config))
-            pair = topology.pair(f"{source}->{target}")
-        except ConfigError as exc:
-            raise CliError(str(exc)) from None
-        return pair.key, pair.name, Path(topology.duckdb_path)
-    from xts_pipeline.store import default_path
-
-    return f"{source}__{target}", f"{source}->{target}", default_path()
+    try:
+        resolved, topology = paths.resolve(getattr(args, "config", None))
+        pair = topology.pair(f"{source}->{target}")
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    return pair.key, pair.name, resolved.duckdb
 
 
 def approve_command(args: argparse.Namespace) -> int:
@@ -56,8 +51,12 @@ def approve_command(args: argparse.Namespace) -> int:
         return 2
     print(f"approved plan {rec['fingerprint']} of {shown} by {rec['approved_by']} at "
           f"{rec['approved_at']:%Y-%m-%d %H:%M:%S} UTC: {rec['reason']} (stored in {db})")
-    if current and current != rec["fingerprint"]:
-        print(f"note: the latest plan of {shown} has fingerprint {current}, not {rec['fingerprint']}; this "
+    if not current:
+        print(f"note: the store {db} holds no plan of {shown} yet, so nothing there has fingerprint "
+              f"{rec['fingerprint']}; if `xts sync` printed it, run this with the same --config (or "
+              f"$XTS_CONFIG) as that sync", file=sys.stderr)
+    elif current != rec["fingerprint"]:
+        print(f"note: the latest plan of {shown} in {db} has fingerprint {current}, not {rec['fingerprint']}; this "
               f"approval applies only if a run plans exactly that content. Check the fingerprint in "
               f"`xts sync` or the guardrail check's metadata", file=sys.stderr)
     elif current:

@@ -1,9 +1,18 @@
 """Quarantine a failing pair, as Entra does: skip it with back-off, disable it after four weeks.
 
-Entra quarantines a job when its credentials fail, or, after at least 5,000 failures, when more than
-40 % of events fail or there are more than 40,000 failures; it then retries after 6 h, 12 h, 24 h and
-every 24 h, and disables the job after 4 weeks. The thresholds scale through `QuarantinePolicy`.
-One row per pair in the DuckDB table `quarantine`; the caller owns the (short-lived) connection.
+Entra (app-provisioning/application-provisioning-quarantine-status.md):
+- "5,000 failures are the minimum to start evaluating whether to quarantine because of too many failures";
+  then "If more than 40% of provisioning events fail, or there are more than 40,000 failures, the
+  provisioning job will go into quarantine. Reference failures won't be counted as part of the 40%
+  threshold or 40,000 threshold" and "There's an absolute threshold of 60,000 failures that accounts
+  for both reference and non-reference failures".
+- "After the failure, the first retry will happen in 6 hours. The second retry happens 12 hours after
+  the first failure. The third retry happens 24 hours after the first failure. There will be retries
+  every 24 hours after the 3rd retry. The retries will go on for 28 days after the first failure".
+- Restart can "clear escrows (to restart the escrow counter that accrues toward quarantine status)".
+So counts accrue across applies in `quarantine_escrow` until an apply with no failure or a release, and
+every retry time is measured from the first failure. The thresholds scale through `QuarantinePolicy`.
+One row per pair in `quarantine`; the caller owns the (short-lived) connection.
 """
 
 from __future__ import annotations
@@ -34,6 +43,10 @@ class ApplyStats:
     failures: int
     credentials_failed: bool = False
     detail: str = ""  # the first error seen (one line naming tenant and endpoint), kept in the reason
+    reference_failures: int = 0  # of `failures`, those of reference writes (manager): not in the 40 % / 40,000 rules
+
+
+ABSOLUTE_MAX_FAILURES = 60_000  # Entra's absolute threshold, reference failures included
 
 
 @dataclass(frozen=True)
@@ -67,9 +80,11 @@ def _now(now: datetime | None) -> datetime:
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the table, or add our columns to the one store.py may have created first."""
+    """Create the tables, or add our columns to the one store.py may have created first."""
     cols = ", ".join(f"{k} {v}" for k, v in COLUMNS.items())
     con.execute(f"CREATE TABLE IF NOT EXISTS quarantine ({cols})")
+    con.execute("""CREATE TABLE IF NOT EXISTS quarantine_escrow (pair_key VARCHAR PRIMARY KEY, events BIGINT,
+                   failures BIGINT, reference_failures BIGINT, first_failure_at TIMESTAMP, updated_at TIMESTAMP)""")
     have = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
                                       "WHERE table_name = 'quarantine'").fetchall()}
     for name, typ in COLUMNS.items():
@@ -85,14 +100,51 @@ def evaluate_quarantine(stats: ApplyStats, policy: QuarantinePolicy) -> str | No
                 "permission)" + cause)
     if stats.failures < policy.min_failures:
         return None
-    if stats.failures > policy.max_failures:
-        return f"{stats.failures} failures, more than max_failures={policy.max_failures}" + cause
-    rate = stats.failures / stats.events if stats.events else 1.0
+    if stats.failures > max(ABSOLUTE_MAX_FAILURES, policy.max_failures):
+        return (f"{stats.failures} failures (reference failures included), more than the absolute "
+                f"{max(ABSOLUTE_MAX_FAILURES, policy.max_failures)}" + cause)
+    plain = stats.failures - stats.reference_failures
+    plain_events = stats.events - stats.reference_failures
+    if plain > policy.max_failures:
+        return f"{plain} failures, more than max_failures={policy.max_failures}" + cause
+    rate = plain / plain_events if plain_events > 0 else 0.0
     if rate > policy.failure_rate:
-        return (f"{stats.failures} of {stats.events} events failed ({rate:.0%}), more than "
+        return (f"{plain} of {plain_events} events failed ({rate:.0%}), more than "
                 f"failure_rate={policy.failure_rate:.0%} after at least min_failures={policy.min_failures}"
                 + cause)
     return None
+
+
+def retry_at(first_failure: datetime, attempts: int, policy: QuarantinePolicy) -> datetime:
+    """When retry number `attempts + 1` is due, measured from the first failure (6 h, 12 h, 24 h, then +24 h)."""
+    hours = policy.backoff_hours
+    if attempts < len(hours):
+        return first_failure + timedelta(hours=hours[attempts])
+    return first_failure + timedelta(hours=hours[-1] * (attempts - len(hours) + 2))
+
+
+def accrue(con: duckdb.DuckDBPyConnection, pair_key: str, stats: ApplyStats, now: datetime) -> ApplyStats:
+    """Add this apply's counts to the pair's escrow; an apply without failures clears it. Returns the totals."""
+    ensure_table(con)
+    if stats.failures == 0 and not stats.credentials_failed:
+        con.execute("DELETE FROM quarantine_escrow WHERE pair_key = ?", [pair_key])
+        return stats
+    row = con.execute("SELECT events, failures, reference_failures, first_failure_at FROM quarantine_escrow "
+                      "WHERE pair_key = ?", [pair_key]).fetchone()
+    events, failures, refs, first = row if row else (0, 0, 0, now)
+    total = ApplyStats(events + stats.events, failures + stats.failures, stats.credentials_failed, stats.detail,
+                       refs + stats.reference_failures)
+    con.execute("""INSERT INTO quarantine_escrow VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (pair_key) DO UPDATE SET
+                   events = excluded.events, failures = excluded.failures,
+                   reference_failures = excluded.reference_failures, updated_at = excluded.updated_at""",
+                [pair_key, total.events, total.failures, total.reference_failures, first, now])
+    return total
+
+
+def first_failure_at(con: duckdb.DuckDBPyConnection, pair_key: str, default: datetime) -> datetime:
+    ensure_table(con)
+    row = con.execute("SELECT first_failure_at FROM quarantine_escrow WHERE pair_key = ?", [pair_key]).fetchone()
+    return row[0] if row and row[0] else default
 
 
 def get_state(con: duckdb.DuckDBPyConnection, pair_key: str) -> QuarantineState | None:
@@ -131,7 +183,7 @@ def enter(con: duckdb.DuckDBPyConnection, pair_key: str, reason: str, policy: Qu
     """Quarantine the pair now; the first retry is after the first back-off step (6 h by default)."""
     ensure_table(con)
     now = _now(now)
-    return _save(con, QuarantineState(pair_key, QUARANTINED, reason, now, now + policy.delay(0), 0,
+    return _save(con, QuarantineState(pair_key, QUARANTINED, reason, now, retry_at(now, 0, policy), 0,
                                       failures=failures))
 
 
@@ -142,6 +194,7 @@ def release(con: duckdb.DuckDBPyConnection, pair_key: str, released_by: str,
     if state is None or not state.active:
         return None
     now = _now(now)
+    con.execute("DELETE FROM quarantine_escrow WHERE pair_key = ?", [pair_key])  # a release clears escrows
     return _save(con, QuarantineState(pair_key, RELEASED, state.reason, state.since, None, state.attempts,
                                       now, released_by, state.failures))
 
@@ -155,12 +208,12 @@ def is_skipped(con: duckdb.DuckDBPyConnection, pair_key: str, now: datetime | No
     shown = pair_key.replace("__", "->", 1)
     if state.status == DISABLED:
         return SkipDecision(True, f"{shown}: disabled after quarantine since {state.since:%Y-%m-%d %H:%M} UTC "
-                                  f"({state.reason}); fix the cause, then run `xts release --pair {shown}`", state)
+                                  f"({state.reason}); fix the cause, then run `xts release --pair '{shown}'`", state)
     if state.next_retry_at is not None and now < state.next_retry_at:
         wait = state.next_retry_at - now
         return SkipDecision(True, f"{shown}: quarantined since {state.since:%Y-%m-%d %H:%M} UTC ({state.reason}); "
                                   f"next retry at {state.next_retry_at:%Y-%m-%d %H:%M} UTC (in {_human(wait)}), "
-                                  f"attempt {state.attempts + 1}; fix the cause, then `xts release --pair {shown}`",
+                                  f"attempt {state.attempts + 1}; fix the cause, then `xts release --pair '{shown}'`",
                             state)
     return SkipDecision(False, f"{shown}: quarantined, retry {state.attempts + 1} is due now", state)
 
@@ -170,18 +223,23 @@ def after_apply(con: duckdb.DuckDBPyConnection, pair_key: str, stats: ApplyStats
     """Update the pair's state from one apply: enter, back off, disable, or release after a good retry."""
     now = _now(now)
     state = get_state(con, pair_key)
-    reason = evaluate_quarantine(stats, policy)
     if state is not None and state.active:
-        if reason is None:
+        # A quarantined pair's retry: any success lifts it ("If any of the retries above gets a successful
+        # response, the job is automatically put out of quarantine").
+        if evaluate_quarantine(stats, policy) is None:
             return release(con, pair_key, "automatic: retry succeeded", now)
+        total = accrue(con, pair_key, stats, now)
+        reason = evaluate_quarantine(total, policy) or state.reason
         attempts = state.attempts + 1
         if now - state.since >= timedelta(days=policy.disable_after_days):
             return _save(con, QuarantineState(pair_key, DISABLED, reason, state.since, None, attempts,
-                                              failures=stats.failures))
-        return _save(con, QuarantineState(pair_key, QUARANTINED, reason, state.since, now + policy.delay(attempts),
-                                          attempts, failures=stats.failures))
+                                              failures=total.failures))
+        return _save(con, QuarantineState(pair_key, QUARANTINED, reason, state.since,
+                                          retry_at(state.since, attempts, policy), attempts, failures=total.failures))
+    total = accrue(con, pair_key, stats, now)
+    reason = evaluate_quarantine(total, policy)
     if reason is not None:
-        return enter(con, pair_key, reason, policy, now, stats.failures)
+        return enter(con, pair_key, reason, policy, first_failure_at(con, pair_key, now), total.failures)
     return state
 
 

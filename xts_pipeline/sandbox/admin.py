@@ -103,6 +103,16 @@ async def handle_admin(app: SandboxApp, request: Request) -> Response:
             return _err(404, f"User '{um.group(1)}' is not an active user of tenant '{tenant.name}'.")
         store.update_user(tenant, row[0], body)  # raw: bypasses Graph's validation on purpose
         return _json(store.get_user(tenant, row[0]))
+    rm = re.match(r"^/directoryRoles/([^/]+)/members$", rest)
+    if rm and method == "POST":
+        # Role holders that are not users (a role-assignable group, a service principal), or a user by id.
+        role = store.get_directory_role(tenant, rm.group(1))
+        kind = body.get("type", "user")
+        if role is None or kind not in ("user", "group", "servicePrincipal"):
+            return _err(400, "Body must be {\"type\": \"user\"|\"group\"|\"servicePrincipal\", \"id\"?, "
+                        "\"displayName\"?} for an activated role (object id or roleTemplateId=...).")
+        member = store.add_role_member(tenant, role["id"], kind, body.get("id"), body.get("displayName"))
+        return _json(member)
     if rest == "/partners" and method == "GET":
         return _json({"tenant": tenant.name, "value": store.list_partners(tenant)})
     pm = re.match(r"^/partners/([^/]+)$", rest)

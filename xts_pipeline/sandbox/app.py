@@ -12,9 +12,11 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import orjson
@@ -35,13 +37,14 @@ from .permissions import (
     EXTENSIONS_WRITE,
     GROUPS_READ,
     INVITE,
+    ORG_READ,
     POLICY_READ,
     POLICY_WRITE,
     ROLES_READ,
     USERS_READ,
     USERS_WRITE,
 )
-from .store import DEFAULT_USER_PROPS, SandboxStore, Tenant
+from .store import COLLECTION_PROPS, DEFAULT_USER_PROPS, SandboxStore, Tenant
 from .throttle import Throttler, request_cost
 from .tokens import TOKEN_LIFETIME_S, TokenClaims, TokenError, TokenSigner, client_credentials
 
@@ -51,9 +54,14 @@ USER_PROPS = (
     "postalCode", "usageLocation", "employeeId", "employeeType", "mobilePhone", "businessPhones",
     "preferredLanguage", "accountEnabled", "userType", "creationType", "externalUserState",
     "externalUserStateChangeDateTime", "showInAddressList", "createdDateTime", "deletedDateTime",
+    "faxNumber", "proxyAddresses", "identities", "imAddresses", "onPremisesExtensionAttributes",
+    "onPremisesSyncEnabled",
 )
+# Read-only in resources/user.md (proxyAddresses "Read-only, Not nullable"; onPremisesSyncEnabled "Read-only");
+# identities needs User.ManageIdentities.All to write (api/user-update.md), which no sandbox app holds.
 READ_ONLY_USER_PROPS = {"id", "creationType", "externalUserState", "externalUserStateChangeDateTime",
-                        "createdDateTime", "deletedDateTime"}
+                        "createdDateTime", "deletedDateTime", "proxyAddresses", "imAddresses",
+                        "onPremisesSyncEnabled", "identities"}
 BOOL_PROPS = {"accountEnabled", "showInAddressList"}
 LIST_PROPS = {"otherMails", "businessPhones"}
 GROUP_PROPS = ("id", "displayName", "description", "mail", "mailEnabled", "mailNickname", "groupTypes",
@@ -131,8 +139,25 @@ def error_body(code: str, message: str, request_id: str, client_request_id: str,
         "date": iso(now), "request-id": request_id, "client-request-id": client_request_id}}})
 
 
+_NORMALIZED = (*COLLECTION_PROPS, "onPremisesExtensionAttributes")
+_FIXUPS: dict[tuple, tuple[str, ...]] = {}
+
+
 def _project(d: dict, props) -> dict:
-    return {k: d.get(k) for k in props}
+    """The selected properties; a collection is never null (the v1.0 schema's collections are arrays)."""
+    out = {k: d.get(k) for k in props}
+    key = props if isinstance(props, tuple) else tuple(props)
+    fix = _FIXUPS.get(key)
+    if fix is None:
+        fix = _FIXUPS[key] = tuple(k for k in _NORMALIZED if k in key) if len(_FIXUPS) < 4096 else \
+            tuple(k for k in _NORMALIZED if k in out)
+    for k in fix:
+        if out[k] is None:
+            if k == "onPremisesExtensionAttributes":
+                out[k] = {f"extensionAttribute{i}": None for i in range(1, 16)}
+            else:
+                out[k] = [f"SMTP:{d['mail']}"] if k == "proxyAddresses" and d.get("mail") else []
+    return out
 
 
 @dataclass
@@ -174,6 +199,36 @@ class SandboxApp:
     def set_faults(self, spec: str | None, seed: int = 0) -> None:
         self.fault_spec, self.fault_seed = spec or "", int(seed)
         self.injector = FaultInjector(FaultSpec.parse(spec), seed) if spec else None
+        self._lag: dict[tuple[str, str], tuple[float, bool]] = {}  # (tenant, user) -> (visible at, created)
+
+    # ---- replication lag (fault mode lag_ms) ---------------------------------------------------
+    def note_write(self, tenant: Tenant, user_id: str, created: bool = False) -> None:
+        """A user was just created or changed: with lag_ms it stays invisible to reads for a while."""
+        if self.injector is None:
+            return
+        lag = self.injector.lag_for(tenant.name)
+        if lag:
+            now = time.monotonic()
+            if len(self._lag) > 50_000:
+                self._lag = {k: v for k, v in self._lag.items() if v[0] > now}
+            old = self._lag.get((tenant.tenant_id, user_id))
+            self._lag[(tenant.tenant_id, user_id)] = (now + lag, created or bool(old and old[1] and old[0] > now))
+
+    def lagging(self, tenant: Tenant, user_id: str, writes: bool = False) -> bool:
+        """Whether a read (or, with `writes`, a write: only for a just-created user) must not see it yet."""
+        if not self._lag:
+            return False
+        hit = self._lag.get((tenant.tenant_id, user_id))
+        if hit is None:
+            return False
+        if hit[0] <= time.monotonic():
+            self._lag.pop((tenant.tenant_id, user_id), None)
+            return False
+        return hit[1] or not writes
+
+    def lag_filter(self, tenant: Tenant):
+        """A `hide(id)` for listings, or None when no user is lagging (the fast path stays fast)."""
+        return (lambda uid: self.lagging(tenant, uid)) if self._lag else None
 
     # ---- opaque, tamper-evident paging/delta tokens -----------------------------------------
     def encode_token(self, state: dict) -> str:
@@ -400,7 +455,7 @@ class SandboxApp:
                         hdr = {"Retry-After": wait} if fault.kind == "503" else {}
                         raise GraphError(int(fault.kind), code, f"Injected fault {fault.kind} for tenant "
                                          f"'{req.tenant.name}'.", hdr)
-            resp = route.handler(self, req, base, *match.groups())
+            resp = route.handler(self, req, base, *_path_ids(match))
         except GraphError as exc:
             resp = GraphResponse(exc.status, error_body(exc.code, exc.message, req.request_id,
                                                         req.client_request_id, now), dict(exc.headers))
@@ -457,8 +512,10 @@ class SandboxApp:
                 return bad(f"Invalid batch payload format: request '{rid}' has no valid 'method'.")
             if not isinstance(url, str) or not url:
                 return bad(f"Invalid batch payload format: request '{rid}' has no 'url'.")
-            if str(rid) in ids:
-                return bad(f"Batch request ids must be unique; '{rid}' appears more than once.")
+            # json-batching.md: "The id ... must be unique within the batch"; Graph compares them without case.
+            if str(rid).lower() in (i.lower() for i in ids):
+                return bad(f"Batch request ids must be unique; '{rid}' appears more than once (ids are compared "
+                           "case-insensitively).")
             if urlsplit(url).scheme:
                 return bad(f"Invalid batch payload format: request '{rid}' has an absolute url; use a url "
                            "relative to the version, e.g. /users/{id}.")
@@ -518,6 +575,7 @@ class SandboxApp:
                            req.claims, sub_id, req.client_request_id, parts.query)
         resp = await self.execute(sub, base)
         resp.headers.setdefault("request-id", sub_id)
+        resp.headers.setdefault("date", formatdate(self.clock.now(), usegmt=True))  # the server's clock
         if resp.body is not None:
             resp.headers.setdefault("content-type", "application/json")
         return resp
@@ -551,21 +609,27 @@ class SandboxApp:
         add("PUT", rf"/users/{seg}/manager/\$ref", h.put_manager, USERS_WRITE)
         add("DELETE", rf"/users/{seg}/manager/\$ref", h.delete_manager, USERS_WRITE)
         add("POST", r"/invitations", h.create_invitation, INVITE)
-        add("GET", r"/directory/deletedItems/microsoft\.graph\.user", h.list_deleted, DELETED_USERS_READ)
+        # OData cast segments: the OpenAPI paths use the alias form (`graph.user`) as well as the full name.
+        add("GET", r"/directory/deletedItems/(?:microsoft\.)?graph\.user", h.list_deleted, DELETED_USERS_READ)
         add("GET", rf"/directory/deletedItems/{seg}", h.get_deleted, DELETED_USERS_READ)
         add("POST", rf"/directory/deletedItems/{seg}/(?:microsoft\.graph\.)?restore", h.restore_deleted,
             DELETED_USERS_WRITE)
         add("DELETE", rf"/directory/deletedItems/{seg}", h.purge_deleted, DELETED_USERS_WRITE)
-        add("GET", rf"/applications/{seg}", h.get_application, APP_READ)
-        add("GET", rf"/applications/{seg}/extensionProperties", h.list_extensions, EXTENSIONS_READ)
-        add("POST", rf"/applications/{seg}/extensionProperties", h.create_extension, EXTENSIONS_WRITE)
+        # api/application-get.md: GET /applications/{id} and GET /applications(appId='{appId}').
+        app_key = r"(?:/applications/([^/(]+)|/applications\((appId=[^)]*)\))"
+        add("GET", app_key, h.get_application, APP_READ)
+        add("GET", rf"{app_key}/extensionProperties", h.list_extensions, EXTENSIONS_READ)
+        add("POST", rf"{app_key}/extensionProperties", h.create_extension, EXTENSIONS_WRITE)
         add("GET", r"/groups", h.list_groups, GROUPS_READ)
         add("GET", rf"/groups/{seg}", h.get_group, GROUPS_READ)
         add("GET", rf"/groups/{seg}/members", h.list_members, GROUPS_READ)
         add("GET", r"/directoryRoles", h.list_directory_roles, ROLES_READ)
         add("GET", rf"/directoryRoles/{seg}", h.get_directory_role, ROLES_READ)
         add("GET", rf"/directoryRoles/{seg}/members", h.list_role_members, ROLES_READ)
-        add("GET", r"/organization", h.get_organization, None)
+        # api/directoryrole-get.md: GET /directoryRoles(roleTemplateId='{roleTemplateId}')
+        add("GET", r"/directoryRoles\((roleTemplateId=[^)]*)\)", h.get_directory_role, ROLES_READ)
+        add("GET", r"/directoryRoles\((roleTemplateId=[^)]*)\)/members", h.list_role_members, ROLES_READ)
+        add("GET", r"/organization", h.get_organization, ORG_READ)
         add("GET", r"/policies/crossTenantAccessPolicy/partners", h.list_partners, POLICY_READ)
         add("GET", rf"/policies/crossTenantAccessPolicy/partners/{seg}", h.get_partner, POLICY_READ)
         add("PATCH", rf"/policies/crossTenantAccessPolicy/partners/{seg}", h.patch_partner, POLICY_WRITE)
@@ -575,6 +639,11 @@ class SandboxApp:
             POLICY_WRITE)
         add("PATCH", rf"/policies/crossTenantAccessPolicy/partners/{seg}/identitySynchronization",
             h.put_identity_sync, POLICY_WRITE)
+
+
+def _path_ids(match: re.Match) -> list[str]:
+    """The ids a route captured; alternatives (`/x/{id}` or `x(key='..')`) leave None groups, dropped."""
+    return [g for g in match.groups() if g is not None]
 
 
 def _parse_query(raw: str) -> dict[str, str]:

@@ -10,7 +10,10 @@ layered: for a (tenant, kind) the matching rules are applied from the least to t
 (then in spec order), and each rule overrides only the keys it sets. `5xx=P` picks 500/502/503/504
 evenly; `burst429=N` makes a chosen 429 the first of N consecutive 429s for that tenant and kind.
 `retry_after=S` (whole seconds >= 1, default 1, Graph's format) is the `Retry-After` that injected 429s
-and 503s carry.
+and 503s carry. `lag_ms=MS` models replication lag (user-list.md: "This request might have replication
+delays for users that were recently created, updated, or deleted"): a user just created or changed stays
+invisible to list, filter and GET for between MS/2 and MS milliseconds (seeded); a just-created one also
+answers 404 to PATCH, DELETE and manager writes meanwhile.
 
 Each (tenant, kind) has its own random stream derived from the seed, so the same seed and the same
 sequence of calls for one tenant and kind give the same faults, whatever other tenants do meanwhile.
@@ -30,10 +33,11 @@ __all__ = ["Fault", "FaultInjector", "FaultRule", "FaultSpec", "FaultSpecError"]
 Kind = Literal["read", "write"]
 _STATUS_KEYS = ("500", "502", "503", "504")
 _PROB_KEYS = ("429", "5xx", *_STATUS_KEYS, "reset")
-_ALL_KEYS = ("tenant", "kind", *_PROB_KEYS, "latency_ms", "burst429", "retry_after")
+_ALL_KEYS = ("tenant", "kind", *_PROB_KEYS, "latency_ms", "burst429", "retry_after", "lag_ms")
 _INT_KEYS = ("burst429", "retry_after")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
-_GRAMMAR = "[tenant=NAME,][kind=read|write,]429=P,5xx=P,reset=P,latency_ms=MS,burst429=N,retry_after=S"
+_GRAMMAR = ("[tenant=NAME,][kind=read|write,]429=P,5xx=P,reset=P,latency_ms=MS,burst429=N,retry_after=S,"
+            "lag_ms=MS")
 
 
 class FaultSpecError(ValueError):
@@ -77,6 +81,7 @@ class _Effective:
     latency_s: float = 0.0
     burst429: int = 1
     retry_after_s: int = 1
+    lag_s: float = 0.0  # replication lag: how long a just-written user stays invisible to reads
 
     @property
     def quiet(self) -> bool:
@@ -122,9 +127,9 @@ def _parse_rule(text: str, index: int, spec: str) -> FaultRule:
                 raise FaultSpecError(f"{where}: value of {key!r} in {token!r} is not a number") from None
             if number != number or number in (float("inf"), float("-inf")):
                 raise FaultSpecError(f"{where}: value of {key!r} in {token!r} must be a finite number")
-            if key == "latency_ms":
+            if key in ("latency_ms", "lag_ms"):
                 if not 0 <= number <= 600_000:
-                    raise FaultSpecError(f"{where}: latency_ms in {token!r} must be between 0 and 600000")
+                    raise FaultSpecError(f"{where}: {key} in {token!r} must be between 0 and 600000")
             elif not 0.0 <= number <= 1.0:
                 raise FaultSpecError(f"{where}: probability {key!r} in {token!r} must be between 0 and 1")
             values[key] = number
@@ -179,6 +184,7 @@ class FaultSpec:
             latency_s=merged.get("latency_ms", 0.0) / 1000.0,
             burst429=int(merged.get("burst429", 1)),
             retry_after_s=int(merged.get("retry_after", 1)),
+            lag_s=merged.get("lag_ms", 0.0) / 1000.0,
         )
         total = eff.p429 + sum(eff.p_status) + eff.p_reset
         if total > 1.0 + 1e-9:
@@ -215,6 +221,16 @@ class FaultInjector:
             s = _Stream(random.Random(int.from_bytes(digest[:16], "big")), self.spec.effective(tenant_name, kind))
             self._streams[key] = s
         return s
+
+    def lag_for(self, tenant_name: str) -> float:
+        """Seconds a user just written in this tenant stays invisible (0: no lag): between half and all of
+        `lag_ms`, drawn from the tenant's own seeded stream so a run is reproducible."""
+        lag = self.spec.effective(tenant_name, "write").lag_s
+        if not lag:
+            return 0.0
+        with self._lock:
+            s = self._stream(tenant_name, "lag")
+            return lag * (0.5 + 0.5 * s.rng.random())
 
     def decide(self, tenant_name: str, kind: str) -> Fault | None:
         """The fault for the next request of this tenant and kind ("read" or "write"), or None."""

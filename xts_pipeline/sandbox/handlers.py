@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from . import validation
 from .app import (
     BOOL_PROPS,
     DELTA_PAGE,
@@ -113,70 +114,167 @@ def _refuse_unsupported(req: GraphRequest, allow: tuple[str, ...] = ()) -> None:
                              "(see docs/sandbox.md, 'What is not covered').")
 
 
-_EXPAND_MANAGER = re.compile(r"^\s*manager\s*(\(\s*\$select\s*=\s*id\s*\))?\s*$", re.IGNORECASE)
+_EXPAND_MANAGER = re.compile(r"^\s*manager\s*$", re.IGNORECASE)
 
 
 def _expand_manager(req: GraphRequest, text: str | None) -> bool:
-    """True for `$expand=manager` or `manager($select=id)`, the one expansion the sandbox serves (users)."""
+    """True for `$expand=manager`, the one expansion the sandbox serves on users.
+
+    Query options nested in `$expand` (`manager($select=id)`) are refused: the directory does not apply
+    them to directory objects (docs/sandbox.md, "Where Microsoft is silent"); plain `$expand=manager`
+    returns the manager object.
+    """
     if text is None:
         return False
+    if "(" in text and re.match(r"^\s*manager\s*\(", text, re.IGNORECASE):
+        raise GraphError(400, "Request_BadRequest",
+                         f"Query option '$select' nested in $expand ('{text}') is not supported on directory "
+                         "objects; use $expand=manager.")
     if not _EXPAND_MANAGER.match(text):
         raise GraphError(400, "Request_UnsupportedQuery",
-                         f"The xts sandbox supports only $expand=manager($select=id) on {req.path}, not '{text}' "
+                         f"The xts sandbox supports only $expand=manager on {req.path}, not '{text}' "
                          "(see docs/sandbox.md, 'What is not covered').")
     return True
 
 
 def _with_managers(app: SandboxApp, tenant: Tenant, users: list[dict]) -> list[dict]:
-    """Graph's shape for an expanded manager: a reference with only its id, or no key when there is none."""
-    managers = app.store.managers_for(tenant, [u["id"] for u in users if u.get("id")])
+    """Graph's shape for an expanded manager: the manager's directoryObject, or no key when there is none."""
+    managers = app.store.manager_data(tenant, [u["id"] for u in users if u.get("id")])
     for u in users:
-        mid = managers.get(u.get("id"))
-        if mid:
-            u["manager"] = {"@odata.type": "#microsoft.graph.user", "id": mid}
+        m = managers.get(u.get("id"))
+        if m:
+            u["manager"] = {"@odata.type": _USER_TYPE, **_project(m, DEFAULT_USER_PROPS)}
     return users
+
+
+# $orderby: user-list.md, "Supports ... $orderBy" on displayName and userPrincipalName by default; other
+# properties are sortable only as advanced queries (concepts/aad-advanced-queries.md).
+_ORDERBY_DEFAULT = {"displayName", "userPrincipalName"}
+_ORDERBY_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)(?:\s+(asc|desc))?\s*$", re.IGNORECASE)
+_SEARCH_RE = re.compile(r'^"([A-Za-z_][A-Za-z0-9_]*):([^"]*)"$')
+_SEARCH_PROPS = {"displayName", "description", "mail", "mailNickname", "userPrincipalName", "givenName",
+                 "surname", "jobTitle", "department", "officeLocation", "employeeId", "proxyAddresses"}
+
+
+def _orderby(text: str | None, props: list[str], eventual: bool) -> tuple[str, bool] | None:
+    if text is None:
+        return None
+    m = _ORDERBY_RE.match(text)
+    canon = {p.lower(): p for p in props}
+    prop = canon.get(m.group(1).lower()) if m else None
+    if prop is None:
+        raise GraphError(400, "Request_BadRequest", f"Invalid $orderby expression '{text}': one property, "
+                         "optionally asc or desc.")
+    if prop not in _ORDERBY_DEFAULT and not eventual:
+        raise GraphError(400, "Request_UnsupportedQuery", f"Sorting on '{prop}' is an advanced query: send "
+                         "ConsistencyLevel: eventual and $count=true (concepts/aad-advanced-queries.md).")
+    return prop, bool(m.group(2) and m.group(2).lower() == "desc")
+
+
+def _search(text: str, props: list[str]):
+    """`$search="prop:words"` clauses joined by AND/OR: tokenized, case-insensitive prefix match per word
+    (concepts/search-query-parameter.md, directory objects)."""
+    canon = {p.lower(): p for p in props}
+    clauses, joins = [], []
+    for part in re.split(r"\s+(AND|OR)\s+", text.strip()):
+        if part in ("AND", "OR"):
+            joins.append(part)
+            continue
+        m = _SEARCH_RE.match(part.strip())
+        prop = canon.get(m.group(1).lower()) if m else None
+        if prop is None or prop not in _SEARCH_PROPS:
+            raise GraphError(400, "Request_BadRequest", f"Invalid $search '{text}': use \"property:text\" with a "
+                             f"searchable property ({', '.join(sorted(_SEARCH_PROPS))}).")
+        clauses.append((prop, [w for w in re.split(r"\W+", m.group(2).lower()) if w]))
+
+    def hit(u: dict, prop: str, words: list[str]) -> bool:
+        vals = u.get(prop)
+        vals = vals if isinstance(vals, list) else [vals]
+        toks = [t for v in vals if isinstance(v, str) for t in re.split(r"\W+", v.lower()) if t]
+        return all(any(t.startswith(w) for t in toks) for w in words)
+
+    def pred(u: dict) -> bool:
+        result = hit(u, *clauses[0])
+        for op, clause in zip(joins, clauses[1:], strict=False):
+            result = (result and hit(u, *clause)) if op == "AND" else (result or hit(u, *clause))
+        return result
+    return pred
 
 
 def _list(app: SandboxApp, req: GraphRequest, base: str, *, kind: str, props: list[str],
           default_props, context: str, fetch, entity: str = "user", decorate: dict | None = None,
           fast_default: bool = False, lookup=None, total=None, fetch_text=None,
-          can_expand: bool = False) -> GraphResponse:
+          can_expand: bool = False, hide=None) -> GraphResponse:
     """Generic paged listing over rows ordered by id (`fetch(after, limit, full)` -> [(id, blob)])."""
-    _refuse_unsupported(req, allow=("expand",) if can_expand else ())
+    allow = ("orderby", "search") + (("expand",) if can_expand else ()) if entity == "user" else ()
+    _refuse_unsupported(req, allow=allow)
     key = f"list:{req.tenant.tenant_id}:{req.path.lower()}"
     token = req.param("skiptoken")
+    eventual = _eventual(req)
     if token:
         st = app.decode_token(token)
         if not st or st.get("k") != key:
             raise GraphError(400, "Request_BadRequest",
                              f"The $skiptoken for {req.path} of tenant '{req.tenant.name}' is not valid; follow "
                              "@odata.nextLink exactly as returned, or start the listing again.")
-        select, filt_text, top, count, after = st["s"], st["f"], st["t"], st["c"], st["a"]
-        expand = bool(st.get("x"))
+        select, filt_text, top, after = st["s"], st["f"], st["t"], st["a"]
+        expand, order, search_text = bool(st.get("x")), st.get("o"), st.get("q")
+        count = False  # @odata.count comes on the first page only (concepts/paging.md)
         if select is not None:
             select = parse_select(",".join(select), props, entity)
     else:
         select = parse_select(req.param("select"), props, entity)
         filt_text = req.param("filter")
         top = _parse_top(req)
-        count = (req.param("count") or "").lower() == "true"
+        # concepts/aad-advanced-queries.md: $count needs ConsistencyLevel: eventual; Graph ignores a
+        # $count=true sent without it (no @odata.count) rather than failing the request.
+        count = (req.param("count") or "").lower() == "true" and eventual
         after = ""
         expand = can_expand and _expand_manager(req, req.param("expand"))
+        order = _orderby(req.param("orderby"), props, eventual and count) if entity == "user" else None
+        search_text = req.param("search") if entity == "user" else None
+        if search_text is not None and not eventual:
+            raise GraphError(400, "Request_UnsupportedQuery", "Request with $search query parameter only works "
+                             "through MSGraph with a special request header: 'ConsistencyLevel: eventual'")
     filt = parse_filter(filt_text, props, entity) if filt_text else None
     if not token:
-        if count and not _eventual(req):
-            raise GraphError(400, "Request_BadRequest", "$count is not currently supported without the "
-                             "'ConsistencyLevel: eventual' request header (an advanced query).")
-        if filt is not None and filt.advanced and not (_eventual(req) and count):
+        if filt is not None and filt.advanced and not (eventual and count):
             raise GraphError(400, "Request_UnsupportedQuery",
-                             f"Unsupported or invalid query filter clause specified for '{filt_text}': operators "
-                             "ne, not, endsWith and null comparisons are advanced queries; send the header "
-                             "'ConsistencyLevel: eventual' and $count=true.")
+                             f"Unsupported or invalid query filter clause specified for '{filt_text}': it is an "
+                             "advanced query (ne, not, endsWith, null comparisons, or a property such as "
+                             "officeLocation, companyName or mobilePhone that needs it even for eq); send the "
+                             "header 'ConsistencyLevel: eventual' and $count=true "
+                             "(concepts/aad-advanced-queries.md).")
+        advanced = (eventual and count) or search_text is not None
+        if expand and advanced:
+            raise GraphError(400, "Request_UnsupportedQuery", "$expand is not supported with advanced queries "
+                             "(ConsistencyLevel: eventual with $count or $search) on directory objects "
+                             "(concepts/aad-advanced-queries.md).")
+    search = _search(search_text, props) if search_text else None
+    if search is not None:
+        base_pred = filt.predicate if filt is not None else (lambda u: True)
+        from .odata import ODataQuery
+        filt = ODataQuery(lambda u: base_pred(u) and search(u), True, set(), None)
     out_props = select or default_props
-    fast = fast_default and select is None and filt is None and not decorate and not expand
+    fast = fast_default and select is None and filt is None and not decorate and not expand and not order
     matched: list[tuple[str, bytes]] = []
-    if filt is not None and lookup is not None and filt.lookup and filt.lookup[0] in ("id", "userPrincipalName",
-                                                                                        "mail"):
+    if order:
+        # Sorted listings read every match, sort, then page by position (the token keeps the offset).
+        cursor, rows_all = "", []
+        while True:
+            rows = fetch(cursor, 5000, True)
+            rows_all.extend(r for r in rows if filt is None or filt.predicate(orjson.loads(r[1])))
+            if len(rows) < 5000:
+                break
+            cursor = rows[-1][0]
+        prop, desc = order
+        dicts = [(orjson.loads(b), rid, b) for rid, b in rows_all]
+        dicts.sort(key=lambda x: ((x[0].get(prop) is None) != desc, str(x[0].get(prop) or "").lower(), x[1]),
+                   reverse=desc)
+        offset = int(after or 0)
+        matched = [(rid, b) for _, rid, b in dicts[offset:offset + top + 1]]
+    elif filt is not None and lookup is not None and filt.lookup and filt.lookup[0] in ("id", "userPrincipalName",
+                                                                                          "mail"):
         col = {"id": "id", "userPrincipalName": "upn", "mail": "mail"}[filt.lookup[0]]
         rows = [r for r in lookup(col, filt.lookup[1]) if r[0] > after]
         for rid, blob in rows:
@@ -203,8 +301,12 @@ def _list(app: SandboxApp, req: GraphRequest, base: str, *, kind: str, props: li
     page = matched[:top]
     next_link = None
     if more:
-        state = {"k": key, "s": select, "f": filt_text, "t": top, "c": count, "a": page[-1][0], "x": expand}
+        pos = str(int(after or 0) + top) if order else page[-1][0]
+        state = {"k": key, "s": select, "f": filt_text, "t": top, "a": pos, "x": expand, "o": order,
+                 "q": search_text}
         next_link = f"{base}/v1.0{req.path}?$skiptoken={app.encode_token(state)}"
+    if hide is not None:  # replication lag: not yet visible to reads (the page may come out short)
+        page = [r for r in page if not hide(r[0])]
     if fast:
         items = [blob for _, blob in page]
     else:
@@ -221,7 +323,7 @@ def _list(app: SandboxApp, req: GraphRequest, base: str, *, kind: str, props: li
     if count:
         if filt is None and total is not None:
             n = total()
-        elif not more and not after:
+        elif not more:
             n = len(page)  # the first page already holds every match
         else:
             n, cursor = 0, ""
@@ -234,9 +336,12 @@ def _list(app: SandboxApp, req: GraphRequest, base: str, *, kind: str, props: li
     return GraphResponse(200, _assemble(_context(base, context, select), items, next_link, n))
 
 
-def _get_active(app: SandboxApp, tenant: Tenant, key: str) -> dict:
+def _get_active(app: SandboxApp, tenant: Tenant, key: str, access: str | None = None) -> dict:
+    """The active user by id or UPN; with replication lag on, a just-written one is not found yet by reads
+    (and a just-created one not by writes either: user-list.md, "This request might have replication
+    delays for users that were recently created, updated, or deleted")."""
     user = app.store.get_user(tenant, key)
-    if user is None:
+    if user is None or (access is not None and app.lagging(tenant, user["id"], writes=access == "write")):
         raise _not_found(key)
     return user
 
@@ -248,39 +353,52 @@ def _entity(base: str, what: str, d: dict, odata_type: str | None = None) -> dic
     return {**head, **d}
 
 
-def _validate_user_body(app: SandboxApp, tenant: Tenant, body: dict, user_id: str | None) -> dict:
-    """Check names and types like Graph; returns the properties to store (secrets dropped)."""
+def _validate_user_body(app: SandboxApp, tenant: Tenant, body: dict, user_id: str | None,
+                        current: dict | None = None) -> dict:
+    """Check names, types and values like Graph; returns the properties to store (secrets dropped)."""
     known = set(USER_PROPS) - READ_ONLY_USER_PROPS
     exts = _extensions(app, tenant)
     clean: dict = {}
-    for k, v in body.items():
-        if k in ("passwordProfile", "passwordPolicies", "@odata.type"):
-            continue  # accepted, never stored: the sandbox keeps no passwords
-        if k.startswith("extension_"):
-            if k not in exts:
+    try:
+        for k, v in body.items():
+            if k in ("passwordProfile", "passwordPolicies", "@odata.type"):
+                continue  # accepted, never stored: the sandbox keeps no passwords
+            if k.startswith("extension_"):
+                if k not in exts:
+                    raise GraphError(400, "Request_BadRequest",
+                                     f"Property '{k}' does not exist as a declared property or extension property. "
+                                     f"Register it first with POST /applications/{{id}}/extensionProperties in "
+                                     f"tenant '{tenant.name}'.")
+                kinds = _EXT_TYPES.get(exts[k], (str,))
+                if not (v is None or (isinstance(v, kinds) and not (bool not in kinds and isinstance(v, bool)))):
+                    raise GraphError(400, "Request_BadRequest",
+                                     f"Invalid value specified for property '{k}' of resource 'User' (its dataType "
+                                     f"is {exts[k]}).")
+                validation.check_extension_value(k, exts[k], v)
+                clean[k] = v
+                continue
+            if k == "onPremisesExtensionAttributes":
+                synced = bool((current or {}).get("onPremisesSyncEnabled"))
+                merged = {**((current or {}).get(k) or validation.empty_on_prem_attributes()),
+                          **validation.check_on_prem_attributes(v, synced)}
+                clean[k] = merged
+                continue
+            if k not in known:
+                what = "is read-only" if k in READ_ONLY_USER_PROPS else \
+                    "does not exist on type 'microsoft.graph.user'"
+                raise GraphError(400, "Request_BadRequest", f"Invalid property '{k}': the property {what}.")
+            ok = (v is None or isinstance(v, bool)) if k in BOOL_PROPS else (
+                isinstance(v, list) and all(isinstance(x, str) for x in v)) if k in LIST_PROPS else (
+                v is None or isinstance(v, str))
+            if k == "accountEnabled" and v is None:
+                ok = False
+            if not ok:
                 raise GraphError(400, "Request_BadRequest",
-                                 f"Property '{k}' does not exist as a declared property or extension property. "
-                                 f"Register it first with POST /applications/{{id}}/extensionProperties in tenant "
-                                 f"'{tenant.name}'.")
-            kinds = _EXT_TYPES.get(exts[k], (str,))
-            if not (v is None or (isinstance(v, kinds) and not (bool not in kinds and isinstance(v, bool)))):
-                raise GraphError(400, "Request_BadRequest",
-                                 f"Invalid value specified for property '{k}' of resource 'User' (its dataType "
-                                 f"is {exts[k]}).")
+                                 f"Invalid value specified for property '{k}' of resource 'User'.")
+            validation.check_value(k, v, creating=user_id is None)
             clean[k] = v
-            continue
-        if k not in known:
-            what = "is read-only" if k in READ_ONLY_USER_PROPS else "does not exist on type 'microsoft.graph.user'"
-            raise GraphError(400, "Request_BadRequest", f"Invalid property '{k}': the property {what}.")
-        ok = (v is None or isinstance(v, bool)) if k in BOOL_PROPS else (
-            isinstance(v, list) and all(isinstance(x, str) for x in v)) if k in LIST_PROPS else (
-            v is None or isinstance(v, str))
-        if k == "accountEnabled" and v is None:
-            ok = False
-        if not ok:
-            raise GraphError(400, "Request_BadRequest",
-                             f"Invalid value specified for property '{k}' of resource 'User'.")
-        clean[k] = v
+    except validation.Refusal as exc:
+        raise GraphError(exc.status, exc.code, exc.message) from None
     if "userType" in clean and clean["userType"] not in ("Member", "Guest"):
         raise GraphError(400, "Request_BadRequest", "Invalid value specified for property 'userType' of resource "
                          "'User': use Member or Guest.")
@@ -291,7 +409,26 @@ def _validate_user_body(app: SandboxApp, tenant: Tenant, body: dict, user_id: st
         if app.store.upn_taken(tenant, upn, except_id=user_id):
             raise GraphError(400, "Request_BadRequest", "Another object with the same value for property "
                              "userPrincipalName already exists.")
+    mail = clean.get("mail")
+    if mail:
+        # resources/user.md: a mail change "will also update the user's proxyAddresses collection", and the
+        # directory keeps proxyAddresses unique across objects.
+        other = app.store.find_active_by_mail(tenant, mail)
+        if other is not None and other.get("id") != user_id:
+            raise GraphError(400, "Request_BadRequest", "Another object with the same value for property "
+                             "proxyAddresses already exists.")
     return clean
+
+
+def _check_sensitive(app: SandboxApp, tenant: Tenant, user: dict, clean: dict) -> None:
+    """api/user-update.md: other users' businessPhones, mobilePhone, otherMails (and, on the current page,
+    accountEnabled) may be updated only on non-administrators; an app without an admin role gets 403."""
+    touched = validation.SENSITIVE_PROPS.intersection(clean)
+    if not touched:
+        return
+    roles = [r for r in app.store.roles_of(tenant, user["id"]) if r not in validation.NON_ADMIN_ROLES]
+    if roles:
+        raise GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
 
 
 # ---- users ---------------------------------------------------------------------------------------
@@ -302,7 +439,7 @@ def list_users(app: SandboxApp, req: GraphRequest, base: str) -> GraphResponse:
                  fetch=lambda after, n, full: app.store.page_users(t, after, n, with_full=full),
                  lookup=lambda col, v: app.store.users_by_column(t, col, v),
                  fetch_text=lambda after, n, needle: app.store.page_users_containing(t, after, n, needle),
-                 total=lambda: t.user_count, can_expand=True)
+                 total=lambda: t.user_count, can_expand=True, hide=app.lag_filter(t))
 
 
 def count_users(app: SandboxApp, req: GraphRequest, base: str) -> GraphResponse:
@@ -324,10 +461,16 @@ def count_users(app: SandboxApp, req: GraphRequest, base: str) -> GraphResponse:
 
 
 def get_user(app: SandboxApp, req: GraphRequest, base: str, key: str) -> GraphResponse:
-    _refuse_unsupported(req)
+    _refuse_unsupported(req, allow=("expand",))
+    expand = _expand_manager(req, req.param("expand"))  # api/user-list-manager.md: ?$expand=manager
     select = parse_select(req.param("select"), user_props(app, req.tenant))
-    user = _get_active(app, req.tenant, key)
-    return _ok(_entity(base, "users/$entity", _project(user, select or DEFAULT_USER_PROPS)))
+    user = _get_active(app, req.tenant, key, "read")
+    out = _project(user, select or DEFAULT_USER_PROPS)
+    if expand:
+        out = _with_managers(app, req.tenant, [{**out, "id": user["id"]}])[0]
+        if "id" not in (select or DEFAULT_USER_PROPS):
+            out.pop("id", None)
+    return _ok(_entity(base, "users/$entity", out))
 
 
 def create_user(app: SandboxApp, req: GraphRequest, base: str) -> GraphResponse:
@@ -345,28 +488,31 @@ def create_user(app: SandboxApp, req: GraphRequest, base: str) -> GraphResponse:
                          f"of tenant '{req.tenant.name}' (use @{req.tenant.domain}).")
     user = {"id": str(uuid.uuid4()), "businessPhones": [], "otherMails": [], "userType": "Member",
             "creationType": None, "externalUserState": None, "showInAddressList": None,
-            "createdDateTime": iso(app.clock.now()), **clean}
+            "onPremisesSyncEnabled": None, "createdDateTime": iso(app.clock.now()), **clean}
     user = app.store.create_user(req.tenant, user)
+    app.note_write(req.tenant, user["id"], created=True)
     return _ok(_entity(base, "users/$entity", _project(user, DEFAULT_USER_PROPS)), 201)
 
 
 def patch_user(app: SandboxApp, req: GraphRequest, base: str, key: str) -> GraphResponse:
-    user = _get_active(app, req.tenant, key)
-    clean = _validate_user_body(app, req.tenant, req.json(), user["id"])
+    user = _get_active(app, req.tenant, key, "write")
+    clean = _validate_user_body(app, req.tenant, req.json(), user["id"], current=user)
+    _check_sensitive(app, req.tenant, user, clean)
     if clean:
         app.store.update_user(req.tenant, user["id"], clean)
+        app.note_write(req.tenant, user["id"])
     return _no_content()
 
 
 def delete_user(app: SandboxApp, req: GraphRequest, base: str, key: str) -> GraphResponse:
-    user = _get_active(app, req.tenant, key)
+    user = _get_active(app, req.tenant, key, "write")
     now = app.clock.now()
     app.store.soft_delete(req.tenant, user["id"], iso(now), now)
     return _no_content()
 
 
 def get_manager(app: SandboxApp, req: GraphRequest, base: str, key: str) -> GraphResponse:
-    user = _get_active(app, req.tenant, key)
+    user = _get_active(app, req.tenant, key, "read")
     select = parse_select(req.param("select"), user_props(app, req.tenant))
     manager = app.store.manager_of(req.tenant, user["id"])
     if manager is None:
@@ -376,14 +522,14 @@ def get_manager(app: SandboxApp, req: GraphRequest, base: str, key: str) -> Grap
 
 
 def put_manager(app: SandboxApp, req: GraphRequest, base: str, key: str) -> GraphResponse:
-    user = _get_active(app, req.tenant, key)
+    user = _get_active(app, req.tenant, key, "write")
     ref = req.json().get("@odata.id")
     if not isinstance(ref, str) or not ref.strip("/"):
         raise GraphError(400, "Request_BadRequest", "The body must be {\"@odata.id\": "
                          "\"https://graph.microsoft.com/v1.0/users/{id}\"}.")
     manager_key = ref.rstrip("/").rsplit("/", 1)[-1]
     manager = app.store.get_user(req.tenant, manager_key)
-    if manager is None:
+    if manager is None or app.lagging(req.tenant, manager["id"], writes=True):
         raise _not_found(manager_key)
     if manager["id"] == user["id"]:
         raise GraphError(400, "Request_BadRequest", f"User '{user['id']}' cannot be their own manager.")
@@ -392,7 +538,7 @@ def put_manager(app: SandboxApp, req: GraphRequest, base: str, key: str) -> Grap
 
 
 def delete_manager(app: SandboxApp, req: GraphRequest, base: str, key: str) -> GraphResponse:
-    user = _get_active(app, req.tenant, key)
+    user = _get_active(app, req.tenant, key, "write")
     app.store.set_manager(req.tenant, user["id"], None)
     return _no_content()
 
@@ -405,6 +551,11 @@ def create_invitation(app: SandboxApp, req: GraphRequest, base: str) -> GraphRes
         raise GraphError(403, "Authorization_RequestDenied",
                          f"Guest invitations not allowed for your company (tenant '{t.name}'). Contact your "
                          "company administrator, or allow invitations with the sandbox admin route.")
+    unknown = sorted(k for k in body if k not in validation.INVITATION_PROPS)
+    if unknown:
+        # resources/invitation.md lists the invitation's properties; anything else is not on the type.
+        raise GraphError(400, "BadRequest", f"Invalid property '{unknown[0]}': it does not exist on type "
+                         "'microsoft.graph.invitation' (a user's attributes are set with PATCH /users/{id}).")
     email = body.get("invitedUserEmailAddress")
     redirect = body.get("inviteRedirectUrl")
     if not isinstance(email, str) or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
@@ -429,9 +580,10 @@ def create_invitation(app: SandboxApp, req: GraphRequest, base: str) -> GraphRes
         user = {"id": str(uuid.uuid4()), "userPrincipalName": upn, "mail": email, "otherMails": [email],
                 "displayName": display or local, "businessPhones": [], "accountEnabled": True,
                 "userType": user_type, "creationType": "Invitation", "externalUserState": "PendingAcceptance",
-                "externalUserStateChangeDateTime": iso(now), "showInAddressList": None,
-                "createdDateTime": iso(now)}
+                "externalUserStateChangeDateTime": iso(now), "showInAddressList": False,
+                "onPremisesSyncEnabled": None, "createdDateTime": iso(now)}
         user = app.store.create_user(t, user)
+        app.note_write(t, user["id"], created=True)
     else:
         user = existing
     inv_id = str(uuid.uuid4())
@@ -487,6 +639,7 @@ def restore_deleted(app: SandboxApp, req: GraphRequest, base: str, key: str) -> 
                          f"userPrincipalName already exists ('{upn}' in tenant '{t.name}'); rename or delete it "
                          "before restoring.")
     user = app.store.restore(t, row[0])
+    app.note_write(t, user["id"], created=True)
     return _ok(_entity(base, "directoryObjects/$entity", _project(user, DEFAULT_USER_PROPS), _USER_TYPE))
 
 
@@ -498,11 +651,65 @@ def purge_deleted(app: SandboxApp, req: GraphRequest, base: str, key: str) -> Gr
     return _no_content()
 
 
-# ---- delta ---------------------------------------------------------------------------------------
+# ---- delta ----------------------------------------------------------------------------------------
 def _resync(tenant: Tenant) -> GraphError:
+    # Graph's documented answer to an expired token: "you will receive a BadRequest response with the error
+    # code 'syncStateNotFound' and the following error message: 'The sync state generation is not found. The
+    # delta token is expired and data must be synchronized again.'" (devblogs.microsoft.com, "Duration of
+    # change tracking tokens for identity and education resources", 2020-07-03; concepts/delta-query-overview.md)
     return GraphError(400, "syncStateNotFound",
                       "The sync state generation is not found. The delta token is expired and data must be "
                       f"synchronized again (tenant '{tenant.name}': start a new delta round without a token).")
+
+
+_DELTA_ID_FILTER = re.compile(r"^\s*id\s+eq\s+'[^']*'(\s+or\s+id\s+eq\s+'[^']*')*\s*$", re.IGNORECASE)
+_DELTA_MAX_IDS = 50
+_MANAGER_REF = "#microsoft.graph.user"
+
+
+def _delta_query(app: SandboxApp, req: GraphRequest, props: list[str]) -> tuple[list[str] | None, bool, list[str]]:
+    """(select without manager, whether manager is tracked, ids of `$filter=id eq ...`) of a first call.
+
+    concepts/delta-query-overview.md: "For the user and group resources, there are restrictions on using
+    some query parameters: If a `$select` query parameter is used, the parameter indicates that the client
+    prefers to only track changes on the properties or relationships specified in the `$select` statement
+    ... `$select` also supports manager and members navigation properties ... `$expand` isn't supported ...
+    Only `$filter` with `id` eq is supported"; api/user-delta.md allows up to 50 ids.
+    """
+    for opt in ("expand", "orderby", "search", "top", "skip", "count", "apply", "compute"):
+        if req.param(opt) is not None:
+            raise GraphError(400, "Request_UnsupportedQuery",
+                             f"The query option ${opt} is not supported on users/delta: delta queries on users "
+                             "support $select (including the manager relationship, reported as manager@delta) "
+                             "and $filter on id only (concepts/delta-query-overview.md).")
+    select = parse_select(req.param("select"), [*props, "manager"])
+    manager = bool(select and "manager" in select)
+    if select is not None:
+        select = [p for p in select if p != "manager"] or ["id"]
+    ids: list[str] = []
+    text = req.param("filter")
+    if text:
+        if not _DELTA_ID_FILTER.match(text):
+            raise GraphError(400, "Request_UnsupportedQuery",
+                             f"Unsupported query filter '{text}' on users/delta: only id eq '...' (ORed, up to "
+                             f"{_DELTA_MAX_IDS}) is supported (concepts/delta-query-overview.md).")
+        ids = re.findall(r"'([^']*)'", text)
+        if len(ids) > _DELTA_MAX_IDS:
+            raise GraphError(400, "Request_UnsupportedQuery",
+                             f"users/delta tracks at most {_DELTA_MAX_IDS} ids in $filter, not {len(ids)} "
+                             "(api/user-delta.md).")
+    return select, manager, ids
+
+
+def _delta_item(d: dict, out_props: list[str], full: bool, uid: str | None = None) -> dict:
+    """Graph's delta shape: a full item omits properties never set ("If the property has never been set
+    before it will not be included in the response at all", api/user-delta.md); an update carries "at
+    least the updated properties", so a cleared one comes as null."""
+    item = {"id": uid or d["id"]}
+    for k in out_props:
+        if k in d and k != "id" and (not full or d[k] is not None):
+            item[k] = d[k]
+    return item
 
 
 def users_delta(app: SandboxApp, req: GraphRequest, base: str) -> GraphResponse:
@@ -519,9 +726,9 @@ def users_delta(app: SandboxApp, req: GraphRequest, base: str) -> GraphResponse:
     ctx = _context(base, "users")
     link = f"{base}/v1.0/users/delta"
     if dtoken is not None and dtoken.lower() == "latest":
-        select = parse_select(req.param("select"), props)
-        st = {"k": "delta", "tid": t.tenant_id, "m": "d", "s": t.seq, "iat": now, "sel": select,
-              "x": _expand_manager(req, req.param("expand"))}
+        select, manager, ids = _delta_query(app, req, props)
+        st = {"k": "delta", "tid": t.tenant_id, "m": "d", "s": t.seq, "iat": now, "sel": select, "mgr": manager,
+              "ids": ids}
         return GraphResponse(200, _assemble(ctx, [], delta_link=f"{link}?$deltatoken={app.encode_token(st)}"))
     if dtoken is not None or stoken is not None:
         st = app.decode_token(dtoken if dtoken is not None else stoken)
@@ -530,45 +737,79 @@ def users_delta(app: SandboxApp, req: GraphRequest, base: str) -> GraphResponse:
         if now - float(st["iat"]) > DELTA_TOKEN_TTL_S or int(st["s"]) < t.min_seq:
             raise _resync(t)
     else:
-        if req.param("filter"):
-            raise GraphError(400, "Request_UnsupportedQuery", "The sandbox's users/delta does not support $filter; "
-                             "select the properties you need and filter on the client.")
-        select = parse_select(req.param("select"), props)
+        select, manager, ids = _delta_query(app, req, props)
         st = {"k": "delta", "tid": t.tenant_id, "m": "i", "s": t.seq, "a": "", "iat": now, "sel": select,
-              "x": _expand_manager(req, req.param("expand"))}
-    select = st.get("sel")
-    expand = bool(st.get("x"))
-    # Graph keeps the query (incl. $expand) in the state token, so later rounds expand too.
-    project = (lambda blobs: [orjson.dumps(d) for d in _with_managers(  # noqa: E731
-        app, t, [_project(orjson.loads(b), out_props) for b in blobs])]) if expand else \
-        (lambda blobs: [orjson.dumps(_project(orjson.loads(b), out_props)) for b in blobs])
-    out_props = ["id", *[p for p in (select or DEFAULT_USER_PROPS) if p != "id"]]
+              "mgr": manager, "ids": ids}
+    select, manager, ids = st.get("sel"), bool(st.get("mgr")), set(st.get("ids") or ())
+    known = set(props)
+    out_props = ["id", *[p for p in (select or DEFAULT_USER_PROPS) if p != "id" and p in known]]
+
+    def done_link() -> str:
+        done = {"k": "delta", "tid": t.tenant_id, "m": "d", "s": t.seq, "iat": now, "sel": select, "mgr": manager,
+                "ids": sorted(ids)}
+        return f"{link}?$deltatoken={app.encode_token(done)}"
+
     items: list[bytes] = []
     if st["m"] == "i":  # initial round: every active user, by id; changes after s come in the next round
-        rows = app.store.page_users(t, st["a"], page + 1)
-        items.extend(project([blob for _, blob in rows[:page]]))
+        if ids:
+            rows = sorted((r for i in ids for r in app.store.users_by_column(t, "id", i)), key=lambda r: r[0])
+            rows = [r for r in rows if r[0] > st["a"]][:page + 1]
+        else:
+            rows = app.store.page_users(t, st["a"], page + 1)
+        rows = [r for r in rows if not app.lagging(t, r[0])]
+        dicts = [_delta_item(orjson.loads(blob), out_props, True) for _, blob in rows[:page]]
+        if manager:
+            mids = app.store.managers_for(t, [d["id"] for d in dicts])
+            for d in dicts:
+                if mids.get(d["id"]):
+                    d["manager@delta"] = [{"@odata.type": _MANAGER_REF, "id": mids[d["id"]]}]
+        items.extend(orjson.dumps(d) for d in dicts)
         if len(rows) > page:
             nxt = {**st, "a": rows[page - 1][0]}
             return GraphResponse(200, _assemble(ctx, items, next_link=f"{link}?$skiptoken={app.encode_token(nxt)}"))
-        done = {"k": "delta", "tid": t.tenant_id, "m": "d", "s": st["s"], "iat": now, "sel": select, "x": expand}
-        return GraphResponse(200, _assemble(ctx, items, delta_link=f"{link}?$deltatoken={app.encode_token(done)}"))
+        return GraphResponse(200, _assemble(ctx, items, delta_link=done_link()))
+    # Later rounds: one item per change event, so "a single entity can be contained multiple times in the
+    # response" (api/user-delta.md), each with the properties that event changed.
     rows = app.store.changes_since(t, int(st["s"]), page + 1)
     for _seq, uid, state, blob in rows[:page]:
-        if state == ACTIVE:
-            items.extend(project([blob]))
-        else:
+        if ids and uid not in ids:
+            continue
+        if state != ACTIVE:
             reason = "changed" if state == DELETED else "deleted"
             items.append(orjson.dumps({"id": uid, "@removed": {"reason": reason}}))
+            continue
+        patch = orjson.loads(blob)
+        if "@manager" in patch:
+            if not manager:
+                continue
+            new, old = patch.get("@manager"), patch.get("@old_manager")
+            ref = [{"@odata.type": _MANAGER_REF, "id": new}] if new else \
+                [{"@odata.type": _MANAGER_REF, "id": old, "@removed": {"reason": "deleted"}}] if old else []
+            if ref:
+                items.append(orjson.dumps({"id": uid, "manager@delta": ref}))
+            continue
+        full = "id" in patch  # a create or restore carries the whole object
+        item = _delta_item(patch, out_props, full, uid)
+        if full and manager:
+            mid = app.store.managers_for(t, [uid]).get(uid)
+            if mid:
+                item["manager@delta"] = [{"@odata.type": _MANAGER_REF, "id": mid}]
+        if len(item) > 1:  # only changes to tracked ($select-ed) properties are reported
+            items.append(orjson.dumps(item))
     if len(rows) > page:
         nxt = {**st, "s": rows[page - 1][0]}
         return GraphResponse(200, _assemble(ctx, items, next_link=f"{link}?$skiptoken={app.encode_token(nxt)}"))
-    done = {"k": "delta", "tid": t.tenant_id, "m": "d", "s": t.seq, "iat": now, "sel": select, "x": expand}
-    return GraphResponse(200, _assemble(ctx, items, delta_link=f"{link}?$deltatoken={app.encode_token(done)}"))
+    return GraphResponse(200, _assemble(ctx, items, delta_link=done_link()))
 
 
 # ---- applications / directory extensions -----------------------------------------------------------
 def _own_app(req: GraphRequest, app_id: str) -> None:
     t = req.tenant
+    if app_id.lower().startswith("appid="):  # applications(appId='...'): the client id
+        if app_id.split("=", 1)[1].strip("'\"").lower() == t.client_id.lower():
+            return
+        raise GraphError(404, "Request_ResourceNotFound", f"Resource '{app_id}' does not exist or one of its "
+                         "queried reference-property objects are not present.")
     if app_id.lower() not in (t.app_object_id.lower(),):
         raise GraphError(404, "Request_ResourceNotFound",
                          f"Resource '{app_id}' does not exist or one of its queried reference-property objects are "
@@ -602,6 +843,15 @@ def create_extension(app: SandboxApp, req: GraphRequest, base: str, app_id: str)
     if data_type not in ("Binary", "Boolean", "DateTime", "Integer", "LargeInteger", "String"):
         raise GraphError(400, "Request_BadRequest", f"Invalid value specified for property 'dataType': "
                          f"'{data_type}'.")
+    targets = body.get("targetObjects")
+    # resources/extensionproperty.md: targetObjects is required ("Not nullable") and takes User, Group,
+    # AdministrativeUnit, Application, Device, Organization.
+    if not isinstance(targets, list) or not targets or not all(
+            isinstance(x, str) and x in validation.EXTENSION_TARGETS for x in targets):
+        raise GraphError(400, "Request_BadRequest", f"Invalid value specified for property 'targetObjects': "
+                         f"{targets!r}; use a non-empty list of {', '.join(sorted(validation.EXTENSION_TARGETS))}.")
+    if "isMultiValued" in body and not isinstance(body["isMultiValued"], bool):
+        raise GraphError(400, "Request_BadRequest", "Invalid value specified for property 'isMultiValued'.")
     full = f"extension_{t.client_id.replace('-', '')}_{name}"
     if full in _extensions(app, t):
         raise GraphError(400, "Request_BadRequest", f"Property with name '{full}' already exists on application "
@@ -660,12 +910,36 @@ def get_directory_role(app: SandboxApp, req: GraphRequest, base: str, key: str) 
 
 
 def list_role_members(app: SandboxApp, req: GraphRequest, base: str, key: str) -> GraphResponse:
-    """Members of an activated role (by object id or `roleTemplateId=...`); the sandbox assigns users only."""
+    """Members of an activated role (by object id or roleTemplateId): api/directoryrole-list-members.md
+    returns directoryObjects - users, groups (role-assignable) and service principals - each typed."""
     t = req.tenant
     role_id = _role(app, req, key)["id"]
-    return _list(app, req, base, kind="members", props=user_props(app, t), default_props=DEFAULT_USER_PROPS,
-                 context="directoryObjects", decorate={"@odata.type": _USER_TYPE},
-                 fetch=lambda after, n, full: app.store.page_role_members(t, role_id, after, n))
+    group_props = ("id", "displayName", "description", "mail", "mailEnabled", "securityEnabled",
+                   "isAssignableToRole")
+    sp_props = ("id", "appId", "displayName", "servicePrincipalType", "accountEnabled")
+    user_known = user_props(app, t)
+    select = parse_select(req.param("select"), sorted({*user_known, *group_props, *sp_props}), "directoryObject")
+    top = _parse_top(req)
+    after = ""
+    token = req.param("skiptoken")
+    key_ = f"rolemembers:{t.tenant_id}:{role_id}"
+    if token:
+        st = app.decode_token(token)
+        if not st or st.get("k") != key_:
+            raise GraphError(400, "Request_BadRequest", "The $skiptoken is not valid; follow @odata.nextLink.")
+        after, select, top = st["a"], st["s"], st["t"]
+    rows = app.store.page_role_members(t, role_id, after, top + 1)
+    items = []
+    for _mid, kind, blob in rows[:top]:
+        d = orjson.loads(blob)
+        props = select or {"user": DEFAULT_USER_PROPS, "group": group_props, "servicePrincipal": sp_props}[kind]
+        items.append(orjson.dumps({"@odata.type": f"#microsoft.graph.{kind}",
+                                   **_project(d, [p for p in props if kind == "user" or p in d or p == "id"])}))
+    nxt = None
+    if len(rows) > top:
+        nxt = f"{base}/v1.0{req.path}?$skiptoken=" + app.encode_token({"k": key_, "a": rows[top - 1][0],
+                                                                        "s": select, "t": top})
+    return GraphResponse(200, _assemble(_context(base, "directoryObjects", select), items, nxt))
 
 
 def get_organization(app: SandboxApp, req: GraphRequest, base: str) -> GraphResponse:

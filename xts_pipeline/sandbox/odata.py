@@ -35,6 +35,19 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _COMPARE = {"eq", "ne", "gt", "ge", "lt", "le"}
+# includes/filter-directory-objects.md (the user table of concepts/aad-advanced-queries.md): properties whose
+# `eq` (and every other operator) is marked "Advanced" - they need ConsistencyLevel: eventual and $count.
+ADVANCED_USER_PROPS = frozenset({
+    "companyName", "employeeHireDate", "employeeType", "mobilePhone", "officeLocation",
+    "onPremisesExtensionAttributes", "onPremisesImmutableId", "onPremisesLastSyncDateTime",
+    "onPremisesSamAccountName", "passwordPolicies", "postalCode", "preferredLanguage", "showInAddressList",
+    "streetAddress", "faxNumber",
+})
+# concepts/aad-advanced-queries.md: "endsWith ... supported only for mail, otherMails, userPrincipalName
+# and proxyAddresses" (on users).
+ENDSWITH_USER_PROPS = frozenset({"mail", "otherMails", "userPrincipalName", "proxyAddresses"})
+MAX_IN_VALUES = 15  # concepts/aad-advanced-queries.md: the `in` operator takes at most 15 values
+MAX_EQ_LENGTH = 120  # the longest string Graph accepts in a directory-object comparison literal
 _FUNCS = {"startswith", "endswith"}
 
 
@@ -168,6 +181,8 @@ class _Parser:
         if canon is None:
             raise ODataError(f"Could not find a property named '{v}' on type 'microsoft.graph.{self.entity}'.")
         self.used.add(canon)
+        if self.entity == "user" and canon in ADVANCED_USER_PROPS:
+            self.advanced = True
         return canon
 
     def literal(self):
@@ -193,6 +208,7 @@ class _Parser:
         op = str(v).lower() if k == "name" else ""
         if op in _COMPARE:
             value = self.literal()
+            self._check_length(value)
             if op == "ne" or value is None:
                 self.advanced = True
             if op == "eq" and value is not None and isinstance(value, str):
@@ -205,10 +221,27 @@ class _Parser:
                 self.take()
                 values.append(self.literal())
             self.expect(")")
+            if len(values) > MAX_IN_VALUES:
+                raise ODataError(f"Unsupported Query: the 'in' operator of '{prop}' lists {len(values)} values; "
+                                 f"at most {MAX_IN_VALUES} are allowed (concepts/aad-advanced-queries.md).",
+                                 "Request_UnsupportedQuery")
+            for v in values:
+                self._check_length(v)
             wanted = {_norm(x) for x in values}
             return lambda u: _norm(u.get(prop)) in wanted
         self.i -= 1
         self.fail("an operator (eq, ne, gt, ge, lt, le, in)")
+
+    def _check_length(self, value) -> None:
+        if isinstance(value, str) and len(value) > MAX_EQ_LENGTH:
+            raise ODataError(f"Invalid filter clause: a string literal of {len(value)} characters is longer than "
+                             f"the {MAX_EQ_LENGTH} characters a directory query accepts.", "Request_BadRequest")
+
+    def _endswith_allowed(self, prop: str) -> None:
+        if self.entity == "user" and prop not in ENDSWITH_USER_PROPS:
+            raise ODataError(f"Unsupported Query: endsWith is supported on users only for "
+                             f"{', '.join(sorted(ENDSWITH_USER_PROPS))}, not '{prop}' "
+                             "(concepts/aad-advanced-queries.md).", "Request_UnsupportedQuery")
 
     def function(self) -> Predicate:
         name = str(self.take()[1]).lower()
@@ -220,7 +253,9 @@ class _Parser:
         if not isinstance(value, str):
             raise ODataError(f"Invalid filter clause: {name} needs a string literal in '{self.text}'.")
         needle = value.lower()
+        self._check_length(value)
         if name == "endswith":
+            self._endswith_allowed(prop)
             self.advanced = True
             return lambda u: isinstance(u.get(prop), str) and u[prop].lower().endswith(needle)
         return lambda u: isinstance(u.get(prop), str) and u[prop].lower().startswith(needle)
@@ -247,6 +282,7 @@ class _Parser:
             self.expect(")")
             needle = str(value).lower()
             if fname == "endswith":
+                self._endswith_allowed(prop)
                 self.advanced = True
                 return lambda u: any(isinstance(x, str) and x.lower().endswith(needle) for x in u.get(prop) or ())
             return lambda u: any(isinstance(x, str) and x.lower().startswith(needle) for x in u.get(prop) or ())

@@ -22,11 +22,16 @@ ROLES_READ = ("RoleManagement.Read.Directory", "RoleManagement.ReadWrite.Directo
               "Directory.ReadWrite.All")
 POLICY_READ = ("Policy.Read.All", "Policy.ReadWrite.CrossTenantAccess")
 POLICY_WRITE = ("Policy.ReadWrite.CrossTenantAccess",)
+# GET /organization (api/organization-get.md permissions table): Application "Organization.Read.All" least
+# privileged; "Directory.Read.All, Organization.ReadWrite.All, Directory.ReadWrite.All" higher. (The
+# stored organization-list include names Directory.Read.All first; the get page and the current list
+# page name Organization.Read.All, which is what a least-privilege app is granted.)
+ORG_READ = ("Organization.Read.All", "Directory.Read.All", "Organization.ReadWrite.All", "Directory.ReadWrite.All")
 
 # Every permission some sandbox route accepts: what a seed file may grant.
 KNOWN_PERMISSIONS: tuple[str, ...] = tuple(sorted({
     p for group in (USERS_READ, USERS_WRITE, INVITE, DELETED_USERS_READ, DELETED_USERS_WRITE, APP_READ,
-                    EXTENSIONS_READ, EXTENSIONS_WRITE, GROUPS_READ, ROLES_READ, POLICY_READ, POLICY_WRITE)
+                    EXTENSIONS_READ, EXTENSIONS_WRITE, GROUPS_READ, ROLES_READ, POLICY_READ, POLICY_WRITE, ORG_READ)
     for p in group
 }))
 
@@ -36,6 +41,7 @@ KNOWN_PERMISSIONS: tuple[str, ...] = tuple(sorted({
 DEMO_APP_PERMISSIONS: list[str] = [
     "Application.ReadWrite.OwnedBy",
     "GroupMember.Read.All",
+    "Organization.Read.All",
     "Policy.Read.All",
     "RoleManagement.Read.Directory",
     "User.Invite.All",

@@ -136,6 +136,29 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+SECRET_KEYS = ("client_secret", "admin_key")
+
+
+def masked(info: dict) -> dict:
+    """sandbox.json with its secrets replaced: what may be printed or logged."""
+    def scrub(obj):
+        if isinstance(obj, dict):
+            return {k: ("*** (in sandbox.json)" if k in SECRET_KEYS and v else scrub(v)) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [scrub(v) for v in obj]
+        return obj
+    return scrub(info)
+
+
+def announcement(info_path: Path, info: dict) -> str:
+    """What `serve` prints on stdout once it accepts connections: where sandbox.json is, secrets masked.
+
+    stdout ends up in terminals, CI logs and pipes; the client secrets and the admin key stay in the
+    0600 file only."""
+    return (f"sandbox ready: {info['base_url']} - connection details in {info_path} (mode 0600; it holds the "
+            "client secrets and the admin key)\n" + json.dumps(masked(info), indent=2))
+
+
 def _write_private(path: Path, text: str) -> None:
     """Atomic write, mode 0600 (the file holds client secrets and the admin key)."""
     tmp = path.with_name(path.name + ".tmp")
@@ -213,7 +236,8 @@ def serve(state: str | Path, host: str = "127.0.0.1", port: int = 0, seed: str |
                 if server.should_exit:
                     return
                 await asyncio.sleep(0.01)
-            print(write_info(), flush=True)
+            write_info()
+            print(announcement(info_path, sandbox_info(store, base_url, tls.ca_file, admin_key)), flush=True)
 
         async def keep_clock() -> None:
             while True:

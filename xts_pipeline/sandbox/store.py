@@ -24,6 +24,9 @@ DEFAULT_USER_PROPS = (
     "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id",
 )
 
+# String collections of the user (v1.0 CSDL: Collection(Edm.String), Nullable="false").
+COLLECTION_PROPS = ("businessPhones", "otherMails", "proxyAddresses", "imAddresses", "identities")
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tenants (
@@ -62,6 +65,16 @@ CREATE TABLE IF NOT EXISTS role_members (
   tenant_id TEXT NOT NULL, role_id TEXT NOT NULL, member_id TEXT NOT NULL,
   PRIMARY KEY (tenant_id, role_id, member_id)
 ) WITHOUT ROWID;
+-- One row per change event, in seq order: what users/delta reports. Graph's delta "can contain a single
+-- entity multiple times" and sends "at least the updated properties" (api/user-delta.md), so each event
+-- keeps only the properties it changed, with their values at that time ("@manager": a manager change).
+CREATE TABLE IF NOT EXISTS changes (
+  tenant_id TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, state INTEGER NOT NULL, patch BLOB NOT NULL,
+  PRIMARY KEY (tenant_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS service_principals (
+  tenant_id TEXT NOT NULL, id TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (tenant_id, id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS partners (
   tenant_id TEXT NOT NULL, partner_id TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (tenant_id, partner_id)
 ) WITHOUT ROWID;
@@ -88,7 +101,19 @@ def dumps(obj) -> bytes:
 
 
 def default_projection(user: dict) -> bytes:
-    return orjson.dumps({k: user.get(k) for k in DEFAULT_USER_PROPS})
+    out = {k: user.get(k) for k in DEFAULT_USER_PROPS}
+    if out.get("businessPhones") is None:
+        out["businessPhones"] = []  # a collection: an array, never null
+    return orjson.dumps(out)
+
+
+def derive(user: dict) -> dict:
+    """Properties the directory derives on every write: the primary SMTP proxy address from mail
+    (resources/user.md: mail changes "also update the user's proxyAddresses collection")."""
+    mail = user.get("mail")
+    proxies = [p for p in (user.get("proxyAddresses") or []) if not p.startswith("SMTP:")]
+    user["proxyAddresses"] = ([f"SMTP:{mail}"] if mail else []) + proxies
+    return user
 
 
 def _lower(v) -> str | None:
@@ -106,7 +131,10 @@ class SandboxStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA cache_size=-65536")
+        had_log = self.db.execute("SELECT 1 FROM sqlite_master WHERE name='changes'").fetchone() is not None
         self.db.executescript(SCHEMA)
+        if not had_log:  # a state dir from before the change log: older delta tokens must resync
+            self.db.execute("UPDATE tenants SET min_seq = seq")
         self.tenants: dict[str, Tenant] = {}
         self.reload_tenants()
         self._data_version = self.db.execute("PRAGMA data_version").fetchone()[0]
@@ -180,6 +208,10 @@ class SandboxStore:
                 for u in seed.users:
                     u = dict(u)
                     manager = u.pop("_managerId", None)
+                    for coll in COLLECTION_PROPS:  # the schema's collections are arrays, never null
+                        if u.get(coll) is None:
+                            u[coll] = []
+                    derive(u)
                     counter[0] += 1
                     yield (seed.tenant_id, u["id"], _lower(u.get("userPrincipalName")) or "", _lower(u.get("mail")),
                            counter[0], manager, orjson.dumps(u), default_projection(u))
@@ -278,9 +310,17 @@ class SandboxStore:
             f"SELECT id, data FROM users WHERE tenant_id=? AND state=0 AND {column}=? ORDER BY id",  # noqa: S608
             (tenant.tenant_id, v)).fetchall()
 
+    def _log(self, tenant: Tenant, seq: int, user_id: str, state: int, patch: dict) -> None:
+        self.db.execute("INSERT INTO changes(tenant_id, seq, id, state, patch) VALUES (?,?,?,?,?)",
+                        (tenant.tenant_id, seq, user_id, state, orjson.dumps(patch)))
+
     def _write_user(self, tenant: Tenant, user: dict, state: int, deleted_at: float | None,
-                    manager_id: str | None, insert: bool) -> int:
+                    manager_id: str | None, insert: bool, patch: dict | None = None) -> int:
         seq = self._next_seq(tenant)
+        derive(user)
+        if patch is not None and "mail" in patch:
+            patch = {**patch, "proxyAddresses": user["proxyAddresses"]}
+        self._log(tenant, seq, user["id"], state, user if patch is None else patch)
         args = (_lower(user.get("userPrincipalName")) or "", _lower(user.get("mail")), seq, state, deleted_at,
                 manager_id, orjson.dumps(user), default_projection(user))
         if insert:
@@ -311,15 +351,18 @@ class SandboxStore:
         uid, _state, data, manager = row
         data.update(patch)
         self.db.execute("BEGIN")
-        self._write_user(tenant, data, ACTIVE, None, manager, insert=False)
+        self._write_user(tenant, data, ACTIVE, None, manager, insert=False, patch=dict(patch))
         self.db.execute("COMMIT")
         return data
 
     def set_manager(self, tenant: Tenant, user_id: str, manager_id: str | None) -> None:
+        old = self.db.execute("SELECT manager_id FROM users WHERE tenant_id=? AND id=?",
+                              (tenant.tenant_id, user_id)).fetchone()
         self.db.execute("BEGIN")
         seq = self._next_seq(tenant)
         self.db.execute("UPDATE users SET manager_id=?, seq=? WHERE tenant_id=? AND id=?",
                         (manager_id, seq, tenant.tenant_id, user_id))
+        self._log(tenant, seq, user_id, ACTIVE, {"@manager": manager_id, "@old_manager": old[0] if old else None})
         self.db.execute("COMMIT")
 
     def managers_for(self, tenant: Tenant, user_ids: list[str]) -> dict[str, str | None]:
@@ -344,7 +387,7 @@ class SandboxStore:
         uid, _s, data, manager = row
         data["deletedDateTime"] = now_iso
         self.db.execute("BEGIN")
-        self._write_user(tenant, data, DELETED, now, manager, insert=False)
+        self._write_user(tenant, data, DELETED, now, manager, insert=False, patch={})
         self.db.execute("DELETE FROM members WHERE tenant_id=? AND member_id=?", (tenant.tenant_id, uid))
         self.db.execute("COMMIT")
         tenant.user_count -= 1
@@ -382,8 +425,11 @@ class SandboxStore:
 
     def _tombstone(self, tenant: Tenant, user_id: str) -> None:
         """A soft-deleted user becomes a purged tombstone (delta reports it as deleted); inside a transaction."""
-        self.db.execute("UPDATE users SET state=2, seq=?, data=?, dflt=? WHERE tenant_id=? AND id=? AND state=1",
-                        (self._next_seq(tenant), orjson.dumps({"id": user_id}), b"{}", tenant.tenant_id, user_id))
+        seq = self._next_seq(tenant)
+        cur = self.db.execute("UPDATE users SET state=2, seq=?, data=?, dflt=? WHERE tenant_id=? AND id=? AND state=1",
+                              (seq, orjson.dumps({"id": user_id}), b"{}", tenant.tenant_id, user_id))
+        if cur.rowcount:
+            self._log(tenant, seq, user_id, PURGED, {})
 
     def deleted_users(self, tenant: Tenant, after_id: str, limit: int):
         return self.db.execute(
@@ -391,10 +437,20 @@ class SandboxStore:
             (tenant.tenant_id, after_id, limit)).fetchall()
 
     def changes_since(self, tenant: Tenant, seq: int, limit: int):
-        """(seq, id, state, data blob) for rows changed after `seq`, in seq order."""
+        """(seq, id, state, patch blob) of each change event after `seq`, in seq order (one user may recur)."""
         return self.db.execute(
-            "SELECT seq, id, state, data FROM users WHERE tenant_id=? AND seq>? ORDER BY seq LIMIT ?",
+            "SELECT seq, id, state, patch FROM changes WHERE tenant_id=? AND seq>? ORDER BY seq LIMIT ?",
             (tenant.tenant_id, seq, limit)).fetchall()
+
+    def manager_data(self, tenant: Tenant, user_ids: list[str]) -> dict[str, dict]:
+        """Each user's manager as a stored user dict (active managers only): plain $expand=manager."""
+        if not user_ids:
+            return {}
+        marks = ",".join("?" * len(user_ids))
+        rows = self.db.execute(
+            f"SELECT u.id, m.data FROM users u JOIN users m ON m.tenant_id=u.tenant_id AND m.id=u.manager_id "  # noqa: S608
+            f"WHERE u.tenant_id=? AND u.id IN ({marks}) AND m.state=0", (tenant.tenant_id, *user_ids)).fetchall()
+        return {uid: orjson.loads(blob) for uid, blob in rows}
 
     # ---- extensions -------------------------------------------------------------------------
     def register_extension(self, tenant: Tenant, app_object_id: str, name: str, body: dict) -> dict:
@@ -449,11 +505,42 @@ class SandboxStore:
         row = self.db.execute(query, (tenant.tenant_id, low)).fetchone()
         return orjson.loads(row[0]) if row else None
 
+    def roles_of(self, tenant: Tenant, user_id: str) -> list[str]:
+        """Display names of the directory roles a user holds (for Graph's administrator-only rules)."""
+        return [orjson.loads(r[0]).get("displayName") or "" for r in self.db.execute(
+            "SELECT d.data FROM role_members m JOIN directory_roles d ON d.tenant_id=m.tenant_id AND d.id=m.role_id "
+            "WHERE m.tenant_id=? AND m.member_id=?", (tenant.tenant_id, user_id))]
+
     def page_role_members(self, tenant: Tenant, role_id: str, after_id: str, limit: int):
+        """(id, kind, blob) of a role's members: users, groups and service principals, by id."""
         return self.db.execute(
-            "SELECT u.id, u.data FROM role_members m JOIN users u ON u.tenant_id=m.tenant_id AND u.id=m.member_id "
-            "WHERE m.tenant_id=? AND m.role_id=? AND u.state=0 AND u.id>? ORDER BY u.id LIMIT ?",
-            (tenant.tenant_id, role_id, after_id, limit)).fetchall()
+            "SELECT id, kind, data FROM ("
+            " SELECT u.id, 'user' AS kind, u.data FROM role_members m JOIN users u"
+            "  ON u.tenant_id=m.tenant_id AND u.id=m.member_id WHERE m.tenant_id=?1 AND m.role_id=?2 AND u.state=0"
+            " UNION ALL SELECT g.id, 'group', g.data FROM role_members m JOIN groups_ g"
+            "  ON g.tenant_id=m.tenant_id AND g.id=m.member_id WHERE m.tenant_id=?1 AND m.role_id=?2"
+            " UNION ALL SELECT p.id, 'servicePrincipal', p.data FROM role_members m JOIN service_principals p"
+            "  ON p.tenant_id=m.tenant_id AND p.id=m.member_id WHERE m.tenant_id=?1 AND m.role_id=?2"
+            ") WHERE id>?3 ORDER BY id LIMIT ?4", (tenant.tenant_id, role_id, after_id, limit)).fetchall()
+
+    def add_role_member(self, tenant: Tenant, role_id: str, kind: str, member_id: str | None,
+                        display_name: str | None) -> dict:
+        """Assign a role to a user, a (new or existing) group, or a new service principal."""
+        mid = member_id or str(uuid.uuid4())
+        data = {"id": mid, "displayName": display_name or f"{kind} {mid[:8]}"}
+        if kind == "group" and self.get_group(tenant, mid) is None:
+            data.update({"mailEnabled": False, "securityEnabled": True, "isAssignableToRole": True,
+                         "groupTypes": [], "description": None, "mail": None, "mailNickname": mid[:8]})
+            self.db.execute("INSERT INTO groups_(tenant_id, id, data) VALUES (?,?,?)",
+                            (tenant.tenant_id, mid, orjson.dumps(data)))
+        elif kind == "servicePrincipal":
+            data.update({"appId": str(uuid.uuid4()), "servicePrincipalType": "Application",
+                         "accountEnabled": True})
+            self.db.execute("INSERT OR REPLACE INTO service_principals(tenant_id, id, data) VALUES (?,?,?)",
+                            (tenant.tenant_id, mid, orjson.dumps(data)))
+        self.db.execute("INSERT OR IGNORE INTO role_members(tenant_id, role_id, member_id) VALUES (?,?,?)",
+                        (tenant.tenant_id, role_id, mid))
+        return {"@odata.type": f"#microsoft.graph.{kind}", **data}
 
     # ---- cross-tenant access ----------------------------------------------------------------
     def get_partner(self, tenant: Tenant, partner_id: str) -> dict | None:
