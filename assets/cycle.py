@@ -38,7 +38,7 @@ from assets import launch
 from xts_pipeline import store
 from xts_pipeline.guardrails.quarantine import skipped_pairs
 
-SUMMARY_COLUMNS = ("creates", "updates", "disables", "deletes", "restores", "skips", "held", "failures",
+SUMMARY_COLUMNS = ("creates", "updates", "disables", "deletes", "restores", "skips", "held", "drift", "failures",
                    "rejected", "mapping_errors")
 CYCLE_TAG, KIND_TAG = "xts/cycle", "xts/kind"  # as in definitions.py; kind "cli" keeps the sensor off these runs
 DEFAULT_WORKERS = 4  # like concurrency.runs.max_concurrent_runs in dagster_home/dagster.yaml
@@ -174,6 +174,10 @@ def _pair_counts(db: str | Path, pair_key: str, source: str, dry_run: bool, o: P
                    AND e.change_id = p.change_id) GROUP BY 1""", [pair_key, cycle]).fetchall())
         o.not_applied = sum(int(v) for k, v in planned.items() if k != "skip")
         o.counts.update(skips=int(planned.get("skip", 0)), held=int(held_users))
+        # properties of linked users whose target value differs from what the pair last wrote (reported only,
+        # unless the pair says drift: repair)
+        o.counts["drift"] = int(con.execute("SELECT coalesce(drift, 0) FROM plan_meta WHERE pair_key = ?",
+                                            [pair_key]).fetchone()[0])
         if dry_run:
             for action, col in _WRITE_ACTIONS.items():
                 o.counts[col] += int(planned.get(action, 0))
@@ -399,8 +403,24 @@ def run_cycle(defs: dg.Definitions, instance: dg.DagsterInstance, topology: Any,
     docstring); otherwise every run is in this process, one after another. Outcomes come back in the
     topology's pair order either way.
     """
-    pairs = [p for p in topology.pairs() if p.enabled and (pair_keys is None or p.key in pair_keys)]
-    tags = tags or cycle_tags()
+    from assets.lease_hook import cli_pair_leases, release_cli
+
+    wanted = [p for p in topology.pairs() if p.enabled and (pair_keys is None or p.key in pair_keys)]
+    tags = {**cycle_tags(), **(tags or {})}  # the cycle tag is the lease owner its runs re-enter with
+    # One cycle per pair at a time: this cycle's leases are taken before any extraction writes.
+    taken, busy = cli_pair_leases(str(db), [p.key for p in wanted], tags)
+    try:
+        done = _run_leased(defs, instance, db, [p for p in wanted if p.key in taken], dry_run, spec, workers, tags)
+    finally:
+        release_cli(str(db), taken, tags)
+    for key, msg in busy.items():
+        done[key] = PairOutcome(pair_key=key, dry_run=dry_run, errors=[msg])
+    return [done[p.key] for p in wanted]
+
+
+def _run_leased(defs: dg.Definitions, instance: dg.DagsterInstance, db: str | Path, pairs: list[Any], dry_run: bool,
+                spec: CycleSpec | None, workers: int, tags: dict[str, str]) -> dict[str, PairOutcome]:
+    """run_cycle's body for the pairs whose leases this cycle holds."""
     sources, targets = {p.source for p in pairs}, {p.target for p in pairs}
     tenants = sorted(sources | targets)
     sides = {t: [s for s, group in (("source", sources), ("target", targets)) if t in group] for t in tenants}
@@ -433,7 +453,7 @@ def run_cycle(defs: dg.Definitions, instance: dg.DagsterInstance, topology: Any,
     finally:
         if pool is not None:
             pool.close()
-    return [outcomes[p.key] for p in pairs]
+    return outcomes
 
 
 def format_summary(outcomes: list[PairOutcome], paths: Any = None) -> str:

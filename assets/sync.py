@@ -16,6 +16,7 @@ from typing import Any
 
 import dagster as dg
 
+from assets.lease_hook import pair_step, snapshot_step, tenant_step
 from assets.metadata import counts_md, plan_pages, table_metadata
 from assets.partitions import SyncPartitions
 from assets.resources import resource_key
@@ -146,10 +147,11 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
             select |= set(getattr(p.mappings, "source_attributes", ()) or ())
             select |= {c["attribute"] for f in p.filters for c in f["clauses"]}
         client = _graph(context, tenant)
-        res = extract.extract_source_users(db, tenant, client, context.run.run_id,
-                                           extra_select=mappings.source_select(select))
-        groups = extract.extract_source_groups(db, tenant, client, {g for p in pairs for g in p.scope.groups})
-        domains = extract.read_verified_domains(db, tenant, client)
+        with tenant_step(context, db, "source", tenant):
+            res = extract.extract_source_users(db, tenant, client, context.run.run_id,
+                                               extra_select=mappings.source_select(select))
+            groups = extract.extract_source_groups(db, tenant, client, {g for p in pairs for g in p.scope.groups})
+            domains = extract.read_verified_domains(db, tenant, client)
         context.log.info(f"tenant {tenant}: {res.mode} delta round, {res.pages} page(s), {res.upserted} upserted, "
                          f"{res.removed} removed, {res.total} users")
         md = _table_md(context, "raw_users", "tenant = ?", [tenant],
@@ -168,7 +170,8 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
         topo = context.resources.topology.load()
         db = context.resources.duckdb.db()
         try:
-            res = staging.stage_tenant(db, tenant, topo.staging.max_reject_fraction)
+            with tenant_step(context, db, "source", tenant):
+                res = staging.stage_tenant(db, tenant, topo.staging.max_reject_fraction)
         except staging.StagingBlocked as exc:
             raise dg.Failure(description=str(exc)) from None
         md = _table_md(context, "staged_users", "tenant = ?", [tenant],
@@ -194,8 +197,9 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
                                 f"registered or read; set tenants.{tenant}.app_object_id")
         mapped = sorted({t for p in topo.pairs() if p.enabled and p.target == tenant
                          for t in getattr(p.mappings, "targets", ()) or () if str(t).startswith("extension_")})
-        res = extract.snapshot_target(db, tenant, _graph(context, tenant), cfg.client_id, partners,
-                                      extra_select=mapped, app_object_id=cfg.app_object_id)
+        with snapshot_step(context, db, tenant):
+            res = extract.snapshot_target(db, tenant, _graph(context, tenant), cfg.client_id, partners,
+                                          extra_select=mapped, app_object_id=cfg.app_object_id)
         for warning in res.warnings:
             context.log.warning(warning)
         for source, allowed in res.policies.items():
@@ -219,7 +223,8 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
         """Scoping filters, assignment and attribute mappings applied to the source's staged users."""
         topo = context.resources.topology.load()
         pair = topo.pair(context.partition_key)
-        res = desired.compute_desired(context.resources.duckdb.db(), pair, topo.tenant(pair.source).tenant_id)
+        with pair_step(context, context.resources.duckdb.db(), pair.key, "desired_state"):
+            res = desired.compute_desired(context.resources.duckdb.db(), pair, topo.tenant(pair.source).tenant_id)
         md = _table_md(context, "desired_users", "pair_key = ?", [pair.key],
                        preview_cols="source_object_id, user_principal_name, account_enabled, "
                                     "CAST(desired_update AS VARCHAR) AS desired",
@@ -242,7 +247,8 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
         if context.run.job_name == "provision_one_user_job" and not (config.only_user or "").strip():
             raise dg.Failure(description="on-demand provisioning needs its user: set only_user (object id, UPN or "
                                          "mail); a whole-pair cycle is pair_sync_job")
-        summary = planner.plan_pair(db, spec, context.run.run_id, only_user=config.only_user)
+        with pair_step(context, db, spec.key, "provisioning_plan"):
+            summary = planner.plan_pair(db, spec, context.run.run_id, only_user=config.only_user)
         if summary.blocked_reason:
             context.log.warning(summary.blocked_reason)
         md = _table_md(
@@ -289,7 +295,8 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
                                      target_app_object_id=target.app_object_id, user_type=pair.user_type,
                                      quarantine=topo.inbound_policy(spec.target).quarantine)
         try:
-            res = apply_mod.apply_pair(db, ctx, _graph(context, spec.target), blocked_by=blocked)
+            with pair_step(context, db, spec.key, "applied_changes"):
+                res = apply_mod.apply_pair(db, ctx, _graph(context, spec.target), blocked_by=blocked)
         except apply_mod.PairQuarantinedError as exc:
             raise dg.Failure(description=str(exc)) from None
         if res.blocked_reason:
@@ -310,6 +317,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
         return dg.MaterializeResult(metadata={
             **md, "counts": counts_md(res.counts), "blocked_reason": res.blocked_reason or "",
             "failures": dg.MetadataValue.json(res.failures), "reconciled_after_crash": res.reconciled,
+            "pending_links": res.pending_links, "already_applied": res.already_applied,
             "writes": res.writes, "write_failures": res.write_failures,
             "quarantine": res.quarantine or "not quarantined", "cycle_id": res.cycle_id or ""})
 

@@ -82,7 +82,8 @@ def simulate_apply(db: str, pair_key: str) -> None:
     from xts_pipeline import planner, store
 
     with store.connect(db) as con:
-        con.execute("""INSERT OR REPLACE INTO links SELECT pair_key, source_tenant_id, source_object_id, 'small',
+        con.execute("""INSERT OR REPLACE INTO links (pair_key, source_tenant_id, source_object_id, target_tenant,
+                       target_user_id, state, linked_at, deleted_at) SELECT pair_key, source_tenant_id, source_object_id, 'small',
                        'simulated-' || source_object_id, 'active', now(), NULL FROM desired_users WHERE pair_key = ?""",
                     [pair_key])
         planner.mark_applied(con, pair_key)

@@ -85,3 +85,22 @@ def test_fold_page_keeps_order_newest_wins_and_removal_then_readd():
     assert upserts["u2"] == {"id": "u2", "displayName": "back"} and "u2" not in removed
     assert "u3" not in upserts and removed == {"u3": True}
     assert upserts["u4"] == {"id": "u4", "manager": None}
+
+
+def test_snapshot_reads_back_mapped_directory_extension_targets(sandbox, tmp_path):
+    """A directory extension mapped as a target is $select-ed by the target snapshot, so the planner sees
+    its current value; Graph refuses to $select an unregistered one, which is skipped with a warning."""
+    t = grant(sandbox, "fabrikam")
+    with GraphClient(connection(sandbox.info, t)) as c:
+        cost = c.ensure_extensions(t["app_object_id"], ["xtsCostCenter"])["xtsCostCenter"]
+        uid = users(sandbox, "fabrikam")[3]["id"]
+        c.request("PATCH", f"users/{uid}", json_body={cost: "CC-42"})
+        missing = extract.extension_name(t["client_id"], "neverRegistered")
+        db = tmp_path / "t.duckdb"
+        res = extract.snapshot_target(db, "fabrikam", c, t["client_id"], [], extra_select=[cost, missing],
+                                      app_object_id=t["app_object_id"])
+    with store.connect(db) as con:
+        attrs = orjson.loads(con.execute("SELECT attrs FROM target_users WHERE tenant = 'fabrikam' AND id = ?",
+                                         [uid]).fetchone()[0])
+    assert attrs[cost] == "CC-42"
+    assert any("neverRegistered" in w for w in res.warnings)

@@ -1,4 +1,6 @@
-"""Issue 4 acceptance: 5,000 creates + 5,000 updates through 30 % 429s, 5 % 5xx and 1 % resets.
+"""Issue 4 acceptance: 5,000 creates + 5,000 updates through 30 % 429s, 5 % 5xx and 1 % resets, with
+replication lag on (api/user-list.md: "This request might have replication delays for users that were
+recently created, updated, or deleted"): a new user stays invisible for up to 400 ms.
 
 Afterwards the target holds exactly the intended users and attributes: no duplicate, no lost
 write, one outcome per op. XTS_FAULT_OPS overrides the count (default 5,000 each).
@@ -19,7 +21,7 @@ from xts_pipeline.graph.writer import BatchWriter, WriteOp
 from xts_pipeline.sandbox.process import SandboxProcess
 
 N = int(os.environ.get("XTS_FAULT_OPS", "5000"))
-FAULTS = "kind=write,429=0.3,5xx=0.05,reset=0.01"
+FAULTS = "kind=write,429=0.3,5xx=0.05,reset=0.01;lag_ms=400"
 
 
 @pytest.mark.slow
@@ -73,5 +75,7 @@ def test_fault_acceptance(tmp_path):
         s1, s2 = w1.stats, w2.stats
         print(f"\nfault acceptance N={N}: creates {t_create:.1f}s, updates {t_update:.1f}s; "
               f"429s {s1.throttled + s2.throttled}, 5xx/lost {s1.server_errors + s2.server_errors}, "
-              f"resets {s1.transport_errors + s2.transport_errors}, lookups {s1.lookups}, adopted {s1.adopted}")
+              f"resets {s1.transport_errors + s2.transport_errors}, lookups {s1.lookups}, adopted {s1.adopted}, "
+              f"not yet visible {s1.not_yet_visible}")
         assert s1.throttled > 0 and s1.transport_errors > 0  # the faults really happened
+        assert s1.not_yet_visible > 0  # and so did the replication lag

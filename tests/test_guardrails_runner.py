@@ -117,3 +117,21 @@ def test_snapshot_notes_show_on_the_impersonation_check() -> None:
         update={"include_directory_role_holders": False})})
     imp = next(r for r in run_guardrails(inputs([row("ok1")], notes=[note]), off).results if r.name == "impersonation")
     assert "warnings" not in imp.to_metadata()  # role holders aren't wanted: nothing is missing
+
+
+def test_a_held_user_is_still_disabled() -> None:
+    """A disable that writes only accountEnabled=false applies even when the user's other row is held."""
+    from xts_pipeline.guardrails.runner import PairInputs, run_guardrails
+
+    rows = [
+        {"pair_key": "p", "cycle_id": "c", "change_id": "d1", "source_object_id": "s1", "target_user_id": "t1",
+         "action": "disable", "desired": {"accountEnabled": False},
+         "changes": [{"property": "accountEnabled", "old": True, "new": False}]},
+        {"pair_key": "p", "cycle_id": "c", "change_id": "u1", "source_object_id": "s1", "target_user_id": "t1",
+         "action": "update", "desired": {"city": "x" * 500}, "changes": [{"property": "city", "old": "a", "new": "x" * 500}]},
+    ]
+    report = run_guardrails(PairInputs("p", "contoso", "fabrikam", rows,
+                                       partner_policy={"userSyncInbound": {"isSyncAllowed": True}}), POLICY)
+    assert "s1" in report.excluded_user_ids
+    assert [r["change_id"] for r in report.kept_rows()] == ["d1"]
+    assert [e["change_id"] for e in report.exclusions()] == ["u1"]

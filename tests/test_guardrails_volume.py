@@ -75,3 +75,58 @@ def test_volume_passes_iff_creates_within_effective_limit(creates: int, size: in
     policy = InboundPolicy.model_validate({"volume": {"max_b2b_users_per_source": None}})
     limit, _ = creates_limit(policy, size)
     assert check_volume(plan(create=creates), policy, size, 0).passed == (creates <= limit)
+
+
+def test_adoptions_count_with_updates_and_toward_the_source_total() -> None:
+    policy = InboundPolicy.model_validate({"volume": {"max_updates_per_cycle": 5, "max_b2b_users_per_source": 104}})
+    result = check_volume(plan(update=3, adopt=3), policy, target_size=10_000, existing_from_source=100)
+    assert not result.passed
+    assert "(updates and 3 adoptions): 6 > 5" in result.message
+
+
+# --- Over time and across pairs (issue 9): the target's rolling window and its B2B total ---------------------
+
+from xts_pipeline.guardrails.volume import TargetVolume  # noqa: E402
+
+SMALL = TargetVolume(window_creates=0, pending_other=0, internal_members=500, external_users=0)
+CMD = "`xts approve --pair 'contoso->fabrikam' --plan abc --reason \"...\"`"
+
+
+def test_paced_flood_under_the_per_cycle_cap_meets_the_window() -> None:
+    """Defaults: 50 per cycle into a 500-member target passes alone, but not after 250 creates in 24 h."""
+    cycle = plan(create=50)
+    assert check_volume(cycle, POLICY, 500, 0, "contoso->fabrikam", SMALL).passed
+    paced = TargetVolume(window_creates=201, internal_members=500)
+    res = check_volume(cycle, POLICY, 500, 201, "contoso->fabrikam", paced, approve=CMD)
+    assert not res.passed and res.blocking
+    assert "max_creates_window_pct_of_members=50% of 500 internal members" in res.message
+    assert "last 24 h (logged 201 + other pairs' pending 0 + this plan 50): 251 > 250" in res.message
+    assert CMD in res.message
+
+
+def test_flood_split_across_sources_counts_every_pair_into_the_target() -> None:
+    other = TargetVolume(window_creates=0, pending_other=240, internal_members=500)
+    res = check_volume(plan(create=20), POLICY, 500, 0, "litware->fabrikam", other)
+    assert not res.passed and "other pairs' pending 240" in res.message
+
+
+def test_b2b_total_relative_to_internal_members() -> None:
+    """80,000 into 500 can never creep in: at most 200 % of members (b2b_floor 1,000) without an approval."""
+    crept = TargetVolume(window_creates=0, internal_members=500, external_users=990)
+    res = check_volume(plan(create=20), POLICY, 1490, 990, "contoso->fabrikam", crept)
+    assert not res.passed and "max_b2b_pct_of_members=200% of 500 internal members" in res.message
+    assert "990 now + 0 pending + 20 new" in res.message
+    # Plans that add nobody are not stopped by what the target already holds.
+    assert check_volume(plan(update=10), POLICY, 1490, 990, "contoso->fabrikam", crept).passed
+
+
+def test_held_users_are_not_counted() -> None:
+    res = check_volume(plan(create=60), POLICY, 500, 0, "c->f", SMALL, held={f"create-{i}" for i in range(20)})
+    assert res.passed and res.count == 40
+
+
+def test_approval_passes_the_window_cap() -> None:
+    paced = TargetVolume(window_creates=240, internal_members=500)
+    res = check_volume(plan(create=50), POLICY, 500, 0, "c->f", paced)
+    approved = res.with_approval({"approved_by": "ciso", "approved_at": "now", "reason": "merger"})
+    assert approved.passed and approved.approval["approved_by"] == "ciso"

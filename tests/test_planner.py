@@ -342,6 +342,17 @@ def test_adoption_refuses_protected_users(world):
     assert world.plan()[sid(7)]["action"] == "adopt"
 
 
+def test_a_user_bound_to_another_pair_in_the_store_is_never_re_targeted(world):
+    """A second source reusing the mail of a user already synced from the first source is skipped, naming the owner."""
+    world.want(sid(7), "x@contoso.com")
+    world.target("tg", "x@contoso.com")
+    with store.connect(world.db) as con:
+        con.execute("INSERT INTO links (pair_key, source_tenant_id, source_object_id, target_tenant, target_user_id, "
+                    "state) VALUES ('northwind__fabrikam', 'n-tid', 'n-user', 'fabrikam', 'tg', 'pending')")
+    p = world.plan()[sid(7)]
+    assert p["action"] == "skip" and "northwind__fabrikam (source user n-user)" in p["reason"]
+
+
 def test_unverified_domains_trust_nothing(world):
     world.want(sid(7), "x@contoso.com")
     world.target("tg", "x@contoso.com")

@@ -269,3 +269,12 @@ def test_replication_lag_hides_a_new_user_user_list(make_sandbox, graph):
         time.sleep(0.2)
     assert [u["id"] for u in g.get("/users", params=flt).json()["value"]] == [made["id"]]
     assert g.patch(f"/users/{made['id']}", json={"jobTitle": "x"}).status_code == 204
+
+
+def test_get_user_with_expand_manager_user_list_manager(sb, graph):
+    """api/user-list-manager.md: GET /users/{id}?$expand=manager returns the user with its manager."""
+    g = graph(sb, "northwind")
+    raw = sb.admin("GET", "tenants/northwind/users")["value"]
+    who = next(u for u in raw if u.get("_managerId"))
+    body = g.get(f"/users/{who['id']}?$expand=manager&$select=id,displayName").json()
+    assert body["manager"]["id"] == who["_managerId"] and body["manager"]["@odata.type"] == "#microsoft.graph.user"

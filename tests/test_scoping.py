@@ -251,3 +251,21 @@ def test_validate_raises_only_scoping_error(raw_clauses: list) -> None:
         validate_filters([{"clauses": raw_clauses}])
     except ScopingError as err:
         assert err.path.startswith("filters[0]")
+
+
+@pytest.mark.parametrize("attribute", ["userType", "manager", "appRoleAssignments", "accountExpires",
+                                       "employeeHireDate", "createdDateTime", "StatusHireDate"])
+def test_attributes_entra_does_not_support_in_scoping_are_refused(attribute):
+    """"The appRoleAssignments, userType, manager, and date-type attributes (for example, StatusHireDate,
+    startDate, endDate, StatusTerminationDate, accountExpires) aren't supported as scoping filters."
+    (app-provisioning/known-issues.md)"""
+    with pytest.raises(ScopingError, match="aren't supported as scoping filters") as info:
+        validate_filters([{"clauses": [{"attribute": attribute, "operator": "IS NOT NULL"}]}])
+    assert info.value.path == "filters[0].clauses[0].attribute"
+
+
+def test_extension_attributes_scope_through_on_premises_extension_attributes():
+    flt = [{"clauses": [{"attribute": "extensionAttribute7", "operator": "EQUALS", "value": "EMEA"}]}]
+    user = {**MEMBER, "onPremisesExtensionAttributes": {"extensionAttribute7": "EMEA"}}
+    assert in_scope(flt, user)
+    assert not in_scope(flt, {**MEMBER, "onPremisesExtensionAttributes": {"extensionAttribute7": "APAC"}})

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import textwrap
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -153,3 +154,122 @@ def test_a_failing_target_does_not_hide_the_others(world, monkeypatch, capsys):
     assert rows["s1->t1"][-1] == "ok"
     moved = [u for u in sb.admin("GET", "/tenants/t1/users")["value"] if u.get("jobTitle") == "Moved While t2 Failed"]
     assert len(moved) == 1
+
+
+# --- one cycle per pair at a time (issue 12): leases in the store ------------------------------------------
+
+def _cli(world, pair: str, **env: str):
+    import os
+    import subprocess
+    import sys
+
+    log = open(world["root"] / f"cli-{pair.replace('->', '_')}-{len(list(world['root'].glob('cli-*')))}.log", "w")  # noqa: SIM115
+    return subprocess.Popen(
+        [sys.executable, "-m", "xts_pipeline.cli", "sync", "--config", str(world["cfg"]), "--sandbox",
+         str(world["sandbox"].state_dir), "--pairs", pair], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "DAGSTER_HOME": str(world["home"]), "XTS_DUCKDB": world["db"], "XTS_SYNC_WORKERS": "1",
+             "PYTHONPATH": str(REPO), "XTS_LOG_LEVEL": "WARNING", **env}), log.name
+
+
+def _move(world, tenant: str, n: int, title: str) -> list[str]:
+    """Change n source users' jobTitle; returns their ids."""
+    users = [u for u in world["sandbox"].admin("GET", f"/tenants/{tenant}/users")["value"]
+             if u["userType"] == "Member" and u.get("creationType") != "Invitation"][:n]
+    for i, u in enumerate(users):
+        world["sandbox"].admin("PATCH", f"/tenants/{tenant}/users/{u['id']}", json={"jobTitle": f"{title} {i}"})
+    return [u["id"] for u in users]
+
+
+def _writes_for(world, sids: list[str], since) -> int:
+    with store.connect(world["db"]) as con:
+        return con.execute("""SELECT count(*) FROM provisioning_log WHERE pair_key = 's1__t1' AND status = 'Success'
+                              AND list_contains(?, source_object_id) AND logged_at >= ?""", [sids, since]).fetchone()[0]
+
+
+def _in_flight(world) -> int:
+    with store.connect(world["db"]) as con:
+        return con.execute("SELECT count(*) FROM write_journal WHERE pair_key = 's1__t1' AND state = 'in_flight'"
+                           ).fetchone()[0]
+
+
+def _now():
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def test_two_cycles_of_one_pair_started_together_one_refuses_naming_the_holder(world):
+    sids = _move(world, "s1", 8, "Race")
+    since = _now()
+    world["sandbox"].admin("PUT", "/faults", json={"spec": "tenant=t1,kind=write,latency_ms=400", "seed": 3})
+    try:
+        procs = [_cli(world, "s1->t1", XTS_LEASE_WAIT_S="0") for _ in range(2)]
+        rcs = [p.wait(300) for p, _ in procs]
+    finally:
+        world["sandbox"].admin("PUT", "/faults", json={"spec": None})
+    outs = [Path(name).read_text() for _, name in procs]
+    assert sorted(rcs) == [0, 1], outs
+    loser = outs[rcs.index(1)]
+    busy = [line for line in loser.splitlines() if "is busy" in line]
+    assert busy and "pair s1->t1 is busy: another cycle holds it, xts sync cycle cli-" in busy[0], loser
+    assert "pid " in busy[0] and "Traceback" not in loser and "ConstraintException" not in loser
+    assert _writes_for(world, sids, since) == len(sids)  # every change written once, not twice
+    with store.connect(world["db"]) as con:
+        assert con.execute("SELECT count(*) FROM leases").fetchone()[0] == 0  # freed at the end
+
+
+def test_a_second_cycle_waits_for_the_first_and_then_has_nothing_to_do(world):
+    sids = _move(world, "s1", 6, "Queue")
+    since = _now()
+    world["sandbox"].admin("PUT", "/faults", json={"spec": "tenant=t1,kind=write,latency_ms=400", "seed": 4})
+    try:
+        first, _ = _cli(world, "s1->t1", XTS_LEASE_WAIT_S="300")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with store.connect(world["db"]) as con:
+                if con.execute("SELECT count(*) FROM leases WHERE name = 'pair:s1__t1'").fetchone()[0]:
+                    break
+            time.sleep(0.1)
+        second, name2 = _cli(world, "s1->t1", XTS_LEASE_WAIT_S="300")
+        assert first.wait(300) == 0 and second.wait(300) == 0, Path(name2).read_text()
+    finally:
+        world["sandbox"].admin("PUT", "/faults", json={"spec": None})
+    assert _writes_for(world, sids, since) == len(sids)
+    row = table_rows(Path(name2).read_text())["s1->t1"]
+    assert row[:7] == ["0"] * 7, row  # the second cycle found everything done
+
+
+def test_a_cycle_and_a_ui_materialization_of_the_same_pair(world, monkeypatch):
+    from assets.sync import APPLIED, DESIRED, PLAN
+    from xts_pipeline import lease
+    from xts_pipeline.definitions import build_definitions
+
+    sids = _move(world, "s1", 8, "Ui")
+    since = _now()
+    world["sandbox"].admin("PUT", "/faults", json={"spec": "tenant=t1,kind=write,latency_ms=4000", "seed": 5})
+    defs = build_definitions(world["cfg"], str(world["sandbox"].state_dir), world["db"])
+    monkeypatch.setattr(lease, "WAIT_S", 0.0)
+
+    def ui():
+        with dg.DagsterInstance.from_config(str(world["home"])) as inst:
+            return dg.materialize([*defs.assets, *defs.asset_checks], selection=[DESIRED, PLAN, APPLIED],
+                                  partition_key="s1__t1", resources=defs.resources, instance=inst, raise_on_error=False)
+
+    try:
+        cli, name = _cli(world, "s1->t1", XTS_LEASE_WAIT_S="0")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not _in_flight(world):
+            time.sleep(0.05)
+        assert cli.poll() is None, "the CLI cycle must still be applying"
+        res = ui()  # while the CLI applies: refused with one line naming the pair and the holder
+        assert not res.success
+        failure = next(e for e in res.all_events if e.is_step_failure).step_failure_data
+        text = failure.user_failure_data.description if failure.user_failure_data else failure.error.message
+        assert text.startswith("pair s1->t1 is busy") and "xts sync cycle cli-" in text
+        assert cli.wait(300) == 0, Path(name).read_text()
+    finally:
+        world["sandbox"].admin("PUT", "/faults", json={"spec": None})
+    assert _writes_for(world, sids, since) == len(sids)
+    res = ui()  # afterwards: it runs, on the CLI's (older) snapshot, and writes nothing twice
+    assert res.success
+    assert _writes_for(world, sids, since) == len(sids)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from xts_pipeline import store
+from xts_pipeline import lease, store
 from xts_pipeline.extract import LINK_EXTENSIONS
 from xts_pipeline.guardrails import quarantine
 from xts_pipeline.guardrails.policy import QuarantinePolicy
@@ -31,6 +32,8 @@ _NOT_PATCHED_ON_CREATE = ("mail",)
 # A write refused for who we are rather than what we sent: the app's credential or consent is broken.
 _AUTH_CODES = frozenset({"AuthError", "PermissionError_", "InvalidAuthenticationToken", "Authorization_RequestDenied"})
 _REMOVALS = ("delete", "disable")
+# A create whose invitation returned a user that already existed is not ours: never a pending link.
+_EXISTING_USER_CODES = frozenset({"ExistingUserReturned"})
 
 
 class PairQuarantinedError(RuntimeError):
@@ -59,6 +62,8 @@ class ApplyResult:
     counts: dict[str, int] = field(default_factory=dict)  # "create/Success" -> n
     failures: list[dict] = field(default_factory=list)
     reconciled: int = 0
+    pending_links: int = 0  # target users we know (invited or reconciled) whose link PATCH has not landed yet
+    already_applied: bool = False  # the stored plan was applied before: nothing was sent again
     writes: int = 0  # outcomes of Graph writes this apply (Entra's "events" for quarantine)
     write_failures: int = 0
     reference_failures: int = 0  # failed manager writes: Entra leaves them out of the 40 % / 40,000 rules
@@ -102,7 +107,8 @@ def _entry(ctx: ApplyContext, cycle_id: str, row: dict, status: str, **kw: Any) 
 
 def _pair_entry(pair: PairSpec, cycle_id: str, row: dict, status: str, **kw: Any) -> LogEntry:
     return LogEntry(
-        cycle_id=cycle_id, change_id=row["change_id"], pair_key=pair.key, operation=row["action"],
+        cycle_id=cycle_id, change_id=row["change_id"], pair_key=pair.key,
+        operation=row.get("log_op") or row["action"],
         status=status, source_tenant_id=row.get("source_tenant_id"), source_object_id=row.get("source_object_id"),
         source_upn=row.get("user_principal_name"), target_tenant=pair.target,
         target_user_id=kw.pop("target_user_id", row.get("target_user_id")),
@@ -148,53 +154,120 @@ def lookup_filter(ext_oid: str, source_object_id: str) -> str:
     return str(odata.eq(ext_oid, source_object_id))
 
 
+_PENDING_REASON = "invited, link pending"
+
+
+def _completion(row: dict, tid: str, reason: str) -> None:
+    """Turn a planned create into the write that completes it: the attributes and the link, on `tid`.
+
+    Logged as its own create entry (log_op), so the create is counted once: when its link lands.
+    """
+    row["action"], row["target_user_id"], row["match"], row["log_op"] = "update", tid, "reconciled", "create"
+    row["changes"] = [{"property": k, "old": None, "new": v} for k, v in sorted(row["desired"].items())
+                      if v is not None and k not in _NOT_PATCHED_ON_CREATE]
+    row["reason"] = reason
+
+
 def _reconcile(db, ctx: ApplyContext, client: Any, inflight: list[dict], rows: list[dict],
-               cycle_id: str, result: ApplyResult) -> None:
-    """Resolve writes a killed run left in flight: find what reached the target, fix the plan to match."""
-    if not inflight:
-        return
+               cycle_id: str, result: ApplyResult) -> list[str]:
+    """Resolve writes a killed run left in flight: find what reached the target, fix the plan to match.
+
+    A create found by its link extension had completed (its one PATCH carries attributes and link): it is
+    logged Success and not sent again. One found only by the invited mail got its invitation but not its
+    PATCH: logged Create Warning "invited, link pending", recorded as a `pending` link (never `active`
+    before the link is on the target), and completed by a separate entry. Planned creates of users the
+    store already knows (a pending link from an earlier interrupted run) are completed the same way.
+    Returns the change ids that need no write any more.
+    """
+    from xts_pipeline.graph import odata
+
     by_sid = {r["source_object_id"]: r for r in rows if r.get("source_object_id")}
     entries: list[LogEntry] = []
-    found_links: list[tuple[str, str]] = []
+    found: list[tuple[str, str, str]] = []  # (sid, tid, link state)
+    finished: list[str] = []
     for j in inflight:
         if j["op_kind"] not in ("create", "restore"):
-            continue  # PATCH and DELETE are idempotent; the current plan simply re-sends them
+            continue  # PATCH, DELETE and manager refs are idempotent: the plan or the manager pass re-sends them
+        sid = j["source_object_id"]
         hits = client.find_users(j["lookup_filter"], select=("id", "mail")) if j["lookup_filter"] else []
+        by_link = bool(hits)
         if not hits and j["op_kind"] == "create" and j.get("mail"):
-            from xts_pipeline.graph import odata
-
             hits = [h for h in client.find_users(odata.eq("mail", j["mail"]),
                                                  select=("id", "mail", "userType", "creationType"))
                     if h.get("creationType") == "Invitation" or h.get("userType") == "Guest"]
-        row = by_sid.get(j["source_object_id"])
-        if hits:
-            tid = hits[0]["id"]
-            found_links.append((j["source_object_id"], tid))
+        row = by_sid.get(sid)
+        base = {"cycle_id": cycle_id, "change_id": j["change_id"], "pair_key": ctx.pair.key,
+                "operation": j["op_kind"], "source_object_id": sid, "target_tenant": ctx.pair.target,
+                "source_tenant_id": ctx.pair.source_tenant_id,
+                "source_upn": row.get("user_principal_name") if row else None}
+        if len(hits) > 1:
+            entries.append(LogEntry(**base, status="warning", reason=(
+                f"interrupted run: {len(hits)} target users match ({', '.join(h['id'] for h in hits)}); "
+                f"left for an admin to merge, nothing written")))
             if row is not None and row["action"] in ("create", "restore"):
-                # It reached the target: finish it as an update (patch mapped attributes + link) instead.
-                row["action"], row["target_user_id"], row["match"] = "update", tid, "reconciled"
-                row["changes"] = [{"property": k, "old": None, "new": v} for k, v in sorted(row["desired"].items())]
-            entries.append(LogEntry(cycle_id=cycle_id, change_id=j["change_id"], pair_key=ctx.pair.key,
-                                    operation=j["op_kind"], status="success", source_object_id=j["source_object_id"],
-                                    target_tenant=ctx.pair.target, target_user_id=tid,
-                                    reason="reconciled after an interrupted run: the write had reached the target"))
+                finished.append(row["change_id"])
+            continue
+        if not hits:
+            entries.append(LogEntry(**base, status="warning",
+                                    reason="interrupted run: the write never reached the target; retried if "
+                                           "still planned"))
+            continue
+        tid = hits[0]["id"]
+        if by_link and j["op_kind"] == "create":
+            found.append((sid, tid, "active"))
+            entries.append(LogEntry(**base, status="success", target_user_id=tid,
+                                    reason="reconciled after an interrupted run: the create had completed "
+                                           "(link on the target)"))
+            if row is not None and row["action"] == "create":
+                finished.append(row["change_id"])
+            continue
+        found.append((sid, tid, "pending" if j["op_kind"] == "create" else "active"))
+        if j["op_kind"] == "create":
+            entries.append(LogEntry(**base, status="warning", target_user_id=tid, reason=(
+                f"{_PENDING_REASON}: an interrupted run's invitation reached the target (user {tid}); its "
+                f"attributes and link are written as a separate entry")))
         else:
-            entries.append(LogEntry(cycle_id=cycle_id, change_id=j["change_id"], pair_key=ctx.pair.key,
-                                    operation=j["op_kind"], status="warning", source_object_id=j["source_object_id"],
-                                    target_tenant=ctx.pair.target,
-                                    reason="interrupted run: the write never reached the target; retried if still planned"))
-    result.reconciled = len(found_links)
+            entries.append(LogEntry(**base, status="success", target_user_id=tid,
+                                    reason="reconciled after an interrupted run: the restore had reached the "
+                                           "target; its attributes are written as a separate entry"))
+        if row is not None and row["action"] in ("create", "restore"):
+            if row["action"] == "create":
+                _completion(row, tid, f"completes the create of an interrupted run: attributes and link "
+                                      f"written to invited user {tid}")
+            else:
+                row["action"], row["target_user_id"], row["match"] = "update", tid, "reconciled"
+                row["log_op"] = "restore"
+                row["changes"] = [{"property": k, "old": None, "new": v} for k, v in sorted(row["desired"].items())]
+    result.reconciled = len(found)
     with store.connect(db) as con:
         con.execute("BEGIN")
-        for sid, tid in found_links:
-            _link(con, ctx, sid, tid, "active")
-        con.execute("UPDATE write_journal SET state = 'reconciled', finished_at = now() "
-                    "WHERE pair_key = ? AND state = 'in_flight'", [ctx.pair.key])
+        for sid, tid, state in found:
+            _link(con, ctx, sid, tid, state)
+        if inflight:
+            con.execute("UPDATE write_journal SET state = 'reconciled', finished_at = now() "
+                        "WHERE pair_key = ? AND state = 'in_flight'", [ctx.pair.key])
         write_log(con, entries)
+        # Creates of users the store already knows (pending or active link, target user present): complete them.
+        creates = [r["source_object_id"] for r in rows if r["action"] == "create" and r.get("source_object_id")]
+        # (the target user is in the snapshot, or the link is newer than the snapshot: a user an admin deleted
+        # in the target since is provisioned again instead)
+        known = dict(con.execute(
+            """SELECT l.source_object_id, l.target_user_id FROM links l
+               WHERE l.pair_key = ? AND l.state IN ('active', 'pending') AND list_contains(?, l.source_object_id)
+                 AND (l.target_user_id IN (SELECT id FROM target_users WHERE tenant = ?)
+                      OR l.linked_at >= coalesce((SELECT max(value) FROM watermarks WHERE name = 'snapshot:' || ?),
+                                                 CAST('-infinity' AS TIMESTAMP)))""",
+            [ctx.pair.key, creates, ctx.pair.target, ctx.pair.target]).fetchall()) if creates else {}
         con.execute("COMMIT")
+    for r in rows:
+        if r["action"] == "create" and known.get(r["source_object_id"]):
+            _completion(r, known[r["source_object_id"]], f"completes the create: attributes and link written to "
+                                                         f"invited user {known[r['source_object_id']]}")
+    return finished
 
 
 def _link(con, ctx: ApplyContext, sid: str | None, tid: str | None, state: str) -> None:
+    """Record what the store knows: `active` only once the link is on the target, `pending` before."""
     if not sid or not tid:
         return
     con.execute(
@@ -202,9 +275,16 @@ def _link(con, ctx: ApplyContext, sid: str | None, tid: str | None, state: str) 
                              linked_at, deleted_at)
            VALUES (?, ?, ?, ?, ?, ?, now(), CASE WHEN ? = 'deleted' THEN now() END)
            ON CONFLICT (pair_key, source_object_id) DO UPDATE SET target_user_id = excluded.target_user_id,
-           state = excluded.state, linked_at = CASE WHEN excluded.state = 'active' THEN now() ELSE links.linked_at END,
-           deleted_at = excluded.deleted_at""",
+           state = excluded.state, linked_at = CASE WHEN excluded.state IN ('active', 'pending') THEN now()
+           ELSE links.linked_at END, deleted_at = excluded.deleted_at""",
         [ctx.pair.key, ctx.pair.source_tenant_id, sid, ctx.pair.target, tid, state, state])
+
+
+def _writes_link(row: dict) -> bool:
+    """Whether a successful write of this row put the link extensions on the target user."""
+    if row["action"] in ("create", "restore", "adopt") or row.get("match") in ("adopt", "reconciled"):
+        return True
+    return any(str(c.get("property", "")).endswith("xtsSourceObjectId") for c in row.get("changes") or [])
 
 
 def applied_values(row: dict) -> dict[str, Any]:
@@ -303,6 +383,7 @@ def _stream(db, ctx: ApplyContext, cycle_id: str, rows_by_id: dict[str, dict], o
         nonlocal last
         if not buf:
             return
+        lease.check(f"pair:{ctx.pair.key}")  # taken over by another cycle: stop before recording more as ours
         entries = []
         with store.connect(db) as con:
             con.execute("BEGIN")
@@ -315,22 +396,41 @@ def _stream(db, ctx: ApplyContext, cycle_id: str, rows_by_id: dict[str, dict], o
                 tid = out.target_id or row.get("target_user_id")
                 _count_write(result, status, code, out.http_status, getattr(out, "credential_failure", None),
                              reference=row.get("match") == "manager")
+                reason = row.get("reason")
+                logged = status
                 if status == "success":
                     if succeeded is not None:
                         succeeded.append({**row, "target_user_id": tid})
-                    if row["action"] in ("create", "restore", "adopt") or row.get("match") in ("adopt", "reconciled"):
-                        _link(con, ctx, row.get("source_object_id"), tid, "active")
-                    elif row["action"] == "delete":
+                    if row["action"] == "delete":
                         _link(con, ctx, row.get("source_object_id"), tid, "deleted")
+                    elif row["action"] == "manager":
+                        _applied_manager(con, ctx, row)
+                    elif _writes_link(row):
+                        _link(con, ctx, row.get("source_object_id"), tid, "active")
                     record_applied(con, ctx.pair.key, row)
                     if row["action"] == "restore" and row["desired"]:
                         restore_followups.append({**row, "action": "update", "target_user_id": tid,
                                                   "change_id": row["change_id"] + ":patch"})
+                elif (status == "failed" and row["action"] == "create" and out.target_id
+                      and code not in _EXISTING_USER_CODES):
+                    # The invitation executed (Graph gave us the user) but the PATCH with attributes and link
+                    # did not land: not a Failure of the create, a pending link the next cycle completes.
+                    _link(con, ctx, row.get("source_object_id"), tid, "pending")
+                    logged = "warning"
+                    reason = (f"{_PENDING_REASON}: invited user {tid} exists; writing its attributes and link "
+                              f"failed ({code}); the next cycle completes it")
+                    result.pending_links += 1
+                elif status == "failed" and row.get("log_op") == "create":
+                    # Completing an invited user failed: still a pending link, completed by a later cycle.
+                    logged = "warning"
+                    reason = (f"{_PENDING_REASON}: completing invited user {tid} failed ({code}); the next cycle "
+                              f"completes it")
+                    result.pending_links += 1
                 con.execute("UPDATE write_journal SET state = ?, target_user_id = coalesce(?, target_user_id), "
                             "finished_at = now() WHERE pair_key = ? AND change_id = ?",
                             ["done" if status == "success" else "failed", tid, ctx.pair.key, row["change_id"]])
-                entries.append(_entry(ctx, cycle_id, row, status, target_user_id=tid, error_code=code,
-                                      error_message=msg, duration_ms=out.duration_ms))
+                entries.append(_entry(ctx, cycle_id, row, logged, target_user_id=tid, error_code=code,
+                                      error_message=msg, duration_ms=out.duration_ms, reason=reason))
             write_log(con, entries)
             con.execute("COMMIT")
         _tally(result, entries)
@@ -423,6 +523,10 @@ def apply_pair(db: str | Path | None, ctx: ApplyContext, client: Any, *, blocked
         raise RuntimeError(f"pair {ctx.pair.key}: no plan in the staging database; materialize the plan first")
     cycle_id = meta["cycle_id"]
     result = ApplyResult(pair_key=ctx.pair.key, cycle_id=cycle_id)
+    if not inflight and _applied_before(db, ctx.pair.key, cycle_id):
+        # Applying one plan twice would send every write twice: a new cycle re-plans first.
+        result.already_applied = True
+        return result
     blocks = list(blocked_by)
     problems = consistency_problems(db, ctx.pair)
     if problems:
@@ -444,8 +548,9 @@ def apply_pair(db: str | Path | None, ctx: ApplyContext, client: Any, *, blocked
         _log_only(db, skipped)
         _tally(result, skipped)
     try:
-        _reconcile(db, ctx, client, inflight, todo, cycle_id, result)
-        if todo:
+        finished = set(_reconcile(db, ctx, client, inflight, todo, cycle_id, result))
+        todo = [r for r in todo if r["change_id"] not in finished]
+        if todo or _journal_new_users(db, ctx, cycle_id):
             _write(db, ctx, client, cycle_id, todo, result, writer)
     except (AuthError, PermissionError_) as exc:
         _after_apply(db, ctx, result, detail=str(exc), credentials=True)
@@ -488,7 +593,8 @@ def _write(db, ctx: ApplyContext, client: Any, cycle_id: str, todo: list[dict], 
 
 
 MANAGER_SQL = """
-WITH lk AS (SELECT source_object_id AS sid, target_user_id AS tid FROM links WHERE pair_key = $pair AND state = 'active'),
+WITH lk AS (SELECT source_object_id AS sid, target_user_id AS tid, json_extract_string(applied, '$.manager') AS am
+            FROM links WHERE pair_key = $pair AND state IN ('active', 'pending')),
 src AS (SELECT id AS sid, json_extract_string(attrs, '$.manager.id') AS msid FROM staged_users WHERE tenant = $source),
 ins AS (SELECT source_object_id AS sid, user_principal_name AS upn FROM desired_users WHERE pair_key = $pair)
 SELECT s.sid, u.tid, m.tid AS mtid, json_extract_string(t.attrs, '$.manager.id') AS cur, i.upn, s.msid
@@ -499,7 +605,8 @@ WHERE (list_contains($created, s.sid) OR list_contains($created, s.msid))
   AND NOT list_contains($skip, s.sid)
   AND s.sid NOT IN (SELECT p.source_object_id FROM plan p JOIN plan_exclusions e USING (pair_key, change_id)
                     WHERE p.pair_key = $pair AND p.source_object_id IS NOT NULL)
-  AND json_extract_string(t.attrs, '$.manager.id') IS DISTINCT FROM m.tid
+  AND u.am IS DISTINCT FROM m.tid
+  AND (list_contains($created, s.sid) OR json_extract_string(t.attrs, '$.manager.id') IS DISTINCT FROM m.tid)
 ORDER BY s.sid
 """
 
@@ -507,26 +614,49 @@ ORDER BY s.sid
 def _manager_row(row: dict, change: dict, reason: str) -> dict:
     # Logged as operation "manager", Entra action Update with the modified property manager.
     return {**row, "change_id": row["change_id"] + ":manager", "action": "manager", "match": "manager",
-            "changes": [change], "desired": {}, "reason": reason}
+            "changes": [change], "desired": {}, "reason": reason, "log_op": None}
+
+
+def _journal_new_users(db, ctx: ApplyContext, cycle_id: str) -> list[str]:
+    """Source users this cycle linked or invited, by the journal: a rerun of a killed apply replays their
+    manager pass from here (their creates are done, so the plan no longer shows them as new)."""
+    with store.connect(db) as con:
+        rows = con.execute(
+            """SELECT DISTINCT j.source_object_id FROM write_journal j
+               JOIN links l ON l.pair_key = j.pair_key AND l.source_object_id = j.source_object_id
+               WHERE j.pair_key = ? AND j.cycle_id = ? AND j.source_object_id IS NOT NULL
+                 AND l.state IN ('active', 'pending')
+                 AND (j.op_kind IN ('create', 'restore') OR j.state = 'reconciled')
+               ORDER BY 1""", [ctx.pair.key, cycle_id]).fetchall()
+    return [r[0] for r in rows]
+
+
+def _applied_manager(con, ctx: ApplyContext, row: dict) -> None:
+    """The manager this pair last wrote (links.applied.manager): the planner compares the source with it."""
+    new = next((c["new"] for c in row.get("changes") or [] if c.get("property") == "manager"), None)
+    con.execute("""UPDATE links SET applied = json_merge_patch(coalesce(applied, '{}'::JSON), json_object('manager', ?))
+                   WHERE pair_key = ? AND source_object_id = ?""", [new, ctx.pair.key, row.get("source_object_id")])
 
 
 def manager_refs(db, ctx: ApplyContext, cycle_id: str, unsent: list[dict], done: list[dict]) -> list[dict]:
     """Manager writes (Entra's referenceResolution), after every create and update of this apply had its outcome.
 
     A manager is a reference to another B2B user, so it can only be written once that user exists: the
-    plan's manager changes whose attribute update succeeded (or had nothing else to write), plus users
-    created now, and linked reports of managers created now, resolved in one SQL pass over the links.
-    A held or failed user gets no manager write; the next plan that looks at it does it again.
+    plan's manager changes whose other writes succeeded (or had nothing else to write), plus every user
+    this cycle brought into the target (created, adopted, restored, completed after a crash; by this
+    apply and, for a rerun of a killed one, by the journal) and the linked reports of such managers,
+    resolved in one SQL pass over the links. A held or failed user gets no manager write here; the
+    planner re-plans it in the next ordinary cycle until the manager holds (links.applied.manager).
     """
     def has_mgr(r: dict) -> bool:
         return any(c.get("property") == "manager" for c in r.get("changes") or [])
 
     planned = [r for r in (*unsent, *(d for d in done if d.get("match") != "manager")) if has_mgr(r)
-               and r["action"] in ("update", "disable") and r.get("match") != "reconciled"]
+               and r["action"] in ("update", "disable", "adopt") and r.get("match") != "reconciled"]
     out = [_manager_row(r, next(c for c in r["changes"] if c["property"] == "manager"),
                         "referenceResolution: the source manager changed") for r in planned]
-    created = [d["source_object_id"] for d in done
-               if d.get("source_object_id") and (d["action"] == "create" or d.get("match") == "reconciled")]
+    created = sorted({d["source_object_id"] for d in done if d.get("source_object_id") and _writes_link(d)}
+                     | set(_journal_new_users(db, ctx, cycle_id)))
     if not created:
         return out
     skip = [r["source_object_id"] for r in out]
@@ -570,7 +700,18 @@ def _first_failure(result: ApplyResult) -> str:
     return str(result.failures[0].get("error_message") or "") if result.failures else ""
 
 
+def _applied_before(db, pair_key: str, cycle_id: str) -> bool:
+    with store.connect(db) as con:
+        wm = store.get_watermark(con, f"applied:{pair_key}")
+    return wm is not None and wm[1] == cycle_id
+
+
 def _mark(db, ctx: ApplyContext) -> None:
     """Only after every outcome is recorded: a killed apply leaves the next plan to cover all it missed."""
     with store.connect(db) as con:
+        con.execute("BEGIN")
         mark_applied(con, ctx.pair.key)
+        cycle = con.execute("SELECT cycle_id FROM plan_meta WHERE pair_key = ?", [ctx.pair.key]).fetchone()
+        if cycle:
+            store.set_watermark(con, f"applied:{ctx.pair.key}", datetime.now(UTC).replace(tzinfo=None), cycle[0])
+        con.execute("COMMIT")

@@ -36,25 +36,14 @@ NORM_MACRO = """CREATE OR REPLACE TEMP MACRO norm(v) AS
 PLAN_CTES = f"""
 WITH
 d_all AS (SELECT * FROM desired_users WHERE pair_key = $pair),
--- incremental plans look at users whose desired state changed since the last applied plan, users not yet
--- linked (pending creates), linked users whose target account disappeared (provisioned again in the next
--- cycle, as Entra does), and last applied cycle's failures; unchanged users are left alone
-d AS (SELECT *, lower(coalesce(mail, user_principal_name)) AS addr FROM d_all
-      WHERE $full OR computed_at > CAST($since AS TIMESTAMP)
-         OR source_object_id NOT IN (SELECT source_object_id FROM links WHERE pair_key = $pair AND state = 'active')
-         OR source_object_id IN (SELECT l.source_object_id FROM links l WHERE l.pair_key = $pair
-                                 AND l.state = 'active' AND l.target_user_id NOT IN
-                                     (SELECT id FROM target_users WHERE tenant = $target))
-         OR source_object_id IN (SELECT source_object_id FROM provisioning_log WHERE pair_key = $pair
-                                 AND cycle_id = $last_cycle AND source_object_id IS NOT NULL
-                                 AND (status = 'Failure' OR reason LIKE 'blocked:%' OR reason LIKE 'held by%'))),
 t AS (SELECT * FROM target_users WHERE tenant = $target),
 ext AS (
   SELECT max(full_name) FILTER (WHERE short_name = 'xtsSourceTenantId') AS tid,
          max(full_name) FILTER (WHERE short_name = 'xtsSourceObjectId') AS oid,
          max(full_name) FILTER (WHERE short_name = 'xtsSyncConfig') AS cfg
   FROM target_extensions WHERE tenant = $target),
--- 1. the link: on the target user, else the active link kept in DuckDB (target user still present)
+-- 1. the link: on the target user, else the link kept in DuckDB (target user still present). A `pending`
+-- link (invitation landed, link PATCH not confirmed) matches too: link repair below writes the link to it.
 link_on_target AS (
   SELECT t.link_source_object_id AS sid, t.id AS tid_, 'link' AS how FROM t
   WHERE t.link_source_tenant_id = $source_tid AND t.link_source_object_id IS NOT NULL
@@ -62,9 +51,53 @@ link_on_target AS (
 link_in_db AS (
   SELECT l.source_object_id AS sid, l.target_user_id AS tid_, 'link' AS how
   FROM links l JOIN t ON t.id = l.target_user_id
-  WHERE l.pair_key = $pair AND l.state = 'active' AND t.link_source_object_id IS NULL
+  WHERE l.pair_key = $pair AND l.state IN ('active', 'pending') AND t.link_source_object_id IS NULL
     AND l.source_object_id NOT IN (SELECT sid FROM link_on_target)),
 linked AS (SELECT * FROM link_on_target UNION ALL SELECT * FROM link_in_db),
+-- managers (Entra's referenceResolution). src_mgr: each source user's manager; applied_mgr: the manager this
+-- pair last wrote for a user (links.applied.manager, recorded by apply on success).
+src_mgr AS (
+  SELECT id AS sid, json_extract_string(attrs, '$.manager.id') AS msid FROM staged_users WHERE tenant = $source),
+applied_mgr AS (
+  SELECT source_object_id AS sid, json_extract_string(applied, '$.manager') AS am FROM links WHERE pair_key = $pair),
+-- a linked report whose synced source manager is linked too, but neither the manager this pair last wrote nor
+-- the target's: re-planned every ordinary cycle until the reference holds (a manager linked later, a
+-- failed, held or interrupted manager write), never left to the daily re-diff
+mgr_unresolved AS (
+  SELECT r.sid FROM linked r JOIN d_all dr ON dr.source_object_id = r.sid
+    JOIN src_mgr s ON s.sid = r.sid JOIN linked m ON m.sid = s.msid
+    JOIN d_all dm ON dm.source_object_id = s.msid
+    LEFT JOIN applied_mgr a ON a.sid = r.sid LEFT JOIN t ON t.id = r.tid_
+  WHERE m.tid_ IS DISTINCT FROM a.am AND m.tid_ IS DISTINCT FROM json_extract_string(t.attrs, '$.manager.id')),
+-- the target snapshot's read time (set by the snapshot step), and users this pair wrote after it whose desired
+-- state has not changed since: the snapshot cannot show those writes, so planning them again from it would
+-- send every write twice (a plan on a snapshot taken before or during the previous apply)
+snap AS (SELECT max(value) AS read_at FROM watermarks WHERE name = 'snapshot:' || $target),
+written_since_snapshot AS (
+  SELECT j.source_object_id AS sid FROM write_journal j
+  JOIN d_all x ON x.source_object_id = j.source_object_id CROSS JOIN snap
+  WHERE j.pair_key = $pair AND j.state = 'done' AND snap.read_at IS NOT NULL AND j.finished_at >= snap.read_at
+  GROUP BY 1 HAVING max(x.computed_at) <= max(j.finished_at)),
+-- incremental plans look at users whose desired state changed since the last applied plan, users not yet
+-- linked on the target (pending creates and pending links), linked users whose target account disappeared
+-- (provisioned again in the next cycle, as Entra does), unresolved managers, and last applied cycle's
+-- failures; unchanged users are left alone
+d AS (SELECT *, lower(coalesce(mail, user_principal_name)) AS addr FROM d_all
+      WHERE source_object_id NOT IN (SELECT sid FROM written_since_snapshot) AND ($full OR computed_at > CAST($since AS TIMESTAMP)
+         OR source_object_id NOT IN (SELECT source_object_id FROM links WHERE pair_key = $pair AND state = 'active')
+         OR source_object_id IN (SELECT l.source_object_id FROM links l WHERE l.pair_key = $pair
+                                 AND l.state = 'active' AND l.target_user_id NOT IN
+                                     (SELECT id FROM target_users WHERE tenant = $target))
+         OR source_object_id IN (SELECT sid FROM mgr_unresolved)
+         OR source_object_id IN (SELECT source_object_id FROM provisioning_log WHERE pair_key = $pair
+                                 AND cycle_id = $last_cycle AND source_object_id IS NOT NULL
+                                 AND (status = 'Failure' OR reason LIKE 'blocked:%' OR reason LIKE 'held by%')))),
+-- a link the store recorded after the target snapshot was read, whose user that snapshot could not see yet:
+-- never provisioned again from a stale snapshot (that would invite a second account)
+unseen_link AS (
+  SELECT l.source_object_id AS sid, l.target_user_id AS tid_ FROM links l, snap
+  WHERE l.pair_key = $pair AND l.state IN ('active', 'pending') AND snap.read_at IS NOT NULL
+    AND l.linked_at >= snap.read_at AND l.target_user_id NOT IN (SELECT id FROM t)),
 -- 2. a soft-deleted user of ours, still inside the retention window
 restorable AS (
   SELECT l.source_object_id AS sid, l.target_user_id AS tid_, 'restore' AS how FROM links l
@@ -90,9 +123,11 @@ candidates AS (
   WHERE a.external
     AND d.source_object_id NOT IN (SELECT sid FROM linked)
     AND d.source_object_id NOT IN (SELECT sid FROM restorable)),
-foreign_links AS (  -- target users some other source user or pair is bound to, by the store
-  SELECT target_user_id AS tid_, min(pair_key || ' (source user ' || source_object_id || ')') AS owner
-  FROM links WHERE target_tenant = $target AND coalesce(state, '') <> 'deleted' GROUP BY 1),
+foreign_links AS (  -- target users another source user or pair is bound to, by the store (not this one's own)
+  SELECT c.sid, c.id AS tid_, min(l.pair_key || ' (source user ' || l.source_object_id || ')') AS owner
+  FROM candidates c JOIN links l ON l.target_user_id = c.id AND l.target_tenant = $target
+  WHERE coalesce(l.state, '') <> 'deleted' AND NOT (l.pair_key = $pair AND l.source_object_id = c.sid)
+  GROUP BY 1, 2),
 role_holders AS (
   SELECT member_id AS tid_, min(role_name) AS what FROM target_role_members WHERE tenant = $target GROUP BY 1),
 role_group_members AS (
@@ -134,7 +169,7 @@ adopt_verdict AS (
       WHEN json_extract(c.attrs, '$.identities') IS NULL AND coalesce(c.external_user_state, '') = 'Accepted'
         THEN 'redeemed its invitation, but its identities were not read, so the identity provider is unknown'
       END AS refusal
-  FROM candidates c LEFT JOIN foreign_links fl ON fl.tid_ = c.id
+  FROM candidates c LEFT JOIN foreign_links fl ON fl.tid_ = c.id AND fl.sid = c.sid
        LEFT JOIN role_holders rh ON rh.tid_ = c.id LEFT JOIN role_group_members rg ON rg.tid_ = c.id
        LEFT JOIN idps ip ON ip.tid_ = c.id),
 adopt AS (
@@ -159,7 +194,8 @@ dm AS (
   SELECT d.* REPLACE (json_merge_patch(d.desired_update, '{{"{FILL_KEY}": null}}') AS desired_update),
          json_extract(d.desired_update, '$."{FILL_KEY}"') AS fill, m.tid_ AS target_user_id, coalesce(m.how, 'none') AS how, t.attrs AS target_attrs,
          t.account_enabled AS target_enabled, lp.patch AS link_patch,
-         ic.tid_ AS clash_id, ar.tid_ AS refused_id, ar.refusal, la.applied AS applied
+         ic.tid_ AS clash_id, ar.tid_ AS refused_id, ar.refusal, la.applied AS applied,
+         (m.tid_ IS NOT NULL AND (t.link_source_object_id IS NULL OR t.link_source_tenant_id IS NULL)) AS link_missing
   FROM d LEFT JOIN matched m ON m.sid = d.source_object_id
          LEFT JOIN t ON t.id = m.tid_
          LEFT JOIN link_patch lp ON lp.sid = d.source_object_id
@@ -167,9 +203,11 @@ dm AS (
          LEFT JOIN adopt_refused ar ON ar.sid = d.source_object_id
          LEFT JOIN links la ON la.pair_key = $pair AND la.source_object_id = d.source_object_id
                            AND la.target_user_id = m.tid_ AND m.how = 'link'),
--- the would-be attributes: mapped attributes, plus link + provenance where they are missing
+-- the would-be attributes: mapped attributes, plus link + provenance where they are missing. Link repair: a
+-- matched user whose target object lacks them gets them written, whatever the store believes (a link is
+-- active only when it is on the target)
 want AS (
-  SELECT *, CASE WHEN how IN ('link') THEN desired_update
+  SELECT *, CASE WHEN how IN ('link') AND NOT link_missing THEN desired_update
                  ELSE json_merge_patch(CASE WHEN how = 'none' THEN desired_create ELSE desired_update END,
                                        link_patch) END AS want
   FROM dm),
@@ -199,15 +237,17 @@ drift AS (
   SELECT source_object_id, target_user_id, k, last, cur, new FROM cmp
   WHERE how = 'link' AND NOT link_key AND known AND norm(cur) IS DISTINCT FROM norm(last)),
 -- manager (Entra's referenceResolution): the source manager's B2B user when that manager is in scope and
--- linked in this pair. A manager not synced leaves the target's manager alone; a manager removed at the
--- source clears the target's only when it points at a user of this pair (one we set). Managers created in
--- this same cycle are resolved by apply after the creates (apply.manager_refs).
-src_mgr AS (
-  SELECT id AS sid, json_extract_string(attrs, '$.manager.id') AS msid FROM staged_users WHERE tenant = $source),
+-- matched in this pair (linked, pending, restored or adopted in this same cycle). Written when it is neither
+-- what this pair last wrote nor what the target has. A manager not synced, or removed in the source, leaves
+-- the target's manager alone ("the manager attribute isn't updated in the target tenant"); a new source
+-- manager who is synced replaces it. Managers created in this same cycle are resolved by apply after the
+-- creates (apply.manager_refs).
 mgr AS (
-  SELECT w.source_object_id, json_extract_string(w.target_attrs, '$.manager.id') AS cur, lm.tid_ AS new_, s.msid
+  SELECT w.source_object_id, json_extract_string(w.target_attrs, '$.manager.id') AS cur, lm.tid_ AS new_, s.msid,
+         a.am
   FROM want w LEFT JOIN src_mgr s ON s.sid = w.source_object_id
-              LEFT JOIN linked lm ON lm.sid = s.msid AND s.msid IN (SELECT source_object_id FROM d_all)
+              LEFT JOIN matched lm ON lm.sid = s.msid AND s.msid IN (SELECT source_object_id FROM d_all)
+              LEFT JOIN applied_mgr a ON a.sid = w.source_object_id
   WHERE w.how IN ('link', 'adopt')),
 -- the None mapping type: "if the target attribute is ever empty, it's populated with the default value
 -- that you specify" (customize-application-attributes.md)
@@ -222,8 +262,7 @@ all_diffs AS (
   SELECT source_object_id, k, cur, new FROM fills WHERE norm(cur) = 'null'
   UNION ALL
   SELECT source_object_id, 'manager', to_json(cur), to_json(new_) FROM mgr
-  WHERE (new_ IS NOT NULL AND new_ IS DISTINCT FROM cur)
-     OR (msid IS NULL AND cur IN (SELECT tid_ FROM linked))),
+  WHERE new_ IS NOT NULL AND new_ IS DISTINCT FROM cur AND new_ IS DISTINCT FROM am),
 diffs AS (
   SELECT source_object_id, list({{'property': k, 'old': old, 'new': new}} ORDER BY k) AS changes
   FROM all_diffs GROUP BY source_object_id),
@@ -238,6 +277,7 @@ desired_plan AS (
   SELECT w.source_tenant_id, w.source_object_id, coalesce(w.target_user_id, w.refused_id) AS target_user_id,
     coalesce(w.mail, w.user_principal_name) AS mail, w.user_principal_name,
     CASE
+      WHEN w.how = 'none' AND ul.sid IS NOT NULL THEN 'skip'
       WHEN w.how = 'none' AND w.clash_id IS NOT NULL THEN 'skip'
       WHEN w.how = 'none' AND w.refused_id IS NOT NULL THEN 'skip'
       WHEN w.how IN ('none', 'adopt') AND w.account_enabled = false THEN 'skip'
@@ -252,6 +292,9 @@ desired_plan AS (
     df.changes AS changes_list,
     w.want AS desired,
     CASE
+      WHEN w.how = 'none' AND ul.sid IS NOT NULL THEN
+        'linked to target user ' || ul.tid_ || ' after the target snapshot was read; provisioned again only '
+        || 'if a fresh snapshot no longer has it'
       WHEN w.how = 'none' AND w.clash_id IS NOT NULL THEN
         'mail ' || w.addr || ' belongs to internal member ' || w.clash_id || ' of the target; internal members are never matched'
       WHEN w.how = 'none' AND w.refused_id IS NOT NULL THEN
@@ -266,11 +309,14 @@ desired_plan AS (
       WHEN w.how = 'adopt' THEN 'adopts existing B2B user ' || w.target_user_id || ' (' || w.addr
            || '): external, unlinked, not protected, in a verified domain of the source tenant'
       WHEN w.how = 'link' AND dis.source_object_id IS NOT NULL THEN 'source account is disabled'
+      WHEN w.how = 'link' AND w.link_missing AND df.changes IS NOT NULL THEN
+        'link and provenance missing on the target user (an interrupted, held or failed write): written now'
       WHEN df.changes IS NOT NULL THEN 'source attributes changed'
       ELSE 'unchanged' END AS reason,
     w.how AS match, NULL AS tag
   FROM want w LEFT JOIN diffs df USING (source_object_id)
               LEFT JOIN dup_create dc USING (source_object_id)
+              LEFT JOIN unseen_link ul ON ul.sid = w.source_object_id
               LEFT JOIN disabling dis USING (source_object_id)),
 split_plan AS (
   SELECT source_tenant_id, source_object_id, target_user_id, mail, user_principal_name, action,
@@ -283,16 +329,37 @@ split_plan AS (
          list_filter(changes_list, lambda c: c.property <> 'accountEnabled'), desired,
          'source attributes changed (the disable is a row of its own)', match, ':update'
   FROM desired_plan WHERE action = 'disable' AND len(list_filter(changes_list, lambda c: c.property <> 'accountEnabled')) > 0),
+-- every target user this pair created or adopted: by the link extension on the target, by the store's links
+-- (a pending one too: an invitation that landed without its link) and by the write journal
+ours AS (
+  SELECT t.link_source_object_id AS sid, t.id AS tid_, 0 AS pri FROM t
+  WHERE t.link_source_tenant_id = $source_tid AND t.link_source_object_id IS NOT NULL
+  UNION ALL
+  SELECT l.source_object_id, l.target_user_id, 1 FROM links l JOIN t ON t.id = l.target_user_id
+  WHERE l.pair_key = $pair AND l.state IN ('active', 'pending') AND t.link_source_object_id IS NULL
+  UNION ALL
+  SELECT j.source_object_id, j.target_user_id, 2 FROM write_journal j JOIN t ON t.id = j.target_user_id
+  WHERE j.pair_key = $pair AND j.op_kind IN ('create', 'restore') AND j.source_object_id IS NOT NULL
+    AND t.link_source_object_id IS NULL
+    AND NOT EXISTS (SELECT 1 FROM links l2 WHERE l2.pair_key = $pair AND l2.source_object_id = j.source_object_id
+                    AND (l2.state = 'deleted' OR l2.target_user_id <> j.target_user_id))
+  UNION ALL
+  -- an invitation a killed run left in flight (its answer, the user's id, was lost): the external, unlinked
+  -- target user with the invited address
+  SELECT j.source_object_id, t.id, 3 FROM write_journal j JOIN t ON lower(t.mail) = lower(j.mail)
+  WHERE j.pair_key = $pair AND j.op_kind = 'create' AND j.state = 'in_flight' AND j.target_user_id IS NULL
+    AND j.source_object_id IS NOT NULL AND t.link_source_object_id IS NULL AND {_EXTERNAL}
+    AND j.source_object_id NOT IN (SELECT source_object_id FROM links WHERE pair_key = $pair)),
 -- users of ours in the target that are no longer wanted: out of scope, deleted or disabled at source
 gone AS (
-  SELECT t.link_source_tenant_id AS source_tenant_id, t.link_source_object_id AS source_object_id,
+  SELECT $source_tid AS source_tenant_id, o.sid AS source_object_id,
          t.id AS target_user_id, t.mail, t.user_principal_name, t.account_enabled,
-         (t.link_source_object_id IN (SELECT id FROM rejected_users WHERE tenant = $source)
-          OR t.link_source_object_id IN (SELECT source_object_id FROM desired_errors WHERE pair_key = $pair))
-           AS rejected
-  FROM t WHERE t.link_source_tenant_id = $source_tid
-    AND t.link_source_object_id NOT IN (SELECT source_object_id FROM d_all)
-  QUALIFY row_number() OVER (PARTITION BY t.link_source_object_id ORDER BY t.id) = 1),
+         (o.sid IN (SELECT id FROM rejected_users WHERE tenant = $source)
+          OR o.sid IN (SELECT source_object_id FROM desired_errors WHERE pair_key = $pair)) AS rejected
+  FROM ours o JOIN t ON t.id = o.tid_
+  WHERE o.sid NOT IN (SELECT source_object_id FROM d_all)
+  QUALIFY row_number() OVER (PARTITION BY o.sid ORDER BY o.pri, t.id) = 1
+      AND row_number() OVER (PARTITION BY t.id ORDER BY o.pri, o.sid) = 1),
 -- Entra: a user disabled at the source (and so in the target) who then leaves scope is not soft deleted
 gone_disabled AS (
   SELECT source_object_id FROM links WHERE pair_key = $pair AND json_extract_string(applied, '$.accountEnabled') = 'false'),
@@ -411,6 +478,15 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
                ON CONFLICT (pair_key, source_object_id) DO UPDATE SET target_user_id = excluded.target_user_id,
                state = 'active', deleted_at = NULL""",
             {"pair": pair.key, "target": pair.target, "source_tid": pair.source_tenant_id})
+        # A link is active only while it is on the target: one the snapshot shows missing (read after the link
+        # was recorded) is pending again, so this plan writes it back (link repair).
+        con.execute(
+            """UPDATE links SET state = 'pending' WHERE pair_key = $pair AND state = 'active'
+               AND target_user_id IN (SELECT id FROM target_users WHERE tenant = $target
+                                      AND link_source_object_id IS NULL)
+               AND linked_at < coalesce((SELECT max(value) FROM watermarks WHERE name = 'snapshot:' || $target),
+                                        CAST('infinity' AS TIMESTAMP))""",
+            {"pair": pair.key, "target": pair.target})
         wm = store.get_watermark(con, f"plan:{pair.key}")
         last_full = con.execute("SELECT full_at FROM plan_meta WHERE pair_key = ?", [pair.key]).fetchone()
         full = (not incremental or only_user is not None or wm is None or not last_full or last_full[0] is None
@@ -503,6 +579,10 @@ UNION ALL
 SELECT 'delete of a user this pair does not own', p.target_user_id FROM p LEFT JOIN t ON t.id = p.target_user_id
   WHERE p.action = 'delete' AND coalesce(t.link_source_tenant_id, '') <> $source_tid
     AND p.target_user_id NOT IN (SELECT target_user_id FROM links WHERE pair_key = $pair)
+    AND p.target_user_id NOT IN (SELECT target_user_id FROM write_journal WHERE pair_key = $pair
+                                 AND op_kind IN ('create', 'restore') AND target_user_id IS NOT NULL)
+    AND p.target_user_id NOT IN (SELECT t2.id FROM write_journal j JOIN t t2 ON lower(t2.mail) = lower(j.mail)
+                                 WHERE j.pair_key = $pair AND j.op_kind = 'create' AND j.state = 'in_flight')
 """  # noqa: S608 - only module constants are interpolated
 
 

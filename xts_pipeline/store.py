@@ -105,6 +105,10 @@ SCHEMA: tuple[str, ...] = (
         tenant VARCHAR, domain VARCHAR, is_default BOOLEAN, read_at TIMESTAMP, PRIMARY KEY (tenant, domain))""",
     """CREATE TABLE IF NOT EXISTS quarantine (
         pair_key VARCHAR, since TIMESTAMP, reason VARCHAR, released_at TIMESTAMP, failures BIGINT)""",
+    # One cycle per pair (and one extraction per tenant) at a time: see xts_pipeline/lease.py.
+    """CREATE TABLE IF NOT EXISTS leases (
+        name VARCHAR PRIMARY KEY, owner VARCHAR, what VARCHAR, host VARCHAR, pid INTEGER, pid_start VARCHAR,
+        run_id VARCHAR, acquired_at TIMESTAMP, renewed_at TIMESTAMP, expires_at TIMESTAMP)""",
 )
 
 # Columns added after a table first shipped: files made by an older version gain them on open.

@@ -202,7 +202,8 @@ class DeltaRound:
                  page_size: int = 999, expand: str | None = None) -> None:
         self._client = client
         if expand and expand.split("(")[0].strip().lower() != "manager":
-            raise ValueError(f"users/delta supports no $expand ({expand!r}); select the relationship instead")
+            raise ValueError("the delta query of users supports no $expand, only the manager relationship in "
+                             f"$select; got expand={expand!r}")
         if expand:  # the manager is tracked through $select on delta, never $expand
             select = [*select, MANAGER_SELECT] if MANAGER_SELECT not in select else select
         # Graph sizes delta pages itself; `Prefer: odata.maxpagesize` asks for bigger ones where honoured.

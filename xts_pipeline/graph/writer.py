@@ -136,6 +136,7 @@ class WriterStats:
     transport_errors: int = 0
     lookups: int = 0
     adopted: int = 0
+    not_yet_visible: int = 0  # 404s on a just-created user (replication lag), retried
     outcomes: dict[str, int] = field(default_factory=lambda: {"success": 0, "failed": 0, "skipped": 0})
 
 
@@ -151,6 +152,7 @@ class _Task:
     ambiguous: bool = False  # a send of this phase may have been applied unseen
     adopted: bool = False
     invited_at: str | None = None  # the invitation answer's Date (server clock), to spot an old user
+    reinvited: bool = False  # an earlier invite may have landed unseen (lookup found nothing, sent again)
 
     @property
     def writes(self) -> int:
@@ -344,7 +346,9 @@ class BatchWriter:
                     return self._finish(task, "failed", code="DuplicateUsers", http_status=s, message=(
                         f"tenant {self.client.conn.name!r}: create op {op.op_id}: lookup matched users "
                         f"{', '.join(found)}; merge or delete the duplicates, then rerun"))
-                # Nothing was created: safe to invite again (error count kept, so no endless loop).
+                # Nothing was created: safe to invite again (error count kept, so no endless loop). If the
+                # lost invite did land (the lookup may lag behind), the user it returns is ours.
+                task.reinvited = True
                 return self._next_phase(task, "invite", keep_errors=True)
             if op.kind == "restore" and task.phase == "single" and op.patch:
                 return self._next_phase(task, "patch")
@@ -365,6 +369,7 @@ class BatchWriter:
             return self._retry_error(task, s, code, message)
         if s == 404:
             if task.phase in ("patch", "verify") and op.kind == "create":
+                self.stats.not_yet_visible += 1
                 return self._retry_error(task, s, code, message)  # replication lag after the invite
             if op.kind == "delete":
                 if task.ambiguous:
@@ -413,6 +418,8 @@ class BatchWriter:
         the server's clock. An older one belongs to someone else (another pair, an admin's invite), and
         writing our attributes over it would be exactly what Entra never does.
         """
+        if task.reinvited:
+            return None  # our own lost invite; a user older than it would have matched the mail lookup
         body = reply.body if isinstance(reply.body, dict) else {}
         created, answered = _parse_time(body.get("createdDateTime")), _parse_time(task.invited_at)
         if created is None or answered is None or created >= answered - EXISTING_USER_SLACK_S:

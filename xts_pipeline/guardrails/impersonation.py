@@ -119,7 +119,9 @@ class ProtectedIndex:
 
     whole: dict[str, list[ProtectedIdentity]] = field(default_factory=dict)  # skeleton of a whole value
     joined: dict[str, list[ProtectedIdentity]] = field(default_factory=dict)  # a multi-word name run together
-    by_word: dict[str, list[tuple[frozenset[str], ProtectedIdentity]]] = field(default_factory=dict)
+    # a multi-word name by its longest word: (its words, how often each must appear, the identity)
+    by_word: dict[str, list[tuple[frozenset[str], dict[str, int] | None, ProtectedIdentity]]] = field(
+        default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.whole or self.by_word)
@@ -132,13 +134,14 @@ def build_index(protected: Sequence[ProtectedIdentity], min_length: int = 3, min
         key = skeleton(p.value)
         if len(key) >= min_length:
             index.whole.setdefault(key, []).append(p)
-        sig = list(dict.fromkeys(w for w in words(p.value) if len(w) >= min_word_length and not w.isdigit()))
+        sig = [w for w in words(p.value) if len(w) >= min_word_length and not w.isdigit()]
         if len(sig) < min_words:
             continue
         wordset = frozenset(sig)
-        index.by_word.setdefault(max(sig, key=len), []).append((wordset, p))
-        orders = permutations(sig) if len(sig) <= 3 else (sig, sig[::-1])
-        for order in orders:
+        repeats = {w: sig.count(w) for w in wordset} if len(wordset) < len(sig) else None
+        index.by_word.setdefault(max(sig, key=len), []).append((wordset, repeats, p))
+        orders = permutations(sig) if len(sig) <= 3 else (tuple(sig), tuple(sig[::-1]))
+        for order in dict.fromkeys(orders):
             index.joined.setdefault("".join(order), []).append(p)
     return index
 
@@ -267,8 +270,9 @@ def _match(record: Mapping[str, Any], index: ProtectedIndex, own_id: Any) -> dic
             continue
         wordset = set(ws)
         for w in wordset:
-            for need, p in by_word.get(w, ()):
-                if need <= wordset and (own_id is None or p.user_id != own_id):
+            for need, repeats, p in by_word.get(w, ()):
+                if need <= wordset and (repeats is None or all(ws.count(x) >= k for x, k in repeats.items())) \
+                        and (own_id is None or p.user_id != own_id):
                     return _hit(fld, value, text, p,
                                 f"has every word of '{cap(p.value)}' (any order, extra words allowed)")
         if not joined:

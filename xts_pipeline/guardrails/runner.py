@@ -17,7 +17,7 @@ from .impersonation import check_impersonation, protected_identities
 from .policy import InboundPolicy
 from .privilege import Evaluate, Properties, check_privilege
 from .report import GuardrailResult
-from .rows import parsed
+from .rows import parsed, written
 from .sources import check_sources, loop_guard
 from .validity import check_attribute_validity
 from .volume import TargetVolume, check_deletions, check_volume
@@ -66,7 +66,7 @@ class GuardrailReport:
         if self.blocked:
             return []
         out = self.excluded_user_ids
-        return [r for r in self.plan_rows if str(r.get("source_object_id")) not in out]
+        return [r for r in self.plan_rows if str(r.get("source_object_id")) not in out or removal_only(r)]
 
     def exclusions(self) -> list[dict[str, Any]]:
         """Rows for `plan_exclusions` / the provisioning log (status Skipped), one per removed plan row."""
@@ -82,8 +82,15 @@ class GuardrailReport:
             {"pair_key": self.pair_key, "cycle_id": r.get("cycle_id"), "change_id": r.get("change_id"),
              "source_object_id": r.get("source_object_id"), "check_name": why[sid][0], "reason": why[sid][1]}
             for r in self.plan_rows
-            if (sid := str(r.get("source_object_id"))) in why
+            if (sid := str(r.get("source_object_id"))) in why and not removal_only(r)
         ]
+
+
+def removal_only(row: Mapping[str, Any]) -> bool:
+    """A delete, or a disable that writes accountEnabled=false and nothing else: safe whatever else the user
+    is held for, so a per-user hold never keeps an account enabled (the pair-wide deletion cap still counts it)."""
+    action = row.get("action")
+    return action == "delete" or (action == "disable" and set(written(row)) <= {"accountEnabled"})
 
 
 def _reason(name: str, o: Mapping[str, Any]) -> str:

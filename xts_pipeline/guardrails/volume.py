@@ -100,13 +100,17 @@ def check_volume(
     rows = [r for r in rows if str(r.get("source_object_id")) not in out]
     counts = Counter(r.get("action") for r in rows)
     adds = sum(counts[a] for a in ADDING_ACTIONS)
+    adopts = counts["adopt"]  # existing users bound to this source: writes on them, and B2B users of the source
     vol = policy.volume
     climit, cwhy = creates_limit(policy, target_size)
-    tested = [(cwhy, adds, climit), (f"max_updates_per_cycle={vol.max_updates_per_cycle}", counts["update"],
-                                     vol.max_updates_per_cycle)]
+    with_adopts = f" (updates and {adopts} adoptions)" if adopts else ""
+    tested = [(cwhy, adds, climit), (f"max_updates_per_cycle={vol.max_updates_per_cycle}{with_adopts}",
+                                     counts["update"] + adopts, vol.max_updates_per_cycle)]
     if vol.max_b2b_users_per_source is not None:
+        adopted = f" + {adopts} adopted" if adopts else ""
         tested.append((f"max_b2b_users_per_source={vol.max_b2b_users_per_source} (existing {existing_from_source} "
-                       f"+ {adds} new)", existing_from_source + adds, vol.max_b2b_users_per_source))
+                       f"+ {adds} new{adopted})", existing_from_source + adds + adopts,
+                       vol.max_b2b_users_per_source))
     if target is not None and adds:
         wlimit, wwhy = window_limit(policy, target.internal_members)
         if wlimit is not None:
@@ -121,7 +125,7 @@ def check_volume(
                            f"every source ({target.external_users} now + {target.pending_other} pending + {adds} new)",
                            target.external_users + target.pending_other + adds, blimit))
     exceeded = [t for t in tested if t[1] > t[2]]
-    sample = [user_ref(r) for r in rows if r.get("action") in ADDING_ACTIONS | {"update"}][:MAX_OFFENDERS]
+    sample = [user_ref(r) for r in rows if r.get("action") in ADDING_ACTIONS | {"update", "adopt"}][:MAX_OFFENDERS]
     return _pair_result("volume", policy.on_violation.volume, exceeded, tested, sample if exceeded else [], pair,
                         "Nothing is written for this pair: narrow the source's scope, raise the limit in the "
                         f"target's inbound policy, or approve this exact plan with {approve}")

@@ -139,14 +139,24 @@ def error_body(code: str, message: str, request_id: str, client_request_id: str,
         "date": iso(now), "request-id": request_id, "client-request-id": client_request_id}}})
 
 
+_NORMALIZED = (*COLLECTION_PROPS, "onPremisesExtensionAttributes")
+_FIXUPS: dict[tuple, tuple[str, ...]] = {}
+
+
 def _project(d: dict, props) -> dict:
     """The selected properties; a collection is never null (the v1.0 schema's collections are arrays)."""
     out = {k: d.get(k) for k in props}
-    for k in COLLECTION_PROPS:
-        if k in out and out[k] is None:
-            out[k] = [f"SMTP:{d['mail']}"] if k == "proxyAddresses" and d.get("mail") else []
-    if "onPremisesExtensionAttributes" in out and out["onPremisesExtensionAttributes"] is None:
-        out["onPremisesExtensionAttributes"] = {f"extensionAttribute{i}": None for i in range(1, 16)}
+    key = props if isinstance(props, tuple) else tuple(props)
+    fix = _FIXUPS.get(key)
+    if fix is None:
+        fix = _FIXUPS[key] = tuple(k for k in _NORMALIZED if k in key) if len(_FIXUPS) < 4096 else \
+            tuple(k for k in _NORMALIZED if k in out)
+    for k in fix:
+        if out[k] is None:
+            if k == "onPremisesExtensionAttributes":
+                out[k] = {f"extensionAttribute{i}": None for i in range(1, 16)}
+            else:
+                out[k] = [f"SMTP:{d['mail']}"] if k == "proxyAddresses" and d.get("mail") else []
     return out
 
 

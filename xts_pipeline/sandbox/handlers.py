@@ -461,10 +461,16 @@ def count_users(app: SandboxApp, req: GraphRequest, base: str) -> GraphResponse:
 
 
 def get_user(app: SandboxApp, req: GraphRequest, base: str, key: str) -> GraphResponse:
-    _refuse_unsupported(req)
+    _refuse_unsupported(req, allow=("expand",))
+    expand = _expand_manager(req, req.param("expand"))  # api/user-list-manager.md: ?$expand=manager
     select = parse_select(req.param("select"), user_props(app, req.tenant))
     user = _get_active(app, req.tenant, key, "read")
-    return _ok(_entity(base, "users/$entity", _project(user, select or DEFAULT_USER_PROPS)))
+    out = _project(user, select or DEFAULT_USER_PROPS)
+    if expand:
+        out = _with_managers(app, req.tenant, [{**out, "id": user["id"]}])[0]
+        if "id" not in (select or DEFAULT_USER_PROPS):
+            out.pop("id", None)
+    return _ok(_entity(base, "users/$entity", out))
 
 
 def create_user(app: SandboxApp, req: GraphRequest, base: str) -> GraphResponse:

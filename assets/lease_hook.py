@@ -1,0 +1,134 @@
+"""How the store's leases (xts_pipeline/lease.py) map onto Dagster runs.
+
+- A pair's cycle is `pair:<key>`. `xts sync` takes it in its own process before any extraction writes
+  (owner: the cycle id, tag xts/cycle) and frees it at the end; the pair run's steps re-enter it as guests.
+  A run outside a CLI cycle (UI, sensor, backfill) takes it at its first pair step, owned by its cycle tag
+  or else its run id: later steps of that run re-enter it, a step hands it over (unbound from its
+  process) to the next step, and the run's last pair step frees it. A run that stopped in between (a
+  failed check) leaves it to be taken over as soon as Dagster reports that run finished.
+- Extraction and snapshot are per tenant and shared by pairs: `source:<tenant>` and `target:<tenant>`
+  are held for the step only, so two reads of one tenant never interleave in the staging tables.
+- Busy: the step waits up to XTS_LEASE_WAIT_S, then fails with one line naming the lease and its holder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import dagster as dg
+
+from xts_pipeline import lease, store
+
+CYCLE_TAG = "xts/cycle"
+PAIR_STEPS = ("desired_state", "provisioning_plan", "applied_changes")
+
+
+def owner_of(context: dg.AssetExecutionContext) -> str:
+    """The cycle the run belongs to (every run of one cycle carries its tag), else the run itself."""
+    return context.run.tags.get(CYCLE_TAG) or context.run.run_id
+
+
+def _what(context: dg.AssetExecutionContext) -> str:
+    cycle = context.run.tags.get(CYCLE_TAG)
+    return f"Dagster run {context.run.run_id[:8]} ({context.run.job_name}{f', cycle {cycle}' if cycle else ''})"
+
+
+def _finished(instance: dg.DagsterInstance):  # noqa: ANN202 - a small closure
+    def finished(run_id: str) -> bool:
+        run = instance.get_run_by_id(run_id)
+        return run is not None and run.is_finished
+
+    return finished
+
+
+def _later_pair_steps(context: dg.AssetExecutionContext, step: str) -> bool:
+    """Whether this run goes on to another pair step after `step` (then the lease is handed over)."""
+    selected = context.run.asset_selection
+    if selected is None:
+        selected = set(context.job_def.asset_layer.executable_asset_keys)
+    names = {k.to_user_string() for k in selected}
+    later = PAIR_STEPS[PAIR_STEPS.index(step) + 1:]
+    return any(n in names for n in later)
+
+
+def _busy(exc: lease.LeaseBusy) -> dg.Failure:
+    return dg.Failure(description=str(exc))
+
+
+@contextmanager
+def pair_step(context: dg.AssetExecutionContext, db: str, pair_key: str, step: str) -> Iterator[None]:
+    """Hold the pair's cycle lease for one pair step of a run (see the module docstring)."""
+    owner = owner_of(context)
+    name = f"pair:{pair_key}"
+    try:
+        taken = lease.acquire(db, name, owner, _what(context), run_id=context.run.run_id,
+                              finished=_finished(context.instance))
+    except lease.LeaseBusy as exc:
+        raise _busy(exc) from None
+    if taken.why:
+        context.log.warning(f"{lease.shown(name)}: took over a stale lease ({taken.why})")
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        if not taken.guest:
+            lease.release(db, name, owner, handover=ok and _later_pair_steps(context, step))
+
+
+@contextmanager
+def tenant_step(context: dg.AssetExecutionContext, db: str, kind: str, tenant: str) -> Iterator[None]:
+    """Hold `source:<tenant>` or `target:<tenant>` for one extraction or snapshot step."""
+    owner = owner_of(context)
+    name = f"{kind}:{tenant}"
+    try:
+        taken = lease.acquire(db, name, owner, _what(context), run_id=context.run.run_id,
+                              finished=_finished(context.instance))
+    except lease.LeaseBusy as exc:
+        raise _busy(exc) from None
+    try:
+        yield
+    finally:
+        if not taken.guest:
+            lease.release(db, name, owner)
+
+
+@contextmanager
+def snapshot_step(context: dg.AssetExecutionContext, db: str, tenant: str) -> Iterator[None]:
+    """The target lease, and the time the snapshot started reading (the planner's stale-snapshot guard)."""
+    with tenant_step(context, db, "target", tenant):
+        with store.connect(db) as con:
+            started = con.execute("SELECT CAST(now() AS TIMESTAMP)").fetchone()[0]
+        yield
+        with store.connect(db) as con:
+            store.set_watermark(con, f"snapshot:{tenant}", started, context.run.run_id)
+
+
+def cli_pair_leases(db: str, pair_keys: list[str], tags: dict[str, str],
+                    wait_s: float | None = None) -> tuple[list[str], dict[str, str]]:
+    """`xts sync`: take every pair's cycle lease in this process before any extraction writes.
+
+    Returns (the pairs taken, the busy ones with their one-line reason). Free them with `release_cli`.
+    """
+    owner = tags[CYCLE_TAG]
+    taken, busy = [], {}
+    for key in pair_keys:
+        try:
+            lease.acquire(db, f"pair:{key}", owner, f"xts sync cycle {owner}", wait_s=wait_s)
+            taken.append(key)
+        except lease.LeaseBusy as exc:
+            busy[key] = str(exc)
+    return taken, busy
+
+
+def release_cli(db: str, pair_keys: list[str], tags: dict[str, str]) -> None:
+    for key in pair_keys:
+        lease.release(db, f"pair:{key}", tags[CYCLE_TAG])
+
+
+def holder_text(db: str, name: str) -> Any:
+    """The current holder of a lease, described (for messages and tests)."""
+    h = lease.current(db, name)
+    return None if h is None else h.describe()
