@@ -104,3 +104,19 @@ def test_snapshot_reads_back_mapped_directory_extension_targets(sandbox, tmp_pat
                                          [uid]).fetchone()[0])
     assert attrs[cost] == "CC-42"
     assert any("neverRegistered" in w for w in res.warnings)
+
+
+def test_an_expired_delta_token_resyncs_the_extraction(sandbox, tmp_path):
+    """devblogs "Duration of change tracking tokens for identity and education resources": past seven days
+    a delta link gets "a BadRequest response with the error code 'syncStateNotFound'"; the extraction then
+    reads everything again and drops what it no longer sees."""
+    db = tmp_path / "r.duckdb"
+    with GraphClient(connection(sandbox.info, grant(sandbox, "northwind"))) as c:
+        assert extract.extract_source_users(db, "northwind", c, "r1").mode == "full"
+    with store.connect(db) as con:
+        con.execute("INSERT INTO raw_users SELECT tenant, 'ghost', data, seen_cycle, updated_at FROM raw_users "
+                    "WHERE tenant = 'northwind' LIMIT 1")
+    sandbox.admin("POST", "clock/advance", json={"seconds": 8 * 86400})
+    with GraphClient(connection(sandbox.info, grant(sandbox, "northwind"))) as c:
+        res = extract.extract_source_users(db, "northwind", c, "r2")
+    assert res.mode == "resync" and res.dropped_unseen == 1 and stored(db, "ghost") is None
