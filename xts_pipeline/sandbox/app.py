@@ -155,8 +155,21 @@ def _project(d: dict, props) -> dict:
         if out[k] is None:
             if k == "onPremisesExtensionAttributes":
                 out[k] = {f"extensionAttribute{i}": None for i in range(1, 16)}
+            elif k == "identities":
+                out[k] = _identities(d)
             else:
                 out[k] = [f"SMTP:{d['mail']}"] if k == "proxyAddresses" and d.get("mail") else []
+    return out
+
+
+def _identities(d: dict) -> list[dict]:
+    """resources/objectidentity.md: every user signs in with its UPN in the tenant ("signInType":
+    "userPrincipalName"); a B2B user who redeemed through Microsoft Entra also has a federated identity
+    issued by ExternalAzureAD."""
+    upn = d.get("userPrincipalName") or ""
+    out = [{"signInType": "userPrincipalName", "issuer": upn.rsplit("@", 1)[-1], "issuerAssignedId": upn}]
+    if d.get("creationType") == "Invitation" and d.get("externalUserState") == "Accepted":
+        out.append({"signInType": "federated", "issuer": "ExternalAzureAD", "issuerAssignedId": None})
     return out
 
 
