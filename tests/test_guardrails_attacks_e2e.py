@@ -116,10 +116,14 @@ class Attacked:
         return out
 
     def reason(self, pair_key: str, sid: str) -> str:
+        """The user's provisioning-log reasons of the pair's latest cycle (a held row first)."""
         with store.connect(self.db) as con:
-            row = con.execute("SELECT reason FROM provisioning_log WHERE pair_key = ? AND source_object_id = ? "
-                              "ORDER BY logged_at DESC LIMIT 1", [pair_key, sid]).fetchone()
-        return row[0] if row else ""
+            rows = con.execute(
+                "SELECT reason FROM provisioning_log WHERE pair_key = ? AND source_object_id = ? AND cycle_id = "
+                "(SELECT cycle_id FROM provisioning_log WHERE pair_key = ? AND source_object_id = ? "
+                "ORDER BY logged_at DESC LIMIT 1) "
+                "ORDER BY reason NOT LIKE 'held by%', logged_at", [pair_key, sid, pair_key, sid]).fetchall()
+        return "; ".join(r[0] or "" for r in rows)
 
 
 def _internal(u: dict) -> bool:

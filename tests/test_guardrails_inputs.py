@@ -61,3 +61,36 @@ def test_missing_partner_policy_blocks(tmp_path) -> None:
         inputs = load_pair_inputs(con, PAIR, "contoso", "fabrikam")
     assert inputs.partner_policy is None and inputs.plan_rows == []
     assert run_guardrails(inputs, InboundPolicy(allowed_sources=["contoso"])).blocked
+
+
+def test_inputs_carry_the_current_record_role_groups_and_target_volume(tmp_path) -> None:
+    """The post-write record's base, roles held through a group, and what the target took from every pair."""
+    from datetime import UTC, datetime
+
+    db = tmp_path / "xts.duckdb"
+    with store.connect(db) as con:
+        seed(con)
+        con.execute("INSERT INTO target_users (tenant, id, display_name, user_type, creation_type, attrs) VALUES "
+                    "('fabrikam', 't-upd', 'Old Name', 'Guest', 'Invitation', '{\"jobTitle\": \"Intern\"}'),"
+                    "('fabrikam', 'gm', 'Grace Hopper', 'Member', NULL, '{}')")
+        con.execute("INSERT INTO plan (pair_key, cycle_id, change_id, source_object_id, target_user_id, action, "
+                    "changes, desired) VALUES (?, 'run1', 'ch-upd', 'upd', 't-upd', 'update', "
+                    "'[{\"property\": \"city\", \"old\": null, \"new\": \"Oslo\"}]', '{\"city\": \"Oslo\"}'),"
+                    "(?, 'run1', 'ch-noop', 'noop', 't-upd', 'update', '[]', '{}')", [PAIR, PAIR])
+        con.execute("INSERT INTO target_role_members VALUES ('fabrikam', 'r1', 'Global Administrator', 'grp')")
+        con.execute("INSERT INTO target_group_members VALUES ('fabrikam', 'grp', 'gm')")
+        # another pair into the same target: 3 creates logged today, 2 planned and not yet applied
+        now = datetime.now(UTC).replace(tzinfo=None)
+        con.executemany("INSERT INTO provisioning_log (cycle_id, change_id, pair_key, logged_at, action, status, "
+                        "operation, target_tenant) VALUES ('c0', ?, 'litware__fabrikam', ?, 'Create', 'Success', "
+                        "'create', 'fabrikam')", [[f"l{i}", now] for i in range(3)])
+        con.executemany("INSERT INTO plan (pair_key, cycle_id, change_id, source_object_id, action, changes, desired) "
+                        "VALUES ('litware__fabrikam', 'c1', ?, ?, 'create', '[]', '{}')", [[f"p{i}", f"p{i}"] for i in range(2)])
+        inputs = load_pair_inputs(con, PAIR, "contoso", "fabrikam")
+    by_sid = {r["source_object_id"]: r for r in inputs.plan_rows}
+    assert "noop" not in by_sid  # writes nothing: not an incoming row
+    assert json.loads(by_sid["upd"]["current"])["jobTitle"] == "Intern"
+    assert "Global Administrator" in inputs.role_holders["gm"]
+    vol = inputs.target_volume
+    assert (vol.window_creates, vol.pending_other) == (3, 2)
+    assert vol.external_users == 1 and vol.internal_members == 3

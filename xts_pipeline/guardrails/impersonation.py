@@ -113,18 +113,34 @@ def protected_identities(
     return out
 
 
+def _pair_key(a: str, b: str) -> str:
+    return f"{a}\x00{b}" if a <= b else f"{b}\x00{a}"
+
+
+def _pairs(ws: list[str]) -> list[str]:
+    """Every unordered pair of words of a value (a repeated word pairs with itself)."""
+    if len(ws) == 2:
+        a, b = ws
+        return [f"{a}\x00{b}" if a <= b else f"{b}\x00{a}"]
+    uniq = sorted(set(ws))
+    out = [f"{uniq[i]}\x00{uniq[j]}" for i in range(len(uniq)) for j in range(i + 1, len(uniq))]
+    if len(uniq) < len(ws):
+        out += [f"{w}\x00{w}" for w in uniq if ws.count(w) > 1]
+    return out
+
+
 @dataclass
 class ProtectedIndex:
     """The protected values, indexed for O(1) lookups per incoming word."""
 
     whole: dict[str, list[ProtectedIdentity]] = field(default_factory=dict)  # skeleton of a whole value
     joined: dict[str, list[ProtectedIdentity]] = field(default_factory=dict)  # a multi-word name run together
-    # a multi-word name by its longest word: (its words, how often each must appear, the identity)
-    by_word: dict[str, list[tuple[frozenset[str], dict[str, int] | None, ProtectedIdentity]]] = field(
+    # a multi-word name by the pair of its two longest words: (its words, how often each must appear, identity)
+    by_pair: dict[str, list[tuple[frozenset[str], dict[str, int] | None, ProtectedIdentity]]] = field(
         default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.whole or self.by_word)
+        return bool(self.whole or self.by_pair)
 
 
 def build_index(protected: Sequence[ProtectedIdentity], min_length: int = 3, min_words: int = 2,
@@ -139,7 +155,8 @@ def build_index(protected: Sequence[ProtectedIdentity], min_length: int = 3, min
             continue
         wordset = frozenset(sig)
         repeats = {w: sig.count(w) for w in wordset} if len(wordset) < len(sig) else None
-        index.by_word.setdefault(max(sig, key=len), []).append((wordset, repeats, p))
+        a, b = sorted(sig, key=len, reverse=True)[:2]
+        index.by_pair.setdefault(_pair_key(a, b), []).append((wordset, repeats, p))
         orders = permutations(sig) if len(sig) <= 3 else (tuple(sig), tuple(sig[::-1]))
         for order in dict.fromkeys(orders):
             index.joined.setdefault("".join(order), []).append(p)
@@ -166,7 +183,7 @@ def find_impersonations(
         protected, min_length, min_words, min_word_length)
     ids, addresses = _exemptions(exempt, source, verified_domains)
     found: list[dict[str, Any]] = []
-    keys = set(index.whole) | set(index.by_word) | set(index.joined)
+    keys = set(index.whole) | set(index.by_pair) | set(index.joined)
     for row in incoming(rows):
         record = after(row)
         if record is None:
@@ -230,17 +247,40 @@ def _texts(record: Mapping[str, Any]) -> tuple[list[str], list[str]]:
 
 
 def _candidates(record: Mapping[str, Any]) -> list[str]:
-    """Every key a record could match in a ProtectedIndex: whole skeletons, words, adjacent-word runs."""
-    forms, texts = _texts(record)
-    out = [skeleton(f) for f in forms]
-    for text in texts:
+    """Every key a record could match in a ProtectedIndex: whole skeletons, words, word pairs, adjacent-word
+    runs. A superset of what `_match` looks up, built in one pass (the hot loop of the guardrail)."""
+    out: list[str] = []
+    texts: set[str] = set()
+    seen: set[str] = set()
+    get = record.get
+    given, sur = get("givenName"), get("surname")
+    full = f"{given} {sur}" if isinstance(given, str) and isinstance(sur, str) and given and sur else None
+    for fld in (*FIELDS, "givenName+surname"):
+        value = full if fld == "givenName+surname" else get(fld)
+        if not value or not isinstance(value, str):
+            continue
+        if fld in ("mail", "userPrincipalName"):
+            forms = identity_values("mail", value)
+            text = forms[-1]
+        else:
+            forms, text = (value,), value
+        for f in forms:
+            if f not in seen:
+                seen.add(f)
+                out.append(skeleton(f))
+        if text in texts:
+            continue
+        texts.add(text)
         ws = words(text)[:MAX_WORDS]
-        out += ws
         n = len(ws)
         if n > 1:
+            out += ws
+            out += _pairs(ws)
             out += [ws[i] + ws[i + 1] for i in range(n - 1)]
             if n > 2:
                 out += [ws[i] + ws[i + 1] + ws[i + 2] for i in range(n - 2)]
+        elif n:
+            out.append(ws[0])
     return out
 
 
@@ -263,14 +303,14 @@ def _match(record: Mapping[str, Any], index: ProtectedIndex, own_id: Any) -> dic
         text = forms[-1] if forms else value  # for a mail or UPN: its local part, never the domain
         if not any(t == text for _, _, t in texts):
             texts.append((fld, value, text))
-    by_word, joined = index.by_word, index.joined
+    by_pair, joined = index.by_pair, index.joined
     for fld, value, text in texts:
         ws = words(text)[:MAX_WORDS]
         if not ws:
             continue
         wordset = set(ws)
-        for w in wordset:
-            for need, repeats, p in by_word.get(w, ()):
+        for key in _pairs(ws):
+            for need, repeats, p in by_pair.get(key, ()):
                 if need <= wordset and (repeats is None or all(ws.count(x) >= k for x, k in repeats.items())) \
                         and (own_id is None or p.user_id != own_id):
                     return _hit(fld, value, text, p,

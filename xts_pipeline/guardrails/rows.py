@@ -73,6 +73,8 @@ def written(row: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def after(row: Mapping[str, Any]) -> dict[str, Any] | None:
     """The target user's record after this row is applied; None for a delete (no record is left)."""
+    if "_after" in row:
+        return row["_after"]
     if row.get("action") == "delete":
         return None
     return {**current(row), **written(row)}
@@ -92,7 +94,12 @@ def rechecks_whole_record(row: Mapping[str, Any]) -> bool:
 
 def parsed(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Plan rows with `desired`, `changes` and `current` decoded once, so no guardrail re-parses JSON."""
-    return [{**r, "desired": desired(r), "changes": changes(r), "current": current(r)} for r in rows]
+    out = []
+    for r in rows:
+        row = {**r, "desired": desired(r), "changes": changes(r), "current": current(r)}
+        row["_after"] = after(row)  # every guardrail reads the same post-write record
+        out.append(row)
+    return out
 
 
 def incoming(rows: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
