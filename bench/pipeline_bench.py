@@ -89,14 +89,25 @@ def simulate_apply(db: str, pair_key: str) -> None:
     with store.connect(db) as con:
         con.execute("""INSERT OR REPLACE INTO links (pair_key, source_tenant_id, source_object_id, target_tenant,
                          target_user_id, state, linked_at, deleted_at, applied)
-                       SELECT pair_key, source_tenant_id, source_object_id, 'small', 'simulated-' || source_object_id,
-                         'active', now(), NULL, desired_update FROM desired_users WHERE pair_key = ?""", [pair_key])
+                       SELECT d.pair_key, d.source_tenant_id, d.source_object_id, 'small',
+                         'simulated-' || d.source_object_id, 'active', now(), NULL,
+                         CASE WHEN m.source_object_id IS NULL THEN d.desired_update ELSE json_merge_patch(
+                           d.desired_update, json_object('manager', 'simulated-' || m.source_object_id)) END
+                       FROM desired_users d JOIN staged_users s ON s.tenant = 'big' AND s.id = d.source_object_id
+                       LEFT JOIN desired_users m ON m.pair_key = d.pair_key
+                         AND m.source_object_id = json_extract_string(s.attrs, '$.manager.id')
+                       WHERE d.pair_key = ?""", [pair_key])
         # The simulated B2B users as the target would hold them (the sandbox does not: no writes were sent).
         con.execute("""CREATE OR REPLACE TABLE bench_targets AS
-                       SELECT 'small' AS tenant, 'simulated-' || source_object_id AS id, user_principal_name,
-                         mail, display_name, 'Member' AS user_type, 'Invitation' AS creation_type,
-                         'Accepted' AS external_user_state, account_enabled, source_tenant_id, source_object_id,
-                         pair_key, desired_update AS attrs FROM desired_users WHERE pair_key = ?""", [pair_key])
+                       SELECT 'small' AS tenant, 'simulated-' || d.source_object_id AS id, d.user_principal_name,
+                         d.mail, d.display_name, 'Member' AS user_type, 'Invitation' AS creation_type,
+                         'Accepted' AS external_user_state, d.account_enabled, d.source_tenant_id, d.source_object_id,
+                         d.pair_key, CASE WHEN json_extract_string(l.applied, '$.manager') IS NULL THEN d.desired_update
+                           ELSE json_merge_patch(d.desired_update, json_object('manager', json_object(
+                             'id', json_extract_string(l.applied, '$.manager')))) END AS attrs
+                       FROM desired_users d JOIN links l ON l.pair_key = d.pair_key
+                         AND l.source_object_id = d.source_object_id
+                       WHERE d.pair_key = ?""", [pair_key])
         planner.mark_applied(con, pair_key)
 
 

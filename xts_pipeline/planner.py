@@ -129,12 +129,15 @@ t_addr AS (
                    lower(regexp_extract(t.user_principal_name, '^(.+)_([^_#@]+)#EXT#@', 2, 'i')) END AS ext_addr,
          {_EXTERNAL} AS external
   FROM t),
+candidate_keys AS (  -- two equi-joins, not one OR join (which DuckDB can only run as a nested loop)
+  SELECT d.source_object_id AS sid, d.addr, a.id AS tid_ FROM d JOIN t_addr a ON a.mail_l = d.addr WHERE a.external
+  UNION
+  SELECT d.source_object_id, d.addr, a.id FROM d JOIN t_addr a ON a.ext_addr = d.addr WHERE a.external),
 candidates AS (
-  SELECT d.source_object_id AS sid, d.addr, a.*
-  FROM d JOIN t_addr a ON a.mail_l = d.addr OR a.ext_addr = d.addr
-  WHERE a.external
-    AND d.source_object_id NOT IN (SELECT sid FROM linked)
-    AND d.source_object_id NOT IN (SELECT sid FROM restorable)),
+  SELECT k.sid, k.addr, a.*
+  FROM candidate_keys k JOIN t_addr a ON a.id = k.tid_
+  WHERE k.sid NOT IN (SELECT sid FROM linked)
+    AND k.sid NOT IN (SELECT sid FROM restorable)),
 foreign_links AS (  -- target users another source user or pair is bound to, by the store (not this one's own)
   SELECT c.sid, c.id AS tid_, min(l.pair_key || ' (source user ' || l.source_object_id || ')') AS owner
   FROM candidates c JOIN links l ON l.target_user_id = c.id AND l.target_tenant = $target
@@ -194,9 +197,11 @@ adopt_refused AS (
 matched AS (SELECT * FROM linked UNION ALL SELECT * FROM restorable UNION ALL SELECT * FROM adopt),
 -- never an internal member: a source user whose mail belongs to one is skipped, not matched
 internal_clash AS (
-  SELECT DISTINCT d.source_object_id AS sid, first(t.id) OVER (PARTITION BY d.source_object_id) AS tid_
-  FROM d JOIN t ON lower(t.mail) = d.addr OR lower(t.user_principal_name) = d.addr
-  WHERE NOT {_EXTERNAL}),
+  SELECT sid, min(tid_) AS tid_ FROM (
+    SELECT d.source_object_id AS sid, t.id AS tid_ FROM d JOIN t ON lower(t.mail) = d.addr WHERE NOT {_EXTERNAL}
+    UNION ALL
+    SELECT d.source_object_id, t.id FROM d JOIN t ON lower(t.user_principal_name) = d.addr WHERE NOT {_EXTERNAL})
+  GROUP BY sid),
 link_patch AS (
   SELECT d.source_object_id AS sid,
          json_object(ext.tid, d.source_tenant_id, ext.oid, d.source_object_id, ext.cfg, $pair) AS patch
@@ -514,7 +519,9 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
         con.execute(SEED_APPLIED_SQL, {"pair": pair.key, "target": pair.target})
         con.execute(f"INSERT INTO plan {PLAN_SQL}", params)  # noqa: S608 - constant SQL, values bound
         con.execute("DELETE FROM plan_drift WHERE pair_key = ?", [pair.key])
-        con.execute(f"INSERT INTO plan_drift {DRIFT_SQL}", params)  # noqa: S608 - constant SQL, values bound
+        if con.execute("SELECT count(*) FROM links WHERE pair_key = ? AND applied IS NOT NULL LIMIT 1",
+                       [pair.key]).fetchone()[0]:  # nothing was ever applied (a first cycle): no drift to look for
+            con.execute(f"INSERT INTO plan_drift {DRIFT_SQL}", params)  # noqa: S608 - constant SQL, values bound
         if only_user:
             con.execute("""DELETE FROM plan WHERE pair_key = ? AND NOT (coalesce(source_object_id, '') = ?
                            OR lower(coalesce(user_principal_name, '')) = lower(?)
