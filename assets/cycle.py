@@ -200,10 +200,15 @@ def _pair_counts(db: str | Path, pair_key: str, source: str, dry_run: bool, o: P
             """SELECT source_upn, source_object_id, operation, error_code, error_message FROM provisioning_log
                WHERE pair_key = ? AND cycle_id = ? AND status = 'Failure' ORDER BY logged_at LIMIT ?""",
             [pair_key, cycle, SAMPLES]).fetchall()]
+        # An invited user whose attributes and link failed to write is logged Warning (its invitation
+        # executed, so not a failed create), but a write did fail: the status must say so.
+        pending_failed = con.execute(
+            """SELECT count(*) FROM provisioning_log WHERE pair_key = ? AND cycle_id = ? AND status = 'Warning'
+               AND error_code IS NOT NULL AND reason LIKE 'invited, link pending%'""", [pair_key, cycle]).fetchone()[0]
     for action, col in _WRITE_ACTIONS.items():
         o.counts[col] += int(log.get(f"{action}/Success", 0))
     o.counts["updates"] += int(manager_updates)
-    o.counts["failures"] = sum(int(v) for k, v in log.items() if k.endswith("/Failure"))
+    o.counts["failures"] = sum(int(v) for k, v in log.items() if k.endswith("/Failure")) + int(pending_failed)
 
 
 def _one_line(exc: BaseException) -> str:

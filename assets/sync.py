@@ -84,6 +84,39 @@ def _guardrail_verdicts(context: Any, topo: Any, pair_key: str, fingerprint: str
     return holds, [f"guardrail_{r.name}" for r in report.results if r.blocking]
 
 
+def _summary_md(counts: dict[str, int], status: str) -> dg.MetadataValue:
+    """One row with the columns and words of `xts sync`'s summary, so the UI and the CLI agree."""
+    from assets.cycle import SUMMARY_COLUMNS
+
+    head = "| " + " | ".join((*SUMMARY_COLUMNS, "status")) + " |"
+    return dg.MetadataValue.md(head + "\n|" + "---:|" * len(SUMMARY_COLUMNS) + "---|\n| "
+                               + " | ".join(str(counts.get(c, 0)) for c in SUMMARY_COLUMNS) + f" | {status} |")
+
+
+def _dry_counts(con: Any, pair_key: str, held: set[str]) -> dict[str, int]:
+    """What `xts sync --dry-run` counts for this plan: planned rows by action, held users apart."""
+    from assets.cycle import _WRITE_ACTIONS
+
+    out = {"held": len(held), "skips": 0}
+    rows = con.execute("""SELECT action, count(*) FROM plan WHERE pair_key = ?
+                          AND change_id NOT IN (SELECT unnest(CAST(? AS VARCHAR[]))) GROUP BY 1""",
+                       [pair_key, sorted(held)]).fetchall()
+    for action, n in rows:
+        col = "skips" if action == "skip" else _WRITE_ACTIONS.get(action)
+        if col:
+            out[col] = out.get(col, 0) + int(n)
+    return out
+
+
+def _applied_summary(db: Any, spec: Any, blocked: list[str], res: Any) -> dg.MetadataValue:
+    """What `xts sync` prints for this pair after this apply (the same counting code)."""
+    from assets.cycle import PairOutcome, _pair_counts
+
+    o = PairOutcome(pair_key=spec.key, failed_checks=list(blocked), quarantined=res.quarantine or "")
+    _pair_counts(db, spec.key, spec.source, False, o)
+    return _summary_md(o.counts, o.status)
+
+
 def _on_demand_md(db: Any, topo: Any, pair_key: str) -> dict[str, Any]:
     """Entra's on-demand steps for the plan's only_user (empty for an ordinary cycle)."""
     from xts_pipeline import on_demand, store
@@ -229,6 +262,8 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
         with context.resources.duckdb.connect() as con:
             md.update(plan_pages(con, spec.key, holds))
         md["held_users"] = dg.MetadataValue.int(len(holds))
+        with context.resources.duckdb.connect() as con:
+            md["summary"] = _summary_md(_dry_counts(con, spec.key, set(holds)), "blocked" if stops else "planned")
         md["pair_blocked_by"] = ", ".join(stops) or "nothing: no pair guardrail blocks this plan"
         if config.only_user:
             md.update(_on_demand_md(db, topo, spec.key))
@@ -273,6 +308,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
             preview_cols="action, status, operation, source_upn, target_user_id, error_code, error_message, reason",
             order="status, action", count_by=("action", "status"), limit=50)
         md.update(_on_demand_md(db, topo, spec.key))
+        md["summary"] = _applied_summary(db, spec, blocked, res)
         # The pair's own asset (lineage: its source and target tenants) records this cycle's outcome.
         context.log_event(dg.AssetMaterialization(asset_key=pair_key(spec.key), partition=None, metadata={
             "cycle_id": res.cycle_id or "", "counts": counts_md(res.counts), "writes": res.writes,

@@ -64,6 +64,11 @@ def cycle(db: str, topo, clients, cycle_id: str) -> dict[str, float]:
     extract.snapshot_target(db, "small", clients["small"], topo.tenant("small").client_id,
                             [("big", topo.tenant("big").tenant_id)], app_object_id=topo.tenant("small").app_object_id)
     t["snapshot"] = time.perf_counter() - s
+    from xts_pipeline import store
+
+    with store.connect(db) as con:  # the applied users the sandbox target does not hold (see simulate_apply)
+        if con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'bench_targets'").fetchone()[0]:
+            con.execute("INSERT OR REPLACE INTO target_users SELECT * FROM bench_targets")
     s = time.perf_counter()
     desired.compute_desired(db, pair, topo.tenant("big").tenant_id)
     t["desired"] = time.perf_counter() - s
@@ -83,9 +88,15 @@ def simulate_apply(db: str, pair_key: str) -> None:
 
     with store.connect(db) as con:
         con.execute("""INSERT OR REPLACE INTO links (pair_key, source_tenant_id, source_object_id, target_tenant,
-                       target_user_id, state, linked_at, deleted_at) SELECT pair_key, source_tenant_id, source_object_id, 'small',
-                       'simulated-' || source_object_id, 'active', now(), NULL FROM desired_users WHERE pair_key = ?""",
-                    [pair_key])
+                         target_user_id, state, linked_at, deleted_at, applied)
+                       SELECT pair_key, source_tenant_id, source_object_id, 'small', 'simulated-' || source_object_id,
+                         'active', now(), NULL, desired_update FROM desired_users WHERE pair_key = ?""", [pair_key])
+        # The simulated B2B users as the target would hold them (the sandbox does not: no writes were sent).
+        con.execute("""CREATE OR REPLACE TABLE bench_targets AS
+                       SELECT 'small' AS tenant, 'simulated-' || source_object_id AS id, user_principal_name,
+                         mail, display_name, 'Member' AS user_type, 'Invitation' AS creation_type,
+                         'Accepted' AS external_user_state, account_enabled, source_tenant_id, source_object_id,
+                         pair_key, desired_update AS attrs FROM desired_users WHERE pair_key = ?""", [pair_key])
         planner.mark_applied(con, pair_key)
 
 

@@ -9,6 +9,14 @@ from checks.gx_suite import validate as gx_validate
 from xts_pipeline import staging
 
 
+def _xts(context: dg.AssetCheckExecutionContext, *argv: str) -> str:
+    """A complete, paste-safe `xts` command for this topology (`--config` unless it is the packaged demo)."""
+    from checks.guardrails import config_args
+    from xts_pipeline.paths import shell_command
+
+    return shell_command("xts", argv[0], *config_args(context.resources.topology.config_path), *argv[1:])
+
+
 def _staged_frame(context: dg.AssetCheckExecutionContext, tenant: str):
     with context.resources.duckdb.connect() as con:
         df = staging.raw_frame(con, tenant)
@@ -46,7 +54,7 @@ def build_staging_checks(partitions_def: dg.PartitionsDefinition | None = None) 
             metadata={"staged": len(staged), "rejected": int(rejected), "reject_fraction": float(fraction),
                       "max_reject_fraction": float(max_fraction),
                       "first_rejects": dg.MetadataValue.md("\n".join(f"- {f}" for f in first) or "none"),
-                      "all_rejects": f"xts log --kind rejected (tenant {tenant})",
+                      "all_rejects": _xts(context, "log", "--kind", "rejected"),
                       "schema_failures": dg.MetadataValue.json(failures)})
 
     @dg.asset_check(asset=STAGED, blocking=False, partitions_def=partitions_def, required_resource_keys={"duckdb"},
@@ -77,7 +85,8 @@ def build_staging_checks(partitions_def: dg.PartitionsDefinition | None = None) 
 def build_desired_checks(partitions_def: dg.PartitionsDefinition | None = None) -> list[dg.AssetChecksDefinition]:
     """Mapping errors per pair: WARN with the first reasons; blocking ERROR when every in-scope user fails."""
 
-    @dg.asset_check(asset=DESIRED, blocking=True, partitions_def=partitions_def, required_resource_keys={"duckdb"},
+    @dg.asset_check(asset=DESIRED, blocking=True, partitions_def=partitions_def,
+                    required_resource_keys={"duckdb", "topology"},
                     description="attribute mappings evaluate for the pair's in-scope users; a pair where every "
                                 "in-scope user fails its mapping is an error and plans nothing")
     def mappings_evaluate(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
@@ -100,6 +109,6 @@ def build_desired_checks(partitions_def: dg.PartitionsDefinition | None = None) 
             description=description[:2000],
             metadata={"pair": shown, "mapping_errors": int(errors), "mapped": int(mapped),
                       "first_errors": dg.MetadataValue.md("\n".join(f"- {f}" for f in first) or "none"),
-                      "all_errors": f"xts log --pair {pair_key} --kind mapping_error"})
+                      "all_errors": _xts(context, "log", "--pair", shown, "--kind", "mapping_error")})
 
     return [mappings_evaluate]

@@ -84,7 +84,7 @@ class Trial:
     def in_scope(self) -> dict[str, dict]:
         return {u["id"]: u for u in self.source()
                 if u["userType"] == "Member" and u.get("creationType") != "Invitation"
-                and u.get("department") != "Legal"}
+                and u.get("department") != "Legal" and u.get("accountEnabled", True)}  # disabled: never provisioned
 
     def patch_source(self, uid: str, body: dict) -> None:
         self.sb.admin("PATCH", f"/tenants/{SRC}/users/{uid}", json=body)

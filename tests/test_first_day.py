@@ -177,3 +177,28 @@ def test_status_and_log_read_the_same_store(day):
     assert lines[0] == "logged_at,cycle_id,pair,kind,action,status,user,target_user_id,detail"
     res = shell(day, "xts log --config my-topology.yaml --pair 'tailspin->nowhere'")
     assert res.returncode == 2 and "tailspin->nowhere" in res.stderr
+
+
+def test_the_ui_can_re_execute_a_cli_run(day, monkeypatch):
+    """What the UI's "Re-execute all" does (create_reexecuted_run through the workspace `dagster dev` loads),
+    on a run `xts sync` made: it used to fail with "Expected non-None value ... remote_job_origin"."""
+    from dagster._core.execution.plan.resume_retry import ReexecutionStrategy
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import WorkspaceFileTarget
+
+    monkeypatch.setenv("DAGSTER_HOME", str(day["home"]))
+    monkeypatch.setenv("XTS_CONFIG", str(day["root"] / "my-topology.yaml"))
+    monkeypatch.setenv("XTS_SANDBOX", str(day["root"] / ".sandbox" / "demo"))
+    monkeypatch.delenv("XTS_DUCKDB", raising=False)
+    with dg.DagsterInstance.from_config(str(day["home"])) as instance:
+        parent = instance.get_runs(filters=dg.RunsFilter(job_name="pair_sync_job"), limit=1)[0]
+        with WorkspaceProcessContext(instance, WorkspaceFileTarget([str(REPO / "workspace.yaml")])) as ctx:
+            request = ctx.create_request_context()
+            location = request.get_code_location(parent.remote_job_origin.location_name)
+            job = location.get_repository(parent.remote_job_origin.repository_origin.repository_name) \
+                .get_full_job(parent.job_name)
+            child = instance.create_reexecuted_run(
+                request_context=request, parent_run=parent, code_location=location, remote_job=job,
+                strategy=ReexecutionStrategy.ALL_STEPS, use_parent_run_tags=True)
+    assert child.parent_run_id == parent.run_id and child.remote_job_origin is not None
+    assert child.tags["dagster/partition"] == "tailspin__contoso"

@@ -101,3 +101,22 @@ def test_server_side_parser_agrees(value, other):
     q = sandbox_odata.parse_filter(str(eq("mail", value)), {"mail", "displayName"})
     assert q.predicate({"mail": value})
     assert q.predicate({"mail": other}) == (other.lower() == value.lower())
+
+
+def test_needs_advanced_for_properties_whose_eq_is_an_advanced_query():
+    """includes/filter-directory-objects.md marks eq on officeLocation, companyName, mobilePhone ... Advanced."""
+    assert needs_advanced(str(eq("officeLocation", "London")))
+    assert needs_advanced(str(eq("companyName", "Contoso")))
+    assert not needs_advanced(str(eq("department", "officeLocation")))  # a literal, not the property
+    assert needs_advanced(str(eq("displayName", None)))  # null comparisons are advanced
+
+
+def test_in_takes_at_most_15_values_and_in_chunks_splits_by_15():
+    """concepts/aad-advanced-queries.md: the `in` operator takes at most 15 values."""
+    from xts_pipeline.graph.odata import in_chunks
+
+    with pytest.raises(ODataFilterError, match="at most 15"):
+        in_("id", [str(i) for i in range(16)])
+    chunks = in_chunks("id", [str(i) for i in range(40)] + ["0"])
+    assert [c.text.count(",") + 1 for c in chunks] == [15, 15, 10]
+    assert in_chunks("id", []) == []

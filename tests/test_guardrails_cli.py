@@ -63,3 +63,26 @@ def test_approve_with_config_checks_the_pair_and_uses_its_duckdb(tmp_path, monke
         assert find_approval(con, "contoso__fabrikam", FP) is not None
     assert main(["approve", "--config", demo, "--pair", "contoso->nowhere", "--plan", FP, "--reason", "ok"]) == 2
     assert "contoso->nowhere" in capsys.readouterr().err
+
+
+def test_approve_says_when_the_store_holds_no_such_plan_and_where_it_looked(db, capsys) -> None:
+    """An approval typed against the wrong store used to succeed silently while the pair stayed blocked."""
+    assert main(["approve", "--pair", "contoso__fabrikam", "--plan", FP, "--reason", "x"]) == 0
+    captured = capsys.readouterr()
+    assert f"stored in {db}" in captured.out
+    assert f"the store {db} holds no plan of contoso->fabrikam" in captured.err and "--config" in captured.err
+
+
+def test_printed_commands_paste_into_a_shell() -> None:
+    """`->` unquoted is a redirect; every printed command quotes it and carries --config when one is used."""
+    import shlex
+    from pathlib import Path
+
+    from xts_pipeline.paths import Paths, xts_command
+
+    paths = Paths(config=Path("/srv/my topology.yaml"), duckdb=Path("/srv/xts.duckdb"), origin="--config")
+    cmd = xts_command(paths, "approve", "--pair", "tailspin->contoso", "--plan", FP, "--reason", "...")
+    assert shlex.split(cmd) == ["xts", "approve", "--config", "/srv/my topology.yaml", "--pair",
+                                "tailspin->contoso", "--plan", FP, "--reason", "..."]
+    demo = Paths(config=Path("/x/demo.yaml"), duckdb=Path("/x/xts.duckdb"), origin="packaged demo")
+    assert xts_command(demo, "release", "--pair", "a->b") == "xts release --pair 'a->b'"

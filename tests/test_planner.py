@@ -522,3 +522,14 @@ def test_property_only_source_changes_are_written(tmp_path_factory, steps):
                 last.update({(i, p): source[i][p] for p in ("jobTitle", "department")})
             again = planner.plan_pair(w.db, PAIR, "again")
             assert again.writes == 0
+
+
+def test_a_store_only_link_without_record_writes_the_mapped_attributes(world):
+    """A link the store knows but the target lacks (its link PATCH, which carries the attributes, never
+    landed) has nothing applied: the mapped attributes are written, not seeded as already there."""
+    world.want(sid(1), "a@contoso.com", jobTitle="Engineer")
+    world.target("t1", "a@contoso.com", jobTitle=None)  # invited, never patched
+    with store.connect(world.db) as con:
+        con.execute(LINK_SQL, [PAIR.key, SRC_TID, sid(1), "t1", "active", None])
+    p = world.plan()[sid(1)]
+    assert p["match"] == "link" and {"property": "jobTitle", "old": None, "new": "Engineer"} in p["changes"]

@@ -48,3 +48,27 @@ def test_a_lock_that_outlasts_the_timeout_names_the_file(tmp_path, monkeypatch):
     finally:
         holder.kill()
         holder.wait(10)
+
+
+def test_progress_reads_users_and_writes_from_the_store(tmp_path, monkeypatch):
+    """The CLI's progress bars: users read per tenant, writes done/total of the pair's current plan."""
+    from assets.progress import CycleProgress
+
+    db = tmp_path / "xts.duckdb"
+    with store.connect(db) as con:
+        con.execute("INSERT INTO raw_users (tenant, id) SELECT 'src', 'u' || i FROM range(7) t(i)")
+        con.execute("INSERT INTO plan_meta (pair_key, cycle_id) VALUES ('src__dst', 'run-2')")
+        con.execute("""INSERT INTO write_journal (pair_key, cycle_id, change_id, state)
+                       SELECT 'src__dst', CASE WHEN i < 10 THEN 'run-2' ELSE 'run-1' END, 'c' || i,
+                              CASE WHEN i < 4 THEN 'done' WHEN i < 10 THEN 'in_flight' ELSE 'done' END
+                       FROM range(12) t(i)""")
+    monkeypatch.setenv("XTS_PROGRESS", "0")
+    progress = CycleProgress(str(db), ["src", "dst"], ["src__dst"])
+    progress._poll()
+    try:
+        assert progress._bars["t:src"].n == 7
+        bar = progress._bars["p:src__dst"]
+        assert (bar.n, bar.total) == (4, 10)  # the current plan's writes only
+        assert "budget" in bar.postfix
+    finally:
+        progress.close()

@@ -278,3 +278,17 @@ def test_get_user_with_expand_manager_user_list_manager(sb, graph):
     who = next(u for u in raw if u.get("_managerId"))
     body = g.get(f"/users/{who['id']}?$expand=manager&$select=id,displayName").json()
     assert body["manager"]["id"] == who["_managerId"] and body["manager"]["@odata.type"] == "#microsoft.graph.user"
+
+
+def test_filter_on_an_on_premises_extension_attribute_resources_user(sb, graph):
+    """resources/user.md: onPremisesExtensionAttributes "Supports $filter (eq, NOT, ge, le, in ...)", an
+    advanced query (includes/filter-directory-objects.md); "the individual extension attributes are neither
+    selectable" on their own."""
+    g = graph(sb, "northwind")
+    uid = new_user(g, "northwind.onmicrosoft.com")["id"]
+    tag = uuid.uuid4().hex[:10]
+    assert g.patch(f"/users/{uid}", json={"onPremisesExtensionAttributes": {"extensionAttribute7": tag}}).status_code == 204
+    flt = {"$filter": f"onPremisesExtensionAttributes/extensionAttribute7 eq '{tag}'", "$count": "true"}
+    err(g.get("/users", params={"$filter": flt["$filter"]}), 400, "Request_UnsupportedQuery")
+    assert [u["id"] for u in g.get("/users", params=flt, headers=EVENTUAL).json()["value"]] == [uid]
+    err(g.get("/users?$select=onPremisesExtensionAttributes/extensionAttribute7"), 400)

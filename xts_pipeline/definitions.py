@@ -100,14 +100,18 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
     def cycle_schedule(name: str, job: Any, kind: str, keys: list[str], what: str) -> dg.ScheduleDefinition:
         # One schedule per side: a schedule targets one job, and source and target assets are partitioned
         # differently. Both tag their runs with the same cycle id (the tick's time), which the sensor joins on.
-        @dg.schedule(cron_schedule=crons, job=job, name=name,
-                     description=f"every {schedule_cfg.interval_minutes} min: {what}")
+        cadence = (f"on cron {schedule_cfg.cron}" if schedule_cfg.cron
+                   else f"every {schedule_cfg.interval_minutes} minutes")
+
+        @dg.schedule(cron_schedule=crons, job=job, name=name, default_status=dg.DefaultScheduleStatus.STOPPED,
+                     description=f"{cadence} (UTC): {what}. Starts off: turn it on here, with its twin schedule "
+                                 "(sources and targets), to sync on a timer")
         def _schedule(context: dg.ScheduleEvaluationContext):
             when = context.scheduled_execution_time
             cycle = when.strftime("%Y%m%dT%H%M")
             for key in keys:
                 yield dg.RunRequest(run_key=f"{cycle}:{kind}:{key}", partition_key=key,
-                                    tags={CYCLE_TAG: cycle, KIND_TAG: kind})
+                                    tags={CYCLE_TAG: cycle, KIND_TAG: kind, "xts/tenant": key})
 
         return _schedule
 
@@ -145,7 +149,8 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
             elif status.get(("source", p.source)) == ok and status.get(("target", p.target)) == ok:
                 requested += 1
                 yield dg.RunRequest(run_key=f"{cycle}:pair:{p.key}", partition_key=p.key,
-                                    tags={CYCLE_TAG: cycle})
+                                    tags={CYCLE_TAG: cycle, "xts/pair": p.name, "xts/source": p.source,
+                                          "xts/target": p.target})
             else:
                 context.log.warning(f"cycle {cycle}: pair {p.name} not run because its source or target run failed")
         if not requested and held:

@@ -30,6 +30,7 @@ TARGET_SELECT = (
     "department", "companyName", "officeLocation", "employeeId", "employeeType", "city", "country", "state",
     "streetAddress", "postalCode", "usageLocation", "preferredLanguage", "mobilePhone", "businessPhones",
     "accountEnabled", "userType", "creationType", "externalUserState", "showInAddressList", "otherMails",
+    "identities",  # how an external user redeemed: the planner adopts only users redeemed through Entra
 )
 # Each user's manager rides on the same pages: plain $expand=manager on the users list (+1 RU a page), and
 # `manager` in $select on users/delta, which answers with `manager@delta` annotations

@@ -53,7 +53,19 @@ link_in_db AS (
   FROM links l JOIN t ON t.id = l.target_user_id
   WHERE l.pair_key = $pair AND l.state IN ('active', 'pending') AND t.link_source_object_id IS NULL
     AND l.source_object_id NOT IN (SELECT sid FROM link_on_target)),
-linked AS (SELECT * FROM link_on_target UNION ALL SELECT * FROM link_in_db),
+-- an invitation a killed run left in flight (its answer was lost): the external, unlinked target user with the
+-- invited address is ours, a pending link (completed below by link repair), not someone to adopt
+link_in_journal AS (
+  SELECT j.source_object_id AS sid, t.id AS tid_, 'link' AS how
+  FROM write_journal j JOIN t ON lower(t.mail) = lower(j.mail)
+  WHERE j.pair_key = $pair AND j.op_kind = 'create' AND j.state = 'in_flight' AND j.source_object_id IS NOT NULL
+    AND t.link_source_object_id IS NULL AND {_EXTERNAL}
+    AND j.source_object_id NOT IN (SELECT sid FROM link_on_target)
+    AND j.source_object_id NOT IN (SELECT sid FROM link_in_db)
+    AND t.id NOT IN (SELECT tid_ FROM link_in_db)
+  QUALIFY row_number() OVER (PARTITION BY j.source_object_id ORDER BY t.id) = 1
+      AND row_number() OVER (PARTITION BY t.id ORDER BY j.source_object_id) = 1),
+linked AS (SELECT * FROM link_on_target UNION ALL SELECT * FROM link_in_db UNION ALL SELECT * FROM link_in_journal),
 -- managers (Entra's referenceResolution). src_mgr: each source user's manager; applied_mgr: the manager this
 -- pair last wrote for a user (links.applied.manager, recorded by apply on success).
 src_mgr AS (
@@ -404,16 +416,19 @@ FROM drift
 """
 
 # Recovery rule for a linked user with no last-applied record (store lost or rebuilt, or linked by an
-# older version): take the source's current mapped values as last applied and write nothing now. We
-# cannot tell a target-side edit from a source change we missed, and Entra lets target edits persist
-# until the source changes, so the safe reading is "the source has not changed"; any difference with the
-# target shows as drift (reported, repaired only with `drift: repair`).
+# older version) whose target object carries our link: take the source's current mapped values as last
+# applied and write nothing now. We cannot tell a target-side edit from a source change we missed, and
+# Entra lets target edits persist until the source changes, so the safe reading is "the source has not
+# changed"; any difference with the target shows as drift (reported, repaired only with `drift: repair`).
+# A link known only to the store (the target lacks it) is not seeded: its link PATCH, which carries the
+# attributes, never landed, so nothing counts as applied and every mapped property is written.
 SEED_APPLIED_SQL = """
 UPDATE links SET applied = d.desired_update
 FROM desired_users d
 WHERE links.pair_key = $pair AND d.pair_key = $pair AND d.source_object_id = links.source_object_id
   AND links.state = 'active' AND links.applied IS NULL
-  AND links.target_user_id IN (SELECT id FROM target_users WHERE tenant = $target)
+  AND links.target_user_id IN (SELECT id FROM target_users WHERE tenant = $target
+                               AND link_source_object_id = links.source_object_id)
 """
 
 

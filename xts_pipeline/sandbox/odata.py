@@ -202,8 +202,21 @@ class _Parser:
         if k == "name" and str(v).lower() in _FUNCS and self.peek(1) == ("p", "("):
             return self.function()
         prop = self.property()
-        if self.peek() == ("p", "/"):
+        sub = None
+        if self.peek() == ("p", "/") and prop == "onPremisesExtensionAttributes" and self.peek(1)[0] == "name":
+            # resources/user.md: onPremisesExtensionAttributes "Supports $filter (eq, NOT, ge, le, in, and eq on
+            # null values)" on its members, e.g. onPremisesExtensionAttributes/extensionAttribute1 eq 'x'.
+            self.take()
+            sub = str(self.take()[1])
+            if sub not in {f"extensionAttribute{i}" for i in range(1, 16)}:
+                raise ODataError(f"Could not find a property named '{sub}' on type "
+                                 "'microsoft.graph.onPremisesExtensionAttributes'.")
+        elif self.peek() == ("p", "/"):
             return self.lambda_any(prop)
+        if sub is not None:
+            get = lambda u, _p=prop, _s=sub: (u.get(_p) or {}).get(_s)  # noqa: E731
+        else:
+            get = lambda u, _p=prop: u.get(_p)  # noqa: E731
         k, v = self.take()
         op = str(v).lower() if k == "name" else ""
         if op in _COMPARE:
@@ -211,9 +224,9 @@ class _Parser:
             self._check_length(value)
             if op == "ne" or value is None:
                 self.advanced = True
-            if op == "eq" and value is not None and isinstance(value, str):
+            if op == "eq" and value is not None and isinstance(value, str) and sub is None:
                 self.last_eq = (prop, value)
-            return lambda u: _cmp(op, u.get(prop), value)
+            return lambda u: _cmp(op, get(u), value)
         if op == "in":
             self.expect("(")
             values = [self.literal()]
@@ -228,7 +241,7 @@ class _Parser:
             for v in values:
                 self._check_length(v)
             wanted = {_norm(x) for x in values}
-            return lambda u: _norm(u.get(prop)) in wanted
+            return lambda u: _norm(get(u)) in wanted
         self.i -= 1
         self.fail("an operator (eq, ne, gt, ge, lt, le, in)")
 
