@@ -101,8 +101,20 @@ def build_db(db: str, users: int) -> None:
             p = person(rng, 10_000_000 + i, "small.com")
             target.append(("small", f"m{i}", p["userPrincipalName"], p["mail"], p["displayName"], "Member", None, None,
                            True, None, None, None, orjson.dumps({**p, "id": f"m{i}"}).decode()))
-        con.executemany("INSERT INTO desired_users VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())", desired)
-        con.executemany("INSERT INTO target_users VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", target)
+        import pandas as pd
+
+        d_df = pd.DataFrame(desired, columns=["pair_key", "source_tenant_id", "source_object_id", "upn", "mail", "dn",
+                                              "en", "dc", "du"])
+        t_df = pd.DataFrame(target, columns=[f"c{i}" for i in range(13)])
+        con.register("d_df", d_df)
+        con.register("t_df", t_df)
+        con.execute("INSERT INTO desired_users (pair_key, source_tenant_id, source_object_id, user_principal_name, mail, "
+                    "display_name, account_enabled, desired_create, desired_update, computed_at) SELECT pair_key, source_tenant_id, source_object_id, upn, mail, dn, en, "
+                    "CAST(dc AS JSON), CAST(du AS JSON), now() FROM d_df")
+        con.execute("INSERT INTO target_users (tenant, id, user_principal_name, mail, display_name, user_type, "
+                    "creation_type, external_user_state, account_enabled, link_source_tenant_id, link_source_object_id, "
+                    "link_sync_config, attrs) SELECT c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, CAST(c12 AS JSON) "
+                    "FROM t_df")
         con.executemany("INSERT INTO target_role_members VALUES ('small', 'r1', 'Global Administrator', ?)",
                         [[f"m{i}"] for i in range(800)])
         rules = ['user.department -eq "Treasury"', '(user.jobTitle -contains "Chief") -and (user.userType -eq "Member")',

@@ -114,9 +114,9 @@ def test_flood_is_linear() -> None:
                                               for i in range(1000)], role_holders=[f"a{i}" for i in range(1000)])
     plan = [row(f"s{i}", displayName=f"Flood User {i}", mail=f"flood{i}@contoso.com") for i in range(80_000)]
     plan.append(row("evil", displayName="Admin Pers0n 7"))
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: the machine may be shared; waiting is not work
     found = find_impersonations(plan, protected)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert [f["source_object_id"] for f in found] == ["evil"]
     assert elapsed < 10, f"80,000 incoming x 4,000 protected values took {elapsed:.1f}s"
 
