@@ -71,7 +71,7 @@ def value_problems(attr: str, value: Any) -> list[str]:
         return []  # the common case, decided with three C-level scans
     out: list[str] = []
     if attr == "businessPhones" and isinstance(value, list) and len([v for v in value if v]) > 1:
-        out.append(f"businessPhones has {len(value)} numbers; Graph: only one number can be set for this property")
+        out.append(f"businessPhones: {len(value)} numbers given; Graph: only one number can be set for this property")
     if attr.startswith("extension_"):
         limit, who = EXTENSION_MAX_LENGTH, "Graph's directory extension limit"
     elif attr in MAX_LENGTHS:
