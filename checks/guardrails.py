@@ -131,7 +131,8 @@ def build_guardrail_checks(plan_key: dg.AssetKey, pool: str | None = "duckdb",
             fingerprint = stored_fingerprint(con, pair.key) or plan_fingerprint(inputs.plan_rows)
             approval = find_approval(con, pair.key, fingerprint)
             skip = quarantine.is_skipped(con, pair.key)
-        report = run_guardrails(inputs, policy, approval, fingerprint=fingerprint)  # no connection held meanwhile
+        report = run_guardrails(inputs, policy, approval, fingerprint=fingerprint,  # no connection held meanwhile
+                                config_args=config_args(context.resources.topology.config_path))
         with context.resources.duckdb.connect() as con:
             excluded = record_exclusions(con, report)
             if approval is not None and not report.blocked and inputs.plan_rows:
@@ -142,7 +143,7 @@ def build_guardrail_checks(plan_key: dg.AssetKey, pool: str | None = "duckdb",
             causes = [f"{CHECK_PREFIX}{r.name}: {r.message}" for r in stops]
             if skip.skipped:
                 causes.append(f"{CHECK_PREFIX}quarantine: {skip.message}")
-            if any(r.approvable for r in stops):
+            if any(r.approvable and command not in r.message for r in stops):  # say it once
                 causes.append(f"approve this exact plan with: {command}")
             held = log_blocked(db, pair_spec(topo, pair.key), "; ".join(causes)) if _applies_in_this_run(context) else 0
             context.log.warning(f"guardrails block {pair.name}: {held} planned write(s) logged Skipped as blocked; "

@@ -7,7 +7,7 @@ The Dagster layer reads the pair's inputs from DuckDB, calls `run_guardrails`, t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -120,6 +120,7 @@ def run_guardrails(
     evaluate: Evaluate | None = None,
     properties: Properties | None = None,
     fingerprint: str | None = None,
+    config_args: Sequence[str] = (),
 ) -> GuardrailReport:
     """Every guardrail over one pair. Pass the approval found for `plan_fingerprint(plan_rows)`, if any
     (and that fingerprint, to save hashing the plan twice)."""
@@ -142,7 +143,7 @@ def run_guardrails(
         check_sources(inputs.source, inputs.target, policy, inputs.partner_policy),
         per_user[0],
         check_volume(rows, policy, size, inputs.existing_from_source, pair, inputs.target_volume, held,
-                     f"`{approve_command(pair, fingerprint)}`"),
+                     f"`{approve_command(pair, fingerprint, config_args)}`"),
         check_deletions(rows, policy, inputs.existing_from_source, pair),
         *per_user[1:],
     ]
