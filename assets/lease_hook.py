@@ -56,8 +56,13 @@ def _later_pair_steps(context: dg.AssetExecutionContext, step: str) -> bool:
     return any(n in names for n in later)
 
 
-def _busy(exc: lease.LeaseBusy) -> dg.Failure:
-    return dg.Failure(description=str(exc))
+def _acquire(context: dg.AssetExecutionContext, db: str, name: str, owner: str) -> Any:
+    """Take `name` for this run's owner; a busy lease fails the step with its one-line reason."""
+    try:
+        return lease.acquire(db, name, owner, _what(context), run_id=context.run.run_id,
+                             finished=_finished(context.instance))
+    except lease.LeaseBusy as exc:
+        raise dg.Failure(description=str(exc)) from None
 
 
 @contextmanager
@@ -65,11 +70,7 @@ def pair_step(context: dg.AssetExecutionContext, db: str, pair_key: str, step: s
     """Hold the pair's cycle lease for one pair step of a run (see the module docstring)."""
     owner = owner_of(context)
     name = f"pair:{pair_key}"
-    try:
-        taken = lease.acquire(db, name, owner, _what(context), run_id=context.run.run_id,
-                              finished=_finished(context.instance))
-    except lease.LeaseBusy as exc:
-        raise _busy(exc) from None
+    taken = _acquire(context, db, name, owner)
     if taken.why:
         context.log.warning(f"{lease.shown(name)}: took over a stale lease ({taken.why})")
     ok = False
@@ -86,11 +87,7 @@ def tenant_step(context: dg.AssetExecutionContext, db: str, kind: str, tenant: s
     """Hold `source:<tenant>` or `target:<tenant>` for one extraction or snapshot step."""
     owner = owner_of(context)
     name = f"{kind}:{tenant}"
-    try:
-        taken = lease.acquire(db, name, owner, _what(context), run_id=context.run.run_id,
-                              finished=_finished(context.instance))
-    except lease.LeaseBusy as exc:
-        raise _busy(exc) from None
+    taken = _acquire(context, db, name, owner)
     try:
         yield
     finally:

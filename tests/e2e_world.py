@@ -22,21 +22,15 @@ SRC, DST = "src", "dst"
 PAIR = f"{SRC}__{DST}"
 
 # The tenants and the pair, shared with the guardrails e2e test (which adds its own inbound policy).
-TENANTS_AND_PAIR = """\
-tenants:
-  src:
-    tenant_id: 00000000-0000-0000-0001-000000000001
-    domain: src.onmicrosoft.com
-    client_id: 00000000-0000-0000-0001-000000000002
-    app_object_id: 00000000-0000-0000-0001-000000000003
-    credential: {env: XTS_SECRET_SRC}
-  dst:
-    tenant_id: 00000000-0000-0000-0002-000000000001
-    domain: dst.onmicrosoft.com
-    client_id: 00000000-0000-0000-0002-000000000002
-    app_object_id: 00000000-0000-0000-0002-000000000003
-    credential: {env: XTS_SECRET_DST}
-topology:
+def tenant_yaml(name: str, n: int) -> str:
+    """One sandbox tenant of the e2e topologies: ids numbered `n`, its secret in XTS_SECRET_<NAME>."""
+    return (f"  {name}:\n    tenant_id: 00000000-0000-0000-000{n}-000000000001\n"
+            f"    domain: {name}.onmicrosoft.com\n    client_id: 00000000-0000-0000-000{n}-000000000002\n"
+            f"    app_object_id: 00000000-0000-0000-000{n}-000000000003\n"
+            f"    credential: {{env: XTS_SECRET_{name.upper()}}}\n")
+
+
+SRC_PAIR = """\
   - pair: {source: src, target: dst}
     scope:
       all_members: true
@@ -44,6 +38,7 @@ topology:
         - clauses:
             - {attribute: department, operator: NOT EQUALS, value: Legal}
 """
+TENANTS_AND_PAIR = "tenants:\n" + tenant_yaml("src", 1) + tenant_yaml("dst", 2) + "topology:\n" + SRC_PAIR
 TOPOLOGY = TENANTS_AND_PAIR + """\
 inbound_policies:
   dst:

@@ -18,7 +18,7 @@ import dagster as dg
 import pytest
 
 from assets.sync import APPLIED, DESIRED, PLAN, RAW, SNAPSHOT, STAGED
-from tests.e2e_world import seed
+from tests.e2e_world import SRC_PAIR, seed, tenant_yaml
 from xts_pipeline import store
 from xts_pipeline.definitions import build_definitions
 from xts_pipeline.guardrails.cli import approve_command
@@ -31,37 +31,12 @@ PAIRS = {SRC: f"{SRC}__{DST}", SRC2: f"{SRC2}__{DST}"}
 CEO = "Megan Bowen"
 WINDOW_FLOOR = 60
 
-TENANTS = """\
-tenants:
-  src:
-    tenant_id: 00000000-0000-0000-0001-000000000001
-    domain: src.onmicrosoft.com
-    client_id: 00000000-0000-0000-0001-000000000002
-    app_object_id: 00000000-0000-0000-0001-000000000003
-    credential: {env: XTS_SECRET_SRC}
-  src2:
-    tenant_id: 00000000-0000-0000-0003-000000000001
-    domain: src2.onmicrosoft.com
-    client_id: 00000000-0000-0000-0003-000000000002
-    app_object_id: 00000000-0000-0000-0003-000000000003
-    credential: {env: XTS_SECRET_SRC2}
-  dst:
-    tenant_id: 00000000-0000-0000-0002-000000000001
-    domain: dst.onmicrosoft.com
-    client_id: 00000000-0000-0000-0002-000000000002
-    app_object_id: 00000000-0000-0000-0002-000000000003
-    credential: {env: XTS_SECRET_DST}
-topology:
-  - pair: {source: src, target: dst}
-    scope:
-      all_members: true
-      filters:
-        - clauses:
-            - {attribute: department, operator: NOT EQUALS, value: Legal}
+TENANTS = ("tenants:\n" + tenant_yaml("src", 1) + tenant_yaml("src2", 3) + tenant_yaml("dst", 2)
+           + "topology:\n" + SRC_PAIR + """\
   - pair: {source: src2, target: dst}
     scope: {all_members: true}
 storage: {duckdb_path: xts.duckdb}
-"""
+""")
 POLICY = """\
 inbound_policies:
   dst:
