@@ -199,8 +199,9 @@ def _find(rows: Iterable[Mapping[str, Any]], protected: Sequence[ProtectedIdenti
             continue
         judged.append((row, record))
     records = [rec for _, rec in judged]
-    plain = _all_ascii(records)  # a bidi control is not ASCII: only the other records need `_bidi`
-    suspect = suspects(records, index) if index else [False] * len(records)
+    columns = {f: _column(records, f) for f in IDENTITY_FIELDS}
+    plain = _all_ascii(columns, len(records))  # a bidi control is not ASCII: only the other records need `_bidi`
+    suspect = suspects(records, index, columns) if index else [False] * len(records)
     found: list[dict[str, Any]] = []
     for (row, record), ascii_only, maybe in zip(judged, plain, suspect, strict=True):
         hit = None if ascii_only else _bidi(record)
@@ -215,13 +216,15 @@ def _column(records: Sequence[Mapping[str, Any]], fld: str) -> list[str | None]:
     return [v if isinstance(v := r.get(fld), str) and v else None for r in records]
 
 
-def _all_ascii(records: Sequence[Mapping[str, Any]]) -> list[bool]:
-    """Per record: are all its identity fields ASCII (or absent)?"""
-    cols = [_column(records, f) for f in IDENTITY_FIELDS]
-    return [all(v is None or v.isascii() for v in vs) for vs in zip(*cols, strict=True)]
+def _all_ascii(columns: Mapping[str, list[str | None]], n: int) -> list[bool]:
+    """Per record: are all its identity fields ASCII (or absent)? One pass when the whole plan is ASCII."""
+    if "".join(filter(None, chain.from_iterable(columns.values()))).isascii():
+        return [True] * n
+    return [all(v is None or v.isascii() for v in vs) for vs in zip(*columns.values(), strict=True)]
 
 
-def suspects(records: Sequence[Mapping[str, Any]], index: ProtectedIndex) -> list[bool]:
+def suspects(records: Sequence[Mapping[str, Any]], index: ProtectedIndex,
+             columns: Mapping[str, list[str | None]] | None = None) -> list[bool]:
     """Per record: could it match the index at all? True whenever `_candidates(record)` shares a key with
     the index (a superset: the exact `_match` decides), computed column by column over every record.
 
@@ -229,11 +232,12 @@ def suspects(records: Sequence[Mapping[str, Any]], index: ProtectedIndex) -> lis
     passes), so the exact `_match` runs only for the few records that share a key with a protected value.
     """
     keys = set(index.whole) | set(index.by_pair) | set(index.joined)
-    dn, nick = _column(records, "displayName"), _column(records, "mailNickname")
-    mail, upn = _column(records, "mail"), _column(records, "userPrincipalName")
+    col = (lambda f: columns[f]) if columns is not None else (lambda f: _column(records, f))
+    dn, nick = col("displayName"), col("mailNickname")
+    mail, upn = col("mail"), col("userPrincipalName")
     local_mail = [_local(v) if v else None for v in mail]
     local_upn = [_local(v) if v else None for v in upn]
-    given, sur = _column(records, "givenName"), _column(records, "surname")
+    given, sur = col("givenName"), col("surname")
     full = [f"{g} {s}" if g and s else None for g, s in zip(given, sur, strict=True)]
     texts = dict.fromkeys(chain(dn, local_mail, local_upn, nick, full))
     forms = dict.fromkeys(chain(texts, mail, upn))
