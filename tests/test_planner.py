@@ -26,6 +26,7 @@ LINK_SQL = """INSERT OR REPLACE INTO links (pair_key, source_tenant_id, source_o
 TARGET_SQL = ("INSERT OR REPLACE INTO target_users (tenant, id, user_principal_name, mail, display_name, user_type, "
               "creation_type, external_user_state, account_enabled, link_source_tenant_id, link_source_object_id, "
               "link_sync_config, attrs) VALUES ('fabrikam', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+CREATED_SQL = TARGET_SQL.replace("INSERT OR REPLACE", "INSERT")  # a second create of one user must fail loudly
 
 
 def sid(n: int) -> str:
@@ -105,7 +106,7 @@ class World:
             if action == "create":
                 tid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"t{oid}"))
                 attrs = json.loads(desired)
-                con.execute(TARGET_SQL,
+                con.execute(CREATED_SQL,
                             [tid, mail.replace("@", "_") + "#EXT#@f", mail, attrs.get("displayName"), "Member",
                              "Invitation", "PendingAcceptance", attrs.get("accountEnabled"), SRC_TID, oid, PAIR.key,
                              json.dumps(attrs)])
