@@ -233,12 +233,15 @@ def suspects(records: Sequence[Mapping[str, Any]], index: ProtectedIndex,
     """
     keys = set(index.whole) | set(index.by_pair) | set(index.joined)
     col = (lambda f: columns[f]) if columns is not None else (lambda f: _column(records, f))
-    dn, nick = col("displayName"), col("mailNickname")
-    mail, upn = col("mail"), col("userPrincipalName")
+    # A value equal to another of the same record that is judged the same way (a UPN equal to the mail,
+    # a mailNickname equal to the mail's local part, givenName + surname equal to displayName) adds nothing.
+    dn, mail = col("displayName"), col("mail")
+    upn = [u if u != m else None for u, m in zip(col("userPrincipalName"), mail, strict=True)]
     local_mail = [_local(v) if v else None for v in mail]
     local_upn = [_local(v) if v else None for v in upn]
-    given, sur = col("givenName"), col("surname")
-    full = [f"{g} {s}" if g and s else None for g, s in zip(given, sur, strict=True)]
+    nick = [k if k != lm else None for k, lm in zip(col("mailNickname"), local_mail, strict=True)]
+    full = [f if (f := f"{g} {s}" if g and s else None) != d else None
+            for g, s, d in zip(col("givenName"), col("surname"), dn, strict=True)]
     texts = dict.fromkeys(chain(dn, local_mail, local_upn, nick, full))
     forms = dict.fromkeys(chain(texts, mail, upn))
     texts.pop(None, None)
