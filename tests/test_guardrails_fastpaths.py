@@ -77,16 +77,20 @@ def test_find_impersonations_equals_the_exact_match_on_every_row(records):
     assert fast == reference
 
 
-scalar = st.none() | st.booleans() | st.integers() | value | st.text(alphabet="ab", min_size=15, max_size=20)
+scalar = (st.none() | st.booleans() | st.integers() | value | st.text(alphabet="ab", min_size=15, max_size=20)
+          | st.text(alphabet="ab", min_size=250, max_size=260))
 written = st.dictionaries(st.sampled_from(["displayName", "employeeId", "mail", "city", "businessPhones",
                                            "extension_abc_x", "passwordProfile", "onPremisesExtensionAttributes",
                                            "streetAddress", "accountEnabled"]),
-                          scalar | st.lists(value, max_size=3) | st.dictionaries(st.just("extensionAttribute1"),
+                          scalar | st.lists(scalar, max_size=3) | st.dictionaries(st.just("extensionAttribute1"),
                                                                                   value, max_size=1),
                           max_size=6)
 
 
 @settings(max_examples=400, deadline=None)
 @given(written)
+@example({"city": "Seattle", "mail": "a@b.c", "businessPhones": ["1" * 1025]})
+@example({"city": "Seattle", "mail": "a@b.c", "extension_abc_x": ["a" * 257], "employeeId": "E1"})
+@example({"city": "Seattle", "mail": "a@b.c", "businessPhones": ["+1 555\x07"]})
 def test_row_problems_equal_value_problems_per_attribute(wrote):
     assert row_problems(wrote) == [(a, p) for a, v in wrote.items() for p in value_problems(a, v)]

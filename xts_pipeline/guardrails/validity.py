@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from operator import itemgetter, le
 from typing import Any
 
 from .confusables import bidi_controls
@@ -104,6 +105,29 @@ def _limit(attr: str) -> int:
     return limit
 
 
+_Shape = tuple[Callable[[Mapping[str, Any]], tuple[str, ...]], tuple[int, ...], tuple[str, ...]]
+_SHAPES: dict[tuple[tuple[str, ...], tuple[type, ...]], _Shape | None] = {}
+_SCALARS = (bool, int, float, type(None))
+
+
+def _shape(wrote: Mapping[str, Any]) -> _Shape | None:
+    """For rows with these attributes and value types (a plan has a handful of such shapes): a getter of its
+    string values, their length limits, and the attributes holding lists or objects. None for a row with
+    a str subclass or other unusual value, or with no string (the attribute loop handles those)."""
+    sig = (tuple(wrote), tuple(map(type, wrote.values())))
+    if sig in _SHAPES:
+        return _SHAPES[sig]
+    if len(_SHAPES) > 4096:  # a plan of ever-new shapes: forget them rather than grow without bound
+        _SHAPES.clear()
+    names = [a for a, t in zip(*sig, strict=True) if t is str]
+    others = tuple(a for a, t in zip(*sig, strict=True) if t is not str and t not in _SCALARS)
+    shape: _Shape | None = None
+    if len(names) > 1:
+        shape = (itemgetter(*names), tuple(_limit(a) for a in names), others)
+    _SHAPES[sig] = shape
+    return shape
+
+
 def row_problems(wrote: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(attribute, reason) for every value of `wrote` that `value_problems` refuses, in attribute order.
 
@@ -111,12 +135,27 @@ def row_problems(wrote: Mapping[str, Any]) -> list[tuple[str, str]]:
     only lists, objects, long or non-ASCII values, or a row with a control character go through
     `value_problems` (a property test checks both give the same answer).
     """
+    shape = _shape(wrote)
+    if shape is not None:
+        strings, limits, others = shape
+        values = strings(wrote)
+        rest = []
+        for attr in others:  # a one-item list of a string (businessPhones) is judged as that string
+            v = wrote[attr]
+            if type(v) is list and len(v) == 1 and type(v[0]) is str and len(v[0]) <= _limit(attr):
+                values += (v[0],)
+            elif v != []:
+                rest.append(attr)
+        text = "".join(values)
+        if text.isascii() and _CONTROL.search(text) is None and all(map(le, map(len, values), limits)):
+            return [(attr, p) for attr in rest for p in value_problems(attr, wrote[attr])]
     plain: list[str] = []
     slow: list[str] = []
+    limits = _LIMITS
     for attr, value in wrote.items():
         kind = type(value)
         if kind is str:
-            if len(value) <= _limit(attr):
+            if len(value) <= (limits.get(attr) or _limit(attr)):
                 plain.append(value)
             else:
                 slow.append(attr)
