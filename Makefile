@@ -35,8 +35,10 @@ test-all: lint definitions
 definitions: $(STAMP)
 	$(BIN)/python -c "import dagster as dg; from xts_pipeline.definitions import defs; dg.Definitions.validate_loadable(defs); print('definitions load')"
 
+# Style, then the import contracts in pyproject.toml ([tool.importlinter]): the domain imports no Dagster.
 lint: $(STAMP)
 	$(BIN)/ruff check xts_pipeline assets checks tests bench
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
