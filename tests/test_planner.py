@@ -431,6 +431,7 @@ targets = st.lists(st.tuples(st.integers(0, 40), st.sampled_from(["guest", "memb
                    max_size=8, unique_by=lambda t: t[0])
 
 
+@pytest.mark.slow  # seconds per example: in `make test-all`, not the fast loop
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(users=users, targets=targets)
 def test_property_plan_apply_plan_is_noop(tmp_path_factory, users, targets):
@@ -511,6 +512,7 @@ steps = st.lists(st.one_of(
     st.tuples(st.just("cycle"), st.just(0), st.just(""), st.just(None))), min_size=1, max_size=14)
 
 
+@pytest.mark.slow  # seconds per example: in `make test-all`, not the fast loop
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=steps)
 def test_property_only_source_changes_are_written(tmp_path_factory, steps):
