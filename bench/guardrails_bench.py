@@ -137,14 +137,15 @@ def bench_plan(users: int) -> tuple[float, float, dict]:
         summary = planner.plan_pair(db, pair, "bench-1", incremental=False)
         plan_s = time.perf_counter() - start
         policy = InboundPolicy(allowed_sources=["big"])
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         with store.connect(db) as con:
             inputs = load_pair_inputs(con, pair.key, "big", "small")
         report = run_guardrails(inputs, policy, fingerprint=summary.fingerprint)
-        guard_s = time.perf_counter() - start
+        guard_s, guard_cpu = time.perf_counter() - start, time.process_time() - cpu
         held = {r.name: len(r.blocked_user_ids) for r in report.results if r.blocked_user_ids}
         return plan_s, guard_s, {"plan": summary.counts, "held": held, "blocked": report.blocked,
-                                 "writing": len(inputs.plan_rows), "parts": breakdown(db, pair, policy)}
+                                 "writing": len(inputs.plan_rows), "parts": breakdown(db, pair, policy),
+                                 "cpu": guard_cpu}
 
 
 def breakdown(db: str, pair, policy) -> dict[str, float]:
@@ -199,8 +200,8 @@ def main() -> int:
     total = sum(parts.values()) or 1.0
     print(f"  guardrails per step ({info['writing']:,} writing rows, second pass): " + ", ".join(
         f"{k} {v:.2f} s ({v / total:.0%})" for k, v in sorted(parts.items(), key=lambda kv: -kv[1])))
-    print(f"  guardrails {guard_s:.2f} s = {guard_s / max(info['writing'], 1) * 1e6:.0f} us per writing row; "
-          f"(the goal is the ratio to this run's plan step: a faster plan step raises it)")
+    print(f"  guardrails {guard_s:.2f} s wall, {info['cpu']:.2f} s CPU = {guard_s / max(info['writing'], 1) * 1e6:.0f} us "
+          f"per writing row (the goal is the ratio to this run's plan step: a faster plan step raises it)")
     return 0 if goal and ratio <= 0.20 else 1
 
 
