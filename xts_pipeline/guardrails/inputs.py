@@ -18,6 +18,7 @@ from .approvals import ensure_table
 from .gc_pause import gc_paused
 from .rows import ALWAYS_WRITING
 from .runner import GuardrailReport, PairInputs
+from .validity import values_ok_sql
 from .volume import TargetVolume
 
 GUARDRAIL_NAMES = ("sources", "loop_guard", "volume", "deletions", "impersonation", "privilege", "attribute_policy",
@@ -44,7 +45,8 @@ def load_pair_inputs(con: duckdb.DuckDBPyConnection, pair_key: str, source: str,
         plan = _dicts(con.execute(
             f"""SELECT p.pair_key, p.cycle_id, p.change_id, p.source_tenant_id, p.source_object_id, p.target_user_id,
                       p.action, CAST(p.changes AS VARCHAR) AS changes, CAST(p.desired AS VARCHAR) AS desired, p.reason,
-                      p.mail, p.user_principal_name, CAST(t.attrs AS VARCHAR) AS current
+                      p.mail, p.user_principal_name, CAST(t.attrs AS VARCHAR) AS current,
+                      {values_ok_sql("p.action", "CAST(p.desired AS VARCHAR)", "CAST(p.changes AS VARCHAR)")} AS values_ok
                FROM plan p LEFT JOIN target_users t ON t.tenant = ? AND t.id = p.target_user_id
                WHERE p.pair_key = ? AND p.action <> 'skip' AND {_WRITING_SQL}""", [target, pair_key]))  # noqa: S608
     source_users = _dicts(con.execute(
