@@ -17,7 +17,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from assets.sync import APPLIED, DESIRED, PLAN, RAW, SNAPSHOT, STAGED
+from assets.sync import APPLIED, DESIRED, GUARDED, PLAN, RAW, SNAPSHOT, STAGED
 from tests.e2e_world import SRC_PAIR, seed, tenant_yaml
 from xts_pipeline import store
 from xts_pipeline.definitions import build_definitions
@@ -76,7 +76,7 @@ class Attacked:
             assert self.materialize([RAW, STAGED], s).success
         assert self.materialize([SNAPSHOT], DST).success
         for s in sources:
-            res = self.materialize([DESIRED, PLAN, APPLIED], PAIRS[s])
+            res = self.materialize([DESIRED, PLAN, GUARDED, APPLIED], PAIRS[s])
             out[s] = {e.check_name.removeprefix("guardrail_"): e for e in res.get_asset_check_evaluations()}
             assert self.materialize([SNAPSHOT], DST).success  # the next pair sees what this one wrote
         return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from assets.sync import APPLIED, DESIRED, PLAN, RAW, STAGED
+from assets.sync import APPLIED, DESIRED, GUARDED, PLAN, RAW, STAGED
 from tests.e2e_world import DST, PAIR, SRC, World, make_world
 from xts_pipeline import store
 
@@ -233,7 +233,7 @@ def test_on_demand_provisioning_of_one_user(world):
     patch_source(world, a["id"], {"jobTitle": "On Demand"})
     patch_source(world, b["id"], {"jobTitle": "Next Cycle"})
     assert world.materialize([RAW, STAGED], SRC).success
-    res = world.materialize([DESIRED, PLAN, APPLIED], PAIR, run_config={
+    res = world.materialize([DESIRED, PLAN, GUARDED, APPLIED], PAIR, run_config={
         "ops": {"provisioning_plan": {"config": {"only_user": a["userPrincipalName"]}}}})
     assert res.success
     assert linked(world)[a["id"]]["jobTitle"] == "On Demand"
