@@ -16,6 +16,7 @@ from typing import Any
 
 import dagster as dg
 
+from assets.lease_hook import pair_step
 from assets.metadata import counts_md
 from assets.sync import APPLIED, DUCKDB_POOL, GUARDED, PLAN, pair_spec
 from assets.topology_assets import owners
@@ -75,6 +76,28 @@ def _verdicts_md(report: verdicts.Report) -> dg.MetadataValue:
     return dg.MetadataValue.md("\n".join(rows))
 
 
+def _judge(context: dg.AssetExecutionContext, topo: Any, pair: Any, policy: Any, config_path: str | None,
+           db: str) -> verdicts.Report:
+    """Run the guardrails over the stored plan once and record the report (verdicts and holds) in DuckDB."""
+    with context.resources.duckdb.connect() as con:
+        inputs = load_pair_inputs(con, pair.key, pair.source, pair.target, policy.volume.window_hours,
+                                  [p.key for p in topo.pairs() if p.target == pair.target])
+        fingerprint = stored_fingerprint(con, pair.key) or plan_fingerprint(inputs.plan_rows)
+        cycle = con.execute("SELECT cycle_id FROM plan_meta WHERE pair_key = ?", [pair.key]).fetchone()
+        approval = find_approval(con, pair.key, fingerprint)
+        skip = quarantine.is_skipped(con, pair.key)
+    guard = run_guardrails(inputs, policy, approval, fingerprint=fingerprint,  # no connection held meanwhile
+                           config_args=config_args(config_path))
+    command = approve_command(pair.name, guard.fingerprint, config_path)
+    report = _report(pair.key, cycle[0] if cycle else None, guard, command,
+                     _quarantine_verdict(pair.name, skip, policy.quarantine, config_path))
+    with context.resources.duckdb.connect() as con:
+        verdicts.record(con, report, guard.exclusions())
+        if approval is not None and not report.blocked and inputs.plan_rows:
+            record_approved_cycle(con, pair.key, inputs.plan_rows[0].get("cycle_id"), guard.fingerprint)
+    return report
+
+
 def build_guarded_plan(pairs: dg.PartitionsDefinition, pool: str | None = DUCKDB_POOL) -> dg.AssetsDefinition:
     """The guarded-plan asset with its guardrail checks (they must share its step: Dagster skips the checks
     of an asset whose step yields no output, and a block must still show as failed checks)."""
@@ -92,23 +115,14 @@ def build_guarded_plan(pairs: dg.PartitionsDefinition, pool: str | None = DUCKDB
         policy = topo.inbound_policy(pair.target)
         config_path = context.resources.topology.config_path
         db = context.resources.duckdb.db()
-        with context.resources.duckdb.connect() as con:
-            inputs = load_pair_inputs(con, pair.key, pair.source, pair.target, policy.volume.window_hours,
-                                      [p.key for p in topo.pairs() if p.target == pair.target])
-            fingerprint = stored_fingerprint(con, pair.key) or plan_fingerprint(inputs.plan_rows)
-            cycle = con.execute("SELECT cycle_id FROM plan_meta WHERE pair_key = ?", [pair.key]).fetchone()
-            approval = find_approval(con, pair.key, fingerprint)
-            skip = quarantine.is_skipped(con, pair.key)
-        guard = run_guardrails(inputs, policy, approval, fingerprint=fingerprint,  # no connection held meanwhile
-                               config_args=config_args(config_path))
-        command = approve_command(pair.name, guard.fingerprint, config_path)
-        report = _report(pair.key, cycle[0] if cycle else None, guard, command,
-                         _quarantine_verdict(pair.name, skip, policy.quarantine, config_path))
-        with context.resources.duckdb.connect() as con:
-            verdicts.record(con, report, guard.exclusions())
-            if approval is not None and not report.blocked and inputs.plan_rows:
-                record_approved_cycle(con, pair.key, inputs.plan_rows[0].get("cycle_id"), guard.fingerprint)
-        stops = report.stops()
+        with pair_step(context, db, pair.key, "guarded_plan"):
+            report = _judge(context, topo, pair, policy, config_path, db)
+            stops = report.stops()
+            causes = [f"{CHECK_PREFIX}{v.check_name}: {v.message}" for v in stops]
+            # Dagster skips apply in this run, so its planned writes are logged Skipped as blocked here (not in
+            # a dry run: that is a preview).
+            held = (log_blocked(db, pair_spec(topo, pair.key), "; ".join(causes))
+                    if stops and _applies_in_this_run(context) else 0)
         md: dict[str, Any] = {
             "pair": pair.name, "plan_fingerprint": report.fingerprint, "cycle_id": report.cycle_id or "",
             "status": "blocked" if stops else "passed", "held_users": dg.MetadataValue.int(report.held_users),
@@ -119,8 +133,6 @@ def build_guarded_plan(pairs: dg.PartitionsDefinition, pool: str | None = DUCKDB
         if commands:
             md["approve_with"] = commands[0]
         if stops:
-            causes = [f"{CHECK_PREFIX}{v.check_name}: {v.message}" for v in stops]
-            held = log_blocked(db, pair_spec(topo, pair.key), "; ".join(causes)) if _applies_in_this_run(context) else 0
             md["not_applied"] = dg.MetadataValue.int(held)
             context.log.warning(f"guardrails block {pair.name}: apply is skipped; {held} planned write(s) logged "
                                 "Skipped as blocked; " + "; ".join(causes)
