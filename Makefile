@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean-venv
+.PHONY: demo test lint bench browser-deps clean-venv
 
 # CONFIG=my-topology.yaml serves the demo (sync cycle + UI) over your own topology on the sandbox.
 CONFIG ?=
@@ -33,6 +33,17 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
+
+# Headless Chromium from Debian's packages for the browser test of the UI (tests/test_ui_browser.py, marked
+# slow; it skips without Chromium unless XTS_REQUIRE_BROWSER=1, which .ci/run sets). Needs root or sudo.
+CHROMIUM ?= /usr/bin/chromium
+browser-deps:
+	@if [ -x $(CHROMIUM) ]; then echo "chromium: $$($(CHROMIUM) --version 2>/dev/null | head -1)"; else \
+	  echo "installing Debian's chromium for the browser test (once) ..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
+	    || { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y \
+	         --no-install-recommends chromium; }; fi
 
 clean-venv:
 	rm -rf $(VENV)
