@@ -250,6 +250,7 @@ def test_flood_paced_and_split_across_sources_is_stopped_then_approved_once(w, c
     fp = vol.metadata["plan_fingerprint"].value
     # complete and paste-safe
     assert f"xts approve --config {w.cfg.resolve()} --pair '{SRC2}->{DST}' --plan {fp}" in text
+    assert text.count("xts approve") == 1, text  # said once
     monkeypatch.setenv("XTS_APPROVER", "ciso")
     args = argparse.Namespace(config=str(w.cfg), pair=f"{SRC2}->{DST}", plan=fp, reason="merger load, CHG-9")
     assert approve_command(args) == 0
