@@ -47,7 +47,8 @@ START_METHOD_ENV = "XTS_SYNC_START"  # "forkserver" (default) or "spawn"
 # Imported once by the fork server, then shared copy-on-write by every worker it forks: Great Expectations
 # alone takes ~3 s and ~260 MB per process, which 'spawn' would pay again in every worker.
 PRELOAD = ("dagster", "duckdb", "pandas", "pandera.pandas", "great_expectations", "xts_pipeline.graph",
-           "assets.sync", "checks.staging_checks", "checks.plan_checks", "checks.guardrails", "checks.gx_suite")
+           "assets.sync", "assets.guarded_plan", "checks.staging_checks", "checks.plan_checks", "checks.guardrails",
+           "checks.gx_suite")
 
 
 @dataclass
