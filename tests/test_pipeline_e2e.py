@@ -201,10 +201,11 @@ def test_target_policy_off_means_no_writes(world):
 def test_apply_alone_refuses_a_plan_whose_checks_did_not_run(world):
     u = src_user(world, lambda u: u["id"] in linked(world) and u["accountEnabled"])
     patch_source(world, u["id"], {"jobTitle": "Unchecked"})
-    world.cycle(dry_run=True)  # plan + checks
+    world.cycle(dry_run=True)  # plan + guarded plan + checks
     import dagster as dg
 
-    # Re-plan without its checks, then materialize applied_changes on its own.
+    # Re-plan without its checks or the guarded step, then materialize applied_changes on its own: the
+    # guardrails' verdicts in the store are for the old plan, so apply writes nothing.
     res = world.materialize(dg.AssetSelection.assets(DESIRED, PLAN).without_checks(), PAIR)
     assert res.success
     res = world.materialize([APPLIED], PAIR)
@@ -212,7 +213,7 @@ def test_apply_alone_refuses_a_plan_whose_checks_did_not_run(world):
     with store.connect(world.db) as con:
         rows = con.execute("SELECT status, reason FROM provisioning_log WHERE cycle_id = "
                            "(SELECT cycle_id FROM plan_meta WHERE pair_key = ?)", [PAIR]).fetchall()
-    assert rows and all(s == "Skipped" and "has not run on the current plan" in r for s, r in rows)
+    assert rows and all(s == "Skipped" and "the guardrails have not judged the current plan" in r for s, r in rows)
     assert linked(world)[u["id"]]["jobTitle"] != "Unchecked"
     assert world.cycle()["log"] == {"update/Success": 1}
 
