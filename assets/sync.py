@@ -74,11 +74,13 @@ def _guardrail_verdicts(context: Any, topo: Any, pair_key: str, fingerprint: str
     from xts_pipeline.guardrails.runner import run_guardrails
 
     pair = topo.pair(pair_key)
+    policy = topo.inbound_policy(pair.target)
     try:
         with context.resources.duckdb.connect() as con:
-            inputs = load_pair_inputs(con, pair.key, pair.source, pair.target)
+            inputs = load_pair_inputs(con, pair.key, pair.source, pair.target, policy.volume.window_hours,
+                                      [p.key for p in topo.pairs() if p.target == pair.target])
             approval = find_approval(con, pair.key, fingerprint)
-        report = run_guardrails(inputs, topo.inbound_policy(pair.target), approval, fingerprint=fingerprint,
+        report = run_guardrails(inputs, policy, approval, fingerprint=fingerprint,
                                 config_args=config_args(context.resources.topology.config_path))
     except Exception as exc:  # noqa: BLE001 - the preview must never fail the plan; the checks still decide
         context.log.warning(f"plan preview of {pair.name}: guardrail verdicts unavailable ({type(exc).__name__}: {exc})")
