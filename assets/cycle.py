@@ -47,7 +47,8 @@ START_METHOD_ENV = "XTS_SYNC_START"  # "forkserver" (default) or "spawn"
 # Imported once by the fork server, then shared copy-on-write by every worker it forks: Great Expectations
 # alone takes ~3 s and ~260 MB per process, which 'spawn' would pay again in every worker.
 PRELOAD = ("dagster", "duckdb", "pandas", "pandera.pandas", "great_expectations", "xts_pipeline.graph",
-           "assets.sync", "checks.staging_checks", "checks.plan_checks", "checks.guardrails", "checks.gx_suite")
+           "assets.sync", "assets.guarded_plan", "checks.staging_checks", "checks.plan_checks", "checks.guardrails",
+           "checks.gx_suite")
 
 
 @dataclass
@@ -116,12 +117,16 @@ def _failures(result: Any) -> list[str]:
 
 
 def _blocking_failed(result: Any, defs: dg.Definitions) -> tuple[list[str], str]:
-    """Failed blocking checks of a pair run, and the approve command if one of them can be approved."""
+    """Failed checks that stop a pair run (blocking ones, and the guarded plan's ERROR guardrails), and the
+    approve command if one of them can be approved."""
+    from assets.sync import GUARDED
+
     graph = defs.resolve_asset_graph()
     failed, approve = [], ""
     for ev in result.get_asset_check_evaluations():
         spec = graph.get_check_spec(ev.asset_check_key)
-        if not ev.passed and spec.blocking and ev.severity == dg.AssetCheckSeverity.ERROR:
+        stops = spec.blocking or ev.asset_key == GUARDED
+        if not ev.passed and stops and ev.severity == dg.AssetCheckSeverity.ERROR:
             failed.append(f"{ev.check_name}: {ev.description or 'failed'}")
             cmd = ev.metadata.get("approve_with")
             approve = approve or (str(cmd.value) if cmd is not None else "")
@@ -480,7 +485,11 @@ def format_summary(outcomes: list[PairOutcome], paths: Any = None) -> str:
             notes.append(f"  {shown}: {msg.strip().splitlines()[0] if msg.strip() else ''}")
 
         for msg in [*o.errors, *o.failed_checks]:
-            note(msg.split(". To approve this exact plan:")[0])
+            msg = msg.split(". To approve this exact plan:")[0]
+            if o.approve_command:  # the command is printed once, below
+                msg = msg.replace(f"`{o.approve_command}`", "the command below").replace(o.approve_command,
+                                                                                      "the command below")
+            note(msg)
         for msg in (o.blocked_reason, o.quarantined):
             if msg:
                 note(msg)

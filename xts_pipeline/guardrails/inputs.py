@@ -19,10 +19,9 @@ from .gc_pause import gc_paused
 from .rows import ALWAYS_WRITING
 from .runner import GuardrailReport, PairInputs
 from .validity import values_ok_sql
+from .verdicts import GUARDRAIL_NAMES, replace_exclusions
 from .volume import TargetVolume
 
-GUARDRAIL_NAMES = ("sources", "loop_guard", "volume", "deletions", "impersonation", "privilege", "attribute_policy",
-                   "attribute_validity")
 # The shared definition of a writing row (rows.writes), in SQL: what the guardrails are given to judge.
 _WRITING_SQL = (f"(p.action IN ({', '.join(repr(a) for a in sorted(ALWAYS_WRITING))}) "
                 "OR coalesce(json_array_length(p.changes), 0) > 0)")
@@ -142,19 +141,4 @@ def _partner(row: tuple[Any, Any] | None) -> dict[str, Any] | None:
 def record_exclusions(con: duckdb.DuckDBPyConnection, report: GuardrailReport,
                       names: Iterable[str] = GUARDRAIL_NAMES) -> int:
     """Replace this pair's guardrail rows in `plan_exclusions` (apply skips them and logs Skipped + reason)."""
-    names = list(names)
-    rows = report.exclusions()
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(f"DELETE FROM plan_exclusions WHERE pair_key = ? AND check_name IN ({', '.join('?' * len(names))})",  # noqa: S608
-                    [report.pair_key, *names])
-        if rows:
-            con.executemany("INSERT INTO plan_exclusions (pair_key, cycle_id, change_id, check_name, reason) "
-                            "VALUES (?, ?, ?, ?, ?)",
-                            [[r["pair_key"], r["cycle_id"], r["change_id"], r["check_name"], r["reason"][:500]]
-                             for r in rows])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    return len(rows)
+    return replace_exclusions(con, report.pair_key, report.exclusions(), names)
