@@ -41,13 +41,14 @@ def load_pair_inputs(con: duckdb.DuckDBPyConnection, pair_key: str, source: str,
     (default: keys ending in `__<target>`), for the volume caps summed over pairs.
     """
     with gc_paused():
+        # Each row's JSON text is cast once, in the inner query, and read by values_ok_sql outside it.
         plan = _dicts(con.execute(
-            f"""SELECT p.pair_key, p.cycle_id, p.change_id, p.source_tenant_id, p.source_object_id, p.target_user_id,
+            f"""SELECT *, {values_ok_sql("action", "desired", "changes")} AS values_ok FROM (
+               SELECT p.pair_key, p.cycle_id, p.change_id, p.source_tenant_id, p.source_object_id, p.target_user_id,
                       p.action, CAST(p.changes AS VARCHAR) AS changes, CAST(p.desired AS VARCHAR) AS desired, p.reason,
-                      p.mail, p.user_principal_name, CAST(t.attrs AS VARCHAR) AS current,
-                      {values_ok_sql("p.action", "CAST(p.desired AS VARCHAR)", "CAST(p.changes AS VARCHAR)")} AS values_ok
+                      p.mail, p.user_principal_name, CAST(t.attrs AS VARCHAR) AS current
                FROM plan p LEFT JOIN target_users t ON t.tenant = ? AND t.id = p.target_user_id
-               WHERE p.pair_key = ? AND p.action <> 'skip' AND {_WRITING_SQL}""", [target, pair_key]))  # noqa: S608
+               WHERE p.pair_key = ? AND p.action <> 'skip' AND {_WRITING_SQL})""", [target, pair_key]))  # noqa: S608
     source_users = _dicts(con.execute(
         f"""SELECT s.id, s.user_principal_name, s.user_type, s.creation_type,
                   json_extract_string(s.attrs, '$.externalUserState') AS external_user_state FROM staged_users s
