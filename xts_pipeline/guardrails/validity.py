@@ -172,8 +172,9 @@ def values_ok_sql(action: str, desired_text: str, changes_text: str) -> str:
 
     Conservative: true only when every string in `desired` (and, for a row that writes only its changes, in
     `changes`) is plain ASCII within every limit that could apply; false sends the row to `row_problems`.
-    No control character and no backslash (so no escape: every string literal is its characters between two
-    quotes); no literal longer than 256 characters, which covers displayName, extension and generic strings;
+    Printable ASCII only (no control character) and no backslash (so no escape: every string literal is its
+    characters between two quotes); no literal over 256 characters, which covers displayName, extension and
+    generic strings;
     the attributes with a shorter limit matched by key (a nested list or object under such a key is refused),
     and businessPhones with more than one item. `changes` carry new values of attributes `desired` may lack,
     so their literals are held to the smallest limit of all (employeeId's 16). One regex per text: RE2 scans
@@ -183,15 +184,15 @@ def values_ok_sql(action: str, desired_text: str, changes_text: str) -> str:
     for attr, limit in MAX_LENGTHS.items():
         if limit < EXTENSION_MAX_LENGTH:
             by_limit.setdefault(limit, []).append(attr)
-    plain = "[\\x00-\\x1f\\x7f\\\\]"
+    plain = "[^ -\\[\\]-~]"  # anything but printable ASCII, and the backslash (between '[' and ']')
     keyed = "|".join(f'"({"|".join(sorted(attrs))})" *: *("[^"]{{{limit + 1}}}|[\\[{{])'
                      for limit, attrs in sorted(by_limit.items()))
-    d, c = f"coalesce({desired_text}, '{{}}')", f"coalesce({changes_text}, '[]')"
+    d, c = desired_text, changes_text  # NULL text gives NULL: judged in Python
     bad_d = f'{plain}|[^"]{{{EXTENSION_MAX_LENGTH + 1}}}|{keyed}|"businessPhones" *: *\\[[^\\]]*,'
     bad_c = f'{plain}|[^"]{{{min(MAX_LENGTHS.values()) + 1}}}'
     whole = ", ".join(repr(a) for a in sorted(WHOLE_RECORD_ACTIONS))
-    return (f"(strlen({d}) = length({d}) AND NOT regexp_matches({d}, '{bad_d}') AND ({action} IN ({whole}) "
-            f"OR (strlen({c}) = length({c}) AND NOT regexp_matches({c}, '{bad_c}'))))")
+    return (f"(NOT regexp_matches({d}, '{bad_d}') AND ({action} IN ({whole}) "
+            f"OR NOT regexp_matches({c}, '{bad_c}')))")
 
 
 def find_invalid_values(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
