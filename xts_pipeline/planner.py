@@ -10,7 +10,8 @@ user's property is written only when its mapped source value differs from what t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -228,8 +229,13 @@ want AS (
                  ELSE json_merge_patch(CASE WHEN how = 'none' THEN desired_create ELSE desired_update END,
                                        link_patch) END AS want
   FROM dm),
+-- each document is parsed once per user, not once per property: $paths are the JSON paths of $keys, every
+-- property a desired row can carry (plan_pair reads them first); a key outside them takes the slow path
 props AS (
-  SELECT source_object_id, target_user_id, unnest(json_keys(want)) AS k, want, target_attrs, applied, how FROM want),
+  SELECT source_object_id, target_user_id, how, json_keys(want) AS keys, want, target_attrs, applied,
+         json_extract(target_attrs, CAST($paths AS VARCHAR[])) AS curs, json_extract(want, CAST($paths AS VARCHAR[])) AS news,
+         json_extract(applied, CAST($paths AS VARCHAR[])) AS lasts
+  FROM want),
 -- the three-way diff. Per property: cur (the target now), new (the mapped source value), last (what this
 -- pair last wrote). A linked user's property is written when new differs from last, never because cur
 -- differs ("Cross-tenant synchronization doesn't query for changes in the target", cross-tenant-
@@ -237,13 +243,16 @@ props AS (
 -- restore write every mapped property that differs from the target; the link extensions always compare
 -- with the target. A linked user with no last-applied record was seeded with new (see plan_pair).
 cmp AS (
-  SELECT source_object_id, target_user_id, k, how,
-         json_extract(target_attrs, '$."' || k || '"') AS cur,
-         json_extract(want, '$."' || k || '"') AS new,
-         json_extract(applied, '$."' || k || '"') AS last,
-         json_extract(applied, '$."' || k || '"') IS NOT NULL AS known,
-         k IN (SELECT unnest([tid, oid, cfg]) FROM ext) AS link_key
-  FROM props),
+  SELECT *, last IS NOT NULL AS known, k IN (SELECT unnest([tid, oid, cfg]) FROM ext) AS link_key
+  FROM (SELECT source_object_id, target_user_id, k, how, cur, new, last FROM (
+          SELECT source_object_id, target_user_id, how, keys, unnest(CAST($keys AS VARCHAR[])) AS k, unnest(curs) AS cur,
+                 unnest(news) AS new, unnest(lasts) AS last FROM props)
+        WHERE list_contains(keys, k)
+        UNION ALL
+        SELECT source_object_id, target_user_id, k, how,
+               json_extract(target_attrs, '$."' || k || '"'), json_extract(want, '$."' || k || '"'),
+               json_extract(applied, '$."' || k || '"')
+        FROM (SELECT *, unnest(keys) AS k FROM props) WHERE NOT list_contains(CAST($keys AS VARCHAR[]), k))),
 attr_diffs AS (
   SELECT source_object_id, k, cur AS old, new FROM cmp
   WHERE CASE WHEN how <> 'link' OR link_key THEN norm(new) IS DISTINCT FROM norm(cur)
@@ -403,7 +412,7 @@ gone_plan AS (
 allrows AS (SELECT * FROM split_plan UNION ALL SELECT * FROM gone_plan)
 """  # noqa: S608 - only module constants are interpolated; values are bound
 
-PLAN_SQL = PLAN_CTES + """
+PLAN_SELECT = """
 SELECT $pair AS pair_key, $cycle AS cycle_id,
        md5($cycle || ':' || coalesce(source_object_id, '') || ':' || coalesce(target_user_id, '') || coalesce(tag, ''))
          AS change_id,
@@ -412,13 +421,50 @@ SELECT $pair AS pair_key, $cycle AS cycle_id,
        reason, match, mail, user_principal_name
 FROM allrows
 """
+PLAN_SQL = PLAN_CTES + PLAN_SELECT
 
 # Drift of the users this plan looked at: what the target holds now vs what this pair last wrote.
-DRIFT_SQL = PLAN_CTES + """
+DRIFT_SELECT = """
 SELECT $pair, $cycle, source_object_id, target_user_id, k, last, cur,
        $drift_repair AND norm(new) IS DISTINCT FROM norm(cur)
 FROM drift
 """
+DRIFT_SQL = PLAN_CTES + DRIFT_SELECT
+
+_CTE_START = re.compile(r"^(\w+) AS \(", re.M)
+
+
+def _split_ctes(text: str) -> list[tuple[str, str]]:
+    """PLAN_CTES as (name, `name AS (...)`) in order, without the comments between them."""
+    body = text.split("WITH\n", 1)[1]
+    starts = list(_CTE_START.finditer(body))
+    out = []
+    for i, m in enumerate(starts):
+        lines = body[m.start():starts[i + 1].start() if i + 1 < len(starts) else len(body)].rstrip().splitlines()
+        while lines[-1].lstrip().startswith("--"):
+            lines.pop()
+        chunk = "\n".join(lines).rstrip().removesuffix(",")
+        if not chunk.endswith(")"):
+            raise AssertionError(f"plan CTE {m.group(1)} does not end with ')'")
+        out.append((m.group(1), chunk))
+    return out
+
+
+_PLAN_CTE_LIST = _split_ctes(PLAN_CTES)
+
+
+def _bound(sql: str, params: Mapping[str, object]) -> dict[str, object]:
+    """The parameters `sql` names: DuckDB refuses a named parameter a statement does not use."""
+    used = set(re.findall(r"\$(\w+)", sql))
+    return {k: v for k, v in params.items() if k in used}
+
+
+def plan_ctes(materialised: Mapping[str, str] | None = None) -> str:
+    """PLAN_CTES with some CTEs read from temp tables computed once: the plan and its drift share them."""
+    done = materialised or {}
+    return "WITH\n" + ",\n".join(f"{name} AS (SELECT * FROM {done[name]})" if name in done else text  # noqa: S608
+                                  for name, text in _PLAN_CTE_LIST)
+
 
 # Recovery rule for a linked user with no last-applied record (store lost or rebuilt, or linked by an
 # older version) whose target object carries our link: take the source's current mapped values as last
@@ -513,15 +559,29 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
                 or con.execute("SELECT CAST(? AS TIMESTAMP) - ? > INTERVAL (?) HOUR",
                                [params["now"], last_full[0], FULL_PLAN_EVERY_HOURS]).fetchone()[0])
         params.update(full=bool(full), since=None if full else wm[0], last_cycle=None if full else wm[1])
+        params.update(plan_keys(con, pair))
         con.execute("DELETE FROM plan WHERE pair_key = ?", [pair.key])
         con.execute("DELETE FROM plan_exclusions WHERE pair_key = ?", [pair.key])
         con.execute(NORM_MACRO)
         con.execute(SEED_APPLIED_SQL, {"pair": pair.key, "target": pair.target})
-        con.execute(f"INSERT INTO plan {PLAN_SQL}", params)  # noqa: S608 - constant SQL, values bound
         con.execute("DELETE FROM plan_drift WHERE pair_key = ?", [pair.key])
-        if con.execute("SELECT count(*) FROM links WHERE pair_key = ? AND applied IS NOT NULL LIMIT 1",
-                       [pair.key]).fetchone()[0]:  # nothing was ever applied (a first cycle): no drift to look for
-            con.execute(f"INSERT INTO plan_drift {DRIFT_SQL}", params)  # noqa: S608 - constant SQL, values bound
+        drift = con.execute("SELECT count(*) FROM links WHERE pair_key = ? AND applied IS NOT NULL LIMIT 1",
+                            [pair.key]).fetchone()[0]  # nothing was ever applied (a first cycle): no drift to look for
+        if drift and full:
+            # A full re-diff's plan and drift read the same per-property comparison of every user: computed once.
+            done = {"want": "plan_want", "cmp": "plan_cmp"}
+            with_want = plan_ctes({"want": "plan_want"})
+            for stmt in (f"CREATE OR REPLACE TEMP TABLE plan_want AS {plan_ctes()} SELECT * FROM want",  # noqa: S608
+                         f"CREATE OR REPLACE TEMP TABLE plan_cmp AS {with_want} SELECT * FROM cmp",  # noqa: S608
+                         f"INSERT INTO plan {plan_ctes(done)} {PLAN_SELECT}",  # noqa: S608
+                         f"INSERT INTO plan_drift {plan_ctes(done)} {DRIFT_SELECT}"):  # noqa: S608
+                con.execute(stmt, _bound(stmt, params))
+            con.execute("DROP TABLE plan_cmp")
+            con.execute("DROP TABLE plan_want")
+        else:
+            con.execute(f"INSERT INTO plan {PLAN_SQL}", params)  # noqa: S608 - constant SQL, values bound
+            if drift:
+                con.execute(f"INSERT INTO plan_drift {DRIFT_SQL}", params)  # noqa: S608 - constant SQL, values bound
         if only_user:
             con.execute("""DELETE FROM plan WHERE pair_key = ? AND NOT (coalesce(source_object_id, '') = ?
                            OR lower(coalesce(user_principal_name, '')) = lower(?)
@@ -554,6 +614,23 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
         con.execute("COMMIT")
     return PlanSummary(pair.key, cycle_id, {a: counts.get(a, 0) for a in ACTIONS}, fingerprint, allowed, blocked,
                        full=bool(full), drift=int(drift))
+
+
+KEYS_SQL = """
+SELECT list(DISTINCT k ORDER BY k) FROM (
+  SELECT unnest(json_keys(desired_create)) AS k FROM desired_users WHERE pair_key = $pair
+  UNION ALL SELECT unnest(json_keys(desired_update)) FROM desired_users WHERE pair_key = $pair
+  UNION ALL SELECT full_name FROM target_extensions WHERE tenant = $target)
+WHERE k IS NOT NULL"""
+
+
+def plan_keys(con, pair: PairSpec) -> dict[str, list[str]]:
+    """Every property a desired row of `pair` can write ($keys) and its JSON path ($paths), for the plan's `props`.
+
+    Bound as constants so each JSON document is parsed once per user, not once per property.
+    """
+    keys = con.execute(KEYS_SQL, {"pair": pair.key, "target": pair.target}).fetchone()[0] or []
+    return {"keys": keys, "paths": [f'$."{k}"' for k in keys]}
 
 
 FINGERPRINT_COLUMNS = ("pair_key", "action", "source_tenant_id", "source_object_id", "target_user_id",
