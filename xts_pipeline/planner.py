@@ -229,8 +229,8 @@ want AS (
                  ELSE json_merge_patch(CASE WHEN how = 'none' THEN desired_create ELSE desired_update END,
                                        link_patch) END AS want
   FROM dm),
--- each document is parsed once per user, not once per property: $paths are the JSON paths of $keys, every
--- property a desired row can carry (plan_pair reads them first); a key outside them takes the slow path
+-- each document is parsed once per user, not once per property: $paths are the JSON paths of $keys, the
+-- properties desired rows carry (plan_pair samples them first); a key outside them takes the slow path
 props AS (
   SELECT source_object_id, target_user_id, how, json_keys(want) AS keys,
          json_extract(target_attrs, CAST($paths AS VARCHAR[])) AS curs, json_extract(want, CAST($paths AS VARCHAR[])) AS news,
@@ -541,9 +541,13 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
             """INSERT INTO links (pair_key, source_tenant_id, source_object_id, target_tenant, target_user_id, state,
                                  linked_at, deleted_at)
                SELECT $pair, link_source_tenant_id, link_source_object_id, $target, id, 'active', now(), NULL
-               FROM target_users
-               WHERE tenant = $target AND link_source_tenant_id = $source_tid AND link_source_object_id IS NOT NULL
-               QUALIFY row_number() OVER (PARTITION BY link_source_object_id ORDER BY id) = 1
+               FROM (SELECT * FROM target_users
+                     WHERE tenant = $target AND link_source_tenant_id = $source_tid AND link_source_object_id IS NOT NULL
+                     QUALIFY row_number() OVER (PARTITION BY link_source_object_id ORDER BY id) = 1) t
+               -- a link already recorded as it is would be rewritten unchanged: leave it (no 100k-row rewrite a cycle)
+               WHERE NOT EXISTS (SELECT 1 FROM links l WHERE l.pair_key = $pair
+                                 AND l.source_object_id = t.link_source_object_id AND l.target_user_id = t.id
+                                 AND l.state = 'active' AND l.deleted_at IS NULL)
                ON CONFLICT (pair_key, source_object_id) DO UPDATE SET target_user_id = excluded.target_user_id,
                state = 'active', deleted_at = NULL""",
             {"pair": pair.key, "target": pair.target, "source_tid": pair.source_tenant_id})
@@ -570,8 +574,9 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
         con.execute("DELETE FROM plan_drift WHERE pair_key = ?", [pair.key])
         drift = con.execute("SELECT count(*) FROM links WHERE pair_key = ? AND applied IS NOT NULL LIMIT 1",
                             [pair.key]).fetchone()[0]  # nothing was ever applied (a first cycle): no drift to look for
-        if drift and full:
-            # A full re-diff's plan and drift read the same per-property comparison of every user: computed once.
+        if drift:
+            # The plan and its drift read the same per-property comparison (of every user on a full re-diff):
+            # computed once, in temp tables, instead of once per statement.
             done = {"want": "plan_want", "cmp": "plan_cmp"}
             with_want = plan_ctes({"want": "plan_want"})
             for stmt in (f"CREATE OR REPLACE TEMP TABLE plan_want AS {plan_ctes()} SELECT * FROM want",  # noqa: S608
@@ -583,8 +588,6 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
             con.execute("DROP TABLE plan_want")
         else:
             con.execute(f"INSERT INTO plan {PLAN_SQL}", params)  # noqa: S608 - constant SQL, values bound
-            if drift:
-                con.execute(f"INSERT INTO plan_drift {DRIFT_SQL}", params)  # noqa: S608 - constant SQL, values bound
         if only_user:
             con.execute("""DELETE FROM plan WHERE pair_key = ? AND NOT (coalesce(source_object_id, '') = ?
                            OR lower(coalesce(user_principal_name, '')) = lower(?)
@@ -619,18 +622,21 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
                        full=bool(full), drift=int(drift))
 
 
-KEYS_SQL = """
+# A sample is enough: $keys only chooses the fast path, a key outside it is compared the slow way (see `cmp`).
+KEYS_SAMPLE = 5000
+KEYS_SQL = f"""
+WITH s AS (SELECT desired_create, desired_update FROM desired_users WHERE pair_key = $pair LIMIT {KEYS_SAMPLE})
 SELECT list(DISTINCT k ORDER BY k) FROM (
-  SELECT unnest(json_keys(desired_create)) AS k FROM desired_users WHERE pair_key = $pair
-  UNION ALL SELECT unnest(json_keys(desired_update)) FROM desired_users WHERE pair_key = $pair
+  SELECT unnest(json_keys(desired_create)) AS k FROM s
+  UNION ALL SELECT unnest(json_keys(desired_update)) FROM s
   UNION ALL SELECT full_name FROM target_extensions WHERE tenant = $target)
-WHERE k IS NOT NULL"""
+WHERE k IS NOT NULL"""  # noqa: S608 - a module constant
 
 
 def plan_keys(con, pair: PairSpec) -> dict[str, list[str]]:
-    """Every property a desired row of `pair` can write ($keys) and its JSON path ($paths), for the plan's `props`.
+    """The properties desired rows of `pair` write ($keys, from a sample) and their JSON paths ($paths).
 
-    Bound as constants so each JSON document is parsed once per user, not once per property.
+    Bound as constants so each JSON document is parsed once per user for these, not once per property.
     """
     keys = con.execute(KEYS_SQL, {"pair": pair.key, "target": pair.target}).fetchone()[0] or []
     return {"keys": keys, "paths": [f'$."{k}"' for k in keys]}
