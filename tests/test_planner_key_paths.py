@@ -1,0 +1,26 @@
+"""The plan compares each property the fast way (its key in the sampled $keys) or the exact slow way (a key
+outside the sample): both give the same plan. These planner scenarios run again with the sample cut down to
+nothing and to one key, so every other property takes the slow path."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_planner import (  # noqa: F401 - `world` is the fixture these scenarios use
+    test_attribute_change_updates_only_that_property,
+    test_disabled_source_blocks_sign_in,
+    test_drift_repair_is_a_planned_write,
+    test_existing_b2b_guest_is_adopted,
+    test_first_cycle_creates_with_link_and_provenance,
+    test_lost_store_recovers_last_applied_without_rewriting,
+    test_plan_then_apply_converges,
+    test_target_edits_persist_until_the_source_changes,
+    world,
+)
+from xts_pipeline import planner
+
+
+@pytest.fixture(autouse=True, params=[[], ["displayName"]], ids=["no-sampled-key", "one-sampled-key"])
+def _sampled_keys(request, monkeypatch):
+    keys = request.param
+    monkeypatch.setattr(planner, "plan_keys", lambda con, pair: {"keys": keys, "paths": [f'$."{k}"' for k in keys]})
