@@ -14,6 +14,7 @@ from pathlib import Path
 
 import orjson
 import pyarrow as pa
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -77,6 +78,7 @@ def _rows(db) -> list[tuple]:
                            [TENANT]).fetchall()
 
 
+@pytest.mark.slow  # a few DuckDB files per example: tens of seconds
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stored=st.dictionaries(st.sampled_from(IDS), st.tuples(PATCH, st.sampled_from(["old", "c1"])), max_size=4),
        pages=st.lists(st.lists(items(), min_size=0, max_size=6), min_size=1, max_size=4),

@@ -222,7 +222,7 @@ _BOTH_MAPPINGS = [
 _VALUE = st.one_of(st.none(), st.just(""), st.text(max_size=6), st.booleans(), st.sampled_from(["true", "False"]))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(user=st.fixed_dictionaries({}, optional={k: _VALUE for k in (
     "id", "displayName", "department", "jobTitle", "givenName", "surname", "mobilePhone", "accountEnabled",
     "employeeId")}))
