@@ -1,6 +1,7 @@
-"""The plan compares each property the fast way (its key in the sampled $keys) or the exact slow way (a key
-outside the sample): both give the same plan. These planner scenarios run again with the sample cut down to
-nothing and to one key, so every other property takes the slow path."""
+"""Big pairs plan through fast paths: each property compared the fast way (its key in the sampled $keys) or the
+exact slow way (a key outside the sample), and the comparison shared with the drift through temp tables. Small
+pairs (the planner tests' worlds) take the plain path. These planner scenarios run again on the fast paths,
+with the whole sample, with none and with one key (every other property then takes the slow path)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,10 @@ from tests.test_planner import (  # noqa: F401 - `world` is the fixture these sc
 from xts_pipeline import planner
 
 
-@pytest.fixture(autouse=True, params=[[], ["displayName"]], ids=["no-sampled-key", "one-sampled-key"])
-def _sampled_keys(request, monkeypatch):
+@pytest.fixture(autouse=True, params=[None, [], ["displayName"]], ids=["sampled", "no-sampled-key", "one-key"])
+def _fast_paths(request, monkeypatch):
+    monkeypatch.setattr(planner, "FAST_PATHS_FROM", 0)
     keys = request.param
-    monkeypatch.setattr(planner, "plan_keys", lambda con, pair: {"keys": keys, "paths": [f'$."{k}"' for k in keys]})
+    if keys is not None:
+        monkeypatch.setattr(planner, "plan_keys",
+                            lambda con, pair: {"keys": keys, "paths": [f'$."{k}"' for k in keys]})

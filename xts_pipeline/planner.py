@@ -566,7 +566,11 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
                 or con.execute("SELECT CAST(? AS TIMESTAMP) - ? > INTERVAL (?) HOUR",
                                [params["now"], last_full[0], FULL_PLAN_EVERY_HOURS]).fetchone()[0])
         params.update(full=bool(full), since=None if full else wm[0], last_cycle=None if full else wm[1])
-        params.update(plan_keys(con, pair))
+        # Big pairs take the fast paths (sampled keys, comparison in temp tables); a small pair's plan is planning
+        # time, which more and bigger statements would only add to.
+        big = con.execute("SELECT count(*) FROM desired_users WHERE pair_key = ?",
+                          [pair.key]).fetchone()[0] >= FAST_PATHS_FROM
+        params.update(plan_keys(con, pair) if big else {"keys": [], "paths": []})
         con.execute("DELETE FROM plan WHERE pair_key = ?", [pair.key])
         con.execute("DELETE FROM plan_exclusions WHERE pair_key = ?", [pair.key])
         con.execute(NORM_MACRO)
@@ -574,7 +578,7 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
         con.execute("DELETE FROM plan_drift WHERE pair_key = ?", [pair.key])
         drift = con.execute("SELECT count(*) FROM links WHERE pair_key = ? AND applied IS NOT NULL LIMIT 1",
                             [pair.key]).fetchone()[0]  # nothing was ever applied (a first cycle): no drift to look for
-        if drift:
+        if drift and big:
             # The plan and its drift read the same per-property comparison (of every user on a full re-diff):
             # computed once, in temp tables, instead of once per statement.
             done = {"want": "plan_want", "cmp": "plan_cmp"}
@@ -588,6 +592,8 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
             con.execute("DROP TABLE plan_want")
         else:
             con.execute(f"INSERT INTO plan {PLAN_SQL}", params)  # noqa: S608 - constant SQL, values bound
+            if drift:
+                con.execute(f"INSERT INTO plan_drift {DRIFT_SQL}", params)  # noqa: S608 - constant SQL, values bound
         if only_user:
             con.execute("""DELETE FROM plan WHERE pair_key = ? AND NOT (coalesce(source_object_id, '') = ?
                            OR lower(coalesce(user_principal_name, '')) = lower(?)
@@ -622,6 +628,8 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
                        full=bool(full), drift=int(drift))
 
 
+# From this many desired users a pair's plan takes the fast paths (see plan_pair).
+FAST_PATHS_FROM = 5000
 # A sample is enough: $keys only chooses the fast path, a key outside it is compared the slow way (see `cmp`).
 KEYS_SAMPLE = 5000
 KEYS_SQL = f"""
