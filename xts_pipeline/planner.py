@@ -390,8 +390,9 @@ gone AS (
   QUALIFY row_number() OVER (PARTITION BY o.sid ORDER BY o.pri, t.id) = 1
       AND row_number() OVER (PARTITION BY t.id ORDER BY o.pri, o.sid) = 1),
 -- Entra: a user disabled at the source (and so in the target) who then leaves scope is not soft deleted
-gone_disabled AS (
-  SELECT source_object_id FROM links WHERE pair_key = $pair AND json_extract_string(applied, '$.accountEnabled') = 'false'),
+gone_disabled AS (  -- only the gone users' last writes are read
+  SELECT source_object_id FROM links WHERE pair_key = $pair AND source_object_id IN (SELECT source_object_id FROM gone)
+    AND json_extract_string(applied, '$.accountEnabled') = 'false'),
 gone_plan AS (
   SELECT source_tenant_id, source_object_id, target_user_id, mail, user_principal_name,
     CASE WHEN rejected THEN 'skip'
@@ -454,6 +455,10 @@ def _split_ctes(text: str) -> list[tuple[str, str]]:
 
 
 _PLAN_CTE_LIST = _split_ctes(PLAN_CTES)
+
+
+# What a big pair's plan and drift both read, each computed once into a temp table, in this order.
+SHARED_CTES = ("linked", "matched", "want", "cmp")
 
 
 def _bound(sql: str, params: Mapping[str, object]) -> dict[str, object]:
@@ -581,15 +586,16 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
         if drift and big:
             # The plan and its drift read the same per-property comparison (of every user on a full re-diff):
             # computed once, in temp tables, instead of once per statement.
-            done = {"want": "plan_want", "cmp": "plan_cmp"}
-            with_want = plan_ctes({"want": "plan_want"})
-            for stmt in (f"CREATE OR REPLACE TEMP TABLE plan_want AS {plan_ctes()} SELECT * FROM want",  # noqa: S608
-                         f"CREATE OR REPLACE TEMP TABLE plan_cmp AS {with_want} SELECT * FROM cmp",  # noqa: S608
-                         f"INSERT INTO plan {plan_ctes(done)} {PLAN_SELECT}",  # noqa: S608
+            done: dict[str, str] = {}
+            for name in SHARED_CTES:
+                stmt = f"CREATE OR REPLACE TEMP TABLE plan_{name} AS {plan_ctes(done)} SELECT * FROM {name}"  # noqa: S608
+                con.execute(stmt, _bound(stmt, params))
+                done[name] = f"plan_{name}"
+            for stmt in (f"INSERT INTO plan {plan_ctes(done)} {PLAN_SELECT}",  # noqa: S608
                          f"INSERT INTO plan_drift {plan_ctes(done)} {DRIFT_SELECT}"):  # noqa: S608
                 con.execute(stmt, _bound(stmt, params))
-            con.execute("DROP TABLE plan_cmp")
-            con.execute("DROP TABLE plan_want")
+            for table in done.values():
+                con.execute(f"DROP TABLE {table}")
         else:
             con.execute(f"INSERT INTO plan {PLAN_SQL}", params)  # noqa: S608 - constant SQL, values bound
             if drift:
