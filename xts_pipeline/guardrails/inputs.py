@@ -15,6 +15,7 @@ import orjson
 from xts_pipeline.external import external_sql
 
 from .approvals import ensure_table
+from .gc_pause import gc_paused
 from .rows import ALWAYS_WRITING
 from .runner import GuardrailReport, PairInputs
 from .volume import TargetVolume
@@ -39,12 +40,13 @@ def load_pair_inputs(con: duckdb.DuckDBPyConnection, pair_key: str, source: str,
     guardrails judge the record after the write. `target_pairs` are the keys of every pair into `target`
     (default: keys ending in `__<target>`), for the volume caps summed over pairs.
     """
-    plan = _dicts(con.execute(
-        f"""SELECT p.pair_key, p.cycle_id, p.change_id, p.source_tenant_id, p.source_object_id, p.target_user_id,
-                  p.action, CAST(p.changes AS VARCHAR) AS changes, CAST(p.desired AS VARCHAR) AS desired, p.reason,
-                  p.mail, p.user_principal_name, CAST(t.attrs AS VARCHAR) AS current
-           FROM plan p LEFT JOIN target_users t ON t.tenant = ? AND t.id = p.target_user_id
-           WHERE p.pair_key = ? AND p.action <> 'skip' AND {_WRITING_SQL}""", [target, pair_key]))  # noqa: S608
+    with gc_paused():
+        plan = _dicts(con.execute(
+            f"""SELECT p.pair_key, p.cycle_id, p.change_id, p.source_tenant_id, p.source_object_id, p.target_user_id,
+                      p.action, CAST(p.changes AS VARCHAR) AS changes, CAST(p.desired AS VARCHAR) AS desired, p.reason,
+                      p.mail, p.user_principal_name, CAST(t.attrs AS VARCHAR) AS current
+               FROM plan p LEFT JOIN target_users t ON t.tenant = ? AND t.id = p.target_user_id
+               WHERE p.pair_key = ? AND p.action <> 'skip' AND {_WRITING_SQL}""", [target, pair_key]))  # noqa: S608
     source_users = _dicts(con.execute(
         f"""SELECT s.id, s.user_principal_name, s.user_type, s.creation_type,
                   json_extract_string(s.attrs, '$.externalUserState') AS external_user_state FROM staged_users s
