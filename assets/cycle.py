@@ -35,7 +35,7 @@ from typing import Any
 import dagster as dg
 
 from assets import launch
-from xts_pipeline import store
+from xts_pipeline import paths, store
 from xts_pipeline.guardrails.quarantine import skipped_pairs
 
 SUMMARY_COLUMNS = ("creates", "updates", "disables", "deletes", "restores", "skips", "held", "drift", "failures",
@@ -259,7 +259,7 @@ def run_target_group(defs: dg.Definitions, instance: dg.DagsterInstance, db: str
                 o.errors = _failures(res)
             _pair_counts(db, key, source, dry_run, o)
             if not dry_run:
-                now = skipped_pairs(db, [key])  # the run itself may have quarantined the pair
+                now = skipped_pairs(db, [key], config_args=_config_args(defs))  # the run may have quarantined it
                 o.quarantined = now.get(key, "")
         except Exception as exc:  # noqa: BLE001 - reported on this pair; the next pair still runs
             o.errors.append(f"pair run: {_one_line(exc)}")
@@ -399,6 +399,12 @@ def _run_tasks(tasks: list[tuple[Callable[..., Any], tuple[Any, ...]]], workers:
     return out
 
 
+def _config_args(defs: dg.Definitions) -> list[str]:
+    """`--config PATH` for the commands this cycle prints, from the definitions' own topology resource."""
+    topology = (getattr(defs, "resources", None) or {}).get("topology")
+    return paths.config_args(getattr(topology, "config_path", None))
+
+
 def cycle_tags() -> dict[str, str]:
     """Tags of one CLI cycle: the same cycle id on every run of it, kind "cli" (the pair sensor ignores it)."""
     return {CYCLE_TAG: f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.getpid()}", KIND_TAG: "cli"}
@@ -443,7 +449,7 @@ def _run_leased(defs: dg.Definitions, instance: dg.DagsterInstance, db: str | Pa
                 side_ok[(side, t)] = (res.get(side, []) if isinstance(res, dict)
                                       else [f"{side} run for {t}: {_one_line(res)}"])
         outcomes = {p.key: PairOutcome(pair_key=p.key, dry_run=dry_run) for p in pairs}
-        held = {} if dry_run else skipped_pairs(db, [p.key for p in pairs])
+        held = {} if dry_run else skipped_pairs(db, [p.key for p in pairs], config_args=_config_args(defs))
         groups: dict[str, list[str]] = {}
         for p in pairs:
             o = outcomes[p.key]
