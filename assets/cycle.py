@@ -283,6 +283,8 @@ def cli_instance() -> dg.DagsterInstance:
     import yaml
     from dagster._core.instance.ref import InstanceRef
 
+    from assets.instance_storage import storage_overrides
+
     home = os.environ.get("DAGSTER_HOME")
     if not home:
         return dg.DagsterInstance.get()  # raises Dagster's own message about DAGSTER_HOME
@@ -290,7 +292,18 @@ def cli_instance() -> dg.DagsterInstance:
     cfg = (yaml.safe_load(cfg_file.read_text()) if cfg_file.exists() else None) or {}
     concurrency = dict(cfg.get("concurrency") or {})
     concurrency["pools"] = {**(concurrency.get("pools") or {}), "granularity": "run"}
-    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(home, overrides={"concurrency": concurrency}))
+    overrides = {"concurrency": concurrency, **storage_overrides(home, cfg)}
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(home, overrides=overrides))
+
+
+def _init_instance_storage() -> None:
+    """Create the instance's databases here, once, before workers open it: Dagster's SQLite init is not safe
+    against several processes creating the same new files at once (duplicate alembic heads)."""
+    home = os.environ.get("DAGSTER_HOME")
+    if home and all((Path(home) / "history" / f).exists() for f in ("runs.db", "runs/index.db")):
+        return  # already there (a configured non-default storage is opened below, which is cheap enough)
+    with cli_instance():
+        pass
 
 
 def _in_worker(spec: CycleSpec, fn: Callable[..., Any], *args: Any) -> Any:
@@ -374,7 +387,8 @@ def default_workers() -> int:
 
 
 def _run_tasks(tasks: list[tuple[Callable[..., Any], tuple[Any, ...]]], workers: int, spec: CycleSpec | None,
-               defs: dg.Definitions, instance: dg.DagsterInstance, pool: WorkerPool | None) -> list[Any]:
+               defs: dg.Definitions | None, instance: dg.DagsterInstance | None,
+               pool: WorkerPool | None) -> list[Any]:
     """Results (or the exception each task raised) in task order, whatever order they finished in."""
     if pool is None or spec is None or workers <= 1:
         results: list[Any] = []
@@ -399,7 +413,7 @@ def cycle_tags() -> dict[str, str]:
     return {CYCLE_TAG: f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.getpid()}", KIND_TAG: "cli"}
 
 
-def run_cycle(defs: dg.Definitions, instance: dg.DagsterInstance, topology: Any, db: str | Path,
+def run_cycle(defs: dg.Definitions | None, instance: dg.DagsterInstance | None, topology: Any, db: str | Path,
               pair_keys: list[str] | None = None, dry_run: bool = False, *, spec: CycleSpec | None = None,
               workers: int = 1, tags: dict[str, str] | None = None) -> list[PairOutcome]:
     """Extract every source and snapshot every target the pairs need, then run each pair (or its dry run).
@@ -423,7 +437,7 @@ def run_cycle(defs: dg.Definitions, instance: dg.DagsterInstance, topology: Any,
     return [done[p.key] for p in wanted]
 
 
-def _run_leased(defs: dg.Definitions, instance: dg.DagsterInstance, db: str | Path, pairs: list[Any], dry_run: bool,
+def _run_leased(defs: dg.Definitions | None, instance: dg.DagsterInstance | None, db: str | Path, pairs: list[Any], dry_run: bool,
                 spec: CycleSpec | None, workers: int, tags: dict[str, str]) -> dict[str, PairOutcome]:
     """run_cycle's body for the pairs whose leases this cycle holds."""
     sources, targets = {p.source for p in pairs}, {p.target for p in pairs}
@@ -510,23 +524,31 @@ def format_summary(outcomes: list[PairOutcome], paths: Any = None) -> str:
 def sync_in_process(config: str | Path, sandbox: str | None, db: str | None, pair_keys: list[str] | None,
                     dry_run: bool, workers: int | None = None,
                     tags: dict[str, str] | None = None) -> list[PairOutcome]:
-    """Build the definitions for `config` and run one cycle against the instance in $DAGSTER_HOME.
+    """Run one cycle of `config`'s definitions against the instance in $DAGSTER_HOME.
 
     `workers` (default `default_workers()`): how many tenants, then targets, run at once in worker
-    processes; 1 keeps every run in this process, one after another.
+    processes; 1 keeps every run in this process, one after another. With workers, this process only
+    orchestrates: the workers build the definitions and open the instance, so it never imports the step
+    libraries (pandas, pandera, the checks) the fork server has already loaded for them.
     """
     workers = default_workers() if workers is None else workers
     if workers > 1:
         start_workers()
-    from assets.resources import load_topology
-    from xts_pipeline.definitions import build_definitions
+    from assets.resources import graph_resources, load_topology
+    from xts_pipeline import paths
 
     sandbox = str(Path(sandbox).absolute()) if sandbox else None
-    defs = build_definitions(config, sandbox, db)
     topology = load_topology(str(Path(config).absolute()), sandbox)
-    db_path = str(defs.resources["duckdb"].path)
-
+    if sandbox:
+        graph_resources(str(Path(config).absolute()), sandbox)  # exports the sandbox's secrets for the workers
+    db_path = str(Path(db).absolute()) if db else str(paths.duckdb_path(topology))  # as build_definitions
     spec = CycleSpec(str(Path(config).absolute()), sandbox, db_path, tuple(sorted(os.environ.items())))
+    if workers > 1:
+        _init_instance_storage()
+        return run_cycle(None, None, topology, db_path, pair_keys, dry_run, spec=spec, workers=workers, tags=tags)
+    from xts_pipeline.definitions import build_definitions
+
+    defs = build_definitions(config, sandbox, db_path)
     with cli_instance() as instance:
         return run_cycle(defs, instance, topology, db_path, pair_keys, dry_run, spec=spec, workers=workers,
                          tags=tags)

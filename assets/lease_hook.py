@@ -13,8 +13,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import dagster as dg
@@ -104,6 +105,27 @@ def snapshot_step(context: dg.AssetExecutionContext, db: str, tenant: str) -> It
         yield
         with store.connect(db) as con:
             store.set_watermark(con, f"snapshot:{tenant}", started, context.run.run_id)
+
+
+def store_session(lease_cm: Callable[[Any, Any], AbstractContextManager[Any]]) -> Callable[[Any], Any]:
+    """Decorator for a step that only computes over DuckDB: from its lease on, it holds one connection.
+
+    Opening the DuckDB file costs ~30-60 ms (a new database instance each time); a step that opens it a dozen
+    times (the domain call, then the metadata queries) pays that a dozen times, under the file lock that other
+    processes wait on. Here the step takes its lease first (`lease_cm(context, db)`, the one place a step may
+    wait on another run), then keeps the file open and locked until it returns: every store.connect inside
+    reuses the open instance. Steps that call Graph (extraction, snapshot, apply) must not use it.
+    """
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def step(context: Any, *args: Any, **kwargs: Any) -> Any:
+            db = context.resources.duckdb.db()
+            with lease_cm(context, db), store.connect(db):
+                return fn(context, *args, **kwargs)
+
+        return step
+
+    return wrap
 
 
 def cli_pair_leases(db: str, pair_keys: list[str], tags: dict[str, str],

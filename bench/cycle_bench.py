@@ -44,7 +44,6 @@ def sync_once(state: Path, env: dict[str, str], log: Path) -> tuple[float, int, 
 def run_spans(home: Path) -> dict[str, list[tuple[str, float]]]:
     """Runs in the instance by CLI cycle: (job partition, seconds) in start order."""
     import dagster as dg
-
     from dagster._core.instance.ref import InstanceRef
 
     by_cycle: dict[str, list[tuple[float, str, float]]] = {}
