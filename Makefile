@@ -1,11 +1,11 @@
-# Two commands for a fresh machine: `make demo` and `make test`.
+# Two commands for a fresh machine: `make demo` and `make test` (the fast loop; `make test-all` is everything).
 # Each bootstraps .venv from pyproject.toml when it is missing.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean-venv
+.PHONY: demo test test-all lint definitions bench browser-deps clean-venv
 
 # CONFIG=my-topology.yaml serves the demo (sync cycle + UI) over your own topology on the sandbox.
 CONFIG ?=
@@ -23,16 +23,36 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m xts_pipeline.demo $(if $(CONFIG),--config '$(CONFIG)')
 
-test: $(STAMP)
-	$(BIN)/ruff check xts_pipeline assets checks tests bench
-	$(BIN)/python -c "import dagster as dg; from xts_pipeline.definitions import defs; dg.Definitions.validate_loadable(defs); print('definitions load')"
+# The fast loop: lint, the definitions load, and the unit tests (pure code, private DuckDB files; no sandbox,
+# no Dagster instance, nothing marked slow). Test groups are set in tests/conftest.py.
+test: lint definitions
+	$(BIN)/python -m pytest -m "unit and not slow"
+
+# The whole suite (what .ci/run runs): sandbox over HTTPS, Dagster runs, end-to-end and browser tests.
+test-all: lint definitions
 	$(BIN)/python -m pytest
 
+definitions: $(STAMP)
+	$(BIN)/python -c "import dagster as dg; from xts_pipeline.definitions import defs; dg.Definitions.validate_loadable(defs); print('definitions load')"
+
+# Style, then the import contracts in pyproject.toml ([tool.importlinter]): the domain imports no Dagster.
 lint: $(STAMP)
 	$(BIN)/ruff check xts_pipeline assets checks tests bench
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
+
+# Headless Chromium from Debian's packages for the browser test of the UI (tests/test_ui_browser.py, marked
+# slow; it skips without Chromium unless XTS_REQUIRE_BROWSER=1, which .ci/run sets). Needs root or sudo.
+CHROMIUM ?= /usr/bin/chromium
+browser-deps:
+	@if [ -x $(CHROMIUM) ]; then echo "chromium: $$($(CHROMIUM) --version 2>/dev/null | head -1)"; else \
+	  echo "installing Debian's chromium for the browser test (once) ..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
+	    || { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y \
+	         --no-install-recommends chromium; }; fi
 
 clean-venv:
 	rm -rf $(VENV)

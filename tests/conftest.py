@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import types
+
 import pytest
 import requests
 
@@ -90,3 +92,40 @@ def graph():
         return GraphHelper(sb, tenant)
 
     return bind
+
+
+# Cost groups, so `make test` can run the fast loop and `make test-all` everything (README, "Tests"):
+#   unit      pure code and private DuckDB files, in this process;
+#   sandbox   starts or talks to the Graph sandbox over HTTPS (a subprocess per sandbox);
+#   pipeline  builds Dagster definitions or runs a Dagster instance;
+#   slow      long end-to-end runs (explicit `pytest.mark.slow`, whatever else they use).
+# A test's group is read from what it uses, so a new test lands in the right group without a marker.
+SANDBOX_FIXTURES = frozenset({"sandbox", "make_sandbox", "graph"})
+SANDBOX_MODULES = ("xts_pipeline.sandbox", "tests.e2e_world", "tests.crash_trials", "tests.graph_helpers")
+
+
+def _from(value: object, prefixes: tuple[str, ...]) -> bool:
+    """Whether a module global (a module, class or function) comes from one of these modules."""
+    name = getattr(value, "__name__", "") if isinstance(value, types.ModuleType) else getattr(value, "__module__", "")
+    return isinstance(name, str) and name.startswith(prefixes)
+
+
+def _uses_sandbox(item: pytest.Item) -> bool:
+    return bool(SANDBOX_FIXTURES & set(item.fixturenames)) or any(
+        _from(v, SANDBOX_MODULES) for v in vars(item.module).values())
+
+
+def _uses_dagster(item: pytest.Item) -> bool:
+    return any(_from(v, ("dagster", "assets", "checks", "xts_pipeline.definitions")) for v in vars(item.module).values())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("slow"):
+            continue
+        if _uses_dagster(item):
+            item.add_marker(pytest.mark.pipeline)
+        elif _uses_sandbox(item):
+            item.add_marker(pytest.mark.sandbox)
+        else:
+            item.add_marker(pytest.mark.unit)

@@ -122,11 +122,50 @@ def test_adopts_an_existing_user_found_by_lookup(client, sandbox, target, ext):
         out = list(writer.run([create_op(0, ext, "adopt")]))[0]
     finally:
         sandbox.admin("PUT", "/_sandbox/faults", json={"spec": "", "seed": 0})
-    # Every write is lost: the invite is looked up (reads are not faulted), adopted, then its PATCH keeps
-    # failing -> one failed outcome naming the adopted user, never a second user.
-    assert out.adopted and out.target_id == first.target_id and out.status == "failed"
-    assert writer.stats.lookups >= 1
-    assert sum(1 for u in users(sandbox, target["name"]) if u.get("mail") == "adopt.user0@source.example") == 1
+    # Every write's answer is lost (a reset runs the request first): the invite is looked up (reads are not
+    # faulted) and adopted, its PATCH is read back and found applied -> success, never a second user.
+    assert out.adopted and out.target_id == first.target_id and out.status == "success", out
+    assert writer.stats.lookups >= 1 and writer.stats.readbacks >= 1
+    mine = [u for u in users(sandbox, target["name"]) if u.get("mail") == "adopt.user0@source.example"]
+    assert len(mine) == 1 and mine[0]["department"] == "dept 0"
+
+
+def change_events(sandbox, target) -> int:
+    """Writes that took effect on the target: the sandbox's change log (read-only)."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{sandbox.state_dir / 'sandbox.sqlite3'}?mode=ro", uri=True)
+    try:
+        return con.execute("SELECT count(*) FROM changes WHERE tenant_id = ?", [target["tenant_id"]]).fetchone()[0]
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("n, spec", enumerate(["kind=write,reset=1.0", "kind=write,reset=0.3,5xx=0.3"]))
+def test_a_write_whose_answer_was_lost_lands_exactly_once(client, sandbox, target, n, spec):
+    """A reset runs the write and drops its answer; a 5xx drops the write. Either way the writer reads the
+    user back instead of re-sending blind, so each PATCH and manager reference takes effect exactly once."""
+    victims = [u["id"] for u in users(sandbox, target["name"])[70 + 12 * n:82 + 12 * n]]
+    tag = spec.split(",")[1]
+    ops = [WriteOp(f"rb{i}", "update", user_id=uid, patch={"officeLocation": f"read back {tag} {i}",
+                                                            "businessPhones": [f"+1 555 01{i:02d}"]})
+           for i, uid in enumerate(victims[:10])]
+    ops += [WriteOp("rb-mgr", "manager", user_id=victims[10], manager_id=victims[11]),
+            WriteOp("rb-unmgr", "manager", user_id=victims[11], manager_id=None)]
+    run(client, [WriteOp("rb-pre", "manager", user_id=victims[11], manager_id=victims[10])])
+    before = change_events(sandbox, target)
+    sandbox.admin("PUT", "/_sandbox/faults", json={"spec": spec, "seed": 11})
+    writer = BatchWriter(client, max_attempts=8)
+    try:
+        outs = {o.op_id: o for o in writer.run(ops)}
+    finally:
+        sandbox.admin("PUT", "/_sandbox/faults", json={"spec": "", "seed": 0})
+    assert all(o.status == "success" for o in outs.values()), [o for o in outs.values() if o.status != "success"]
+    assert writer.stats.readbacks > 0
+    assert change_events(sandbox, target) - before == len(ops), "a write was lost or applied twice"
+    state = {u["id"]: u for u in users(sandbox, target["name"])}
+    assert all(state[op.user_id]["officeLocation"] == op.patch["officeLocation"] for op in ops if op.patch)
+    assert state[victims[10]]["_managerId"] == victims[11] and not state[victims[11]].get("_managerId")
 
 
 def test_per_user_order_is_kept_under_throttling(client, sandbox, target):

@@ -3,8 +3,10 @@ convergence (plan, apply, plan again = no-op). Each documented rule quotes Micro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
+import weakref
 from datetime import datetime, timedelta
 
 import pytest
@@ -21,29 +23,49 @@ LINK_SQL = """INSERT OR REPLACE INTO links (pair_key, source_tenant_id, source_o
               target_user_id, state, linked_at, deleted_at, applied) VALUES (?, ?, ?, 'fabrikam', ?, ?, now(), NULL, ?)"""
 
 
+TARGET_SQL = ("INSERT OR REPLACE INTO target_users (tenant, id, user_principal_name, mail, display_name, user_type, "
+              "creation_type, external_user_state, account_enabled, link_source_tenant_id, link_source_object_id, "
+              "link_sync_config, attrs) VALUES ('fabrikam', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+CREATED_SQL = TARGET_SQL.replace("INSERT OR REPLACE", "INSERT")  # a second create of one user must fail loudly
+
+
 def sid(n: int) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"src{n}"))
 
 
 class World:
-    """A tiny DuckDB world: desired users of the pair and the target's users."""
+    """A tiny DuckDB world: desired users of the pair and the target's users.
+
+    One connection for the world's life (the planner's own connections share its database instance):
+    opening the file per insert, and checkpointing it at each close, made the property tests take minutes.
+    """
 
     def __init__(self, db: str) -> None:
         self.db = db
-        with store.connect(db) as con:
-            con.executemany("INSERT INTO target_extensions VALUES ('fabrikam', ?, ?)", [[k, v] for k, v in EXT.items()])
-            con.execute("INSERT INTO target_policy VALUES ('fabrikam', 'contoso', ?, true, '{}', now())", [SRC_TID])
-            con.execute("INSERT INTO tenant_domains VALUES ('contoso', 'contoso.com', true, now())")
+        self._open = contextlib.ExitStack()
+        self.con = con = self._open.enter_context(store.connect(db))
+        weakref.finalize(self, self._open.close)  # worlds made inside hypothesis examples close when dropped
+        con.executemany("INSERT INTO target_extensions (tenant, short_name, full_name) VALUES ('fabrikam', ?, ?)",
+                        [[k, v] for k, v in EXT.items()])
+        con.execute("INSERT INTO target_policy (tenant, source_tenant, source_tenant_id, is_sync_allowed, policy, "
+                    "read_at) VALUES ('fabrikam', 'contoso', ?, true, '{}', now())", [SRC_TID])
+        con.execute("INSERT INTO tenant_domains (tenant, domain, is_default, read_at) "
+                    "VALUES ('contoso', 'contoso.com', true, now())")
+
+    def close(self) -> None:
+        self._open.close()
 
     def want(self, oid: str, mail: str, enabled: bool = True, create_only: dict | None = None, **attrs) -> None:
         d = {"displayName": attrs.get("displayName", mail.split("@")[0]), "accountEnabled": enabled,
              "jobTitle": attrs.get("jobTitle")}
         d.update({k: v for k, v in attrs.items() if k not in d})
         d = {k: v for k, v in d.items() if v is not None}  # nulls are not provisioned (mappings drop them)
-        with store.connect(self.db) as con:
-            con.execute("INSERT OR REPLACE INTO desired_users VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
-                        [PAIR.key, SRC_TID, oid, mail, mail, d["displayName"], enabled,
-                         json.dumps({**d, **(create_only or {})}), json.dumps(d)])
+        self.con.execute(
+            "INSERT OR REPLACE INTO desired_users (pair_key, source_tenant_id, source_object_id, user_principal_name, "
+            "mail, display_name, account_enabled, desired_create, desired_update, computed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+            [PAIR.key, SRC_TID, oid, mail, mail, d["displayName"], enabled,
+             json.dumps({**d, **(create_only or {})}), json.dumps(d)])
 
     def target(self, tid: str, mail: str, *, guest: bool = True, link: str | None = None,
                applied: dict | None = None, state: str | None = None, **attrs) -> None:
@@ -54,67 +76,66 @@ class World:
             a.update({EXT["xtsSourceTenantId"]: SRC_TID, EXT["xtsSourceObjectId"]: link,
                       EXT["xtsSyncConfig"]: PAIR.key})
         upn = mail.replace("@", "_") + "#EXT#@fabrikam.onmicrosoft.com" if guest else mail
-        with store.connect(self.db) as con:
-            con.execute("INSERT OR REPLACE INTO target_users VALUES ('fabrikam', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [tid, upn, mail, a["displayName"], "Member" if not guest else "Guest",
-                         "Invitation" if guest else None, state, a["accountEnabled"], SRC_TID if link else None, link,
-                         PAIR.key if link else None, json.dumps(a)])
-            if link and applied is not None:  # what this pair last wrote to the user
-                con.execute(LINK_SQL, [PAIR.key, SRC_TID, link, tid, "active", json.dumps(applied)])
+        self.con.execute(TARGET_SQL,
+                         [tid, upn, mail, a["displayName"], "Member" if not guest else "Guest",
+                          "Invitation" if guest else None, state, a["accountEnabled"], SRC_TID if link else None, link,
+                          PAIR.key if link else None, json.dumps(a)])
+        if link and applied is not None:  # what this pair last wrote to the user
+            self.con.execute(LINK_SQL, [PAIR.key, SRC_TID, link, tid, "active", json.dumps(applied)])
 
     def plan(self, now: str | None = None, pair: planner.PairSpec = PAIR) -> dict[str, dict]:
         summary = planner.plan_pair(self.db, pair, "cycle-1", now=now)
         assert sum(summary.counts.values()) >= 0
-        with store.connect(self.db) as con:
-            cur = con.execute("SELECT source_object_id, target_user_id, action, CAST(changes AS VARCHAR), reason, "
-                              "match, CAST(desired AS VARCHAR), mail FROM plan ORDER BY 1")
-            return {r[0]: {"target": r[1], "action": r[2], "changes": json.loads(r[3]), "reason": r[4],
-                           "match": r[5], "desired": json.loads(r[6]) if r[6] else None, "mail": r[7]}
-                    for r in cur.fetchall()}
+        cur = self.con.execute("SELECT source_object_id, target_user_id, action, CAST(changes AS VARCHAR), reason, "
+                               "match, CAST(desired AS VARCHAR), mail FROM plan ORDER BY 1")
+        return {r[0]: {"target": r[1], "action": r[2], "changes": json.loads(r[3]), "reason": r[4],
+                       "match": r[5], "desired": json.loads(r[6]) if r[6] else None, "mail": r[7]}
+                for r in cur.fetchall()}
 
     def simulate_apply(self) -> list[tuple[str, str, str]]:
         """What a perfect target does with the plan (used to prove convergence); returns the writes
         (source user, property, action) and records them in links.applied as apply does."""
         from xts_pipeline.apply import record_applied
 
-        with store.connect(self.db) as con:
-            rows = con.execute("SELECT source_object_id, target_user_id, action, CAST(changes AS VARCHAR), "
-                               "CAST(desired AS VARCHAR), mail FROM plan WHERE action <> 'skip'").fetchall()
+        con = self.con
+        rows = con.execute("SELECT source_object_id, target_user_id, action, CAST(changes AS VARCHAR), "
+                           "CAST(desired AS VARCHAR), mail FROM plan WHERE action <> 'skip'").fetchall()
         writes = []
         for oid, tid, action, changes, desired, mail in rows:
             writes += [(oid, c["property"], action) for c in json.loads(changes)]
-            with store.connect(self.db) as con:
-                if action == "create":
-                    tid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"t{oid}"))
-                    attrs = json.loads(desired)
-                    con.execute("INSERT INTO target_users VALUES ('fabrikam', ?, ?, ?, ?, 'Member', 'Invitation', "
-                                "'PendingAcceptance', ?, ?, ?, ?, ?)",
-                                [tid, mail.replace("@", "_") + "#EXT#@f", mail, attrs.get("displayName"),
-                                 attrs.get("accountEnabled"), SRC_TID, oid, PAIR.key, json.dumps(attrs)])
+            if action == "create":
+                tid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"t{oid}"))
+                attrs = json.loads(desired)
+                con.execute(CREATED_SQL,
+                            [tid, mail.replace("@", "_") + "#EXT#@f", mail, attrs.get("displayName"), "Member",
+                             "Invitation", "PendingAcceptance", attrs.get("accountEnabled"), SRC_TID, oid, PAIR.key,
+                             json.dumps(attrs)])
+                con.execute(LINK_SQL, [PAIR.key, SRC_TID, oid, tid, "active", None])
+            elif action in ("update", "disable", "adopt"):
+                attrs = json.loads(con.execute("SELECT CAST(attrs AS VARCHAR) FROM target_users WHERE id = ?",
+                                               [tid]).fetchone()[0])
+                attrs.update({c["property"]: c["new"] for c in json.loads(changes)})
+                con.execute("UPDATE target_users SET attrs = ?, account_enabled = ?, link_source_tenant_id = ?, "
+                            "link_source_object_id = ? WHERE id = ?",
+                            [json.dumps(attrs), attrs.get("accountEnabled"),
+                             attrs.get(EXT["xtsSourceTenantId"]), attrs.get(EXT["xtsSourceObjectId"]), tid])
+                if action == "adopt":
                     con.execute(LINK_SQL, [PAIR.key, SRC_TID, oid, tid, "active", None])
-                elif action in ("update", "disable", "adopt"):
-                    attrs = json.loads(con.execute("SELECT CAST(attrs AS VARCHAR) FROM target_users WHERE id = ?",
-                                                   [tid]).fetchone()[0])
-                    attrs.update({c["property"]: c["new"] for c in json.loads(changes)})
-                    con.execute("UPDATE target_users SET attrs = ?, account_enabled = ?, link_source_tenant_id = ?, "
-                                "link_source_object_id = ? WHERE id = ?",
-                                [json.dumps(attrs), attrs.get("accountEnabled"),
-                                 attrs.get(EXT["xtsSourceTenantId"]), attrs.get(EXT["xtsSourceObjectId"]), tid])
-                    if action == "adopt":
-                        con.execute(LINK_SQL, [PAIR.key, SRC_TID, oid, tid, "active", None])
-                elif action == "delete":
-                    con.execute("DELETE FROM target_users WHERE id = ?", [tid])
-                    con.execute("UPDATE links SET state = 'deleted', deleted_at = now() WHERE pair_key = ? "
-                                "AND source_object_id = ?", [PAIR.key, oid])
-                record_applied(con, PAIR.key, {"action": action, "source_object_id": oid,
-                                               "desired": json.loads(desired) if desired else {},
-                                               "changes": json.loads(changes)})
+            elif action == "delete":
+                con.execute("DELETE FROM target_users WHERE id = ?", [tid])
+                con.execute("UPDATE links SET state = 'deleted', deleted_at = now() WHERE pair_key = ? "
+                            "AND source_object_id = ?", [PAIR.key, oid])
+            record_applied(con, PAIR.key, {"action": action, "source_object_id": oid,
+                                           "desired": json.loads(desired) if desired else {},
+                                           "changes": json.loads(changes)})
         return writes
 
 
 @pytest.fixture
-def world(tmp_path) -> World:
-    return World(str(tmp_path / "p.duckdb"))
+def world(tmp_path):
+    w = World(str(tmp_path / "p.duckdb"))
+    yield w
+    w.close()
 
 
 def test_first_cycle_creates_with_link_and_provenance(world):
@@ -410,6 +431,7 @@ targets = st.lists(st.tuples(st.integers(0, 40), st.sampled_from(["guest", "memb
                    max_size=8, unique_by=lambda t: t[0])
 
 
+@pytest.mark.slow  # seconds per example: in `make test-all`, not the fast loop
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(users=users, targets=targets)
 def test_property_plan_apply_plan_is_noop(tmp_path_factory, users, targets):
@@ -490,6 +512,7 @@ steps = st.lists(st.one_of(
     st.tuples(st.just("cycle"), st.just(0), st.just(""), st.just(None))), min_size=1, max_size=14)
 
 
+@pytest.mark.slow  # seconds per example: in `make test-all`, not the fast loop
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=steps)
 def test_property_only_source_changes_are_written(tmp_path_factory, steps):

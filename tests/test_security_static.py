@@ -1,5 +1,5 @@
 """Static security rules over the product code (xts_pipeline/, assets/, checks/, bench/): cheap, so they
-run on every `make test` and keep the audit's findings true.
+run on every `make test` (they are unit tests) and keep the audit's findings true.
 
 - TLS: verification is never turned off, and no HTTP call can let REQUESTS_CA_BUNDLE & co. pick the
   trust anchor (module-level `requests.get(...)` and friends run with trust_env on).

@@ -85,6 +85,7 @@ def test_too_many_rejects_keep_previous_snapshot(tmp_path):
 text = st.one_of(st.none(), st.text(max_size=140))
 
 
+@pytest.mark.slow  # seconds per example: in `make test-all`, not the fast loop
 @settings(max_examples=60, deadline=None)
 @given(rows=st.lists(st.fixed_dictionaries({
     "id": st.one_of(st.uuids().map(str), st.text(max_size=40)),

@@ -12,7 +12,9 @@ dependency) is still handled as a retry.
 
 Idempotency: a create whose invitation may have been applied without us seeing the answer (reset,
 timeout, 5xx) is never re-sent blind. The next step is a lookup GET with `lookup_filter` (and the
-invited address): one match is adopted, none means the invitation is sent again.
+invited address): one match is adopted, none means the invitation is sent again. A PATCH or manager
+reference whose answer was lost is read back the same way (GET of the properties it sets): when the
+values are there it is done, so a lost answer costs one read and never a second write.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ Kind = Literal["create", "update", "delete", "restore", "manager"]
 Status = Literal["success", "failed", "skipped"]
 INVITE_REDIRECT_URL = "https://myapps.microsoft.com"
 MAX_BATCH = 20  # Graph's documented $batch limit
+WRITE_ONLY = frozenset({"passwordProfile"})  # user properties a GET never returns (api/resources/user.md)
 # How much older than the invitation's answer a returned user must be to count as pre-existing (server clock;
 # generous against clock rounding and a sandbox clock that runs faster than the wall).
 EXISTING_USER_SLACK_S = 600.0
@@ -75,6 +78,14 @@ def write_permissions(method: str, url: str) -> frozenset[str]:
         if (not m or m == method.upper()) and marker in path:
             return perms
     return frozenset()
+
+
+def _has_values(have: Any, want: Any) -> bool:
+    """Whether a read user carries what a PATCH set: objects by the keys set (a PATCH of a complex property
+    such as onPremisesExtensionAttributes names only the keys it changes), anything else by equality."""
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(_has_values(have.get(k), v) for k, v in want.items())
+    return have == want
 
 
 def _parse_time(text: object) -> float | None:
@@ -135,6 +146,7 @@ class WriterStats:
     server_errors: int = 0
     transport_errors: int = 0
     lookups: int = 0
+    readbacks: int = 0  # PATCH / manager writes whose answer was lost, checked by a GET instead of re-sent
     adopted: int = 0
     not_yet_visible: int = 0  # 404s on a just-created user (replication lag), retried
     outcomes: dict[str, int] = field(default_factory=lambda: {"success": 0, "failed": 0, "skipped": 0})
@@ -143,7 +155,7 @@ class WriterStats:
 @dataclass
 class _Task:
     op: WriteOp
-    phase: str  # invite | verify | lookup | patch | single
+    phase: str  # invite | verify | lookup | patch | single | readback
     started: float
     target_id: str | None = None
     errors: int = 0  # 5xx / transport / 404-lag, per phase
@@ -153,10 +165,11 @@ class _Task:
     adopted: bool = False
     invited_at: str | None = None  # the invitation answer's Date (server clock), to spot an old user
     reinvited: bool = False  # an earlier invite may have landed unseen (lookup found nothing, sent again)
+    resume: str | None = None  # the write phase a readback checks, re-entered when its values are not there
 
     @property
     def writes(self) -> int:
-        return 0 if self.phase in ("lookup", "verify") else 1
+        return 0 if self.phase in ("lookup", "verify", "readback") else 1
 
 
 @dataclass
@@ -230,6 +243,12 @@ class BatchWriter:
         if task.phase == "verify":
             return {"id": rid, "method": "GET", "url": build_url(f"/users/{segment(task.target_id or '')}", {
                 "$select": "id,createdDateTime,userPrincipalName,mail,userType,creationType,externalUserState"})}
+        if task.phase == "readback":
+            uid = segment(task.target_id or op.user_id or "")
+            if op.kind == "manager" and task.resume == "single":
+                return {"id": rid, "method": "GET", "url": build_url(f"/users/{uid}/manager", {"$select": "id"})}
+            return {"id": rid, "method": "GET",
+                    "url": build_url(f"/users/{uid}", {"$select": ",".join(sorted(op.patch or {}))})}
         if task.phase == "lookup":
             flt = self._lookup_filter(op)
             params: dict[str, Any] = {"$filter": flt, "$select": "id", "$top": 5}
@@ -315,8 +334,12 @@ class BatchWriter:
         """Apply one reply to a task: an Outcome when it is done, else the delay before its next send."""
         op, s = task.op, reply.status
         code, message = parse_error_body(reply.body)
+        if task.phase == "readback":
+            done = self._read_back(task, reply)
+            if done is not None:
+                return done
         if 200 <= s < 300:
-            if task.phase != "lookup":
+            if task.writes:
                 self.stats.writes_accepted += 1
             if task.phase == "invite":
                 invited = (reply.body or {}).get("invitedUser") or {}
@@ -400,6 +423,28 @@ class BatchWriter:
         return self._finish(task, "failed", code=code or f"HTTP{s}", http_status=s, credential=credential,
                             message=self._fail_message(task, where, s, message))
 
+    def _read_back(self, task: _Task, reply: _Reply) -> Outcome | float | None:
+        """A readback's answer: done when the lost write's values are there, else back to that write.
+
+        None leaves the reply to the common handling (429, 401, 5xx: the readback itself is retried). Any
+        other refusal of the read (a property that cannot be selected, say) falls back to re-sending the
+        write, which is idempotent: never worse than before the readback existed.
+        """
+        s, op, resume = reply.status, task.op, task.resume or "single"
+        if s == 429 or s == 401 or s >= 500:
+            return None
+        if op.kind == "manager" and resume == "single":
+            have = ((reply.body or {}).get("id") if 200 <= s < 300 else None) if s != 404 else None
+            landed = (s == 404 or 200 <= s < 300) and str(have or "").lower() == str(op.manager_id or "").lower()
+        else:
+            body = reply.body if 200 <= s < 300 and isinstance(reply.body, dict) else None
+            landed = body is not None and _has_values(body, op.patch or {})
+        if landed:
+            log.info("tenant %s: op %s: the lost %s had landed (read back)", self.client.conn.name, op.op_id, resume)
+            return self._finish(task, "success", http_status=s)
+        task.phase, task.ambiguous = resume, False
+        return 0.0
+
     def _app_roles(self) -> set[str] | None:
         """The application permissions in the current access token (its `roles` claim), or None."""
         try:
@@ -440,7 +485,20 @@ class BatchWriter:
             task.phase = "lookup"  # never re-invite blind: look for the user first
             task.ambiguous = False
             self.stats.lookups += 1
+        elif task.ambiguous and self._can_read_back(task):
+            task.resume, task.phase, task.ambiguous = task.phase, "readback", False
+            self.stats.readbacks += 1
         return backoff_delay(task.errors, base=0.25, cap=20.0)
+
+    @staticmethod
+    def _can_read_back(task: _Task) -> bool:
+        """A lost PATCH (of an update, or after an invite or restore) or manager reference can be read back;
+        a password cannot, so such a PATCH is re-sent as before."""
+        op = task.op
+        if task.phase == "single" and op.kind == "manager":
+            return True
+        sends_patch = task.phase == "patch" or (task.phase == "single" and op.kind == "update")
+        return sends_patch and bool(op.patch) and not (set(op.patch) & WRITE_ONLY)
 
     @staticmethod
     def _next_phase(task: _Task, phase: str, *, keep_errors: bool = False) -> float:
