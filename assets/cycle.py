@@ -27,29 +27,27 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from multiprocessing import get_context
-from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from assets import launch
+from assets.worker_start import (  # noqa: F401 - names callers and tests import from here
+    DEFAULT_WORKERS,
+    PRELOAD,
+    START_METHOD_ENV,
+    WORKERS_ENV,
+    default_workers,
+    start_workers,
+)
+from assets.worker_start import mp_context as _mp_context
 from xts_pipeline import store
 from xts_pipeline.guardrails.quarantine import skipped_pairs
 
 SUMMARY_COLUMNS = ("creates", "updates", "disables", "deletes", "restores", "skips", "held", "drift", "failures",
                    "rejected", "mapping_errors")
 CYCLE_TAG, KIND_TAG = "xts/cycle", "xts/kind"  # as in definitions.py; kind "cli" keeps the sensor off these runs
-DEFAULT_WORKERS = 4  # like concurrency.runs.max_concurrent_runs in dagster_home/dagster.yaml
-WORKERS_ENV = "XTS_SYNC_WORKERS"
-START_METHOD_ENV = "XTS_SYNC_START"  # "forkserver" (default) or "spawn"
-# Imported once by the fork server, then shared copy-on-write by every worker it forks: Great Expectations
-# alone takes ~3 s and ~260 MB per process, which 'spawn' would pay again in every worker.
-PRELOAD = ("dagster", "duckdb", "pandas", "pandera.pandas", "great_expectations", "xts_pipeline.graph",
-           "assets.sync", "checks.staging_checks", "checks.plan_checks", "checks.guardrails", "checks.gx_suite")
-
-
 @dataclass
 class PairOutcome:
     """What one pair's cycle did, for the summary table and the exit code.
@@ -316,26 +314,6 @@ def _in_worker(spec: CycleSpec, fn: Callable[..., Any], *args: Any) -> Any:
         return fn(defs, instance, *args)
 
 
-def start_workers() -> None:
-    """Start the fork server now, so its imports overlap the caller's own set-up."""
-    if (os.environ.get(START_METHOD_ENV) or "forkserver") == "forkserver":
-        from multiprocessing import forkserver
-
-        _mp_context()
-        forkserver.ensure_running()
-
-
-def _mp_context() -> BaseContext:
-    """Worker processes start from a clean single-threaded process, never a fork of this (threaded) one."""
-    method = os.environ.get(START_METHOD_ENV) or "forkserver"
-    if method != "forkserver":
-        return get_context(method)
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # the fork server imports GX: no network from it
-    ctx = get_context("forkserver")
-    ctx.set_forkserver_preload(list(PRELOAD))
-    return ctx
-
-
 class WorkerPool:
     """Up to `size` worker processes, each a single-process executor reused across tasks.
 
@@ -365,25 +343,17 @@ class WorkerPool:
             self._idle.put(worker)
 
     def close(self) -> None:
+        """Stop every worker at once, then wait for them: one after another, their exits would add up."""
         self._threads.shutdown(wait=True)
-        for _ in range(self._size):
-            worker = self._idle.get()
-            if worker is not None:
-                worker.shutdown(wait=True)
+        workers = [w for w in (self._idle.get() for _ in range(self._size)) if w is not None]
+        with ThreadPoolExecutor(max_workers=max(1, len(workers))) as stopping:
+            list(stopping.map(lambda w: w.shutdown(wait=True), workers))
 
     def __enter__(self) -> WorkerPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def default_workers() -> int:
-    """$XTS_SYNC_WORKERS, else 4; 1 runs everything in this process, one run after another."""
-    try:
-        return max(1, int(os.environ.get(WORKERS_ENV) or DEFAULT_WORKERS))
-    except ValueError:
-        return DEFAULT_WORKERS
 
 
 def _run_tasks(tasks: list[tuple[Callable[..., Any], tuple[Any, ...]]], workers: int, spec: CycleSpec | None,

@@ -146,8 +146,9 @@ def cli_pair_leases(db: str, pair_keys: list[str], tags: dict[str, str],
 
 
 def release_cli(db: str, pair_keys: list[str], tags: dict[str, str]) -> None:
-    for key in pair_keys:
-        lease.release(db, f"pair:{key}", tags[CYCLE_TAG])
+    with store.connect(db):  # one open of the file for all of them (a release never waits)
+        for key in pair_keys:
+            lease.release(db, f"pair:{key}", tags[CYCLE_TAG])
 
 
 def holder_text(db: str, name: str) -> Any:
