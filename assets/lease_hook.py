@@ -135,14 +135,25 @@ def cli_pair_leases(db: str, pair_keys: list[str], tags: dict[str, str],
     Returns (the pairs taken, the busy ones with their one-line reason). Free them with `release_cli`.
     """
     owner = tags[CYCLE_TAG]
-    taken, busy = [], {}
-    for key in pair_keys:
+    what = f"xts sync cycle {owner}"
+    free, later = [], []
+    # First every free lease over one open of the file (no waiting while it is held: a holder in another
+    # process could not release), then the busy ones, each waiting as long as it may.
+    with store.connect(db):
+        for key in pair_keys:
+            try:
+                lease.acquire(db, f"pair:{key}", owner, what, wait_s=0)
+                free.append(key)
+            except lease.LeaseBusy:
+                later.append(key)
+    busy = {}
+    for key in later:
         try:
-            lease.acquire(db, f"pair:{key}", owner, f"xts sync cycle {owner}", wait_s=wait_s)
-            taken.append(key)
+            lease.acquire(db, f"pair:{key}", owner, what, wait_s=wait_s)
+            free.append(key)
         except lease.LeaseBusy as exc:
             busy[key] = str(exc)
-    return taken, busy
+    return [k for k in pair_keys if k in free], busy
 
 
 def release_cli(db: str, pair_keys: list[str], tags: dict[str, str]) -> None:
