@@ -77,9 +77,10 @@ def _validation_cost(gen, list_s: float, sel_s: float, pages: int, rps: float) -
     one user plus the lag check. Write: the per-property value rules of a typical PATCH. The ratio is the
     added time over the measured time of the same operation.
     """
-    from xts_pipeline.sandbox import app as sapp
     from xts_pipeline.sandbox import validation
+    from xts_pipeline.sandbox import wire as sapp
     from xts_pipeline.sandbox.odata import parse_filter, parse_select
+    from xts_pipeline.sandbox.store import DEFAULT_USER_PROPS
 
     users = [dict(gen.users[i]) for i in range(999)]
     sel = ("id", "displayName", "mail", "businessPhones", "otherMails", "department")
@@ -99,8 +100,8 @@ def _validation_cost(gen, list_s: float, sel_s: float, pages: int, rps: float) -
     sel_page += fast_page
     list_share = max(fast_page * pages / list_s, sel_page * pages / sel_s)
     one = users[0]
-    one_cost = (max(0.0, _per_call(lambda: sapp._project(one, sapp.DEFAULT_USER_PROPS), 20_000)
-                    - _per_call(lambda: bare(one, sapp.DEFAULT_USER_PROPS), 20_000))
+    one_cost = (max(0.0, _per_call(lambda: sapp._project(one, DEFAULT_USER_PROPS), 20_000)
+                    - _per_call(lambda: bare(one, DEFAULT_USER_PROPS), 20_000))
                 + _per_call(lambda: parse_select(None, props), 20_000))
     rps_share = one_cost * rps
     body = {"department": "Sales", "jobTitle": "Engineer", "city": "Oslo", "employeeId": "E123",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import os
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from . import rules
 from .errors import ConfigError, ConfigIssue, PathT, did_you_mean
 from .explain import issues_from
 from .models import ScopingFilter
+from .packaged import default_config_path
 from .topology import Topology, expand
 from .yaml_source import YamlSource, read_yaml
 
@@ -30,11 +30,6 @@ _INLINE_CREDENTIAL_HELP = (
     "Delete it, keep the secret in an environment variable or a file readable only by the pipeline, and "
     "write `credential: {env: XTS_SECRET_<TENANT>}` or `credential: {file: /path/to/secret}`."
 )
-
-
-def default_config_path() -> Path:
-    """The demo merger topology shipped inside the package."""
-    return Path(str(resources.files("xts_pipeline").joinpath("demo", "topology.yaml")))
 
 
 def resolve_config_path(cli_value: str | os.PathLike[str] | None, *, fallback_to_demo: bool = False) -> Path:

@@ -31,6 +31,7 @@ from .models import (
     TenantConfig,
     TopologyBlock,
 )
+from .packaged import default_config_path
 from .permissions import PermissionNeed
 from .permissions import permission_needs as _permission_needs
 
@@ -224,8 +225,6 @@ class Topology(StrictModel):
         if home:
             return Path(home).expanduser() / "xts.duckdb"
         if self._source_file:
-            from .loader import default_config_path
-
             src = Path(self._source_file)
             if src.resolve() != default_config_path().resolve():
                 return src.resolve().parent / "xts.duckdb"

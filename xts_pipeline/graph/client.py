@@ -11,7 +11,7 @@ import random
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import orjson
 import requests
@@ -35,6 +35,7 @@ from .errors import (
 from .http import make_session
 from .odata import Filter
 from .retry import RETRYABLE_STATUS, backoff_delay, parse_retry_after
+from .urls import build_url, segment
 
 __all__ = ["GraphClient"]
 
@@ -42,14 +43,6 @@ log = logging.getLogger("xts_pipeline.graph")
 
 DELTA_EXPIRED_CODES = frozenset({"syncStateNotFound", "resyncRequired", "syncStateInvalid"})
 TIMEOUT = (10.0, 120.0)  # (connect, read) seconds
-
-
-def build_url(url: str, params: Mapping[str, Any] | None) -> str:
-    """`url?params` with %20 for spaces (not '+') so OData literals reach Graph byte-for-byte."""
-    if not params:
-        return url
-    query = urlencode({k: str(v) for k, v in params.items()}, quote_via=quote, safe="$,/:()@")
-    return f"{url}{'&' if '?' in url else '?'}{query}"
 
 
 def _check_session(session: requests.Session, tenant: str) -> None:
@@ -273,11 +266,6 @@ class GraphClient:
     def find_users(self, filter: str | Filter, select: Iterable[str] = ("id",),
                    limit: int = 1000) -> list[dict[str, Any]]:
         return reader.find_users(self, filter, select, limit)
-
-
-def segment(value: str) -> str:
-    """A path segment from an id: percent-encoded so it can't add path or query parts."""
-    return quote(str(value), safe="")
 
 
 __all__ += ["segment", "build_url", "DeltaTokenExpiredError"]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import DeltaTokenExpiredError, GraphError, NotFoundError
 from .odata import Filter, needs_advanced, prop
+from .urls import segment
 
 if TYPE_CHECKING:
     from .client import GraphClient
@@ -82,7 +83,6 @@ def iter_groups(client: GraphClient, select: Iterable[str], filter: str | Filter
 def iter_group_members(client: GraphClient, group_id: str, select: Iterable[str] = ("id",),
                        top: int = 999) -> Iterator[list[dict[str, Any]]]:
     """Direct members of a group (Entra's scoping counts direct members only), page by page."""
-    from .client import segment
 
     params, headers = _list_params(select, None, top, None)
     return _pages(client, f"groups/{segment(group_id)}/members", params, headers)
@@ -97,7 +97,6 @@ def iter_directory_roles(client: GraphClient) -> Iterator[list[dict[str, Any]]]:
 def iter_role_members(client: GraphClient, role_id: str,
                       select: Iterable[str] = ("id",)) -> Iterator[list[dict[str, Any]]]:
     """Holders of one directory role (users, and service principals, which callers may ignore)."""
-    from .client import segment
 
     return _pages(client, f"directoryRoles/{segment(role_id)}/members", {"$select": _select(select)}, None)
 
@@ -123,7 +122,6 @@ def verified_domains(client: GraphClient) -> list[dict[str, Any]]:
 
 def partner_sync_policy(client: GraphClient, partner_tenant_id: str) -> dict[str, Any] | None:
     """The target's inbound identitySynchronization setting for a partner, or None if not configured."""
-    from .client import segment
 
     path = f"policies/crossTenantAccessPolicy/partners/{segment(partner_tenant_id)}/identitySynchronization"
     try:
@@ -145,7 +143,6 @@ def _short_name(full: str) -> str | None:
 
 def registered_extensions(client: GraphClient, app_object_id: str) -> set[str]:
     """Full names of the user directory extensions registered on the app (GET extensionProperties)."""
-    from .client import segment
 
     out: set[str] = set()
     for body in client.iter_pages(f"applications/{segment(app_object_id)}/extensionProperties"):
@@ -158,7 +155,6 @@ def registered_extensions(client: GraphClient, app_object_id: str) -> set[str]:
 def ensure_extensions(client: GraphClient, app_object_id: str, names: Iterable[str],
                       data_type: str = "String") -> dict[str, str]:
     """Register missing directory extensions on the app (GET, then POST only what is missing)."""
-    from .client import segment
 
     wanted = [prop(n) for n in names]
     path = f"applications/{segment(app_object_id)}/extensionProperties"

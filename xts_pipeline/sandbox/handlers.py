@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING
 import orjson
 
 from . import validation
-from .app import (
+from .clock import iso
+from .odata import parse_filter, parse_select
+from .store import ACTIVE, DEFAULT_USER_PROPS, DELETED
+from .wire import (
     BOOL_PROPS,
     DELTA_PAGE,
     DELTA_TOKEN_TTL_S,
@@ -27,9 +30,6 @@ from .app import (
     _ok,
     _project,
 )
-from .clock import iso
-from .odata import parse_filter, parse_select
-from .store import ACTIVE, DEFAULT_USER_PROPS, DELETED
 
 if TYPE_CHECKING:
     from .app import SandboxApp

@@ -1,0 +1,71 @@
+"""The import graph: no circle at run time (imports under TYPE_CHECKING don't count).
+
+The layer rules themselves are import-linter contracts in pyproject.toml, run by `make lint`. This test
+covers what a contract cannot say: that no group of modules imports itself back, directly or through
+others, including imports hidden inside functions. One circle is still known: `xts_pipeline.definitions`
+builds the Dagster definitions from `assets`/`checks`, and `assets.cycle` reads them back; it goes when the
+definitions move above the domain.
+"""
+
+from __future__ import annotations
+
+import grimp
+
+KNOWN = "xts_pipeline.definitions"
+
+
+def strongly_connected(adj: dict[str, set[str]]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative: each group of two or more modules that import each other."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+    for root in sorted(adj):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(adj[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            v, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(adj[child]))))
+                elif child in on_stack:
+                    low[v] = min(low[v], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                group = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    group.append(w)
+                    if w == v:
+                        break
+                if len(group) > 1:
+                    groups.append(sorted(group))
+    return groups
+
+
+def test_strongly_connected_finds_a_circle_and_only_it():
+    adj = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert strongly_connected(adj) == [["a", "b", "c"]]
+    assert strongly_connected({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_circle_at_run_time():
+    graph = grimp.build_graph("xts_pipeline", "assets", "checks", exclude_type_checking_imports=True,
+                              cache_dir=None)
+    adj = {m: {i for i in graph.find_modules_directly_imported_by(m) if i in graph.modules} for m in graph.modules}
+    circles = [g for g in strongly_connected(adj) if KNOWN not in g]
+    assert not circles, "modules that import each other (move the shared part into a module of its own): " + \
+        "; ".join(" <-> ".join(g) for g in circles)
