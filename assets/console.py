@@ -1,9 +1,10 @@
 """The console logger of every run: Dagster's colored console, minus stack traces for expected outcomes.
 
-A guardrail that blocks a pair is an expected outcome: Dagster reports it as a failed step raising
-DagsterAssetCheckFailedError (with a stack trace) and a failed run. On the console that reads like a
-crash, so those records are cut to one WARNING line naming the checks; the check results carry the
-message and the approve command. Every other error keeps its stack trace. The event log is untouched.
+A guardrail that blocks a pair no longer fails a step (assets/guarded_plan.py skips apply instead). A
+failed *blocking* check (plan_is_consistent, staged_users_schema) still makes Dagster fail its step raising
+DagsterAssetCheckFailedError with a stack trace; on the console those records are cut to one WARNING line
+naming the checks, whose results carry the reason. Every other error keeps its stack trace. The event log
+is untouched.
 """
 
 from __future__ import annotations

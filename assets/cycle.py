@@ -48,6 +48,8 @@ from xts_pipeline.guardrails.quarantine import skipped_pairs
 SUMMARY_COLUMNS = ("creates", "updates", "disables", "deletes", "restores", "skips", "held", "drift", "failures",
                    "rejected", "mapping_errors")
 CYCLE_TAG, KIND_TAG = "xts/cycle", "xts/kind"  # as in definitions.py; kind "cli" keeps the sensor off these runs
+
+
 @dataclass
 class PairOutcome:
     """What one pair's cycle did, for the summary table and the exit code.
@@ -114,12 +116,16 @@ def _failures(result: Any) -> list[str]:
 
 
 def _blocking_failed(result: Any, defs: dg.Definitions) -> tuple[list[str], str]:
-    """Failed blocking checks of a pair run, and the approve command if one of them can be approved."""
+    """Failed checks that stop a pair run (blocking ones, and the guarded plan's ERROR guardrails), and the
+    approve command if one of them can be approved."""
+    from assets.sync import GUARDED
+
     graph = defs.resolve_asset_graph()
     failed, approve = [], ""
     for ev in result.get_asset_check_evaluations():
         spec = graph.get_check_spec(ev.asset_check_key)
-        if not ev.passed and spec.blocking and ev.severity == dg.AssetCheckSeverity.ERROR:
+        stops = spec.blocking or ev.asset_key == GUARDED
+        if not ev.passed and stops and ev.severity == dg.AssetCheckSeverity.ERROR:
             failed.append(f"{ev.check_name}: {ev.description or 'failed'}")
             cmd = ev.metadata.get("approve_with")
             approve = approve or (str(cmd.value) if cmd is not None else "")
@@ -464,7 +470,11 @@ def format_summary(outcomes: list[PairOutcome], paths: Any = None) -> str:
             notes.append(f"  {shown}: {msg.strip().splitlines()[0] if msg.strip() else ''}")
 
         for msg in [*o.errors, *o.failed_checks]:
-            note(msg.split(". To approve this exact plan:")[0])
+            msg = msg.split(". To approve this exact plan:")[0]
+            if o.approve_command:  # the command is printed once, below
+                msg = msg.replace(f"`{o.approve_command}`", "the command below").replace(o.approve_command,
+                                                                                      "the command below")
+            note(msg)
         for msg in (o.blocked_reason, o.quarantined):
             if msg:
                 note(msg)

@@ -23,7 +23,7 @@ import dagster as dg
 from xts_pipeline import lease, store
 
 CYCLE_TAG = "xts/cycle"
-PAIR_STEPS = ("desired_state", "provisioning_plan", "applied_changes")
+PAIR_STEPS = ("desired_state", "provisioning_plan", "guarded_plan", "applied_changes")
 
 
 def owner_of(context: dg.AssetExecutionContext) -> str:

@@ -1,7 +1,8 @@
 """The sync assets: thin Dagster wrappers over xts_pipeline's extract, staging, desired, planner and apply.
 
 Lineage: raw_source_users -> staged_source_users (per source tenant) -> desired_state (per pair) ->
-provisioning_plan (per pair) -> applied_changes (per pair); target_snapshot (per target tenant) feeds
+provisioning_plan (per pair) -> guarded_plan (per pair: the guardrails' verdicts, assets/guarded_plan.py)
+-> applied_changes (per pair); target_snapshot (per target tenant) feeds
 desired_state and provisioning_plan. Cross-partition edges use StaticPartitionMappings built from the
 config, so the UI shows which tenants feed which pair; the data itself is read from DuckDB.
 
@@ -11,7 +12,6 @@ short writes, so applies to different targets run concurrently, each within its 
 """
 
 
-from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
@@ -29,6 +29,7 @@ STAGED = dg.AssetKey("staged_source_users")
 SNAPSHOT = dg.AssetKey("target_snapshot")
 DESIRED = dg.AssetKey("desired_state")
 PLAN = dg.AssetKey("provisioning_plan")
+GUARDED = dg.AssetKey("guarded_plan")  # assets/guarded_plan.py
 APPLIED = dg.AssetKey("applied_changes")
 DUCKDB_POOL = "duckdb"
 
@@ -64,19 +65,23 @@ def _table_md(context: dg.AssetExecutionContext, table: str, where: str, params:
 def _guardrail_verdicts(context: Any, topo: Any, pair_key: str, fingerprint: str) -> tuple[dict, list[str]]:
     """Per-user holds (change_id -> (guardrail, reason)) and blocking guardrails for this exact plan.
 
-    The same pure runner, inputs and approval as the guardrail checks, so the preview marks the users the
-    checks will hold; the checks remain what decides (they run next, and apply obeys them).
+    The same pure runner, inputs, approval and printed commands as the guarded-plan step, so the preview
+    marks the users it will hold; guarded_plan remains what decides (it runs next, and apply obeys it).
     """
+    from checks.guardrails import config_args
     from xts_pipeline.guardrails.approvals import find_approval
     from xts_pipeline.guardrails.inputs import load_pair_inputs
     from xts_pipeline.guardrails.runner import run_guardrails
 
     pair = topo.pair(pair_key)
+    policy = topo.inbound_policy(pair.target)
     try:
         with context.resources.duckdb.connect() as con:
-            inputs = load_pair_inputs(con, pair.key, pair.source, pair.target)
+            inputs = load_pair_inputs(con, pair.key, pair.source, pair.target, policy.volume.window_hours,
+                                      [p.key for p in topo.pairs() if p.target == pair.target])
             approval = find_approval(con, pair.key, fingerprint)
-        report = run_guardrails(inputs, topo.inbound_policy(pair.target), approval, fingerprint=fingerprint)
+        report = run_guardrails(inputs, policy, approval, fingerprint=fingerprint,
+                                config_args=config_args(context.resources.topology.config_path))
     except Exception as exc:  # noqa: BLE001 - the preview must never fail the plan; the checks still decide
         context.log.warning(f"plan preview of {pair.name}: guardrail verdicts unavailable ({type(exc).__name__}: {exc})")
         return {}, []
@@ -129,9 +134,9 @@ def _on_demand_md(db: Any, topo: Any, pair_key: str) -> dict[str, Any]:
     return {"on_demand_user": row[0], "on_demand_steps": dg.MetadataValue.md(on_demand.render(steps))}
 
 
-def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
-                      plan_blocking_checks: Sequence[dg.AssetCheckKey] = ()) -> list[dg.AssetsDefinition]:
-    """The six assets, partitioned as the topology says. `plan_blocking_checks`: what apply must see pass."""
+def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.AssetsDefinition]:
+    """The six assets, partitioned as the topology says (guarded_plan, between plan and apply, is built by
+    assets/guarded_plan.py)."""
     base_keys = {"duckdb", "topology"}
 
     @dg.asset(key=RAW, partitions_def=parts.sources, group_name="source", kinds={"duckdb", "python"},
@@ -278,22 +283,24 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str],
             "sync_allowed": str(summary.sync_allowed), "blocked_reason": summary.blocked_reason or "",
             "only_user": config.only_user or ""})
 
-    @dg.asset(key=APPLIED, deps=[PLAN], partitions_def=parts.pairs, group_name="pair", kinds={"duckdb", "python"},
+    @dg.asset(key=APPLIED, deps=[GUARDED], partitions_def=parts.pairs, group_name="pair", kinds={"duckdb", "python"},
               required_resource_keys=base_keys | graph_keys, code_version="1", owners=owners())
     def applied_changes(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Runs the plan through the Graph writer and records every outcome in provisioning_log.
 
-        Refuses to write when any blocking check on this plan partition failed or has not run on the
-        current plan, even when this asset is materialized on its own.
+        Reads the guardrails' verdicts from the store it writes to (guarded_plan's report on this same
+        plan: cycle and fingerprint) and refuses to write when one stops the pair or when there is none
+        for the current plan, even when this asset is materialized on its own.
         """
-        from checks.status import failed_blocking_checks
+        from xts_pipeline.guardrails import verdicts
 
         topo = context.resources.topology.load()
         spec = pair_spec(topo, context.partition_key)
         pair = topo.pair(spec.key)
         target = topo.tenant(spec.target)
         db = context.resources.duckdb.db()
-        blocked = failed_blocking_checks(context, PLAN, spec.key, db, plan_blocking_checks)
+        with context.resources.duckdb.connect() as con:
+            blocked = verdicts.apply_blocks(con, spec.key)
         ctx = apply_mod.ApplyContext(pair=spec, target_tenant_id=target.tenant_id,
                                      target_app_object_id=target.app_object_id, user_type=pair.user_type,
                                      quarantine=topo.inbound_policy(spec.target).quarantine)

@@ -19,7 +19,7 @@ START_METHOD_ENV = "XTS_SYNC_START"  # "forkserver" (default) or "spawn"
 # alone takes ~3 s and ~260 MB per process, which 'spawn' would pay again in every worker. The cycle and
 # storage modules are what each worker runs first (instance, run launch).
 PRELOAD = ("dagster", "duckdb", "pandas", "pandera.pandas", "great_expectations", "xts_pipeline.graph",
-           "assets.sync", "checks.staging_checks", "checks.plan_checks", "checks.guardrails", "checks.gx_suite",
+           "assets.sync", "assets.guarded_plan", "checks.staging_checks", "checks.plan_checks", "checks.guardrails", "checks.gx_suite",
            "assets.cycle", "assets.launch", "assets.instance_storage")
 
 

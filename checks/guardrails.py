@@ -1,39 +1,28 @@
-"""The target-side guardrails as blocking asset checks on provisioning_plan (issue 6).
+"""The guardrail checks: one per guardrail (and the quarantine), shown on the guarded plan, per pair.
 
-Thin: xts_pipeline.guardrails does the work. One multi-asset check evaluates every guardrail of a pair
-once (the plan is read once) and reports one check result per guardrail, plus the pair's quarantine.
+They only observe. assets/guarded_plan.py runs the guardrails once per plan and records the verdicts and
+holds in DuckDB (xts_pipeline.guardrails.verdicts); each check here turns one recorded verdict into an
+asset check result: passed or failed, with its message and, where an approval of this exact plan would
+let it through, the complete paste-safe approve command, said once. The checks write nothing and decide
+nothing: apply reads the same verdicts from the store.
 
-Severity: a result that must stop the pair (volume, deletions, sources, quarantine, or a per-user
-guardrail set to block_cycle) fails at ERROR, which checks.status turns into "apply nothing". A per-user
-guardrail set to block_user fails at WARN: the offending users are written to plan_exclusions, apply
-logs them as Skipped with the reason, and the rest of the plan proceeds. `warn` also fails at WARN.
-
-When the pair is stopped in a run that would apply, Dagster skips applied_changes, so the check itself
-logs every planned write as blocked (Skipped "blocked: ..."; deletes and disables as Entra's StagedDelete) with the reason.
+Severity: a verdict that stops the pair (volume, deletions, sources, quarantine, or a per-user guardrail
+set to block_cycle) fails at ERROR. A per-user guardrail set to block_user fails at WARN: its users are
+held (logged Skipped with the reason) and the rest of the plan applies. `warn` also fails at WARN.
+The checks are not Dagster-blocking (a blocking check raises, which shows an expected outcome as a
+crash with a stack trace); the guarded step withholds its output instead, so Dagster skips apply.
 """
-
 
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from assets.sync import APPLIED, pair_spec
-from xts_pipeline.apply import log_blocked
-from xts_pipeline.guardrails import quarantine
 from xts_pipeline.guardrails.approvals import approve_command as _approve_command
-from xts_pipeline.guardrails.approvals import (
-    find_approval,
-    plan_fingerprint,
-    record_approved_cycle,
-    stored_fingerprint,
-)
-from xts_pipeline.guardrails.inputs import GUARDRAIL_NAMES, load_pair_inputs, record_exclusions
-from xts_pipeline.guardrails.report import GuardrailResult
-from xts_pipeline.guardrails.runner import run_guardrails
+from xts_pipeline.guardrails.verdicts import GUARDRAIL_NAMES, QUARANTINE, Report, Verdict
 
 CHECK_PREFIX = "guardrail_"
-CHECK_NAMES = (*GUARDRAIL_NAMES, "quarantine")
+CHECK_NAMES = (*GUARDRAIL_NAMES, QUARANTINE)
 DESCRIPTIONS = {
     "sources": "Only sources the target lists, with inbound isSyncAllowed=true, may write.",
     "loop_guard": "Users who are B2B in the source (Invitation, Guest, #EXT#) never sync.",
@@ -68,6 +57,14 @@ def release_command(pair_name: str, config_path: str | None = None) -> str:
     return shell_command("xts", "release", *config_args(config_path), "--pair", pair_name)
 
 
+def guardrail_check_specs(asset_key: dg.AssetKey,
+                          partitions_def: dg.PartitionsDefinition | None = None) -> list[dg.AssetCheckSpec]:
+    """One check per guardrail and the quarantine, partitioned like the asset (by pair): the Checks tab shows
+    each pair's latest result."""
+    return [dg.AssetCheckSpec(CHECK_PREFIX + n, asset=asset_key, description=DESCRIPTIONS[n],
+                              partitions_def=partitions_def) for n in CHECK_NAMES]
+
+
 def _metadata(meta: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in meta.items():
@@ -78,98 +75,33 @@ def _metadata(meta: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _severity(result: GuardrailResult) -> dg.AssetCheckSeverity:
-    stops_pair = result.severity == "ERROR" and (result.scope == "pair" or result.blocks_cycle)
-    return dg.AssetCheckSeverity.ERROR if stops_pair else dg.AssetCheckSeverity.WARN
+def describe(pair_name: str, v: Verdict) -> str:
+    """The check's description: its pair, what it decided, and the approve command exactly once."""
+    description = v.message if pair_name in v.message else f"{pair_name}: {v.message}"
+    if v.check_name == QUARANTINE:
+        return description
+    meta = v.metadata
+    if not v.passed and v.severity == "WARN" and meta.get("scope") == "user":
+        description = (f"{meta.get('blocked_users', 0)} user(s) held (logged Skipped); the rest of the "
+                       f"plan applies. {description}")
+    if v.approve_command and v.approve_command not in description:  # say it once
+        description = f"{description}. To approve this exact plan: {v.approve_command}"
+    if meta.get("warnings"):
+        description = f"{description} (WARN: {'; '.join(meta['warnings'])})"
+    return description
 
 
-def _applies_in_this_run(context: dg.AssetCheckExecutionContext) -> bool:
-    """Is applied_changes part of this run? A dry run shows a blocked plan but logs no held writes."""
-    try:
-        return APPLIED in context.op_execution_context.job_def.asset_layer.selected_asset_keys
-    except Exception:  # noqa: BLE001 - unknown run shape: log, since held writes in the log are harmless
-        return True
-
-
-def _quarantine_result(plan_key: dg.AssetKey, pair_name: str, skip: quarantine.SkipDecision,
-                       policy: Any, config_path: str | None = None) -> dg.AssetCheckResult:
-    state = skip.state
-    active = state is not None and state.active
-    meta: dict[str, Any] = {
-        "pair": pair_name, "status": state.status if state else "never quarantined",
-        "backoff_hours": list(policy.backoff_hours), "disable_after_days": policy.disable_after_days}
-    if state is not None:
-        meta.update(reason=state.reason, since=str(state.since), attempts=state.attempts,
-                    next_retry_at=str(state.next_retry_at) if state.next_retry_at else None,
-                    released_at=str(state.released_at) if state.released_at else None,
-                    released_by=state.released_by)
-    if active:
-        meta["release_with"] = release_command(pair_name, config_path)
-    description = skip.message if active else f"{pair_name}: not quarantined"
-    return dg.AssetCheckResult(check_name=CHECK_PREFIX + "quarantine", asset_key=plan_key, passed=not skip.skipped,
-                               severity=dg.AssetCheckSeverity.ERROR, description=description,
-                               metadata=_metadata(meta))
-
-
-def build_guardrail_checks(plan_key: dg.AssetKey, pool: str | None = "duckdb",
-                           partitions_def: dg.PartitionsDefinition | None = None) -> dg.AssetChecksDefinition:
-    """One multi-asset check over `plan_key` (partitioned by pair key) yielding a result per guardrail."""
-    # Partitioned like the plan (by pair), so each guardrail's result is shown per pair in the Checks tab.
-    specs = [dg.AssetCheckSpec(CHECK_PREFIX + n, asset=plan_key, blocking=True, description=DESCRIPTIONS[n],
-                               partitions_def=partitions_def) for n in CHECK_NAMES]
-
-    @dg.multi_asset_check(specs=specs, name="guardrails", required_resource_keys={"duckdb", "topology"},
-                          pool=pool, can_subset=False)
-    def guardrails(context: dg.AssetCheckExecutionContext):
-        topo = context.resources.topology.load()
-        pair = topo.pair(context.partition_key)
-        policy = topo.inbound_policy(pair.target)
-        db = context.resources.duckdb.db()
-        with context.resources.duckdb.connect() as con:
-            inputs = load_pair_inputs(con, pair.key, pair.source, pair.target, policy.volume.window_hours,
-                                      [p.key for p in topo.pairs() if p.target == pair.target])
-            fingerprint = stored_fingerprint(con, pair.key) or plan_fingerprint(inputs.plan_rows)
-            approval = find_approval(con, pair.key, fingerprint)
-            skip = quarantine.is_skipped(con, pair.key)
-        report = run_guardrails(inputs, policy, approval, fingerprint=fingerprint,  # no connection held meanwhile
-                                config_args=config_args(context.resources.topology.config_path))
-        with context.resources.duckdb.connect() as con:
-            excluded = record_exclusions(con, report)
-            if approval is not None and not report.blocked and inputs.plan_rows:
-                record_approved_cycle(con, pair.key, inputs.plan_rows[0].get("cycle_id"), report.fingerprint)
-        command = approve_command(pair.name, report.fingerprint, context.resources.topology.config_path)
-        stops = [r for r in report.results if r.blocking]
-        if stops or skip.skipped:
-            causes = [f"{CHECK_PREFIX}{r.name}: {r.message}" for r in stops]
-            if skip.skipped:
-                causes.append(f"{CHECK_PREFIX}quarantine: {skip.message}")
-            if any(r.approvable and command not in r.message for r in stops):  # say it once
-                causes.append(f"approve this exact plan with: {command}")
-            held = log_blocked(db, pair_spec(topo, pair.key), "; ".join(causes)) if _applies_in_this_run(context) else 0
-            context.log.warning(f"guardrails block {pair.name}: {held} planned write(s) logged Skipped as blocked; "
-                                + "; ".join(causes))
-        context.log.info(f"guardrails on {pair.name}: {excluded} user(s) excluded; blocked={report.blocked}; "
-                         f"plan {report.fingerprint}")
-        for result in report.results:
-            severity = _severity(result)
-            meta = {**result.to_metadata(), "pair": pair.name, "plan_fingerprint": report.fingerprint,
-                    "severity": severity.value}
-            if result.scope == "user":
-                meta.pop("limit", None)  # per-user guardrails hold users; they have no threshold to breach
-            # Check results are per run, not per partition, in the UI: every description names its pair.
-            description = result.message if pair.name in result.message else f"{pair.name}: {result.message}"
-            if not result.passed and severity == dg.AssetCheckSeverity.WARN and result.scope == "user":
-                description = (f"{len(result.blocked_user_ids)} user(s) held (logged Skipped); the rest of the "
-                               f"plan applies. {description}")
-            if result.blocking and result.approvable:
-                meta["approve_with"] = command
-                description = f"{description}. To approve this exact plan: {command}"
-            if result.warnings:
-                description = f"{description} (WARN: {'; '.join(result.warnings)})"
-            yield dg.AssetCheckResult(
-                check_name=CHECK_PREFIX + result.name, asset_key=plan_key, passed=result.passed,
-                severity=_severity(result), description=description[:2000], metadata=_metadata(meta),
-            )
-        yield _quarantine_result(plan_key, pair.name, skip, policy.quarantine, context.resources.topology.config_path)
-
-    return guardrails
+def check_results(asset_key: dg.AssetKey, pair_name: str, report: Report) -> list[dg.AssetCheckResult]:
+    """One result per recorded verdict, read from the guarded plan's report."""
+    out = []
+    for v in report.verdicts:
+        severity = dg.AssetCheckSeverity.ERROR if v.severity == "ERROR" else dg.AssetCheckSeverity.WARN
+        meta = {**v.metadata, "pair": pair_name, "plan_fingerprint": report.fingerprint, "severity": severity.value}
+        if meta.get("scope") == "user":
+            meta.pop("limit", None)  # per-user guardrails hold users; they have no threshold to breach
+        if v.approve_command:
+            meta["approve_with"] = v.approve_command
+        out.append(dg.AssetCheckResult(
+            check_name=CHECK_PREFIX + v.check_name, asset_key=asset_key, passed=v.passed, severity=severity,
+            description=describe(pair_name, v)[:2000], metadata=_metadata(meta)))
+    return out

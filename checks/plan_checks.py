@@ -4,9 +4,9 @@
 - plan_expectations (WARN): a Great Expectations 1.x suite over the planned rows.
 - target_allows_sync (WARN): says plainly when the target's isSyncAllowed is off (apply then writes nothing).
 
-The guardrails (issue 6) are more blocking checks on PLAN, from checks/guardrails.py
-(`build_guardrail_checks`); definitions.py picks them up, and applied_changes consults every blocking
-check on PLAN (checks/status.py).
+An inconsistent plan is a real error: the blocking check fails its step, and apply re-checks the same
+invariants itself (apply.consistency_problems) when it is materialized alone. The guardrails are
+judged next, by the guarded_plan step (assets/guarded_plan.py, checks/guardrails.py).
 """
 
 

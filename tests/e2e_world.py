@@ -13,7 +13,7 @@ from typing import Any
 
 import dagster as dg
 
-from assets.sync import APPLIED, DESIRED, PLAN, RAW, SNAPSHOT, STAGED
+from assets.sync import APPLIED, DESIRED, GUARDED, PLAN, RAW, SNAPSHOT, STAGED
 from xts_pipeline import store
 from xts_pipeline.definitions import build_definitions
 from xts_pipeline.sandbox.process import SandboxProcess
@@ -86,7 +86,7 @@ class World:
         out: dict[str, Any] = {"source": self.materialize([RAW, STAGED], SRC),
                                "target": self.materialize([SNAPSHOT], DST)}
         assert out["source"].success and out["target"].success
-        out["pair"] = self.materialize([DESIRED, PLAN] if dry_run else [DESIRED, PLAN, APPLIED], PAIR)
+        out["pair"] = self.materialize([DESIRED, PLAN, GUARDED] if dry_run else [DESIRED, PLAN, GUARDED, APPLIED], PAIR)
         with store.connect(self.db) as con:
             out["plan"] = dict(con.execute("SELECT action, count(*) FROM plan WHERE pair_key = ? GROUP BY 1",
                                            [PAIR]).fetchall())

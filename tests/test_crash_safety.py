@@ -31,11 +31,11 @@ CHILD = """\
 import sys
 sys.path.insert(0, {repo!r})
 import dagster as dg
-from assets.sync import APPLIED, DESIRED, PLAN
+from assets.sync import APPLIED, DESIRED, GUARDED, PLAN
 from xts_pipeline.definitions import build_definitions
 defs = build_definitions({cfg!r}, {state!r}, {db!r})
 instance = dg.DagsterInstance.get()
-dg.materialize([*defs.assets, *defs.asset_checks], selection=[DESIRED, PLAN, APPLIED], partition_key={pair!r},
+dg.materialize([*defs.assets, *defs.asset_checks], selection=[DESIRED, PLAN, GUARDED, APPLIED], partition_key={pair!r},
                resources=defs.resources, instance=instance)
 """
 

@@ -59,7 +59,8 @@ def test_lineage_and_checks_are_as_designed(tmp_path):
     assert deps == {
         "raw_source_users": [], "staged_source_users": ["raw_source_users"], "target_snapshot": [],
         "desired_state": ["staged_source_users", "target_snapshot"],
-        "provisioning_plan": ["desired_state", "target_snapshot"], "applied_changes": ["provisioning_plan"],
+        "provisioning_plan": ["desired_state", "target_snapshot"], "guarded_plan": ["provisioning_plan"],
+        "applied_changes": ["guarded_plan"],
         # Generated from the topology: which tenants feed which pair.
         "tenant/contoso": [], "tenant/fabrikam": [], "pair/contoso__fabrikam": ["tenant/contoso", "tenant/fabrikam"],
     }
@@ -76,6 +77,15 @@ def test_lineage_and_checks_are_as_designed(tmp_path):
     assert checks[("staged_source_users", "staged_users_schema")] is True
     assert ("provisioning_plan", "plan_expectations") in checks
     assert ("staged_source_users", "staged_users_expectations") in checks
+    # The guardrails are the guarded plan's checks, one per guardrail; they observe and never raise (a block
+    # skips apply instead of failing a step), so none is a Dagster-blocking check.
+    guardrails = {n for (a, n) in checks if a == "guarded_plan"}
+    assert guardrails == {f"guardrail_{g}" for g in ("sources", "loop_guard", "volume", "deletions", "impersonation",
+                                                     "privilege", "attribute_policy", "attribute_validity",
+                                                     "quarantine")}
+    assert not any(checks[("guarded_plan", n)] for n in guardrails)
+    for name in ("pair_sync_job", "pair_dry_run_job", "provision_one_user_job"):
+        assert "guarded_plan" in {k.to_user_string() for k in d.resolve_job_def(name).asset_layer.selected_asset_keys}
     assert {j.name for j in d.jobs} >= {"pair_sync_job", "pair_dry_run_job", "provision_one_user_job"}
 
 

@@ -88,6 +88,7 @@ def test_readme_walkthrough_verbatim(day):
     printed = next(line.split("to approve it: ", 1)[1] for line in out.splitlines() if "to approve it: " in line)
     assert printed.startswith("xts approve --config my-topology.yaml --pair 'tailspin->contoso' --plan ")
     assert out.count("to approve it:") == 1  # one hint, not one per message
+    assert out.count("xts approve") == 1, out  # the guardrail's message points at it instead of repeating it
     assert {u["id"] for u in contoso_users(day)} == before
 
     # Paste it into a real shell, with a reason instead of "...".

@@ -17,7 +17,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from assets.sync import APPLIED, DESIRED, PLAN, RAW, SNAPSHOT, STAGED
+from assets.sync import APPLIED, DESIRED, GUARDED, PLAN, RAW, SNAPSHOT, STAGED
 from tests.e2e_world import SRC_PAIR, seed, tenant_yaml
 from xts_pipeline import store
 from xts_pipeline.definitions import build_definitions
@@ -76,7 +76,7 @@ class Attacked:
             assert self.materialize([RAW, STAGED], s).success
         assert self.materialize([SNAPSHOT], DST).success
         for s in sources:
-            res = self.materialize([DESIRED, PLAN, APPLIED], PAIRS[s])
+            res = self.materialize([DESIRED, PLAN, GUARDED, APPLIED], PAIRS[s])
             out[s] = {e.check_name.removeprefix("guardrail_"): e for e in res.get_asset_check_evaluations()}
             assert self.materialize([SNAPSHOT], DST).success  # the next pair sees what this one wrote
         return out
@@ -250,6 +250,7 @@ def test_flood_paced_and_split_across_sources_is_stopped_then_approved_once(w, c
     fp = vol.metadata["plan_fingerprint"].value
     # complete and paste-safe
     assert f"xts approve --config {w.cfg.resolve()} --pair '{SRC2}->{DST}' --plan {fp}" in text
+    assert text.count("xts approve") == 1, text  # said once
     monkeypatch.setenv("XTS_APPROVER", "ciso")
     args = argparse.Namespace(config=str(w.cfg), pair=f"{SRC2}->{DST}", plan=fp, reason="merger load, CHG-9")
     assert approve_command(args) == 0

@@ -17,7 +17,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from assets.sync import APPLIED, DESIRED, PLAN, RAW, SNAPSHOT, STAGED
+from assets.sync import APPLIED, DESIRED, GUARDED, PLAN, RAW, SNAPSHOT, STAGED
 from tests.e2e_world import DST, PAIR, SRC, TENANTS_AND_PAIR, World, seed
 from xts_pipeline import store
 from xts_pipeline.definitions import CYCLE_TAG, KIND_TAG, build_definitions
@@ -179,10 +179,23 @@ def test_flood_into_a_tiny_target_is_blocked_and_nothing_written(world):
     assert vol.metadata["approve_with"].value == (
         f"xts approve --config {world.cfg.resolve()} --pair '{SHOWN}' --plan {fp} --reason ...")
     assert fp in vol.description
+    assert vol.description.count("xts approve") == 1, vol.description  # said once
+    # An expected outcome, not an error: the run succeeds, no step fails, the guarded plan yields no output,
+    # so Dagster skips apply (the UI shows it skipped, not a red step with a stack trace).
+    run = res["pair"]
+    assert run.success
+    assert not [e for e in run.all_events if e.is_step_failure]
+    assert "applied_changes" in {e.step_key for e in run.all_events if e.event_type_value == "STEP_SKIPPED"}
+    assert not run.asset_materializations_for_node("applied_changes")
     assert world.target_state() == before
     log = world.log()
     assert log and {s for _, s, *_ in log} == {"Skipped"}
     assert all(r.startswith("blocked: guardrail_volume") or r.startswith("held by") for *_, r in log)
+    with store.connect(world.db) as con:  # the kind of hold is a column, not a prefix of the reason
+        holds = dict(con.execute("SELECT hold, count(*) FROM provisioning_log WHERE pair_key = ? AND cycle_id = "
+                                 "(SELECT cycle_id FROM plan_meta WHERE pair_key = ?) GROUP BY 1",
+                                 [PAIR, PAIR]).fetchall())
+    assert set(holds) == {"blocked", "held"} and holds["held"] >= held
     world.flood = res
 
 
@@ -223,11 +236,14 @@ def test_changed_plan_voids_the_approval_and_cli_prints_the_new_fingerprint(worl
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     rc = sync_command(argparse.Namespace(config=str(world.cfg), sandbox=str(world.sandbox.state_dir),
                                          pairs=SHOWN, dry_run=False))
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     fp = world.fingerprint()
     assert rc == 1 and fp != world.first_fp
     assert "blocked" in out and "guardrail_volume" in out and "approved by" not in out
     assert f"plan fingerprint {fp}; to approve it: xts approve --config " in out
+    assert out.count("xts approve") == 1, out  # the message and the command, the command once
+    assert "Traceback" not in captured.out + captured.err  # a block is an expected outcome, not a crash
     assert f" --pair '{SHOWN}' --plan {fp} --reason ..." in out
     assert world.target_state() == before
     with store.connect(world.db) as con:
@@ -276,6 +292,12 @@ def test_mass_deletion_is_staged_not_deleted(world):
     assert world.materialize([APPLIED], PAIR).success
     assert world.target_state() == before
     assert len(world.log("action = 'StagedDelete'")) == len(victims)
+    # A newer plan that the guardrails have not judged yet: applied_changes on its own refuses it too.
+    assert world.materialize([PLAN], PAIR).success
+    res = world.materialize([APPLIED], PAIR)
+    assert res.success and world.target_state() == before
+    refused = res.asset_materializations_for_node("applied_changes")[0].metadata["blocked_reason"].value
+    assert "the guardrails have not judged the current plan" in refused
     for uid, dept in world.victims.items():
         world.patch_source(uid, {"department": dept})
 
@@ -295,7 +317,7 @@ def test_loop_a_source_guest_is_never_synced(world):
                         json={"userType": "Guest", "creationType": "Invitation"})
     assert world.materialize([RAW, STAGED], SRC).success
     before = world.target_state()
-    res = world.materialize([PLAN, APPLIED], PAIR)
+    res = world.materialize([PLAN, GUARDED, APPLIED], PAIR)
     loop = world.checks(res)["loop_guard"]
     assert not loop.passed and "B2B in the source" in loop.description
     assert legal["userPrincipalName"] in loop.description
@@ -333,7 +355,7 @@ def test_quarantine_engages_is_skipped_by_the_schedule_and_released(world, capsy
 
         # Run by hand anyway: the quarantine check fails at ERROR and nothing is written.
         before = world.target_state()
-        res = world.materialize([DESIRED, PLAN, APPLIED], PAIR)
+        res = world.materialize([DESIRED, PLAN, GUARDED, APPLIED], PAIR)
         q = world.checks(res)["quarantine"]
         assert not q.passed and q.severity == dg.AssetCheckSeverity.ERROR and "quarantined" in q.description
         assert world.target_state() == before
@@ -389,7 +411,7 @@ def test_unreadable_role_holders_warn_instead_of_failing(world):
         warning = snap.asset_materializations_for_node("target_snapshot")[0].metadata["warnings"].value
         assert "WARN: target dst: directory role holders were not read" in warning
         assert "RoleManagement.Read.Directory" in warning
-        imp = world.checks(world.materialize([DESIRED, PLAN], PAIR))["impersonation"]
+        imp = world.checks(world.materialize([DESIRED, PLAN, GUARDED], PAIR))["impersonation"]
         assert any("RoleManagement.Read.Directory" in w for w in imp.metadata["warnings"].value)
         assert "WARN: target dst: directory role holders were not read" in imp.description
     finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from assets.sync import APPLIED, DESIRED, PLAN, RAW, STAGED
+from assets.sync import APPLIED, DESIRED, GUARDED, PLAN, RAW, STAGED
 from tests.e2e_world import DST, PAIR, SRC, World, make_world
 from xts_pipeline import store
 
@@ -201,10 +201,11 @@ def test_target_policy_off_means_no_writes(world):
 def test_apply_alone_refuses_a_plan_whose_checks_did_not_run(world):
     u = src_user(world, lambda u: u["id"] in linked(world) and u["accountEnabled"])
     patch_source(world, u["id"], {"jobTitle": "Unchecked"})
-    world.cycle(dry_run=True)  # plan + checks
+    world.cycle(dry_run=True)  # plan + guarded plan + checks
     import dagster as dg
 
-    # Re-plan without its checks, then materialize applied_changes on its own.
+    # Re-plan without its checks or the guarded step, then materialize applied_changes on its own: the
+    # guardrails' verdicts in the store are for the old plan, so apply writes nothing.
     res = world.materialize(dg.AssetSelection.assets(DESIRED, PLAN).without_checks(), PAIR)
     assert res.success
     res = world.materialize([APPLIED], PAIR)
@@ -212,7 +213,7 @@ def test_apply_alone_refuses_a_plan_whose_checks_did_not_run(world):
     with store.connect(world.db) as con:
         rows = con.execute("SELECT status, reason FROM provisioning_log WHERE cycle_id = "
                            "(SELECT cycle_id FROM plan_meta WHERE pair_key = ?)", [PAIR]).fetchall()
-    assert rows and all(s == "Skipped" and "has not run on the current plan" in r for s, r in rows)
+    assert rows and all(s == "Skipped" and "the guardrails have not judged the current plan" in r for s, r in rows)
     assert linked(world)[u["id"]]["jobTitle"] != "Unchecked"
     assert world.cycle()["log"] == {"update/Success": 1}
 
@@ -233,7 +234,7 @@ def test_on_demand_provisioning_of_one_user(world):
     patch_source(world, a["id"], {"jobTitle": "On Demand"})
     patch_source(world, b["id"], {"jobTitle": "Next Cycle"})
     assert world.materialize([RAW, STAGED], SRC).success
-    res = world.materialize([DESIRED, PLAN, APPLIED], PAIR, run_config={
+    res = world.materialize([DESIRED, PLAN, GUARDED, APPLIED], PAIR, run_config={
         "ops": {"provisioning_plan": {"config": {"only_user": a["userPrincipalName"]}}}})
     assert res.success
     assert linked(world)[a["id"]]["jobTitle"] == "On Demand"

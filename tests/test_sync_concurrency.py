@@ -240,7 +240,7 @@ def test_a_second_cycle_waits_for_the_first_and_then_has_nothing_to_do(world):
 
 
 def test_a_cycle_and_a_ui_materialization_of_the_same_pair(world, monkeypatch):
-    from assets.sync import APPLIED, DESIRED, PLAN
+    from assets.sync import APPLIED, DESIRED, GUARDED, PLAN
     from xts_pipeline import lease
     from xts_pipeline.definitions import build_definitions
 
@@ -252,7 +252,7 @@ def test_a_cycle_and_a_ui_materialization_of_the_same_pair(world, monkeypatch):
 
     def ui():
         with dg.DagsterInstance.from_config(str(world["home"])) as inst:
-            return dg.materialize([*defs.assets, *defs.asset_checks], selection=[DESIRED, PLAN, APPLIED],
+            return dg.materialize([*defs.assets, *defs.asset_checks], selection=[DESIRED, PLAN, GUARDED, APPLIED],
                                   partition_key="s1__t1", resources=defs.resources, instance=inst, raise_on_error=False)
 
     try:

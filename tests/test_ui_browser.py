@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("XTS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 PLAN_ASSET = "provisioning_plan"  # the asset whose page shows the plan preview
-CHECKED_ASSET = "provisioning_plan"  # the asset the guardrail checks are defined on
+CHECKED_ASSET = "guarded_plan"  # the asset the guardrail checks are defined on (assets/guarded_plan.py)
 
 
 def _missing() -> str | None:

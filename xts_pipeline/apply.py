@@ -468,17 +468,19 @@ def _held_entries(pair: PairSpec, cycle_id: str, rows: list[dict], excluded: dic
     for r in rows:
         if r["action"] == "skip":
             continue
-        why = f"held by {excluded[r['change_id']]}" if r["change_id"] in excluded else f"blocked: {reason}"
+        held = r["change_id"] in excluded
+        why = f"held by {excluded[r['change_id']]}" if held else f"blocked: {reason}"
         staged = "StagedDelete" if r["action"] in _REMOVALS else None
-        out.append(_pair_entry(pair, cycle_id, r, "skipped", reason=why, entra_action=staged))
+        out.append(_pair_entry(pair, cycle_id, r, "skipped", reason=why, entra_action=staged,
+                               hold="held" if held else "blocked"))
     return out
 
 
 def log_blocked(db: str | Path | None, pair: PairSpec, reason: str) -> int:
     """Log every planned write of the pair's current plan as held (Skipped / StagedDelete) with `reason`.
 
-    Called by the guardrail checks when they stop a pair (Dagster then skips apply in that run), and by
-    apply when it refuses. Idempotent per cycle: a second call replaces the first one's entries.
+    Called by the guarded-plan step when the guardrails stop a pair (Dagster then skips apply in that
+    run), and by apply when it refuses. Idempotent per cycle: a second call replaces the first one's entries.
     """
     meta, rows, excluded, _ = _load(db, pair.key)
     if meta is None:
@@ -487,7 +489,7 @@ def log_blocked(db: str | Path | None, pair: PairSpec, reason: str) -> int:
     with store.connect(db) as con:
         con.execute("BEGIN")
         con.execute("DELETE FROM provisioning_log WHERE pair_key = ? AND cycle_id = ? AND status = 'Skipped' "
-                    "AND (reason LIKE 'blocked:%' OR reason LIKE 'held by%')", [pair.key, meta["cycle_id"]])
+                    "AND hold IS NOT NULL", [pair.key, meta["cycle_id"]])
         write_log(con, entries)
         con.execute("COMMIT")
     return len(entries)
@@ -511,7 +513,7 @@ def apply_pair(db: str | Path | None, ctx: ApplyContext, client: Any, *, blocked
                writer: Any = None) -> ApplyResult:
     """Execute the stored plan of `ctx.pair`; every outcome lands in `provisioning_log`.
 
-    `blocked_by` lists failed blocking checks (read from Dagster by the caller): with any, or with the
+    `blocked_by` lists what stops the pair (the guarded plan's verdicts, read from the store by the caller): with any, or with the
     target's isSyncAllowed false, nothing is written and every planned write is logged as Skipped.
     After writing, the pair's quarantine is updated from the outcomes (ctx.quarantine); credentials the
     target refuses quarantine the pair at once and raise PairQuarantinedError.
@@ -540,7 +542,7 @@ def apply_pair(db: str | Path | None, ctx: ApplyContext, client: Any, *, blocked
         _tally(result, _held_entries(ctx.pair, cycle_id, rows, excluded, result.blocked_reason))
         return result
     skipped = [_entry(ctx, cycle_id, r, "skipped") for r in rows if r["action"] == "skip"]
-    skipped += [_entry(ctx, cycle_id, r, "skipped", reason=f"held by {excluded[r['change_id']]}")
+    skipped += [_entry(ctx, cycle_id, r, "skipped", reason=f"held by {excluded[r['change_id']]}", hold="held")
                 for r in rows if r["action"] != "skip" and r["change_id"] in excluded]
     todo = [r for r in rows if r["action"] != "skip" and r["change_id"] not in excluded]
     skipped += drift_entries(db, ctx.pair, cycle_id)

@@ -12,7 +12,6 @@ concurrently (run queue); DuckDB-only steps share the "duckdb" pool of limit 1 (
 """
 
 
-import importlib.util
 import os
 import warnings
 from pathlib import Path
@@ -21,9 +20,10 @@ from typing import Any
 import dagster as dg
 
 from assets.console import console_logger
+from assets.guarded_plan import build_guarded_plan
 from assets.partitions import build_partitions
 from assets.resources import StagingDuckDB, TopologyResource, graph_resources, load_topology
-from assets.sync import APPLIED, DESIRED, PLAN, RAW, SNAPSHOT, STAGED, build_sync_assets
+from assets.sync import APPLIED, DESIRED, GUARDED, PLAN, RAW, SNAPSHOT, STAGED, build_sync_assets
 from assets.topology_assets import build_topology_specs
 from checks.plan_checks import build_plan_checks
 from checks.staging_checks import build_desired_checks, build_staging_checks
@@ -48,16 +48,6 @@ def cron_for_interval(minutes: int) -> list[str]:
     return [f"{m} {','.join(map(str, hours))} * * *" for m, hours in sorted(by_minute.items())]
 
 
-def _guardrail_checks(partitions_def: dg.PartitionsDefinition | None = None) -> list[Any]:
-    """Guardrail checks on the plan (issue 6, checks/guardrails.py), when that module exists."""
-    if importlib.util.find_spec("checks.guardrails") is None:
-        return []
-    from checks.guardrails import build_guardrail_checks
-
-    built = build_guardrail_checks(PLAN, partitions_def=partitions_def)
-    return list(built) if isinstance(built, list | tuple) else [built]
-
-
 def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None = None,
                       duckdb_path: str | os.PathLike[str] | None = None) -> dg.Definitions:
     """Definitions for one topology (tests and the CLI call this with their own paths)."""
@@ -68,10 +58,9 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
     graphs = graph_resources(config_path, sandbox)
     db = str(Path(duckdb_path).absolute()) if duckdb_path else str(paths.duckdb_path(topo))
     # Partitioned checks (per source tenant, per pair): the Checks tab shows each partition's latest result.
-    checks = [*build_staging_checks(parts.sources), *build_desired_checks(parts.pairs), *build_plan_checks(parts.pairs),
-              *_guardrail_checks(parts.pairs)]
-    plan_blocking = [spec.key for c in checks for spec in c.check_specs if spec.asset_key == PLAN and spec.blocking]
-    sync_assets = build_sync_assets(parts, set(graphs), plan_blocking)
+    checks = [*build_staging_checks(parts.sources), *build_desired_checks(parts.pairs), *build_plan_checks(parts.pairs)]
+    # The guardrail checks belong to the guarded-plan step (assets/guarded_plan.py), which apply obeys.
+    sync_assets = [*build_sync_assets(parts, set(graphs)), build_guarded_plan(parts.pairs)]
 
     source_job = dg.define_asset_job("source_job", selection=dg.AssetSelection.assets(RAW, STAGED),
                                      tags={KIND_TAG: "source"},
@@ -79,14 +68,14 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
     target_job = dg.define_asset_job("target_job", selection=dg.AssetSelection.assets(SNAPSHOT),
                                      tags={KIND_TAG: "target"},
                                      description="snapshot one target tenant")
-    pair_job = dg.define_asset_job("pair_sync_job", selection=dg.AssetSelection.assets(DESIRED, PLAN, APPLIED),
+    pair_job = dg.define_asset_job("pair_sync_job", selection=dg.AssetSelection.assets(DESIRED, PLAN, GUARDED, APPLIED),
                                    tags={KIND_TAG: "pair"},
-                                   description="desired state, plan, checks and apply for one pair")
-    dry_run_job = dg.define_asset_job("pair_dry_run_job", selection=dg.AssetSelection.assets(DESIRED, PLAN),
+                                   description="desired state, plan, guardrails and apply for one pair")
+    dry_run_job = dg.define_asset_job("pair_dry_run_job", selection=dg.AssetSelection.assets(DESIRED, PLAN, GUARDED),
                                       tags={KIND_TAG: "dry-run"},
                                       description="plan only: shows the full plan, writes nothing to Graph")
     one_user_job = dg.define_asset_job(
-        "provision_one_user_job", selection=dg.AssetSelection.assets(DESIRED, PLAN, APPLIED),
+        "provision_one_user_job", selection=dg.AssetSelection.assets(DESIRED, PLAN, GUARDED, APPLIED),
         tags={KIND_TAG: "on-demand"},
         # No default config: a default user would be silently replaced by nothing, and the run would sync the
         # whole pair. The plan step refuses to run this job without ops.provisioning_plan.config.only_user.

@@ -143,7 +143,7 @@ def status_rows(con: Any, topology: Any) -> list[dict]:
         log = dict(con.execute("SELECT status, count(*) FROM provisioning_log WHERE pair_key = ? AND cycle_id = ? "
                                "GROUP BY 1", [p.key, cycle]).fetchall()) if cycle else {}
         blocked = con.execute("SELECT count(*) FROM provisioning_log WHERE pair_key = ? AND cycle_id = ? "
-                              "AND status = 'Skipped' AND reason LIKE 'blocked:%'", [p.key, cycle]).fetchone()[0]
+                              "AND status = 'Skipped' AND hold = 'blocked'", [p.key, cycle]).fetchone()[0]
         held = con.execute("SELECT count(DISTINCT change_id) FROM plan_exclusions WHERE pair_key = ? AND cycle_id = ?",
                            [p.key, cycle]).fetchone()[0]
         rejected = con.execute("SELECT count(*) FROM rejected_users WHERE tenant = ?", [p.source]).fetchone()[0]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from xts_pipeline import store
+from xts_pipeline.guardrails import verdicts
 from xts_pipeline.scoping import attribute_getter, compile_filters, is_internal_member
 
 
@@ -120,6 +121,10 @@ def explain(db: str | Path, topology: Any, pair_key: str, who: str, cycle_id: st
             guard = Step("Guardrails of the target", "Held", [f"held by {c}: {r}" for c, r in holds])
         if meta and meta[1]:
             guard.outcome, guard.details = "Blocked", [*guard.details, f"pair blocked: {meta[1]}"]
+        report, _ = verdicts.current(con, pair.key)  # the guarded plan's verdicts on this same plan
+        for v in report.stops() if report is not None else ():
+            guard.outcome, guard.details = "Blocked", [*guard.details, f"pair blocked by guardrail_{v.check_name}: "
+                                                                       f"{v.message}"]
         steps.append(guard)
         logs = {r[0]: r[1:] for r in con.execute(
             """SELECT change_id, status, error_code, error_message, reason FROM provisioning_log

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from xts_pipeline import store
 from xts_pipeline.external import external_sql
+from xts_pipeline.guardrails import verdicts
 from xts_pipeline.guardrails.approvals import plan_fingerprint
 from xts_pipeline.mappings import FILL_KEY
 
@@ -103,7 +104,7 @@ d AS (SELECT *, lower(coalesce(mail, user_principal_name)) AS addr FROM d_all
          OR source_object_id IN (SELECT sid FROM mgr_unresolved)
          OR source_object_id IN (SELECT source_object_id FROM provisioning_log WHERE pair_key = $pair
                                  AND cycle_id = $last_cycle AND source_object_id IS NOT NULL
-                                 AND (status = 'Failure' OR reason LIKE 'blocked:%' OR reason LIKE 'held by%')))),
+                                 AND (status = 'Failure' OR hold IS NOT NULL)))),
 -- a link the store recorded after the target snapshot was read, whose user that snapshot could not see yet:
 -- never provisioned again from a stale snapshot (that would invite a second account)
 unseen_link AS (
@@ -514,7 +515,7 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
                                [params["now"], last_full[0], FULL_PLAN_EVERY_HOURS]).fetchone()[0])
         params.update(full=bool(full), since=None if full else wm[0], last_cycle=None if full else wm[1])
         con.execute("DELETE FROM plan WHERE pair_key = ?", [pair.key])
-        con.execute("DELETE FROM plan_exclusions WHERE pair_key = ?", [pair.key])
+        verdicts.clear(con, pair.key)  # a new plan: the old plan's guardrail verdicts and holds no longer apply
         con.execute(NORM_MACRO)
         con.execute(SEED_APPLIED_SQL, {"pair": pair.key, "target": pair.target})
         con.execute(f"INSERT INTO plan {PLAN_SQL}", params)  # noqa: S608 - constant SQL, values bound

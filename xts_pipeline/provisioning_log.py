@@ -19,8 +19,10 @@ ENTRA_ACTION = {"create": "Create", "adopt": "Update", "update": "Update", "mana
 ENTRA_STATUS = {"success": "Success", "failed": "Failure", "skipped": "Skipped", "warning": "Warning"}
 COLUMNS: tuple[str, ...] = ("cycle_id", "change_id", "pair_key", "logged_at", "action", "status", "operation",
            "source_tenant_id", "source_object_id", "source_upn", "target_tenant", "target_user_id",
-           "modified_properties", "error_code", "error_message", "duration_ms", "reason")
-_INSERT = "INSERT INTO provisioning_log VALUES (" + ", ".join("?" * len(COLUMNS)) + ")"  # noqa: S608
+           "modified_properties", "error_code", "error_message", "duration_ms", "reason", "hold")
+HOLDS = ("held", "blocked")  # `hold` of a Skipped entry: a per-user guardrail held the user, or the pair was stopped
+_INSERT = (f"INSERT INTO provisioning_log ({', '.join(COLUMNS)}) VALUES ("  # noqa: S608 - constant column names
+           + ", ".join("?" * len(COLUMNS)) + ")")
 
 
 @dataclass
@@ -46,6 +48,7 @@ class LogEntry:
     # Entra's action word when it is not the operation's own: "StagedDelete" for a delete or disable that
     # a blocked cycle holds back (Entra's accidental-deletion prevention shows them so).
     entra_action: str | None = None
+    hold: str | None = None  # one of HOLDS for a write that was kept back; the reason says by what
 
     def row(self) -> list:
         return [
@@ -54,7 +57,7 @@ class LogEntry:
             ENTRA_STATUS[self.status], self.operation, self.source_tenant_id, self.source_object_id,
             self.source_upn, self.target_tenant, self.target_user_id,
             orjson.dumps(self.modified_properties).decode(), self.error_code, self.error_message,
-            self.duration_ms, self.reason,
+            self.duration_ms, self.reason, self.hold,
         ]
 
 

@@ -76,8 +76,14 @@ SCHEMA: tuple[str, ...] = (
         pair_key VARCHAR PRIMARY KEY, cycle_id VARCHAR, fingerprint VARCHAR, sync_allowed BOOLEAN,
         blocked_reason VARCHAR, planned_at TIMESTAMP, full_plan BOOLEAN, full_at TIMESTAMP,
         only_user VARCHAR)""",
+    # Users a per-user guardrail holds out of the current plan (owner: xts_pipeline.guardrails.verdicts).
     """CREATE TABLE IF NOT EXISTS plan_exclusions (
         pair_key VARCHAR, cycle_id VARCHAR, change_id VARCHAR, check_name VARCHAR, reason VARCHAR)""",
+    # The guarded plan's report: each guardrail's verdict on one plan (owner: xts_pipeline.guardrails.verdicts).
+    """CREATE TABLE IF NOT EXISTS guardrail_verdicts (
+        pair_key VARCHAR, cycle_id VARCHAR, fingerprint VARCHAR, check_name VARCHAR, passed BOOLEAN,
+        stops_pair BOOLEAN, severity VARCHAR, message VARCHAR, approve_command VARCHAR, metadata JSON,
+        evaluated_at TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS links (
         pair_key VARCHAR, source_tenant_id VARCHAR, source_object_id VARCHAR, target_tenant VARCHAR,
         target_user_id VARCHAR, state VARCHAR, linked_at TIMESTAMP, deleted_at TIMESTAMP,
@@ -94,7 +100,8 @@ SCHEMA: tuple[str, ...] = (
         cycle_id VARCHAR, change_id VARCHAR, pair_key VARCHAR, logged_at TIMESTAMP, action VARCHAR,
         status VARCHAR, operation VARCHAR, source_tenant_id VARCHAR, source_object_id VARCHAR,
         source_upn VARCHAR, target_tenant VARCHAR, target_user_id VARCHAR, modified_properties JSON,
-        error_code VARCHAR, error_message VARCHAR, duration_ms DOUBLE, reason VARCHAR)""",
+        error_code VARCHAR, error_message VARCHAR, duration_ms DOUBLE, reason VARCHAR,
+        hold VARCHAR)""",
     # Incremental steps: the newest raw_users.updated_at a step has consumed, and what it was computed with.
     """CREATE TABLE IF NOT EXISTS watermarks (name VARCHAR PRIMARY KEY, value TIMESTAMP, info VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS approvals (
@@ -120,6 +127,10 @@ MIGRATIONS: tuple[str, ...] = (
     # Per property, the value this pair last wrote to the target user (the three-way diff's base).
     "ALTER TABLE links ADD COLUMN IF NOT EXISTS applied JSON",
     "ALTER TABLE plan_meta ADD COLUMN IF NOT EXISTS drift BIGINT",
+    # Why a Skipped entry was not written: 'held' (a per-user guardrail) or 'blocked' (the pair was stopped).
+    "ALTER TABLE provisioning_log ADD COLUMN IF NOT EXISTS hold VARCHAR",
+    """UPDATE provisioning_log SET hold = CASE WHEN starts_with(reason, 'blocked:') THEN 'blocked' ELSE 'held' END
+       WHERE hold IS NULL AND status = 'Skipped' AND (starts_with(reason, 'blocked:') OR starts_with(reason, 'held by'))""",
 )
 
 TABLES = tuple(stmt.split("EXISTS", 1)[1].split("(", 1)[0].strip() for stmt in SCHEMA)

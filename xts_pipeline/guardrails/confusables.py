@@ -196,3 +196,60 @@ def describe_lookalikes(text: str) -> list[str]:
         else:
             out.append(f"{name.lower()} {ch}" if name else f"U+{ord(ch):04X}")
     return out
+
+
+
+# Bulk forms of `skeleton` and `words` for many values at once (the impersonation guardrail's hot loop):
+# ASCII values are joined with newlines and folded in a few C-level passes, so a value costs a share of
+# a handful of `str` scans instead of a dozen Python calls. str.translate is fast only while every
+# character maps to at most one character, so the one two-character fold (m -> rn) is a `replace` after it.
+# Non-ASCII values, and the rare ASCII value holding a newline, go through `skeleton` / `words` one by one.
+# A property test checks both give the same keys.
+_SEP = "\n"
+_TRAILING_DIGITS = re.compile(r"(?<=[A-Za-z])[0-9]+(?=[^A-Za-z0-9]|$)", re.MULTILINE)  # digits ending a word
+_ONE_TO_ONE: dict[int, str | None] = {**{cp: v for cp, v in _ASCII_TABLE.items() if v != "rn"}, ord("m"): "m",
+                                      ord("M"): "m", ord(_SEP): _SEP}
+_ONE_TO_ONE_SPACED: dict[int, str | None] = {**_ONE_TO_ONE, ord(" "): " "}
+_SPLIT_KEEP_SEP: dict[int, str] = {**_ASCII_SPLIT, ord(_SEP): _SEP}
+
+
+def _bulk(values: list[str]) -> list[int]:
+    return [i for i, v in enumerate(values) if v and v.isascii() and _SEP not in v]
+
+
+def skeletons(values: list[str]) -> list[str]:
+    """`[skeleton(v) for v in values]`, with ASCII values folded together."""
+    joined = _SEP.join(values)
+    if joined.isascii() and joined.count(_SEP) == len(values) - 1:  # all ASCII, no value holds the separator
+        return joined.translate(_ONE_TO_ONE).replace("m", "rn").split(_SEP) if values else []
+    out = [""] * len(values)
+    plain = _bulk(values)
+    folded = _SEP.join([values[i] for i in plain]).translate(_ONE_TO_ONE).replace("m", "rn")
+    for i, key in zip(plain, folded.split(_SEP) if plain else [], strict=True):
+        out[i] = key
+    done = set(plain)
+    for i, v in enumerate(values):
+        if v and i not in done:
+            out[i] = skeleton(v)
+    return out
+
+
+def words_of(values: list[str]) -> list[list[str]]:
+    """`[words(v) for v in values]`, with ASCII values split, stripped of trailing digits and folded together."""
+    joined = _SEP.join(values)
+    if joined.isascii() and joined.count(_SEP) == len(values) - 1:  # all ASCII, no value holds the separator
+        if not values:
+            return []
+        split = _TRAILING_DIGITS.sub("", joined.translate(_SPLIT_KEEP_SEP))
+        return [line.split() for line in split.translate(_ONE_TO_ONE_SPACED).replace("m", "rn").split(_SEP)]
+    out: list[list[str]] = [[] for _ in values]
+    plain = _bulk(values)
+    split = _TRAILING_DIGITS.sub("", _SEP.join([values[i] for i in plain]).translate(_SPLIT_KEEP_SEP))
+    lines = split.translate(_ONE_TO_ONE_SPACED).replace("m", "rn").split(_SEP) if plain else []
+    for i, line in zip(plain, lines, strict=True):
+        out[i] = line.split()
+    done = set(plain)
+    for i, v in enumerate(values):
+        if v and i not in done:
+            out[i] = words(v)
+    return out

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import permutations
+from itertools import chain, permutations
 from typing import Any
 
-from .confusables import bidi_controls, describe_lookalikes, skeleton, words
+from .confusables import bidi_controls, describe_lookalikes, skeleton, skeletons, words, words_of
+from .gc_pause import gc_paused
 from .policy import ExemptEntry, InboundPolicy
 from .report import GuardrailResult, cap, per_user_result
 from .rows import after, incoming, user_ref
@@ -179,23 +180,95 @@ def find_impersonations(
     `exempt` entries count only for `source` (this pair's source); an address entry only when its domain
     is one of `verified_domains` (the source tenant's verified domains; empty = none trusted).
     """
+    with gc_paused():  # many small objects, no cycles (see gc_pause)
+        return _find(rows, protected, min_length, exempt, source, verified_domains, min_words, min_word_length)
+
+
+def _find(rows: Iterable[Mapping[str, Any]], protected: Sequence[ProtectedIdentity] | ProtectedIndex, min_length: int,
+          exempt: Iterable[ExemptEntry], source: str | None, verified_domains: Iterable[str], min_words: int,
+          min_word_length: int) -> list[dict[str, Any]]:
     index = protected if isinstance(protected, ProtectedIndex) else build_index(
         protected, min_length, min_words, min_word_length)
     ids, addresses = _exemptions(exempt, source, verified_domains)
-    found: list[dict[str, Any]] = []
-    keys = set(index.whole) | set(index.by_pair) | set(index.joined)
+    judged: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
     for row in incoming(rows):
         record = after(row)
         if record is None:
             continue
         if (ids or addresses) and _is_exempt(row, ids, addresses):
             continue
-        hit = _bidi(record)
-        if hit is None and index and not keys.isdisjoint(_candidates(record)):
+        judged.append((row, record))
+    records = [rec for _, rec in judged]
+    columns = {f: _column(records, f) for f in IDENTITY_FIELDS}
+    plain = _all_ascii(columns, len(records))  # a bidi control is not ASCII: only the other records need `_bidi`
+    suspect = suspects(records, index, columns) if index else [False] * len(records)
+    found: list[dict[str, Any]] = []
+    for (row, record), ascii_only, maybe in zip(judged, plain, suspect, strict=True):
+        hit = None if ascii_only else _bidi(record)
+        if hit is None and maybe:
             hit = _match(record, index, row.get("target_user_id"))
         if hit:
             found.append({**user_ref(row), **hit})
     return found
+
+
+def _column(records: Sequence[Mapping[str, Any]], fld: str) -> list[str | None]:
+    return [v if isinstance(v := r.get(fld), str) and v else None for r in records]
+
+
+def _all_ascii(columns: Mapping[str, list[str | None]], n: int) -> list[bool]:
+    """Per record: are all its identity fields ASCII (or absent)? One pass when the whole plan is ASCII."""
+    if "".join(filter(None, chain.from_iterable(columns.values()))).isascii():
+        return [True] * n
+    return [all(v is None or v.isascii() for v in vs) for vs in zip(*columns.values(), strict=True)]
+
+
+def suspects(records: Sequence[Mapping[str, Any]], index: ProtectedIndex,
+             columns: Mapping[str, list[str | None]] | None = None) -> list[bool]:
+    """Per record: could it match the index at all? True whenever `_candidates(record)` shares a key with
+    the index (a superset: the exact `_match` decides), computed column by column over every record.
+
+    Each distinct value is folded once (`skeletons`, `words_of`: ASCII values together in a few C-level
+    passes), so the exact `_match` runs only for the few records that share a key with a protected value.
+    """
+    keys = set(index.whole) | set(index.by_pair) | set(index.joined)
+    col = (lambda f: columns[f]) if columns is not None else (lambda f: _column(records, f))
+    # A value equal to another of the same record that is judged the same way (a UPN equal to the mail,
+    # a mailNickname equal to the mail's local part, givenName + surname equal to displayName) adds nothing.
+    dn, mail = col("displayName"), col("mail")
+    upn = [u if u != m else None for u, m in zip(col("userPrincipalName"), mail, strict=True)]
+    local_mail = [_local(v) if v else None for v in mail]
+    local_upn = [_local(v) if v else None for v in upn]
+    nick = [k if k != lm else None for k, lm in zip(col("mailNickname"), local_mail, strict=True)]
+    full = [f if (f := f"{g} {s}" if g and s else None) != d else None
+            for g, s, d in zip(col("givenName"), col("surname"), dn, strict=True)]
+    texts = dict.fromkeys(chain(dn, local_mail, local_upn, nick, full))
+    forms = dict.fromkeys(chain(texts, mail, upn))
+    texts.pop(None, None)
+    forms.pop(None, None)
+    form_list: list[str] = list(forms)  # type: ignore[arg-type]
+    text_list: list[str] = list(texts)  # type: ignore[arg-type]
+    bad = {f for f, key in zip(form_list, skeletons(form_list), strict=True) if key in keys}
+    bad.update(t for t, ws in zip(text_list, words_of(text_list), strict=True) if not keys.isdisjoint(_word_keys(ws)))
+    if not bad:
+        return [False] * len(records)
+    return [not bad.isdisjoint(vs) for vs in zip(dn, mail, local_mail, upn, local_upn, nick, full, strict=True)]
+
+
+def _word_keys(ws: list[str]) -> list[str]:
+    """The keys a value's words can match: each word, every pair of words, runs of 2 and 3 adjacent words."""
+    n = len(ws)
+    if n < 2:
+        return ws
+    if n == 2:
+        a, b = ws
+        return [a, b, f"{a}\x00{b}" if a <= b else f"{b}\x00{a}", a + b]
+    if n > MAX_WORDS:
+        ws, n = ws[:MAX_WORDS], MAX_WORDS
+    out = [*ws, *_pairs(ws), *(ws[i] + ws[i + 1] for i in range(n - 1))]
+    if n > 2:
+        out += [ws[i] + ws[i + 1] + ws[i + 2] for i in range(n - 2)]
+    return out
 
 
 def _exemptions(exempt: Iterable[ExemptEntry], source: str | None,

@@ -15,12 +15,12 @@ import orjson
 from xts_pipeline.external import external_sql
 
 from .approvals import ensure_table
+from .gc_pause import gc_paused
 from .rows import ALWAYS_WRITING
 from .runner import GuardrailReport, PairInputs
+from .verdicts import GUARDRAIL_NAMES, replace_exclusions
 from .volume import TargetVolume
 
-GUARDRAIL_NAMES = ("sources", "loop_guard", "volume", "deletions", "impersonation", "privilege", "attribute_policy",
-                   "attribute_validity")
 # The shared definition of a writing row (rows.writes), in SQL: what the guardrails are given to judge.
 _WRITING_SQL = (f"(p.action IN ({', '.join(repr(a) for a in sorted(ALWAYS_WRITING))}) "
                 "OR coalesce(json_array_length(p.changes), 0) > 0)")
@@ -39,12 +39,13 @@ def load_pair_inputs(con: duckdb.DuckDBPyConnection, pair_key: str, source: str,
     guardrails judge the record after the write. `target_pairs` are the keys of every pair into `target`
     (default: keys ending in `__<target>`), for the volume caps summed over pairs.
     """
-    plan = _dicts(con.execute(
-        f"""SELECT p.pair_key, p.cycle_id, p.change_id, p.source_tenant_id, p.source_object_id, p.target_user_id,
-                  p.action, CAST(p.changes AS VARCHAR) AS changes, CAST(p.desired AS VARCHAR) AS desired, p.reason,
-                  p.mail, p.user_principal_name, CAST(t.attrs AS VARCHAR) AS current
-           FROM plan p LEFT JOIN target_users t ON t.tenant = ? AND t.id = p.target_user_id
-           WHERE p.pair_key = ? AND p.action <> 'skip' AND {_WRITING_SQL}""", [target, pair_key]))  # noqa: S608
+    with gc_paused():
+        plan = _dicts(con.execute(
+            f"""SELECT p.pair_key, p.cycle_id, p.change_id, p.source_tenant_id, p.source_object_id, p.target_user_id,
+                      p.action, CAST(p.changes AS VARCHAR) AS changes, CAST(p.desired AS VARCHAR) AS desired, p.reason,
+                      p.mail, p.user_principal_name, CAST(t.attrs AS VARCHAR) AS current
+               FROM plan p LEFT JOIN target_users t ON t.tenant = ? AND t.id = p.target_user_id
+               WHERE p.pair_key = ? AND p.action <> 'skip' AND {_WRITING_SQL}""", [target, pair_key]))  # noqa: S608
     source_users = _dicts(con.execute(
         f"""SELECT s.id, s.user_principal_name, s.user_type, s.creation_type,
                   json_extract_string(s.attrs, '$.externalUserState') AS external_user_state FROM staged_users s
@@ -138,19 +139,4 @@ def _partner(row: tuple[Any, Any] | None) -> dict[str, Any] | None:
 def record_exclusions(con: duckdb.DuckDBPyConnection, report: GuardrailReport,
                       names: Iterable[str] = GUARDRAIL_NAMES) -> int:
     """Replace this pair's guardrail rows in `plan_exclusions` (apply skips them and logs Skipped + reason)."""
-    names = list(names)
-    rows = report.exclusions()
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(f"DELETE FROM plan_exclusions WHERE pair_key = ? AND check_name IN ({', '.join('?' * len(names))})",  # noqa: S608
-                    [report.pair_key, *names])
-        if rows:
-            con.executemany("INSERT INTO plan_exclusions (pair_key, cycle_id, change_id, check_name, reason) "
-                            "VALUES (?, ?, ?, ?, ?)",
-                            [[r["pair_key"], r["cycle_id"], r["change_id"], r["check_name"], r["reason"][:500]]
-                             for r in rows])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    return len(rows)
+    return replace_exclusions(con, report.pair_key, report.exclusions(), names)

@@ -142,12 +142,16 @@ def find_privilege_grants(
         if post is None:
             continue  # a delete leaves no record to be a member
         whole = rechecks_whole_record(row)
-        wrote = written(row)
-        touched = _keys(post) if whole else _keys(wrote)
+        # Property names are folded only when needed: a whole record is evaluated by every sound rule anyway.
+        touched: set[str] | None = None if whole else _keys(written(row))
         for g in groups:
-            hit = g.properties & touched
-            if not hit and (g.id in broken or not whole):
-                continue  # nothing the rule reads changes: membership cannot change with this write
+            hit: frozenset[str] | None = None
+            if not whole or g.id in broken:
+                if touched is None:
+                    touched = _keys(post)
+                hit = g.properties & touched
+                if not hit:
+                    continue  # nothing the rule reads changes: membership cannot change with this write
             if g.id not in broken:
                 try:
                     joins = evaluate(g.rule, post) and (whole or not evaluate(g.rule, current(row)))
@@ -157,6 +161,8 @@ def find_privilege_grants(
                     joins = None
                 if joins is False:
                     continue
+            if hit is None:
+                hit = g.properties & _keys(post)
             granting = sorted(p for p in post if p.casefold() in hit) or sorted(hit)
             entry = {
                 **user_ref(row),

@@ -93,10 +93,17 @@ def rechecks_whole_record(row: Mapping[str, Any]) -> bool:
 
 
 def parsed(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Plan rows with `desired`, `changes` and `current` decoded once, so no guardrail re-parses JSON."""
+    """Plan rows with `desired`, `changes` and `current` decoded once, so no guardrail re-parses JSON.
+
+    The `changes` of a create, adopt or restore stay as DuckDB's text: such a row writes its whole desired
+    record (`written`), so no guardrail reads them, and they are the largest column of a big first load
+    (`changes()` still decodes them on demand, e.g. for the plan fingerprint).
+    """
     out = []
     for r in rows:
-        row = {**r, "desired": desired(r), "changes": changes(r), "current": current(r)}
+        raw = r.get("changes")
+        lazy = r.get("action") in WHOLE_RECORD_ACTIONS and isinstance(raw, str | bytes)
+        row = {**r, "desired": desired(r), "changes": raw if lazy else changes(r), "current": current(r)}
         row["_after"] = after(row)  # every guardrail reads the same post-write record
         out.append(row)
     return out

@@ -13,6 +13,7 @@ from typing import Any
 
 from .approvals import apply_approval, approve_command, plan_fingerprint
 from .attribute_policy import check_attribute_policy
+from .gc_pause import gc_paused
 from .impersonation import check_impersonation, protected_identities
 from .policy import InboundPolicy
 from .privilege import Evaluate, Properties, check_privilege
@@ -124,6 +125,12 @@ def run_guardrails(
 ) -> GuardrailReport:
     """Every guardrail over one pair. Pass the approval found for `plan_fingerprint(plan_rows)`, if any
     (and that fingerprint, to save hashing the plan twice)."""
+    with gc_paused():
+        return _run(inputs, policy, approval, evaluate, properties, fingerprint, config_args)
+
+
+def _run(inputs: PairInputs, policy: InboundPolicy, approval: Mapping[str, Any] | None, evaluate: Evaluate | None,
+         properties: Properties | None, fingerprint: str | None, config_args: Sequence[str]) -> GuardrailReport:
     rows = parsed(inputs.plan_rows)
     pair = f"{inputs.source}->{inputs.target}"
     fingerprint = fingerprint or plan_fingerprint(rows)

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from operator import itemgetter, le
 from typing import Any
 
 from .confusables import bidi_controls
@@ -93,13 +94,86 @@ def value_problems(attr: str, value: Any) -> list[str]:
     return out
 
 
+_LIMITS: dict[str, int] = {}  # attribute -> its length limit, filled as attributes are met
+
+
+def _limit(attr: str) -> int:
+    limit = _LIMITS.get(attr)
+    if limit is None:
+        limit = _LIMITS[attr] = MAX_LENGTHS.get(
+            attr, EXTENSION_MAX_LENGTH if attr.startswith("extension_") else GENERIC_MAX_LENGTH)
+    return limit
+
+
+_Shape = tuple[Callable[[Mapping[str, Any]], tuple[str, ...]], tuple[int, ...], tuple[str, ...]]
+_SHAPES: dict[tuple[tuple[str, ...], tuple[type, ...]], _Shape | None] = {}
+_SCALARS = (bool, int, float, type(None))
+
+
+def _shape(wrote: Mapping[str, Any]) -> _Shape | None:
+    """For rows with these attributes and value types (a plan has a handful of such shapes): a getter of its
+    string values, their length limits, and the attributes holding lists or objects. None for a row with
+    a str subclass or other unusual value, or with no string (the attribute loop handles those)."""
+    sig = (tuple(wrote), tuple(map(type, wrote.values())))
+    if sig in _SHAPES:
+        return _SHAPES[sig]
+    if len(_SHAPES) > 4096:  # a plan of ever-new shapes: forget them rather than grow without bound
+        _SHAPES.clear()
+    names = [a for a, t in zip(*sig, strict=True) if t is str]
+    others = tuple(a for a, t in zip(*sig, strict=True) if t is not str and t not in _SCALARS)
+    shape: _Shape | None = None
+    if len(names) > 1:
+        shape = (itemgetter(*names), tuple(_limit(a) for a in names), others)
+    _SHAPES[sig] = shape
+    return shape
+
+
+def row_problems(wrote: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(attribute, reason) for every value of `wrote` that `value_problems` refuses, in attribute order.
+
+    The common row (short ASCII strings, booleans, numbers) is decided with one scan of its strings joined;
+    only lists, objects, long or non-ASCII values, or a row with a control character go through
+    `value_problems` (a property test checks both give the same answer).
+    """
+    shape = _shape(wrote)
+    if shape is not None:
+        strings, limits, others = shape
+        values = strings(wrote)
+        rest = []
+        for attr in others:  # a one-item list of a string (businessPhones) is judged as that string
+            v = wrote[attr]
+            if type(v) is list and len(v) == 1 and type(v[0]) is str and len(v[0]) <= _limit(attr):
+                values += (v[0],)
+            elif v != []:
+                rest.append(attr)
+        text = "".join(values)
+        if text.isascii() and _CONTROL.search(text) is None and all(map(le, map(len, values), limits)):
+            return [(attr, p) for attr in rest for p in value_problems(attr, wrote[attr])]
+    plain: list[str] = []
+    slow: list[str] = []
+    limits = _LIMITS
+    for attr, value in wrote.items():
+        kind = type(value)
+        if kind is str:
+            if len(value) <= (limits.get(attr) or _limit(attr)):
+                plain.append(value)
+            else:
+                slow.append(attr)
+        elif value is not None and kind is not bool and kind is not int and kind is not float:
+            slow.append(attr)
+    text = "".join(plain)
+    if not text.isascii() or _CONTROL.search(text) is not None:
+        slow = list(wrote)
+    return [(attr, p) for attr in slow for p in value_problems(attr, wrote[attr])]
+
+
 def find_invalid_values(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One violation per user (the first bad attribute, plus how many others), over what each row writes."""
     found: list[dict[str, Any]] = []
     for row in incoming(rows):
         if after(row) is None:
             continue
-        problems = [(attr, p) for attr, v in written(row).items() for p in value_problems(attr, v)]
+        problems = row_problems(written(row))
         if problems:
             attr, why = problems[0]
             value = written(row).get(attr)

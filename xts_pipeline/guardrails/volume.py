@@ -14,6 +14,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from .policy import InboundPolicy
@@ -97,7 +98,7 @@ def check_volume(
     written, so not counted); `approve` the exact approve command for the message.
     """
     out = {str(h) for h in held}
-    rows = [r for r in rows if str(r.get("source_object_id")) not in out]
+    rows = [r for r in rows if str(r.get("source_object_id")) not in out] if out else list(rows)
     counts = Counter(r.get("action") for r in rows)
     adds = sum(counts[a] for a in ADDING_ACTIONS)
     adopts = counts["adopt"]  # existing users bound to this source: writes on them, and B2B users of the source
@@ -125,8 +126,10 @@ def check_volume(
                            f"every source ({target.external_users} now + {target.pending_other} pending + {adds} new)",
                            target.external_users + target.pending_other + adds, blimit))
     exceeded = [t for t in tested if t[1] > t[2]]
-    sample = [user_ref(r) for r in rows if r.get("action") in ADDING_ACTIONS | {"update", "adopt"}][:MAX_OFFENDERS]
-    return _pair_result("volume", policy.on_violation.volume, exceeded, tested, sample if exceeded else [], pair,
+    shown = ADDING_ACTIONS | {"update", "adopt"}
+    sample = [user_ref(r) for r in islice((r for r in rows if r.get("action") in shown), MAX_OFFENDERS)] \
+        if exceeded else []
+    return _pair_result("volume", policy.on_violation.volume, exceeded, tested, sample, pair,
                         "Nothing is written for this pair: narrow the source's scope, raise the limit in the "
                         f"target's inbound policy, or approve this exact plan with {approve}")
 
