@@ -42,7 +42,7 @@ from assets.worker_start import (  # noqa: F401 - names callers and tests import
     start_workers,
 )
 from assets.worker_start import mp_context as _mp_context
-from xts_pipeline import store
+from xts_pipeline import paths, store
 from xts_pipeline.guardrails.quarantine import skipped_pairs
 
 SUMMARY_COLUMNS = ("creates", "updates", "disables", "deletes", "restores", "skips", "held", "drift", "failures",
@@ -258,7 +258,7 @@ def run_target_group(defs: dg.Definitions, instance: dg.DagsterInstance, db: str
                 o.errors = _failures(res)
             _pair_counts(db, key, source, dry_run, o)
             if not dry_run:
-                now = skipped_pairs(db, [key])  # the run itself may have quarantined the pair
+                now = skipped_pairs(db, [key], config_args=_config_args(defs))  # the run may have quarantined it
                 o.quarantined = now.get(key, "")
         except Exception as exc:  # noqa: BLE001 - reported on this pair; the next pair still runs
             o.errors.append(f"pair run: {_one_line(exc)}")
@@ -384,6 +384,12 @@ def _run_tasks(tasks: list[tuple[Callable[..., Any], tuple[Any, ...]]], workers:
     return out
 
 
+def _config_args(defs: dg.Definitions) -> list[str]:
+    """`--config PATH` for the commands this cycle prints, from the definitions' own topology resource."""
+    topology = (getattr(defs, "resources", None) or {}).get("topology")
+    return paths.config_args(getattr(topology, "config_path", None))
+
+
 def cycle_tags() -> dict[str, str]:
     """Tags of one CLI cycle: the same cycle id on every run of it, kind "cli" (the pair sensor ignores it)."""
     return {CYCLE_TAG: f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.getpid()}", KIND_TAG: "cli"}
@@ -428,7 +434,9 @@ def _run_leased(defs: dg.Definitions | None, instance: dg.DagsterInstance | None
                 side_ok[(side, t)] = (res.get(side, []) if isinstance(res, dict)
                                       else [f"{side} run for {t}: {_one_line(res)}"])
         outcomes = {p.key: PairOutcome(pair_key=p.key, dry_run=dry_run) for p in pairs}
-        held = {} if dry_run else skipped_pairs(db, [p.key for p in pairs])
+        # With workers this process has no definitions: the spec names the same topology file.
+        config_args = _config_args(defs) if defs is not None else paths.config_args(spec.config if spec else None)
+        held = {} if dry_run else skipped_pairs(db, [p.key for p in pairs], config_args=config_args)
         groups: dict[str, list[str]] = {}
         for p in pairs:
             o = outcomes[p.key]

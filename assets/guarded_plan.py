@@ -85,7 +85,7 @@ def _judge(context: dg.AssetExecutionContext, topo: Any, pair: Any, policy: Any,
         fingerprint = stored_fingerprint(con, pair.key) or plan_fingerprint(inputs.plan_rows)
         cycle = con.execute("SELECT cycle_id FROM plan_meta WHERE pair_key = ?", [pair.key]).fetchone()
         approval = find_approval(con, pair.key, fingerprint)
-        skip = quarantine.is_skipped(con, pair.key)
+        skip = quarantine.is_skipped(con, pair.key, config_args=config_args(config_path))
     guard = run_guardrails(inputs, policy, approval, fingerprint=fingerprint,  # no connection held meanwhile
                            config_args=config_args(config_path))
     command = approve_command(pair.name, guard.fingerprint, config_path)

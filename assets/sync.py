@@ -22,7 +22,7 @@ from assets.partitions import SyncPartitions
 from assets.resources import resource_key
 from assets.topology_assets import owners, pair_key
 from xts_pipeline import apply as apply_mod
-from xts_pipeline import desired, extract, mappings, planner, staging
+from xts_pipeline import desired, extract, mappings, paths, planner, staging
 
 RAW = dg.AssetKey("raw_source_users")
 STAGED = dg.AssetKey("staged_source_users")
@@ -303,7 +303,8 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.As
             blocked = verdicts.apply_blocks(con, spec.key)
         ctx = apply_mod.ApplyContext(pair=spec, target_tenant_id=target.tenant_id,
                                      target_app_object_id=target.app_object_id, user_type=pair.user_type,
-                                     quarantine=topo.inbound_policy(spec.target).quarantine)
+                                     quarantine=topo.inbound_policy(spec.target).quarantine,
+                                     config_args=tuple(paths.config_args(context.resources.topology.config_path)))
         try:
             with pair_step(context, db, spec.key, "applied_changes"):
                 res = apply_mod.apply_pair(db, ctx, _graph(context, spec.target), blocked_by=blocked)

@@ -13,7 +13,6 @@ The checks are not Dagster-blocking (a blocking check raises, which shows an exp
 crash with a stack trace); the guarded step withholds its output instead, so Dagster skips apply.
 """
 
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -39,11 +38,9 @@ DESCRIPTIONS = {
 
 def config_args(config_path: str | None) -> list[str]:
     """`--config PATH` unless the topology is the packaged demo (which every command finds by default)."""
-    from xts_pipeline.paths import default_config
+    from xts_pipeline.paths import config_args as args
 
-    if not config_path or Path(config_path).resolve() == default_config():
-        return []
-    return ["--config", str(Path(config_path).resolve())]
+    return args(config_path)
 
 
 def approve_command(pair_name: str, fingerprint: str, config_path: str | None = None) -> str:
@@ -52,9 +49,9 @@ def approve_command(pair_name: str, fingerprint: str, config_path: str | None = 
 
 
 def release_command(pair_name: str, config_path: str | None = None) -> str:
-    from xts_pipeline.paths import shell_command
+    from xts_pipeline.paths import release_command as command
 
-    return shell_command("xts", "release", *config_args(config_path), "--pair", pair_name)
+    return command(pair_name, config_args(config_path))
 
 
 def guardrail_check_specs(asset_key: dg.AssetKey,

@@ -112,7 +112,9 @@ def test_quarantine_engages_backs_off_and_releases() -> None:
     state = q.after_apply(con, "contoso__fabrikam", bad, small, T0)
     assert state is not None and state.status == "quarantined" and state.next_retry_at == T0 + timedelta(hours=6)
     skip = q.is_skipped(con, "contoso__fabrikam", T0 + timedelta(hours=1))
-    assert skip.skipped and "contoso->fabrikam" in skip.message and "xts release" in skip.message
+    assert skip.skipped and "contoso->fabrikam" in skip.message and "`xts release --pair 'contoso->fabrikam'`" in skip.message
+    mine = q.is_skipped(con, "contoso__fabrikam", T0 + timedelta(hours=1), config_args=["--config", "/t/my topo.yaml"])
+    assert "`xts release --config '/t/my topo.yaml' --pair 'contoso->fabrikam'`" in mine.message  # complete, pastes
     assert not q.is_skipped(con, "contoso__fabrikam", T0 + timedelta(hours=6)).skipped  # the retry is due
     now, delays = T0 + timedelta(hours=6), []
     for _ in range(4):

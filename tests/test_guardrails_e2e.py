@@ -24,6 +24,7 @@ from xts_pipeline.definitions import CYCLE_TAG, KIND_TAG, build_definitions
 from xts_pipeline.guardrails import quarantine
 from xts_pipeline.guardrails.approvals import find_approval
 from xts_pipeline.guardrails.cli import approve_command, release_command
+from xts_pipeline.paths import shell_command
 from xts_pipeline.sandbox.process import SandboxProcess
 
 pytestmark = pytest.mark.slow
@@ -79,6 +80,11 @@ class Guarded(World):
 
     def cli_args(self, **kw: Any) -> argparse.Namespace:
         return argparse.Namespace(config=str(self.cfg), pair=SHOWN, **kw)
+
+
+def release_line(world) -> str:
+    """The complete, paste-safe release command: this topology is not the demo, so it carries --config."""
+    return shell_command("xts", "release", "--config", str(world.cfg.resolve()), "--pair", SHOWN)
 
 
 def internal(u: dict) -> bool:
@@ -341,7 +347,7 @@ def test_quarantine_engages_is_skipped_by_the_schedule_and_released(world, capsy
         assert state is not None and state.active and "credentials failed" in state.reason
         assert state.next_retry_at - state.since == quarantine.QuarantinePolicy().delay(0)  # 6 h, as Entra
         mat = res["pair"].asset_materializations_for_node("applied_changes")[0]
-        assert f"xts release --pair '{SHOWN}'" in mat.metadata["quarantine"].value
+        assert release_line(world) in mat.metadata["quarantine"].value
 
         # The next scheduled cycle: its source and target runs succeed, the sensor skips the pair.
         tags = {CYCLE_TAG: "20261127T1200"}
@@ -351,7 +357,7 @@ def test_quarantine_engages_is_skipped_by_the_schedule_and_released(world, capsy
         tick = sensor.evaluate_tick(dg.build_sensor_context(instance=world.instance, definitions=world.defs))
         assert not tick.run_requests
         assert "quarantined since" in tick.skip_message and "next retry at" in tick.skip_message
-        assert f"xts release --pair '{SHOWN}'" in tick.skip_message
+        assert release_line(world) in tick.skip_message
 
         # Run by hand anyway: the quarantine check fails at ERROR and nothing is written.
         before = world.target_state()
@@ -390,7 +396,7 @@ def test_refused_credentials_quarantine_the_pair_at_once(world, capsys):
     assert not res.success
     failure = next(e for e in res.all_events if e.is_step_failure).step_failure_data
     text = failure.user_failure_data.description if failure.user_failure_data else failure.error.message
-    assert f"pair {SHOWN} is quarantined" in text and "'dst'" in text and f"xts release --pair '{SHOWN}'" in text
+    assert f"pair {SHOWN} is quarantined" in text and "'dst'" in text and release_line(world) in text
     assert world.target_state() == before
     with store.connect(world.db) as con:
         state = quarantine.get_state(con, PAIR)

@@ -203,3 +203,39 @@ def test_compiled_mappings_pickle():
     back = pickle.loads(pickle.dumps(cm))  # noqa: S301 - our own object
     assert back.apply(USER, is_create=True) == cm.apply(USER, is_create=True)
     assert back.source_attributes == cm.source_attributes
+
+
+_BOTH_MAPPINGS = [
+    Mapping(target="displayName", source="displayName", clear_when_null=True),
+    Mapping(target="department", source="department", default="Unknown"),
+    Mapping(target="jobTitle", source="jobTitle", default="Staff", apply="OnCreateOnly"),
+    Mapping(target="userType", type="Constant", value="Member", apply="OnCreateOnly"),
+    Mapping(target="showInAddressList", type="Constant", value="true"),
+    Mapping(target="usageLocation", type="None", default="US"),
+    Mapping(target="city", type="None", default="Paris", apply="OnCreateOnly"),
+    Mapping(target="businessPhones", source="mobilePhone"),
+    Mapping(target="accountEnabled", source="accountEnabled"),
+    Mapping(target="companyName", type="Expression",
+            expression='IgnoreFlowIfNullOrEmpty(Join(" ", [givenName], [surname]))'),
+    Mapping(target="employeeId", type="Expression", expression='Coalesce([employeeId], "none")'),
+]
+_VALUE = st.one_of(st.none(), st.just(""), st.text(max_size=6), st.booleans(), st.sampled_from(["true", "False"]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(user=st.fixed_dictionaries({}, optional={k: _VALUE for k in (
+    "id", "displayName", "department", "jobTitle", "givenName", "surname", "mobilePhone", "accountEnabled",
+    "employeeId")}))
+def test_apply_both_is_the_create_and_update_passes(user):
+    """The one-pass apply_both the desired step uses gives exactly apply(user, True) and apply(user, False)."""
+    cm = compile_mappings(_BOTH_MAPPINGS)
+    try:
+        expected = (cm.apply(user, True), cm.apply(user, False))
+    except ExpressionEvaluationError as exc:
+        with pytest.raises(type(exc)) as got:
+            cm.apply_both(user)
+        assert str(got.value) == str(exc)
+        return
+    create, update = cm.apply_both(user)
+    assert (create, update) == expected
+    assert list(create) == list(expected[0]) and list(update) == list(expected[1])  # same key order: same JSON

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from xts_pipeline import lease, store
+from xts_pipeline import lease, paths, store
 from xts_pipeline.extract import LINK_EXTENSIONS
 from xts_pipeline.guardrails import quarantine
 from xts_pipeline.guardrails.policy import QuarantinePolicy
@@ -50,6 +50,7 @@ class ApplyContext:
     user_type: str = "Member"
     redirect_url: str | None = None
     quarantine: QuarantinePolicy = field(default_factory=QuarantinePolicy)  # the target's, from its policy
+    config_args: tuple[str, ...] = ()  # `--config PATH` for printed commands (xts_pipeline.paths.config_args)
 
 
 @dataclass
@@ -506,7 +507,7 @@ def _after_apply(db, ctx: ApplyContext, result: ApplyResult, detail: str = "", c
         shown = ctx.pair.key.replace("__", "->", 1)
         when = f"next retry at {state.next_retry_at:%Y-%m-%d %H:%M} UTC" if state.next_retry_at else "disabled"
         result.quarantine = (f"pair {shown} is quarantined ({state.reason}); {when}; scheduled runs skip it "
-                             f"until then. Fix the cause, then run `xts release --pair '{shown}'`")
+                             f"until then. Fix the cause, then run `{paths.release_command(shown, ctx.config_args)}`")
 
 
 def apply_pair(db: str | Path | None, ctx: ApplyContext, client: Any, *, blocked_by: Iterable[str] = (),

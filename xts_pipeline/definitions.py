@@ -129,7 +129,7 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
             yield dg.SkipReason(f"cycle {cycle}: extraction still running")
             return
         ok = dg.DagsterRunStatus.SUCCESS
-        held = skipped_pairs(db, [p.key for p in pairs])
+        held = skipped_pairs(db, [p.key for p in pairs], config_args=paths.config_args(config_path))
         requested = 0
         for p in pairs:
             if p.key in held:

@@ -60,7 +60,8 @@ def assigned_ids(con, tenant: str, groups: Iterable[str]) -> set[str] | None:
     return {r[0] for r in rows}
 
 
-def desired_for_user(pair: Any, user: dict, mapper: Callable[[dict, bool], dict]) -> tuple[dict, dict]:
+def desired_for_user(pair: Any, user: dict, mapper: Callable[[dict, bool], dict],
+                     both: Callable[[dict], tuple[dict, dict]] | None = None) -> tuple[dict, dict]:
     """(attributes on create, attributes on update) for one in-scope user.
 
     Without compiled mappings (tests, minimal pairs) userType and showInAddressList come from the pair's
@@ -68,8 +69,11 @@ def desired_for_user(pair: Any, user: dict, mapper: Callable[[dict, bool], dict]
     the target tenant then Member (userType) will not changed to Member, unless the Apply this mapping
     setting is set to Always", cross-tenant-synchronization-configure.md).
     """
-    create = dict(mapper(user, True))
-    update = dict(mapper(user, False))
+    if both is not None:  # the compiled mappings' one-pass apply_both: the same two dicts
+        create, update = (dict(d) for d in both(user))
+    else:
+        create = dict(mapper(user, True))
+        update = dict(mapper(user, False))
     has_mappings = hasattr(getattr(pair, "mappings", None), "apply")
     for attrs, is_create in ((create, True), (update, False)):
         if not has_mappings:
@@ -107,6 +111,7 @@ def compute_desired(db: str | Path | None, pair: Any, source_tenant_id: str, inc
     scope = getattr(pair, "scope", None)
     matches = compile_filters(filters, loop_guard=False, path=f"pair {pair.name} scope.filters")
     mapper = _mapper(pair)
+    both = getattr(getattr(pair, "mappings", None), "apply_both", None)
     wm_name = f"desired:{pair.key}"
     with store.connect(db) as con:
         assigned = assigned_ids(con, pair.source, getattr(scope, "groups", []) or [])
@@ -136,7 +141,7 @@ def compute_desired(db: str | Path | None, pair: Any, source_tenant_id: str, inc
                 res.out_of_scope += 1
                 continue
             try:
-                create, update = desired_for_user(pair, user, mapper)
+                create, update = desired_for_user(pair, user, mapper, both)
             except Exception as exc:  # noqa: BLE001 - any evaluator error is recorded per user
                 errors.append((sid, user.get("userPrincipalName"), f"{type(exc).__name__}: {exc}"))
                 continue

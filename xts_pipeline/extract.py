@@ -1,12 +1,16 @@
 """Extraction from Graph into DuckDB: source users by delta query, and the target snapshot.
 
-Pages stream one at a time: a page arrives (network, no DuckDB connection held), then it is written as
-an Arrow table in a short connection. A whole tenant is never held as a list of dicts.
+Source pages stream: a background thread reads the next pages while each one is folded and spooled to a
+private Parquet file (no DuckDB connection held on the network, no tenant held as a list of dicts); the
+round is then applied in one set-based transaction. Target pages are written as Arrow tables, one short
+connection each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -126,31 +130,128 @@ def fold_page(page: list[dict]) -> tuple[dict[str, dict], dict[str, bool]]:
     return upserts, removed
 
 
-def _write_page(db, tenant: str, cycle_id: str, page: list[dict], merge: bool) -> tuple[int, int]:
-    upserts, removed = fold_page(page)
-    gone = sorted(removed)
-    ids = list(upserts)
-    table = pa.table({"id": ids, "data": [_dumps(upserts[i]) for i in ids]})
-    # A full round holds every user once as a whole object, but its pages may still repeat one (merge
-    # within the round: the first copy inserted, later copies merged onto it by the same statement).
-    update = "json_merge_patch(raw_users.data, excluded.data)" if merge else (
-        "CASE WHEN raw_users.seen_cycle = excluded.seen_cycle THEN json_merge_patch(raw_users.data, excluded.data) "
-        "ELSE excluded.data END")
-    with store.connect(db) as con:
-        con.execute("BEGIN")
-        if gone:
-            con.execute("DELETE FROM raw_users WHERE tenant = ? AND list_contains(?, id)", [tenant, gone])
-        if len(table):
-            con.register("page_tbl", table)
-            con.execute(
-                f"""INSERT INTO raw_users SELECT ?, id, CAST(data AS JSON), ?, now() FROM page_tbl
-                    ON CONFLICT (tenant, id) DO UPDATE SET data = {update},
+# The round's events, spooled to a private Parquet file beside the database while pages arrive (no DuckDB
+# connection held on the network, and no tenant held in memory), then applied in one set-based transaction.
+_SPOOL_SCHEMA = pa.schema([("seq", pa.int64()), ("id", pa.string()), ("data", pa.string()),
+                           ("removed", pa.bool_()), ("merge", pa.bool_())])
+
+# Per user, the round's events in order, applied the way one statement per page would apply them:
+# - the last event a removal: the user is deleted;
+# - otherwise the patches after its last removal are merged in order (json_merge_patch, a left fold) onto
+#   a base: nothing after a removal in this round; else the stored row when its first patch came from an
+#   incremental page or the row was already written in this cycle (a full round's first copy replaces it).
+_APPLY_SQL = """
+WITH ev AS (SELECT seq, id, CAST(data AS JSON) AS data, removed, merge FROM read_parquet($spool)),
+last AS (SELECT id, max(seq) FILTER (WHERE removed) AS r, arg_max(removed, seq) AS last_removed
+         FROM ev GROUP BY id),
+p AS (SELECT e.id, l.r, list(e.data ORDER BY e.seq) AS patches, arg_min(e.merge, e.seq) AS first_merge
+      FROM ev e JOIN last l USING (id)
+      WHERE NOT l.last_removed AND NOT e.removed AND (l.r IS NULL OR e.seq > l.r) GROUP BY e.id, l.r)
+SELECT $tenant AS tenant, p.id,
+       CASE WHEN p.r IS NULL AND s.id IS NOT NULL AND (p.first_merge OR s.seen_cycle = $cycle)
+            THEN list_reduce(list_prepend(s.data, p.patches), lambda a, b: json_merge_patch(a, b))
+            ELSE list_reduce(p.patches, lambda a, b: json_merge_patch(a, b)) END AS data,
+       $cycle AS seen_cycle, now() AS updated_at
+FROM p LEFT JOIN raw_users s ON s.tenant = $tenant AND s.id = p.id
+"""
+
+
+class _Spool:
+    """Folded delta pages as rows of a Parquet file (mode 0600: it holds user data), deleted afterwards."""
+
+    def __init__(self, db: str | Path | None) -> None:
+        import tempfile
+
+        import pyarrow.parquet as pq
+
+        where = (Path(db).absolute() if db else store.default_path()).parent
+        where.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".xts-delta-", suffix=".parquet", dir=where)
+        os.close(fd)
+        self.path = Path(name)
+        self._writer = pq.ParquetWriter(self.path, _SPOOL_SCHEMA, compression="lz4")
+        self.seq = 0
+        self.upserted = 0
+        self.removed = 0
+
+    def add(self, page: list[dict], merge: bool) -> None:
+        upserts, removed = fold_page(page)
+        ids = [*removed, *upserts]
+        n = len(ids)
+        if not n:
+            return
+        data = [None] * len(removed) + [_dumps(v) for v in upserts.values()]
+        flags = [True] * len(removed) + [False] * len(upserts)
+        self._writer.write_table(pa.table({
+            "seq": pa.array(range(self.seq, self.seq + n), pa.int64()), "id": ids, "data": data,
+            "removed": flags, "merge": [merge] * n}, schema=_SPOOL_SCHEMA))
+        self.seq += n
+        self.upserted += len(upserts)
+        self.removed += len(removed)
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def discard(self) -> None:
+        with suppress(Exception):
+            self._writer.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _apply_spool(con, spool: _Spool, tenant: str, cycle_id: str) -> None:
+    """The spooled round into raw_users: deletions, then one upsert of every user's merged patch."""
+    if not spool.seq:
+        return
+    params = {"spool": str(spool.path), "tenant": tenant}
+    con.execute("""DELETE FROM raw_users WHERE tenant = $tenant AND id IN (
+                     SELECT id FROM read_parquet($spool) GROUP BY id HAVING arg_max(removed, seq))""", params)
+    con.execute(f"""INSERT INTO raw_users {_APPLY_SQL}
+                    ON CONFLICT (tenant, id) DO UPDATE SET data = excluded.data,
                     seen_cycle = excluded.seen_cycle, updated_at = excluded.updated_at""",  # noqa: S608
-                [tenant, cycle_id],
-            )
-            con.unregister("page_tbl")
-        con.execute("COMMIT")
-    return len(ids), len(gone)
+                {**params, "cycle": cycle_id})
+
+
+def _prefetched(pages: Iterable[list[dict]], flag: Callable[[], bool], depth: int = 4) -> Iterator[tuple[list[dict], bool]]:
+    """(page, flag() as it was when the page arrived), read by a background thread `depth` pages ahead.
+
+    The next pages travel while this one is folded and spooled: the socket wait releases the GIL.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                item = (page, flag())
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((done, None))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            q.put((exc, None))
+
+    thread = threading.Thread(target=produce, name="xts-delta-pages", daemon=True)
+    thread.start()
+    try:
+        while True:
+            page, value = q.get()
+            if page is done:
+                return
+            if isinstance(page, BaseException):
+                raise page
+            yield page, value
+    finally:
+        stop.set()
+        thread.join()
 
 
 def extract_source_users(db: str | Path | None, tenant: str, client: Any, cycle_id: str,
@@ -158,7 +259,9 @@ def extract_source_users(db: str | Path | None, tenant: str, client: Any, cycle_
     """One delta round for `tenant` into `raw_users`; the delta link is kept in `delta_cursors`.
 
     No cursor -> full read. An expired cursor is resynced by the client (`resynced`); after any full
-    read, rows not seen in it are dropped, since they no longer exist in the source.
+    read, rows not seen in it are dropped, since they no longer exist in the source. The round is
+    spooled while it streams and written in one transaction at its end: a round that fails midway
+    changes nothing (its delta link was not stored either, so the next cycle repeats it).
     """
     with store.connect(db) as con:
         row = con.execute("SELECT delta_link FROM delta_cursors WHERE tenant = ?", [tenant]).fetchone()
@@ -167,28 +270,34 @@ def extract_source_users(db: str | Path | None, tenant: str, client: Any, cycle_
     select = list(dict.fromkeys([*select, MANAGER_SELECT]))
     rnd = client.delta_users(select=select, delta_link=link)
     result = ExtractResult(tenant=tenant, mode="incremental" if link else "full")
-    for page in rnd:
-        up, gone = _write_page(db, tenant, cycle_id, page, merge=bool(link) and not rnd.resynced)
-        result.pages += 1
-        result.upserted += up
-        result.removed += gone
-    if rnd.resynced:
-        result.mode = "resync"
-    with store.connect(db) as con:
-        con.execute("BEGIN")
-        if result.mode != "incremental":
-            before = con.execute("SELECT count(*) FROM raw_users WHERE tenant = ?", [tenant]).fetchone()[0]
-            con.execute("DELETE FROM raw_users WHERE tenant = ? AND seen_cycle IS DISTINCT FROM ?", [tenant, cycle_id])
-            after = con.execute("SELECT count(*) FROM raw_users WHERE tenant = ?", [tenant]).fetchone()[0]
-            result.dropped_unseen = before - after
-        con.execute(
-            """INSERT INTO delta_cursors VALUES (?, ?, now(), CASE WHEN ? THEN now() END)
-               ON CONFLICT (tenant) DO UPDATE SET delta_link = excluded.delta_link, updated_at = now(),
-               full_sync_at = coalesce(excluded.full_sync_at, delta_cursors.full_sync_at)""",
-            [tenant, rnd.delta_link, result.mode != "incremental"],
-        )
-        result.total = con.execute("SELECT count(*) FROM raw_users WHERE tenant = ?", [tenant]).fetchone()[0]
-        con.execute("COMMIT")
+    spool = _Spool(db)
+    try:
+        for page, merge in _prefetched(rnd, lambda: bool(link) and not rnd.resynced):
+            spool.add(page, merge)
+            result.pages += 1
+        spool.close()
+        result.upserted, result.removed = spool.upserted, spool.removed
+        if rnd.resynced:
+            result.mode = "resync"
+        with store.connect(db) as con:
+            con.execute("BEGIN")
+            _apply_spool(con, spool, tenant, cycle_id)
+            if result.mode != "incremental":
+                before = con.execute("SELECT count(*) FROM raw_users WHERE tenant = ?", [tenant]).fetchone()[0]
+                con.execute("DELETE FROM raw_users WHERE tenant = ? AND seen_cycle IS DISTINCT FROM ?",
+                            [tenant, cycle_id])
+                after = con.execute("SELECT count(*) FROM raw_users WHERE tenant = ?", [tenant]).fetchone()[0]
+                result.dropped_unseen = before - after
+            con.execute(
+                """INSERT INTO delta_cursors VALUES (?, ?, now(), CASE WHEN ? THEN now() END)
+                   ON CONFLICT (tenant) DO UPDATE SET delta_link = excluded.delta_link, updated_at = now(),
+                   full_sync_at = coalesce(excluded.full_sync_at, delta_cursors.full_sync_at)""",
+                [tenant, rnd.delta_link, result.mode != "incremental"],
+            )
+            result.total = con.execute("SELECT count(*) FROM raw_users WHERE tenant = ?", [tenant]).fetchone()[0]
+            con.execute("COMMIT")
+    finally:
+        spool.discard()
     return result
 
 

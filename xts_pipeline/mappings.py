@@ -255,8 +255,60 @@ class CompiledMappings:
             out[FILL_KEY] = fill
         return out
 
+    def apply_both(self, user: MappingABC[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(apply(user, True), apply(user, False))``, each expression evaluated once instead of twice.
+
+        The desired-state step needs both for every user; the two passes differ only in OnCreateOnly
+        steps, defaults and the None mapping's fill, never in a value an expression computes.
+        """
+        create: dict[str, Any] = {}
+        update: dict[str, Any] = {}
+        fill: dict[str, Any] = {}
+        for step in self._steps:
+            kind = step.kind
+            if kind == "Direct":
+                value = user.get(step.source)  # type: ignore[arg-type]
+            elif kind == "Expression":
+                try:
+                    value = step.compiled.evaluate(user)  # type: ignore[union-attr]
+                except ExpressionEvaluationError as exc:
+                    uid = user.get("id")
+                    raise MappingError(
+                        f"mapping for target {step.target!r} failed for user {uid or '(no id)'}: {exc.message} "
+                        f"[expression: {step.compiled.source}]",  # type: ignore[union-attr]
+                        target=step.target, user_id=uid, line=exc.line, column=exc.column,
+                    ) from None
+                if value is IGNORE_FLOW:
+                    continue
+            elif kind == "Constant":
+                value = step.constant
+            else:  # None: the target is left alone; its default fills an empty attribute
+                if step.default is not None:
+                    create[step.target] = _coerce(step.target, step.default)
+                    if not step.on_create_only:
+                        fill[step.target] = _coerce(step.target, step.default)
+                continue
+            _put(create, step, value, True)
+            if not step.on_create_only:
+                _put(update, step, value, False)
+        if fill:
+            update[FILL_KEY] = fill
+        return create, update
+
     def __reduce__(self):
         return (CompiledMappings, (self.mappings,))
+
+
+def _put(out: dict[str, Any], step: _Step, value: Any, is_create: bool) -> None:
+    """One step's value into `out`, as `CompiledMappings.apply` places it."""
+    if (value is None or value == "") and is_create and step.default is not None:
+        value = step.default
+    value = _coerce(step.target, value)
+    if value is None or value == "" or value == []:
+        if step.clear_when_null:
+            out[step.target] = None
+        return
+    out[step.target] = value
 
     def __repr__(self) -> str:
         return f"CompiledMappings({len(self._steps)} mappings -> {', '.join(self.targets)})"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +144,18 @@ def pair_arg(source: str, target: str) -> str:
 def shell_command(*argv: str) -> str:
     """`argv` joined for a POSIX shell: every argument that needs it is single-quoted."""
     return " ".join(shlex.quote(str(a)) for a in argv)
+
+
+def config_args(config_path: str | os.PathLike[str] | None) -> list[str]:
+    """`--config PATH` unless the topology is the packaged demo (which every command finds by default)."""
+    if not config_path or Path(config_path).resolve() == default_config():
+        return []
+    return ["--config", str(Path(config_path).resolve())]
+
+
+def release_command(pair_name: str, args: Sequence[str] = ()) -> str:
+    """The paste-safe `xts release` of a quarantined pair; `args` from config_args."""
+    return shell_command("xts", "release", *args, "--pair", pair_name)
 
 
 def xts_command(paths: Paths | None, sub: str, *args: str) -> str:

@@ -10,7 +10,8 @@ user's property is written only when its mapped source value differs from what t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -229,8 +230,13 @@ want AS (
                  ELSE json_merge_patch(CASE WHEN how = 'none' THEN desired_create ELSE desired_update END,
                                        link_patch) END AS want
   FROM dm),
+-- each document is parsed once per user, not once per property: $paths are the JSON paths of $keys, the
+-- properties desired rows carry (plan_pair samples them first); a key outside them takes the slow path
 props AS (
-  SELECT source_object_id, target_user_id, unnest(json_keys(want)) AS k, want, target_attrs, applied, how FROM want),
+  SELECT source_object_id, target_user_id, how, json_keys(want) AS keys,
+         json_extract(target_attrs, CAST($paths AS VARCHAR[])) AS curs, json_extract(want, CAST($paths AS VARCHAR[])) AS news,
+         json_extract(applied, CAST($paths AS VARCHAR[])) AS lasts
+  FROM want),
 -- the three-way diff. Per property: cur (the target now), new (the mapped source value), last (what this
 -- pair last wrote). A linked user's property is written when new differs from last, never because cur
 -- differs ("Cross-tenant synchronization doesn't query for changes in the target", cross-tenant-
@@ -238,13 +244,18 @@ props AS (
 -- restore write every mapped property that differs from the target; the link extensions always compare
 -- with the target. A linked user with no last-applied record was seeded with new (see plan_pair).
 cmp AS (
-  SELECT source_object_id, target_user_id, k, how,
-         json_extract(target_attrs, '$."' || k || '"') AS cur,
-         json_extract(want, '$."' || k || '"') AS new,
-         json_extract(applied, '$."' || k || '"') AS last,
-         json_extract(applied, '$."' || k || '"') IS NOT NULL AS known,
-         k IN (SELECT unnest([tid, oid, cfg]) FROM ext) AS link_key
-  FROM props),
+  SELECT *, last IS NOT NULL AS known, k IN (SELECT unnest([tid, oid, cfg]) FROM ext) AS link_key
+  FROM (SELECT source_object_id, target_user_id, k, how, cur, new, last FROM (
+          SELECT source_object_id, target_user_id, how, keys, unnest(CAST($keys AS VARCHAR[])) AS k, unnest(curs) AS cur,
+                 unnest(news) AS new, unnest(lasts) AS last FROM props)
+        WHERE list_contains(keys, k)
+        UNION ALL
+        SELECT source_object_id, target_user_id, k, how,
+               json_extract(target_attrs, '$."' || k || '"'), json_extract(want, '$."' || k || '"'),
+               json_extract(applied, '$."' || k || '"')
+        FROM (SELECT source_object_id, target_user_id, how, want, target_attrs, applied, unnest(json_keys(want)) AS k
+              FROM want WHERE NOT list_has_all(CAST($keys AS VARCHAR[]), json_keys(want)))
+        WHERE NOT list_contains(CAST($keys AS VARCHAR[]), k))),
 attr_diffs AS (
   SELECT source_object_id, k, cur AS old, new FROM cmp
   WHERE CASE WHEN how <> 'link' OR link_key THEN norm(new) IS DISTINCT FROM norm(cur)
@@ -282,7 +293,8 @@ all_diffs AS (
   SELECT source_object_id, 'manager', to_json(cur), to_json(new_) FROM mgr
   WHERE new_ IS NOT NULL AND new_ IS DISTINCT FROM cur AND new_ IS DISTINCT FROM am),
 diffs AS (
-  SELECT source_object_id, list({{'property': k, 'old': old, 'new': new}} ORDER BY k) AS changes
+  -- list_sort orders the structs by property first, as ORDER BY k did; an ordered aggregate sorts far slower
+  SELECT source_object_id, list_sort(list({{'property': k, 'old': old, 'new': new}})) AS changes
   FROM all_diffs GROUP BY source_object_id),
 dup_create AS (
   SELECT source_object_id, row_number() OVER (PARTITION BY addr ORDER BY source_object_id) AS rn
@@ -379,8 +391,9 @@ gone AS (
   QUALIFY row_number() OVER (PARTITION BY o.sid ORDER BY o.pri, t.id) = 1
       AND row_number() OVER (PARTITION BY t.id ORDER BY o.pri, o.sid) = 1),
 -- Entra: a user disabled at the source (and so in the target) who then leaves scope is not soft deleted
-gone_disabled AS (
-  SELECT source_object_id FROM links WHERE pair_key = $pair AND json_extract_string(applied, '$.accountEnabled') = 'false'),
+gone_disabled AS (  -- only the gone users' last writes are read
+  SELECT source_object_id FROM links WHERE pair_key = $pair AND source_object_id IN (SELECT source_object_id FROM gone)
+    AND json_extract_string(applied, '$.accountEnabled') = 'false'),
 gone_plan AS (
   SELECT source_tenant_id, source_object_id, target_user_id, mail, user_principal_name,
     CASE WHEN rejected THEN 'skip'
@@ -404,7 +417,7 @@ gone_plan AS (
 allrows AS (SELECT * FROM split_plan UNION ALL SELECT * FROM gone_plan)
 """  # noqa: S608 - only module constants are interpolated; values are bound
 
-PLAN_SQL = PLAN_CTES + """
+PLAN_SELECT = """
 SELECT $pair AS pair_key, $cycle AS cycle_id,
        md5($cycle || ':' || coalesce(source_object_id, '') || ':' || coalesce(target_user_id, '') || coalesce(tag, ''))
          AS change_id,
@@ -413,13 +426,54 @@ SELECT $pair AS pair_key, $cycle AS cycle_id,
        reason, match, mail, user_principal_name
 FROM allrows
 """
+PLAN_SQL = PLAN_CTES + PLAN_SELECT
 
 # Drift of the users this plan looked at: what the target holds now vs what this pair last wrote.
-DRIFT_SQL = PLAN_CTES + """
+DRIFT_SELECT = """
 SELECT $pair, $cycle, source_object_id, target_user_id, k, last, cur,
        $drift_repair AND norm(new) IS DISTINCT FROM norm(cur)
 FROM drift
 """
+DRIFT_SQL = PLAN_CTES + DRIFT_SELECT
+
+_CTE_START = re.compile(r"^(\w+) AS \(", re.M)
+
+
+def _split_ctes(text: str) -> list[tuple[str, str]]:
+    """PLAN_CTES as (name, `name AS (...)`) in order, without the comments between them."""
+    body = text.split("WITH\n", 1)[1]
+    starts = list(_CTE_START.finditer(body))
+    out = []
+    for i, m in enumerate(starts):
+        lines = body[m.start():starts[i + 1].start() if i + 1 < len(starts) else len(body)].rstrip().splitlines()
+        while lines[-1].lstrip().startswith("--"):
+            lines.pop()
+        chunk = "\n".join(lines).rstrip().removesuffix(",")
+        if not chunk.endswith(")"):
+            raise AssertionError(f"plan CTE {m.group(1)} does not end with ')'")
+        out.append((m.group(1), chunk))
+    return out
+
+
+_PLAN_CTE_LIST = _split_ctes(PLAN_CTES)
+
+
+# What a big pair's plan and drift both read, each computed once into a temp table, in this order.
+SHARED_CTES = ("linked", "matched", "want", "cmp")
+
+
+def _bound(sql: str, params: Mapping[str, object]) -> dict[str, object]:
+    """The parameters `sql` names: DuckDB refuses a named parameter a statement does not use."""
+    used = set(re.findall(r"\$(\w+)", sql))
+    return {k: v for k, v in params.items() if k in used}
+
+
+def plan_ctes(materialised: Mapping[str, str] | None = None) -> str:
+    """PLAN_CTES with some CTEs read from temp tables computed once: the plan and its drift share them."""
+    done = materialised or {}
+    return "WITH\n" + ",\n".join(f"{name} AS (SELECT * FROM {done[name]})" if name in done else text  # noqa: S608
+                                  for name, text in _PLAN_CTE_LIST)
+
 
 # Recovery rule for a linked user with no last-applied record (store lost or rebuilt, or linked by an
 # older version) whose target object carries our link: take the source's current mapped values as last
@@ -493,9 +547,13 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
             """INSERT INTO links (pair_key, source_tenant_id, source_object_id, target_tenant, target_user_id, state,
                                  linked_at, deleted_at)
                SELECT $pair, link_source_tenant_id, link_source_object_id, $target, id, 'active', now(), NULL
-               FROM target_users
-               WHERE tenant = $target AND link_source_tenant_id = $source_tid AND link_source_object_id IS NOT NULL
-               QUALIFY row_number() OVER (PARTITION BY link_source_object_id ORDER BY id) = 1
+               FROM (SELECT * FROM target_users
+                     WHERE tenant = $target AND link_source_tenant_id = $source_tid AND link_source_object_id IS NOT NULL
+                     QUALIFY row_number() OVER (PARTITION BY link_source_object_id ORDER BY id) = 1) t
+               -- a link already recorded as it is would be rewritten unchanged: leave it (no 100k-row rewrite a cycle)
+               WHERE NOT EXISTS (SELECT 1 FROM links l WHERE l.pair_key = $pair
+                                 AND l.source_object_id = t.link_source_object_id AND l.target_user_id = t.id
+                                 AND l.state = 'active' AND l.deleted_at IS NULL)
                ON CONFLICT (pair_key, source_object_id) DO UPDATE SET target_user_id = excluded.target_user_id,
                state = 'active', deleted_at = NULL""",
             {"pair": pair.key, "target": pair.target, "source_tid": pair.source_tenant_id})
@@ -514,15 +572,35 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
                 or con.execute("SELECT CAST(? AS TIMESTAMP) - ? > INTERVAL (?) HOUR",
                                [params["now"], last_full[0], FULL_PLAN_EVERY_HOURS]).fetchone()[0])
         params.update(full=bool(full), since=None if full else wm[0], last_cycle=None if full else wm[1])
+        # Big pairs take the fast paths (sampled keys, comparison in temp tables); a small pair's plan is planning
+        # time, which more and bigger statements would only add to.
+        big = con.execute("SELECT count(*) FROM desired_users WHERE pair_key = ?",
+                          [pair.key]).fetchone()[0] >= FAST_PATHS_FROM
+        params.update(plan_keys(con, pair) if big else {"keys": [], "paths": []})
         con.execute("DELETE FROM plan WHERE pair_key = ?", [pair.key])
         verdicts.clear(con, pair.key)  # a new plan: the old plan's guardrail verdicts and holds no longer apply
         con.execute(NORM_MACRO)
         con.execute(SEED_APPLIED_SQL, {"pair": pair.key, "target": pair.target})
-        con.execute(f"INSERT INTO plan {PLAN_SQL}", params)  # noqa: S608 - constant SQL, values bound
         con.execute("DELETE FROM plan_drift WHERE pair_key = ?", [pair.key])
-        if con.execute("SELECT count(*) FROM links WHERE pair_key = ? AND applied IS NOT NULL LIMIT 1",
-                       [pair.key]).fetchone()[0]:  # nothing was ever applied (a first cycle): no drift to look for
-            con.execute(f"INSERT INTO plan_drift {DRIFT_SQL}", params)  # noqa: S608 - constant SQL, values bound
+        drift = con.execute("SELECT count(*) FROM links WHERE pair_key = ? AND applied IS NOT NULL LIMIT 1",
+                            [pair.key]).fetchone()[0]  # nothing was ever applied (a first cycle): no drift to look for
+        if drift and big:
+            # The plan and its drift read the same per-property comparison (of every user on a full re-diff):
+            # computed once, in temp tables, instead of once per statement.
+            done: dict[str, str] = {}
+            for name in SHARED_CTES:
+                stmt = f"CREATE OR REPLACE TEMP TABLE plan_{name} AS {plan_ctes(done)} SELECT * FROM {name}"  # noqa: S608
+                con.execute(stmt, _bound(stmt, params))
+                done[name] = f"plan_{name}"
+            for stmt in (f"INSERT INTO plan {plan_ctes(done)} {PLAN_SELECT}",  # noqa: S608
+                         f"INSERT INTO plan_drift {plan_ctes(done)} {DRIFT_SELECT}"):  # noqa: S608
+                con.execute(stmt, _bound(stmt, params))
+            for table in done.values():
+                con.execute(f"DROP TABLE {table}")
+        else:
+            con.execute(f"INSERT INTO plan {PLAN_SQL}", params)  # noqa: S608 - constant SQL, values bound
+            if drift:
+                con.execute(f"INSERT INTO plan_drift {DRIFT_SQL}", params)  # noqa: S608 - constant SQL, values bound
         if only_user:
             con.execute("""DELETE FROM plan WHERE pair_key = ? AND NOT (coalesce(source_object_id, '') = ?
                            OR lower(coalesce(user_principal_name, '')) = lower(?)
@@ -555,6 +633,28 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
         con.execute("COMMIT")
     return PlanSummary(pair.key, cycle_id, {a: counts.get(a, 0) for a in ACTIONS}, fingerprint, allowed, blocked,
                        full=bool(full), drift=int(drift))
+
+
+# From this many desired users a pair's plan takes the fast paths (see plan_pair).
+FAST_PATHS_FROM = 5000
+# A sample is enough: $keys only chooses the fast path, a key outside it is compared the slow way (see `cmp`).
+KEYS_SAMPLE = 5000
+KEYS_SQL = f"""
+WITH s AS (SELECT desired_create, desired_update FROM desired_users WHERE pair_key = $pair LIMIT {KEYS_SAMPLE})
+SELECT list(DISTINCT k ORDER BY k) FROM (
+  SELECT unnest(json_keys(desired_create)) AS k FROM s
+  UNION ALL SELECT unnest(json_keys(desired_update)) FROM s
+  UNION ALL SELECT full_name FROM target_extensions WHERE tenant = $target)
+WHERE k IS NOT NULL"""  # noqa: S608 - a module constant
+
+
+def plan_keys(con, pair: PairSpec) -> dict[str, list[str]]:
+    """The properties desired rows of `pair` write ($keys, from a sample) and their JSON paths ($paths).
+
+    Bound as constants so each JSON document is parsed once per user for these, not once per property.
+    """
+    keys = con.execute(KEYS_SQL, {"pair": pair.key, "target": pair.target}).fetchone()[0] or []
+    return {"keys": keys, "paths": [f'$."{k}"' for k in keys]}
 
 
 FINGERPRINT_COLUMNS = ("pair_key", "action", "source_tenant_id", "source_object_id", "target_user_id",

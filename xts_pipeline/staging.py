@@ -70,20 +70,29 @@ def user_schema() -> pa.DataFrameSchema:
     return pa.DataFrameSchema(cols, strict=False, coerce=False)
 
 
-def raw_frame(con, tenant: str, since: object | None = None) -> pd.DataFrame:
+# The flattened columns and the Graph attribute each comes from, in frame order (account_enabled is cast).
+_FLAT: tuple[tuple[str, str], ...] = (
+    ("user_principal_name", "userPrincipalName"), ("mail", "mail"), ("user_type", "userType"),
+    ("creation_type", "creationType"), ("account_enabled", "accountEnabled"),
+    *((col, attr) for attr, (col, _) in TEXT_COLUMNS.items()),
+)
+
+
+def raw_frame(con, tenant: str, since: object | None = None, attrs: bool = True) -> pd.DataFrame:
     """Flatten one tenant's raw Graph users into the columns the schema checks (done in DuckDB).
 
-    `since`: only rows updated after this raw_users.updated_at (incremental staging).
+    `since`: only rows updated after this raw_users.updated_at (incremental staging). Each document is
+    parsed once (one json_extract_string over every path), not once per column. `attrs`: also the whole
+    document as text.
     """
-    text = ", ".join(f"data->>'{attr}' AS {col}" for attr, (col, _) in TEXT_COLUMNS.items())
+    cols = ", ".join(f"TRY_CAST(v[{i}] AS BOOLEAN) AS {col}" if col == "account_enabled" else f"v[{i}] AS {col}"
+                     for i, (col, _) in enumerate(_FLAT, start=1))
     df = con.execute(
-        f"""SELECT id, data->>'userPrincipalName' AS user_principal_name, data->>'mail' AS mail,
-                   data->>'userType' AS user_type, data->>'creationType' AS creation_type,
-                   TRY_CAST(data->>'accountEnabled' AS BOOLEAN) AS account_enabled, {text},
-                   CAST(data AS VARCHAR) AS attrs
-            FROM raw_users WHERE tenant = ? AND (CAST(? AS TIMESTAMP) IS NULL OR updated_at > ?)
+        f"""SELECT id, {cols}{", attrs" if attrs else ""}
+            FROM (SELECT id, json_extract_string(data, $paths) AS v{", CAST(data AS VARCHAR) AS attrs" if attrs else ""}
+                  FROM raw_users WHERE tenant = $tenant AND (CAST($since AS TIMESTAMP) IS NULL OR updated_at > $since))
             ORDER BY id""",  # noqa: S608 - column list is static
-        [tenant, since, since],
+        {"tenant": tenant, "since": since, "paths": [f'$."{attr}"' for _, attr in _FLAT]},
     ).df()
     df["account_enabled"] = df["account_enabled"].astype("boolean")
     for col in df.columns:
@@ -116,6 +125,14 @@ def validate_users(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     rejected = df.loc[bad_idx].copy()
     rejected["reasons"] = ["; ".join(sorted(set(reasons[i]))) for i in bad_idx]
     return df.drop(index=bad_idx), rejected
+
+
+def _arrow(df: pd.DataFrame, cols: list[str]):
+    """Columns of `df` as an Arrow table (strings as strings even when a column is all null)."""
+    import pyarrow
+
+    types = {"account_enabled": pyarrow.bool_()}
+    return pyarrow.table({c: pyarrow.array(df[c].tolist(), type=types.get(c, pyarrow.string())) for c in cols})
 
 
 @dataclass
@@ -154,7 +171,7 @@ def stage_tenant(db: str | Path | None, tenant: str, max_reject_fraction: float 
         since = wm[0] if wm else None
         high, total = con.execute("SELECT max(updated_at), count(*) FROM raw_users WHERE tenant = ?",
                                   [tenant]).fetchone()
-        df = raw_frame(con, tenant, since)
+        df = raw_frame(con, tenant, since, attrs=False)
         kept_rejects = 0
         if since is not None:
             kept_rejects = con.execute(
@@ -169,7 +186,7 @@ def stage_tenant(db: str | Path | None, tenant: str, max_reject_fraction: float 
     )
     result.blocked = result.reject_fraction > max_reject_fraction
     staged_cols = ["id", "user_principal_name", "mail", "display_name", "user_type", "creation_type",
-                   "account_enabled", "attrs"]
+                   "account_enabled"]
     with store.connect(db) as con:
         con.execute("BEGIN")
         changed = df["id"].tolist()
@@ -179,10 +196,13 @@ def stage_tenant(db: str | Path | None, tenant: str, max_reject_fraction: float 
             con.execute("DELETE FROM rejected_users WHERE tenant = ? AND list_contains(?, id)", [tenant, changed])
         con.execute("""DELETE FROM rejected_users r WHERE tenant = ? AND NOT EXISTS
                        (SELECT 1 FROM raw_users w WHERE w.tenant = r.tenant AND w.id = r.id)""", [tenant])
-        con.register("rej_df", rejected[["id", "user_principal_name", "reasons", "attrs"]])
+        # The documents go from raw_users to the staged and rejected tables in SQL: only ids and the
+        # validated columns travel through pandas.
+        con.register("rej_df", _arrow(rejected, ["id", "user_principal_name", "reasons"]))
         con.execute(
-            "INSERT INTO rejected_users SELECT ?, id, user_principal_name, reasons, attrs, now() FROM rej_df",
-            [tenant],
+            """INSERT INTO rejected_users SELECT $tenant, j.id, j.user_principal_name, j.reasons, r.data, now()
+               FROM rej_df j JOIN raw_users r ON r.tenant = $tenant AND r.id = j.id""",
+            {"tenant": tenant},
         )
         con.unregister("rej_df")
         if not result.blocked:
@@ -192,11 +212,12 @@ def stage_tenant(db: str | Path | None, tenant: str, max_reject_fraction: float 
                 con.execute("DELETE FROM staged_users WHERE tenant = ? AND list_contains(?, id)", [tenant, changed])
                 con.execute("""DELETE FROM staged_users s WHERE tenant = ? AND NOT EXISTS
                                (SELECT 1 FROM raw_users w WHERE w.tenant = s.tenant AND w.id = s.id)""", [tenant])
-            con.register("ok_df", valid[staged_cols])
+            con.register("ok_df", _arrow(valid, staged_cols))
             con.execute(
-                "INSERT INTO staged_users SELECT ?, id, user_principal_name, mail, display_name, user_type, "
-                "creation_type, account_enabled, attrs FROM ok_df",
-                [tenant],
+                """INSERT INTO staged_users SELECT $tenant, o.id, o.user_principal_name, o.mail, o.display_name,
+                     o.user_type, o.creation_type, o.account_enabled, r.data
+                   FROM ok_df o JOIN raw_users r ON r.tenant = $tenant AND r.id = o.id""",
+                {"tenant": tenant},
             )
             con.unregister("ok_df")
             if high is not None:

@@ -17,7 +17,7 @@ One row per pair in `quarantine`; the caller owns the (short-lived) connection.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -199,21 +199,28 @@ def release(con: duckdb.DuckDBPyConnection, pair_key: str, released_by: str,
                                       now, released_by, state.failures))
 
 
-def is_skipped(con: duckdb.DuckDBPyConnection, pair_key: str, now: datetime | None = None) -> SkipDecision:
-    """Should a scheduled run skip this pair now? A due retry is not skipped: it is the back-off probe."""
+def is_skipped(con: duckdb.DuckDBPyConnection, pair_key: str, now: datetime | None = None, *,
+               config_args: Sequence[str] = ()) -> SkipDecision:
+    """Should a scheduled run skip this pair now? A due retry is not skipped: it is the back-off probe.
+
+    `config_args` (xts_pipeline.paths.config_args) complete the printed `xts release` command.
+    """
+    from xts_pipeline.paths import release_command
+
     state = get_state(con, pair_key)
     now = _now(now)
     if state is None or not state.active:
         return SkipDecision(False, f"{pair_key}: not quarantined", state)
     shown = pair_key.replace("__", "->", 1)
+    release = release_command(shown, config_args)
     if state.status == DISABLED:
         return SkipDecision(True, f"{shown}: disabled after quarantine since {state.since:%Y-%m-%d %H:%M} UTC "
-                                  f"({state.reason}); fix the cause, then run `xts release --pair '{shown}'`", state)
+                                  f"({state.reason}); fix the cause, then run `{release}`", state)
     if state.next_retry_at is not None and now < state.next_retry_at:
         wait = state.next_retry_at - now
         return SkipDecision(True, f"{shown}: quarantined since {state.since:%Y-%m-%d %H:%M} UTC ({state.reason}); "
                                   f"next retry at {state.next_retry_at:%Y-%m-%d %H:%M} UTC (in {_human(wait)}), "
-                                  f"attempt {state.attempts + 1}; fix the cause, then `xts release --pair '{shown}'`",
+                                  f"attempt {state.attempts + 1}; fix the cause, then `{release}`",
                             state)
     return SkipDecision(False, f"{shown}: quarantined, retry {state.attempts + 1} is due now", state)
 
@@ -248,7 +255,8 @@ def _human(delta: timedelta) -> str:
     return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
 
 
-def skipped_pairs(db: str | Path | None, pair_keys: Iterable[str], now: datetime | None = None) -> dict[str, str]:
+def skipped_pairs(db: str | Path | None, pair_keys: Iterable[str], now: datetime | None = None, *,
+                  config_args: Sequence[str] = ()) -> dict[str, str]:
     """Pairs a scheduled cycle must skip now (quarantined, retry not yet due) -> the status to show.
 
     For sensors and the CLI: one short read of the staging file. If it can't be opened the pairs run,
@@ -258,7 +266,7 @@ def skipped_pairs(db: str | Path | None, pair_keys: Iterable[str], now: datetime
 
     try:
         with store.connect(db) as con:
-            decisions = {k: is_skipped(con, k, now) for k in pair_keys}
+            decisions = {k: is_skipped(con, k, now, config_args=config_args) for k in pair_keys}
     except store.StoreError:
         return {}
     return {k: d.message for k, d in decisions.items() if d.skipped}
