@@ -27,28 +27,27 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from multiprocessing import get_context
-from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from assets import launch
+from assets.worker_start import (  # noqa: F401 - names callers and tests import from here
+    DEFAULT_WORKERS,
+    PRELOAD,
+    START_METHOD_ENV,
+    WORKERS_ENV,
+    default_workers,
+    start_workers,
+)
+from assets.worker_start import mp_context as _mp_context
 from xts_pipeline import paths, store
 from xts_pipeline.guardrails.quarantine import skipped_pairs
 
 SUMMARY_COLUMNS = ("creates", "updates", "disables", "deletes", "restores", "skips", "held", "drift", "failures",
                    "rejected", "mapping_errors")
 CYCLE_TAG, KIND_TAG = "xts/cycle", "xts/kind"  # as in definitions.py; kind "cli" keeps the sensor off these runs
-DEFAULT_WORKERS = 4  # like concurrency.runs.max_concurrent_runs in dagster_home/dagster.yaml
-WORKERS_ENV = "XTS_SYNC_WORKERS"
-START_METHOD_ENV = "XTS_SYNC_START"  # "forkserver" (default) or "spawn"
-# Imported once by the fork server, then shared copy-on-write by every worker it forks: Great Expectations
-# alone takes ~3 s and ~260 MB per process, which 'spawn' would pay again in every worker.
-PRELOAD = ("dagster", "duckdb", "pandas", "pandera.pandas", "great_expectations", "xts_pipeline.graph",
-           "assets.sync", "assets.guarded_plan", "checks.staging_checks", "checks.plan_checks", "checks.guardrails",
-           "checks.gx_suite")
 
 
 @dataclass
@@ -288,6 +287,8 @@ def cli_instance() -> dg.DagsterInstance:
     import yaml
     from dagster._core.instance.ref import InstanceRef
 
+    from assets.instance_storage import storage_overrides
+
     home = os.environ.get("DAGSTER_HOME")
     if not home:
         return dg.DagsterInstance.get()  # raises Dagster's own message about DAGSTER_HOME
@@ -295,7 +296,18 @@ def cli_instance() -> dg.DagsterInstance:
     cfg = (yaml.safe_load(cfg_file.read_text()) if cfg_file.exists() else None) or {}
     concurrency = dict(cfg.get("concurrency") or {})
     concurrency["pools"] = {**(concurrency.get("pools") or {}), "granularity": "run"}
-    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(home, overrides={"concurrency": concurrency}))
+    overrides = {"concurrency": concurrency, **storage_overrides(home, cfg)}
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(home, overrides=overrides))
+
+
+def _init_instance_storage() -> None:
+    """Create the instance's databases here, once, before workers open it: Dagster's SQLite init is not safe
+    against several processes creating the same new files at once (duplicate alembic heads)."""
+    home = os.environ.get("DAGSTER_HOME")
+    if home and all((Path(home) / "history" / f).exists() for f in ("runs.db", "runs/index.db")):
+        return  # already there (a configured non-default storage is opened below, which is cheap enough)
+    with cli_instance():
+        pass
 
 
 def _in_worker(spec: CycleSpec, fn: Callable[..., Any], *args: Any) -> Any:
@@ -306,26 +318,6 @@ def _in_worker(spec: CycleSpec, fn: Callable[..., Any], *args: Any) -> Any:
     defs = _worker_defs(spec)
     with cli_instance() as instance:
         return fn(defs, instance, *args)
-
-
-def start_workers() -> None:
-    """Start the fork server now, so its imports overlap the caller's own set-up."""
-    if (os.environ.get(START_METHOD_ENV) or "forkserver") == "forkserver":
-        from multiprocessing import forkserver
-
-        _mp_context()
-        forkserver.ensure_running()
-
-
-def _mp_context() -> BaseContext:
-    """Worker processes start from a clean single-threaded process, never a fork of this (threaded) one."""
-    method = os.environ.get(START_METHOD_ENV) or "forkserver"
-    if method != "forkserver":
-        return get_context(method)
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # the fork server imports GX: no network from it
-    ctx = get_context("forkserver")
-    ctx.set_forkserver_preload(list(PRELOAD))
-    return ctx
 
 
 class WorkerPool:
@@ -357,11 +349,11 @@ class WorkerPool:
             self._idle.put(worker)
 
     def close(self) -> None:
+        """Stop every worker at once, then wait for them: one after another, their exits would add up."""
         self._threads.shutdown(wait=True)
-        for _ in range(self._size):
-            worker = self._idle.get()
-            if worker is not None:
-                worker.shutdown(wait=True)
+        workers = [w for w in (self._idle.get() for _ in range(self._size)) if w is not None]
+        with ThreadPoolExecutor(max_workers=max(1, len(workers))) as stopping:
+            list(stopping.map(lambda w: w.shutdown(wait=True), workers))
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -370,16 +362,9 @@ class WorkerPool:
         self.close()
 
 
-def default_workers() -> int:
-    """$XTS_SYNC_WORKERS, else 4; 1 runs everything in this process, one run after another."""
-    try:
-        return max(1, int(os.environ.get(WORKERS_ENV) or DEFAULT_WORKERS))
-    except ValueError:
-        return DEFAULT_WORKERS
-
-
 def _run_tasks(tasks: list[tuple[Callable[..., Any], tuple[Any, ...]]], workers: int, spec: CycleSpec | None,
-               defs: dg.Definitions, instance: dg.DagsterInstance, pool: WorkerPool | None) -> list[Any]:
+               defs: dg.Definitions | None, instance: dg.DagsterInstance | None,
+               pool: WorkerPool | None) -> list[Any]:
     """Results (or the exception each task raised) in task order, whatever order they finished in."""
     if pool is None or spec is None or workers <= 1:
         results: list[Any] = []
@@ -410,7 +395,7 @@ def cycle_tags() -> dict[str, str]:
     return {CYCLE_TAG: f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.getpid()}", KIND_TAG: "cli"}
 
 
-def run_cycle(defs: dg.Definitions, instance: dg.DagsterInstance, topology: Any, db: str | Path,
+def run_cycle(defs: dg.Definitions | None, instance: dg.DagsterInstance | None, topology: Any, db: str | Path,
               pair_keys: list[str] | None = None, dry_run: bool = False, *, spec: CycleSpec | None = None,
               workers: int = 1, tags: dict[str, str] | None = None) -> list[PairOutcome]:
     """Extract every source and snapshot every target the pairs need, then run each pair (or its dry run).
@@ -434,7 +419,7 @@ def run_cycle(defs: dg.Definitions, instance: dg.DagsterInstance, topology: Any,
     return [done[p.key] for p in wanted]
 
 
-def _run_leased(defs: dg.Definitions, instance: dg.DagsterInstance, db: str | Path, pairs: list[Any], dry_run: bool,
+def _run_leased(defs: dg.Definitions | None, instance: dg.DagsterInstance | None, db: str | Path, pairs: list[Any], dry_run: bool,
                 spec: CycleSpec | None, workers: int, tags: dict[str, str]) -> dict[str, PairOutcome]:
     """run_cycle's body for the pairs whose leases this cycle holds."""
     sources, targets = {p.source for p in pairs}, {p.target for p in pairs}
@@ -449,7 +434,9 @@ def _run_leased(defs: dg.Definitions, instance: dg.DagsterInstance, db: str | Pa
                 side_ok[(side, t)] = (res.get(side, []) if isinstance(res, dict)
                                       else [f"{side} run for {t}: {_one_line(res)}"])
         outcomes = {p.key: PairOutcome(pair_key=p.key, dry_run=dry_run) for p in pairs}
-        held = {} if dry_run else skipped_pairs(db, [p.key for p in pairs], config_args=_config_args(defs))
+        # With workers this process has no definitions: the spec names the same topology file.
+        config_args = _config_args(defs) if defs is not None else paths.config_args(spec.config if spec else None)
+        held = {} if dry_run else skipped_pairs(db, [p.key for p in pairs], config_args=config_args)
         groups: dict[str, list[str]] = {}
         for p in pairs:
             o = outcomes[p.key]
@@ -525,23 +512,31 @@ def format_summary(outcomes: list[PairOutcome], paths: Any = None) -> str:
 def sync_in_process(config: str | Path, sandbox: str | None, db: str | None, pair_keys: list[str] | None,
                     dry_run: bool, workers: int | None = None,
                     tags: dict[str, str] | None = None) -> list[PairOutcome]:
-    """Build the definitions for `config` and run one cycle against the instance in $DAGSTER_HOME.
+    """Run one cycle of `config`'s definitions against the instance in $DAGSTER_HOME.
 
     `workers` (default `default_workers()`): how many tenants, then targets, run at once in worker
-    processes; 1 keeps every run in this process, one after another.
+    processes; 1 keeps every run in this process, one after another. With workers, this process only
+    orchestrates: the workers build the definitions and open the instance, so it never imports the step
+    libraries (pandas, pandera, the checks) the fork server has already loaded for them.
     """
     workers = default_workers() if workers is None else workers
     if workers > 1:
         start_workers()
-    from assets.resources import load_topology
-    from xts_pipeline.definitions import build_definitions
+    from assets.resources import graph_resources, load_topology
+    from xts_pipeline import paths
 
     sandbox = str(Path(sandbox).absolute()) if sandbox else None
-    defs = build_definitions(config, sandbox, db)
     topology = load_topology(str(Path(config).absolute()), sandbox)
-    db_path = str(defs.resources["duckdb"].path)
-
+    if sandbox:
+        graph_resources(str(Path(config).absolute()), sandbox)  # exports the sandbox's secrets for the workers
+    db_path = str(Path(db).absolute()) if db else str(paths.duckdb_path(topology))  # as build_definitions
     spec = CycleSpec(str(Path(config).absolute()), sandbox, db_path, tuple(sorted(os.environ.items())))
+    if workers > 1:
+        _init_instance_storage()
+        return run_cycle(None, None, topology, db_path, pair_keys, dry_run, spec=spec, workers=workers, tags=tags)
+    from xts_pipeline.definitions import build_definitions
+
+    defs = build_definitions(config, sandbox, db_path)
     with cli_instance() as instance:
         return run_cycle(defs, instance, topology, db_path, pair_keys, dry_run, spec=spec, workers=workers,
                          tags=tags)

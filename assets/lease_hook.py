@@ -13,8 +13,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import dagster as dg
@@ -106,6 +107,27 @@ def snapshot_step(context: dg.AssetExecutionContext, db: str, tenant: str) -> It
             store.set_watermark(con, f"snapshot:{tenant}", started, context.run.run_id)
 
 
+def store_session(lease_cm: Callable[[Any, Any], AbstractContextManager[Any]]) -> Callable[[Any], Any]:
+    """Decorator for a step that only computes over DuckDB: from its lease on, it holds one connection.
+
+    Opening the DuckDB file costs ~30-60 ms (a new database instance each time); a step that opens it a dozen
+    times (the domain call, then the metadata queries) pays that a dozen times, under the file lock that other
+    processes wait on. Here the step takes its lease first (`lease_cm(context, db)`, the one place a step may
+    wait on another run), then keeps the file open and locked until it returns: every store.connect inside
+    reuses the open instance. Steps that call Graph (extraction, snapshot, apply) must not use it.
+    """
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def step(context: Any, *args: Any, **kwargs: Any) -> Any:
+            db = context.resources.duckdb.db()
+            with lease_cm(context, db), store.connect(db):
+                return fn(context, *args, **kwargs)
+
+        return step
+
+    return wrap
+
+
 def cli_pair_leases(db: str, pair_keys: list[str], tags: dict[str, str],
                     wait_s: float | None = None) -> tuple[list[str], dict[str, str]]:
     """`xts sync`: take every pair's cycle lease in this process before any extraction writes.
@@ -113,19 +135,31 @@ def cli_pair_leases(db: str, pair_keys: list[str], tags: dict[str, str],
     Returns (the pairs taken, the busy ones with their one-line reason). Free them with `release_cli`.
     """
     owner = tags[CYCLE_TAG]
-    taken, busy = [], {}
-    for key in pair_keys:
+    what = f"xts sync cycle {owner}"
+    free, later = [], []
+    # First every free lease over one open of the file (no waiting while it is held: a holder in another
+    # process could not release), then the busy ones, each waiting as long as it may.
+    with store.connect(db):
+        for key in pair_keys:
+            try:
+                lease.acquire(db, f"pair:{key}", owner, what, wait_s=0)
+                free.append(key)
+            except lease.LeaseBusy:
+                later.append(key)
+    busy = {}
+    for key in later:
         try:
-            lease.acquire(db, f"pair:{key}", owner, f"xts sync cycle {owner}", wait_s=wait_s)
-            taken.append(key)
+            lease.acquire(db, f"pair:{key}", owner, what, wait_s=wait_s)
+            free.append(key)
         except lease.LeaseBusy as exc:
             busy[key] = str(exc)
-    return taken, busy
+    return [k for k in pair_keys if k in free], busy
 
 
 def release_cli(db: str, pair_keys: list[str], tags: dict[str, str]) -> None:
-    for key in pair_keys:
-        lease.release(db, f"pair:{key}", tags[CYCLE_TAG])
+    with store.connect(db):  # one open of the file for all of them (a release never waits)
+        for key in pair_keys:
+            lease.release(db, f"pair:{key}", tags[CYCLE_TAG])
 
 
 def holder_text(db: str, name: str) -> Any:

@@ -16,7 +16,7 @@ from typing import Any
 
 import dagster as dg
 
-from assets.lease_hook import pair_step, snapshot_step, tenant_step
+from assets.lease_hook import pair_step, snapshot_step, store_session, tenant_step
 from assets.metadata import counts_md, plan_pages, table_metadata
 from assets.partitions import SyncPartitions
 from assets.resources import resource_key
@@ -169,6 +169,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.As
 
     @dg.asset(key=STAGED, deps=[RAW], partitions_def=parts.sources, group_name="source",
               kinds={"duckdb", "pandas"}, required_resource_keys=base_keys, pool=DUCKDB_POOL, code_version="1", owners=owners())
+    @store_session(lambda c, db: tenant_step(c, db, "source", c.partition_key))
     def staged_source_users(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Raw users validated by the pandera schema; invalid rows go to rejected_users with reasons."""
         tenant = context.partition_key
@@ -224,6 +225,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.As
               deps=[dg.AssetDep(STAGED, partition_mapping=parts.source_to_pairs),
                     dg.AssetDep(SNAPSHOT, partition_mapping=parts.target_to_pairs)],
               required_resource_keys=base_keys, pool=DUCKDB_POOL, code_version="1", owners=owners())
+    @store_session(lambda c, db: pair_step(c, db, c.partition_key, "desired_state"))
     def desired_state(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Scoping filters, assignment and attribute mappings applied to the source's staged users."""
         topo = context.resources.topology.load()
@@ -244,6 +246,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.As
     @dg.asset(key=PLAN, partitions_def=parts.pairs, group_name="pair", kinds={"duckdb", "sql"},
               deps=[DESIRED, dg.AssetDep(SNAPSHOT, partition_mapping=parts.target_to_pairs)],
               required_resource_keys=base_keys, pool=DUCKDB_POOL, code_version="1", owners=owners())
+    @store_session(lambda c, db: pair_step(c, db, c.partition_key, "provisioning_plan"))
     def provisioning_plan(context: dg.AssetExecutionContext, config: PlanConfig) -> dg.MaterializeResult:
         """What this pair would write: create / update (old -> new) / disable / delete / restore / skip."""
         topo = context.resources.topology.load()

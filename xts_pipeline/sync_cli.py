@@ -49,8 +49,12 @@ def sync_command(args) -> int:
     except ConfigError as exc:
         print(f"xts sync: {exc}", file=sys.stderr)
         return 2
+    from assets.worker_start import default_workers, start_workers
+
+    if default_workers() > 1:
+        start_workers()  # the fork server's imports overlap everything below
     home = paths.dagster_home()
-    from assets.cycle import cycle_tags, default_workers, format_summary, sync_in_process
+    from assets.cycle import cycle_tags, format_summary, sync_in_process
 
     sandbox = str(resolved.sandbox) if resolved.sandbox else None
     started, workers, tags = time.monotonic(), default_workers(), cycle_tags()

@@ -1,0 +1,99 @@
+"""Cycle bench: what a sync cycle with nothing to do costs, against a first cycle of the same demo.
+
+One process tree: this script starts the embedded Graph sandbox with the demo seed (5 pairs, about 2,800
+users) in a fresh state directory, a fresh Dagster instance (the committed dagster.yaml) and a fresh store,
+then runs `xts sync --sandbox <state>` twice as its own process, as a user types it: a first cycle, then a
+cycle with no source change against the same store and instance. Each cycle's wall time includes the
+command's start-up (imports, definitions), as the user waits for it.
+
+Printed: both times, the runs each cycle launched (from the instance, with their summed durations), the
+ratio no-change / first, the goal (<= 0.10) and `ok` or `MISS` (exit 1 on MISS or on a failed cycle).
+
+    .venv/bin/python bench/cycle_bench.py [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+GOAL = 0.10
+ENV_CLEARED = ("XTS_CONFIG", "XTS_DUCKDB", "XTS_SANDBOX", "XTS_HOME", "XTS_SYNC_WORKERS", "XTS_SYNC_START")
+
+
+def sync_once(state: Path, env: dict[str, str], log: Path) -> tuple[float, int, str]:
+    """One `xts sync --sandbox <state>` in its own process: (wall seconds, exit code, output)."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "xts_pipeline.cli", "sync", "--sandbox", str(state)], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=900)
+    wall = time.perf_counter() - start
+    out = proc.stdout + proc.stderr
+    log.write_text(out)
+    return wall, proc.returncode, out
+
+
+def run_spans(home: Path) -> dict[str, list[tuple[str, float]]]:
+    """Runs in the instance by CLI cycle: (job partition, seconds) in start order."""
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+
+    by_cycle: dict[str, list[tuple[float, str, float]]] = {}
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as inst:
+        for r in inst.get_run_records():
+            run = r.dagster_run
+            name = f"{run.job_name.removesuffix('_job')} {run.tags.get('dagster/partition', '')}"
+            dur = (r.end_time or r.start_time or 0) - (r.start_time or 0)
+            by_cycle.setdefault(run.tags.get("xts/cycle", "?"), []).append((r.start_time or 0, name, dur))
+    return {c: [(n, d) for _, n, d in sorted(v)] for c, v in sorted(by_cycle.items())}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, instance, store)")
+    args = ap.parse_args()
+    from xts_pipeline.sandbox.process import SandboxProcess
+
+    root = Path(tempfile.mkdtemp(prefix="xts-cycle-bench-"))
+    state, home = root / "sandbox", root / "dagster_home"
+    home.mkdir(parents=True)
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    env = {k: v for k, v in os.environ.items() if k not in ENV_CLEARED}
+    env.update(DAGSTER_HOME=str(home), PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])))
+    try:
+        with SandboxProcess(state, seed="demo") as sb:
+            tenants = ", ".join(f"{t['name']} ({t.get('user_count', '?')})" for t in sb.info["tenants"])
+            print(f"demo sandbox: {tenants}; instance {home}", flush=True)
+            first, rc1, out1 = sync_once(state, env, root / "first.log")
+            print(f"first cycle      {first:7.1f} s  (exit {rc1})", flush=True)
+            again, rc2, out2 = sync_once(state, env, root / "no-change.log")
+            print(f"no-change cycle  {again:7.1f} s  (exit {rc2})", flush=True)
+        cycles = run_spans(home)
+        for label, (cycle, spans) in zip(("first", "no-change"), cycles.items(), strict=False):
+            total = sum(d for _, d in spans)
+            print(f"  {label} cycle {cycle}: {len(spans)} runs, {total:.1f} s of run time: "
+                  + ", ".join(f"{n} {d:.1f}" for n, d in spans))
+        failed = [(n, rc, out) for n, rc, out in (("first", rc1, out1), ("no-change", rc2, out2)) if rc != 0]
+        for name, rc, out in failed:
+            print(f"\n{name} cycle exited {rc}; its last lines:\n" + "\n".join(out.strip().splitlines()[-15:]))
+        ratio = again / first
+        verdict = "ok" if ratio <= GOAL and not failed else "MISS"
+        print(f"no-change / first: {ratio:.3f}  goal <= {GOAL:.2f}  {verdict}")
+        return 0 if verdict == "ok" else 1
+    finally:
+        if args.keep:
+            print(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
