@@ -222,35 +222,13 @@ class CompiledMappings:
         for step in self._steps:
             if step.on_create_only and not is_create:
                 continue
-            kind = step.kind
-            if kind == "Direct":
-                value = user.get(step.source)  # type: ignore[arg-type]
-            elif kind == "Expression":
-                try:
-                    value = step.compiled.evaluate(user)  # type: ignore[union-attr]
-                except ExpressionEvaluationError as exc:
-                    uid = user.get("id")
-                    raise MappingError(
-                        f"mapping for target {step.target!r} failed for user {uid or '(no id)'}: {exc.message} "
-                        f"[expression: {step.compiled.source}]",  # type: ignore[union-attr]
-                        target=step.target, user_id=uid, line=exc.line, column=exc.column,
-                    ) from None
-                if value is IGNORE_FLOW:
-                    continue
-            elif kind == "Constant":
-                value = step.constant
-            else:  # None: the target is left alone; its default fills an empty attribute
+            if step.kind == "None":  # the target is left alone; its default fills an empty attribute
                 if step.default is not None:
                     (out if is_create else fill)[step.target] = _coerce(step.target, step.default)
                 continue
-            if (value is None or value == "") and is_create and step.default is not None:
-                value = step.default
-            value = _coerce(step.target, value)
-            if value is None or value == "" or value == []:
-                if step.clear_when_null:
-                    out[step.target] = None
-                continue
-            out[step.target] = value
+            value = _evaluate(step, user)
+            if value is not IGNORE_FLOW:
+                _put(out, step, value, is_create)
         if fill:
             out[FILL_KEY] = fill
         return out
@@ -265,28 +243,14 @@ class CompiledMappings:
         update: dict[str, Any] = {}
         fill: dict[str, Any] = {}
         for step in self._steps:
-            kind = step.kind
-            if kind == "Direct":
-                value = user.get(step.source)  # type: ignore[arg-type]
-            elif kind == "Expression":
-                try:
-                    value = step.compiled.evaluate(user)  # type: ignore[union-attr]
-                except ExpressionEvaluationError as exc:
-                    uid = user.get("id")
-                    raise MappingError(
-                        f"mapping for target {step.target!r} failed for user {uid or '(no id)'}: {exc.message} "
-                        f"[expression: {step.compiled.source}]",  # type: ignore[union-attr]
-                        target=step.target, user_id=uid, line=exc.line, column=exc.column,
-                    ) from None
-                if value is IGNORE_FLOW:
-                    continue
-            elif kind == "Constant":
-                value = step.constant
-            else:  # None: the target is left alone; its default fills an empty attribute
+            if step.kind == "None":  # the target is left alone; its default fills an empty attribute
                 if step.default is not None:
                     create[step.target] = _coerce(step.target, step.default)
                     if not step.on_create_only:
                         fill[step.target] = _coerce(step.target, step.default)
+                continue
+            value = _evaluate(step, user)
+            if value is IGNORE_FLOW:
                 continue
             _put(create, step, value, True)
             if not step.on_create_only:
@@ -297,6 +261,9 @@ class CompiledMappings:
 
     def __reduce__(self):
         return (CompiledMappings, (self.mappings,))
+
+    def __repr__(self) -> str:
+        return f"CompiledMappings({len(self._steps)} mappings -> {', '.join(self.targets)})"
 
 
 def _put(out: dict[str, Any], step: _Step, value: Any, is_create: bool) -> None:
@@ -310,8 +277,22 @@ def _put(out: dict[str, Any], step: _Step, value: Any, is_create: bool) -> None:
         return
     out[step.target] = value
 
-    def __repr__(self) -> str:
-        return f"CompiledMappings({len(self._steps)} mappings -> {', '.join(self.targets)})"
+
+def _evaluate(step: _Step, user: MappingABC[str, Any]) -> Any:
+    """A Direct, Expression or Constant step's value for `user` (IGNORE_FLOW: leave the attribute out)."""
+    if step.kind == "Direct":
+        return user.get(step.source)  # type: ignore[arg-type]
+    if step.kind == "Constant":
+        return step.constant
+    try:
+        return step.compiled.evaluate(user)  # type: ignore[union-attr]
+    except ExpressionEvaluationError as exc:
+        uid = user.get("id")
+        raise MappingError(
+            f"mapping for target {step.target!r} failed for user {uid or '(no id)'}: {exc.message} "
+            f"[expression: {step.compiled.source}]",  # type: ignore[union-attr]
+            target=step.target, user_id=uid, line=exc.line, column=exc.column,
+        ) from None
 
 
 def compile_mappings(mappings: Iterable[Mapping | MappingABC[str, Any]]) -> CompiledMappings:
