@@ -49,7 +49,8 @@ topology:
 inbound_policies:
   t1: &bulk
     allowed_sources: [hub]
-    volume: {max_creates_per_cycle: 100000, max_creates_pct_of_target: null}   # a deliberate bulk load
+    volume: {max_creates_per_cycle: 100000, max_creates_pct_of_target: null,   # a deliberate bulk load
+             max_creates_window_pct_of_members: null, max_b2b_pct_of_members: null}
     # generated names may resemble a target's admins: the guardrails have their own tests and benches
     impersonation: {include_role_assignable_group_members: false, include_directory_role_holders: false}
     privilege: {treat_role_assignable_as_privileged: false}
