@@ -68,6 +68,7 @@ def _plan(rows: list[dict], spaced: bool) -> list[dict]:
     return sorted(out, key=lambda r: int(r["change_id"][1:]))
 
 
+@pytest.mark.slow  # seconds of examples: in `make test-all`, not the fast loop
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(row, min_size=1, max_size=5), st.booleans())
 @example([{"action": "create", "desired": {"employeeId": "E" * 17}, "changes": []}], False)
