@@ -19,6 +19,8 @@ import dagster as dg
 
 from xts_pipeline.guardrails.approvals import approve_command as _approve_command
 from xts_pipeline.guardrails.verdicts import GUARDRAIL_NAMES, QUARANTINE, Report, Verdict
+from xts_pipeline.paths import config_args  # noqa: F401 - the Dagster layer's callers take it from here too
+from xts_pipeline.paths import release_command as _release_command
 
 CHECK_PREFIX = "guardrail_"
 CHECK_NAMES = (*GUARDRAIL_NAMES, QUARANTINE)
@@ -36,22 +38,14 @@ DESCRIPTIONS = {
 }
 
 
-def config_args(config_path: str | None) -> list[str]:
-    """`--config PATH` unless the topology is the packaged demo (which every command finds by default)."""
-    from xts_pipeline.paths import config_args as args
-
-    return args(config_path)
-
-
 def approve_command(pair_name: str, fingerprint: str, config_path: str | None = None) -> str:
     """The exact, paste-safe command that approves this plan (metadata, descriptions and `xts sync`)."""
     return _approve_command(pair_name, fingerprint, config_args(config_path))
 
 
 def release_command(pair_name: str, config_path: str | None = None) -> str:
-    from xts_pipeline.paths import release_command as command
-
-    return command(pair_name, config_args(config_path))
+    """The paste-safe `xts release` of this pair, with `--config` unless the topology is the demo."""
+    return _release_command(pair_name, config_args(config_path))
 
 
 def guardrail_check_specs(asset_key: dg.AssetKey,

@@ -433,11 +433,14 @@ class BatchWriter:
         s, op, resume = reply.status, task.op, task.resume or "single"
         if s == 429 or s == 401 or s >= 500:
             return None
+        body = reply.body if 200 <= s < 300 and isinstance(reply.body, dict) else None
         if op.kind == "manager" and resume == "single":
-            have = ((reply.body or {}).get("id") if 200 <= s < 300 else None) if s != 404 else None
-            landed = (s == 404 or 200 <= s < 300) and str(have or "").lower() == str(op.manager_id or "").lower()
+            if s == 404:  # no manager: what a removal (manager_id None) leaves
+                have: str | None = ""
+            else:
+                have = str(body.get("id") or "") if body is not None else None
+            landed = have is not None and have.lower() == str(op.manager_id or "").lower()
         else:
-            body = reply.body if 200 <= s < 300 and isinstance(reply.body, dict) else None
             landed = body is not None and _has_values(body, op.patch or {})
         if landed:
             log.info("tenant %s: op %s: the lost %s had landed (read back)", self.client.conn.name, op.op_id, resume)
