@@ -33,14 +33,7 @@ from typing import Any
 import dagster as dg
 
 from assets import launch
-from assets.worker_start import (  # noqa: F401 - names callers and tests import from here
-    DEFAULT_WORKERS,
-    PRELOAD,
-    START_METHOD_ENV,
-    WORKERS_ENV,
-    default_workers,
-    start_workers,
-)
+from assets.worker_start import default_workers, start_workers
 from assets.worker_start import mp_context as _mp_context
 from xts_pipeline import paths, store
 from xts_pipeline.guardrails.quarantine import skipped_pairs
@@ -523,7 +516,6 @@ def sync_in_process(config: str | Path, sandbox: str | None, db: str | None, pai
     if workers > 1:
         start_workers()
     from assets.resources import graph_resources, load_topology
-    from xts_pipeline import paths
 
     sandbox = str(Path(sandbox).absolute()) if sandbox else None
     topology = load_topology(str(Path(config).absolute()), sandbox)

@@ -102,3 +102,23 @@ def test_spooled_round_equals_per_page_writes(stored, pages, merge_pages):
             spool.discard()
         assert not spool.path.exists()
         assert _rows(new_db) == _rows(old_db)
+
+
+def test_a_consumer_that_stops_early_never_hangs_the_page_reader():
+    """The reader has read every page and waits to say so into a full queue when the consumer fails (a full
+    disk while spooling, say): closing the round must end the reader, not wait on it forever."""
+    import threading
+    import time
+
+    closed = threading.Event()
+
+    def consume() -> None:
+        rounds = extract._prefetched(iter([[{"id": "a"}], [{"id": "b"}], [{"id": "c"}]]), lambda: False, depth=2)
+        next(rounds)
+        time.sleep(0.3)  # the reader fills the queue with the other two pages, then waits to put its end mark
+        rounds.close()  # what an exception in the consumer's loop does: the generator's finally runs
+        closed.set()
+
+    worker = threading.Thread(target=consume, daemon=True)
+    worker.start()
+    assert closed.wait(5), "closing the round waited on the page reader forever"

@@ -223,21 +223,24 @@ def _prefetched(pages: Iterable[list[dict]], flag: Callable[[], bool], depth: in
     stop = threading.Event()
     done = object()
 
+    def put(item: tuple) -> bool:
+        """Hand one item over unless the consumer has stopped (then nobody reads a full queue again)."""
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for page in pages:
-                item = (page, flag())
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put((page, flag())):
                     return
-            q.put((done, None))
+            put((done, None))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
-            q.put((exc, None))
+            put((exc, None))
 
     thread = threading.Thread(target=produce, name="xts-delta-pages", daemon=True)
     thread.start()

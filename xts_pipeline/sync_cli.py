@@ -51,13 +51,14 @@ def sync_command(args) -> int:
         return 2
     from assets.worker_start import default_workers, start_workers
 
-    if default_workers() > 1:
+    workers = default_workers()
+    if workers > 1:
         start_workers()  # the fork server's imports overlap everything below
     home = paths.dagster_home()
     from assets.cycle import cycle_tags, format_summary, sync_in_process
 
     sandbox = str(resolved.sandbox) if resolved.sandbox else None
-    started, workers, tags = time.monotonic(), default_workers(), cycle_tags()
+    started, tags = time.monotonic(), cycle_tags()
     mode = "dry run (plan only, nothing written)" if args.dry_run else "sync cycle"
     print(f"xts sync: {mode}; config {resolved.config}" + (f"; sandbox {sandbox}" if sandbox else "")
           + f"; store {resolved.duckdb}; instance {home}", flush=True)
