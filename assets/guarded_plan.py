@@ -20,8 +20,7 @@ from assets.lease_hook import pair_step
 from assets.metadata import counts_md
 from assets.sync import APPLIED, DUCKDB_POOL, GUARDED, PLAN, pair_spec
 from assets.topology_assets import owners
-from checks.guardrails import CHECK_PREFIX, approve_command, check_results, config_args, guardrail_check_specs
-from checks.guardrails import release_command as _release_command
+from checks.guardrails import CHECK_PREFIX, approve_command, check_results, guardrail_check_specs
 from xts_pipeline.apply import log_blocked
 from xts_pipeline.guardrails import quarantine, verdicts
 from xts_pipeline.guardrails.approvals import (
@@ -32,6 +31,7 @@ from xts_pipeline.guardrails.approvals import (
 )
 from xts_pipeline.guardrails.inputs import load_pair_inputs
 from xts_pipeline.guardrails.runner import GuardrailReport, run_guardrails
+from xts_pipeline.paths import config_args, release_command
 
 
 def _applies_in_this_run(context: dg.AssetExecutionContext) -> bool:
@@ -43,7 +43,7 @@ def _applies_in_this_run(context: dg.AssetExecutionContext) -> bool:
 
 
 def _quarantine_verdict(pair_name: str, skip: quarantine.SkipDecision, policy: Any,
-                        config_path: str | None) -> verdicts.Verdict:
+                        args: list[str]) -> verdicts.Verdict:
     state = skip.state
     active = state is not None and state.active
     meta: dict[str, Any] = {
@@ -55,7 +55,7 @@ def _quarantine_verdict(pair_name: str, skip: quarantine.SkipDecision, policy: A
                     released_at=str(state.released_at) if state.released_at else None,
                     released_by=state.released_by)
     if active:
-        meta["release_with"] = _release_command(pair_name, config_path)
+        meta["release_with"] = release_command(pair_name, args)
     message = skip.message if active else f"{pair_name}: not quarantined"
     return verdicts.Verdict(verdicts.QUARANTINE, not skip.skipped, skip.skipped, message, "ERROR", None, meta)
 
@@ -76,21 +76,22 @@ def _verdicts_md(report: verdicts.Report) -> dg.MetadataValue:
     return dg.MetadataValue.md("\n".join(rows))
 
 
-def _judge(context: dg.AssetExecutionContext, topo: Any, pair: Any, policy: Any, config_path: str | None,
-           db: str) -> verdicts.Report:
+def _judge(context: dg.AssetExecutionContext, topo: Any, pair: Any, policy: Any,
+           config_path: str | None) -> verdicts.Report:
     """Run the guardrails over the stored plan once and record the report (verdicts and holds) in DuckDB."""
+    args = config_args(config_path)
     with context.resources.duckdb.connect() as con:
         inputs = load_pair_inputs(con, pair.key, pair.source, pair.target, policy.volume.window_hours,
                                   [p.key for p in topo.pairs() if p.target == pair.target])
         fingerprint = stored_fingerprint(con, pair.key) or plan_fingerprint(inputs.plan_rows)
         cycle = con.execute("SELECT cycle_id FROM plan_meta WHERE pair_key = ?", [pair.key]).fetchone()
         approval = find_approval(con, pair.key, fingerprint)
-        skip = quarantine.is_skipped(con, pair.key, config_args=config_args(config_path))
+        skip = quarantine.is_skipped(con, pair.key, config_args=args)
     guard = run_guardrails(inputs, policy, approval, fingerprint=fingerprint,  # no connection held meanwhile
-                           config_args=config_args(config_path))
+                           config_args=args)
     command = approve_command(pair.name, guard.fingerprint, config_path)
     report = _report(pair.key, cycle[0] if cycle else None, guard, command,
-                     _quarantine_verdict(pair.name, skip, policy.quarantine, config_path))
+                     _quarantine_verdict(pair.name, skip, policy.quarantine, args))
     with context.resources.duckdb.connect() as con:
         verdicts.record(con, report, guard.exclusions())
         if approval is not None and not report.blocked and inputs.plan_rows:
@@ -116,7 +117,7 @@ def build_guarded_plan(pairs: dg.PartitionsDefinition, pool: str | None = DUCKDB
         config_path = context.resources.topology.config_path
         db = context.resources.duckdb.db()
         with pair_step(context, db, pair.key, "guarded_plan"):
-            report = _judge(context, topo, pair, policy, config_path, db)
+            report = _judge(context, topo, pair, policy, config_path)
             stops = report.stops()
             causes = [f"{CHECK_PREFIX}{v.check_name}: {v.message}" for v in stops]
             # Dagster skips apply in this run, so its planned writes are logged Skipped as blocked here (not in

@@ -68,10 +68,10 @@ def _guardrail_verdicts(context: Any, topo: Any, pair_key: str, fingerprint: str
     The same pure runner, inputs, approval and printed commands as the guarded-plan step, so the preview
     marks the users it will hold; guarded_plan remains what decides (it runs next, and apply obeys it).
     """
-    from checks.guardrails import config_args
     from xts_pipeline.guardrails.approvals import find_approval
     from xts_pipeline.guardrails.inputs import load_pair_inputs
     from xts_pipeline.guardrails.runner import run_guardrails
+    from xts_pipeline.paths import config_args
 
     pair = topo.pair(pair_key)
     policy = topo.inbound_policy(pair.target)

@@ -19,8 +19,7 @@ import dagster as dg
 
 from xts_pipeline.guardrails.approvals import approve_command as _approve_command
 from xts_pipeline.guardrails.verdicts import GUARDRAIL_NAMES, QUARANTINE, Report, Verdict
-from xts_pipeline.paths import config_args  # noqa: F401 - the Dagster layer's callers take it from here too
-from xts_pipeline.paths import release_command as _release_command
+from xts_pipeline.paths import config_args
 
 CHECK_PREFIX = "guardrail_"
 CHECK_NAMES = (*GUARDRAIL_NAMES, QUARANTINE)
@@ -42,10 +41,6 @@ def approve_command(pair_name: str, fingerprint: str, config_path: str | None = 
     """The exact, paste-safe command that approves this plan (metadata, descriptions and `xts sync`)."""
     return _approve_command(pair_name, fingerprint, config_args(config_path))
 
-
-def release_command(pair_name: str, config_path: str | None = None) -> str:
-    """The paste-safe `xts release` of this pair, with `--config` unless the topology is the demo."""
-    return _release_command(pair_name, config_args(config_path))
 
 
 def guardrail_check_specs(asset_key: dg.AssetKey,
@@ -75,10 +70,10 @@ def describe(pair_name: str, v: Verdict) -> str:
     if not v.passed and v.severity == "WARN" and meta.get("scope") == "user":
         description = (f"{meta.get('blocked_users', 0)} user(s) held (logged Skipped); the rest of the "
                        f"plan applies. {description}")
-    if v.approve_command and v.approve_command not in description:  # say it once
-        description = f"{description}. To approve this exact plan: {v.approve_command}"
     if meta.get("warnings"):
         description = f"{description} (WARN: {'; '.join(meta['warnings'])})"
+    if v.approve_command and v.approve_command not in description:  # said once, and last: it pastes to the end
+        description = f"{description}. To approve this exact plan: {v.approve_command}"
     return description
 
 

@@ -11,8 +11,7 @@ from xts_pipeline import staging
 
 def _xts(context: dg.AssetCheckExecutionContext, *argv: str) -> str:
     """A complete, paste-safe `xts` command for this topology (`--config` unless it is the packaged demo)."""
-    from checks.guardrails import config_args
-    from xts_pipeline.paths import shell_command
+    from xts_pipeline.paths import config_args, shell_command
 
     return shell_command("xts", argv[0], *config_args(context.resources.topology.config_path), *argv[1:])
 

@@ -25,6 +25,8 @@ from typing import Any
 
 import duckdb
 
+from xts_pipeline.paths import release_command
+
 from .policy import QuarantinePolicy
 
 COLUMNS = {
@@ -205,8 +207,6 @@ def is_skipped(con: duckdb.DuckDBPyConnection, pair_key: str, now: datetime | No
 
     `config_args` (xts_pipeline.paths.config_args) complete the printed `xts release` command.
     """
-    from xts_pipeline.paths import release_command
-
     state = get_state(con, pair_key)
     now = _now(now)
     if state is None or not state.active:
