@@ -8,12 +8,14 @@
   failed check) leaves it to be taken over as soon as Dagster reports that run finished.
 - Extraction and snapshot are per tenant and shared by pairs: `source:<tenant>` and `target:<tenant>`
   are held for the step only, so two reads of one tenant never interleave in the staging tables.
+- Writing into a target is `write:<target>`, held by the apply step's run (see target_write_step).
 - Busy: the step waits up to XTS_LEASE_WAIT_S, then fails with one line naming the lease and its holder.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -89,6 +91,31 @@ def tenant_step(context: dg.AssetExecutionContext, db: str, kind: str, tenant: s
     owner = owner_of(context)
     name = f"{kind}:{tenant}"
     taken = _acquire(context, db, name, owner)
+    try:
+        yield
+    finally:
+        if not taken.guest:
+            lease.release(db, name, owner)
+
+
+# An apply may wait this long for another pair's apply into the same target (then it fails, saying which).
+TARGET_WRITE_WAIT_S = float(os.environ.get("XTS_TARGET_WRITE_WAIT_S", "900"))
+
+
+@contextmanager
+def target_write_step(context: dg.AssetExecutionContext, db: str, target: str) -> Iterator[None]:
+    """Hold `write:<target>` while one pair writes into `target`: one pair per target writes at a time in
+    every path (CLI cycle, schedule and sensor, a materialization from the UI), since pairs into one target
+    share its Graph write budget. The owner is the run, not the cycle: two pairs of one cycle are two runs
+    and must not share it. The run queue's `xts/target` tag limit (dagster_home/dagster.yaml) keeps the
+    daemon's runs from even starting together; this lease covers runs that bypass the queue."""
+    name = f"write:{target}"
+    owner = context.run.run_id
+    try:
+        taken = lease.acquire(db, name, owner, _what(context), run_id=owner, finished=_finished(context.instance),
+                              wait_s=TARGET_WRITE_WAIT_S)
+    except lease.LeaseBusy as exc:
+        raise dg.Failure(description=str(exc)) from None
     try:
         yield
     finally:

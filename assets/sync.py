@@ -16,7 +16,7 @@ from typing import Any
 
 import dagster as dg
 
-from assets.lease_hook import pair_step, snapshot_step, store_session, tenant_step
+from assets.lease_hook import pair_step, snapshot_step, store_session, target_write_step, tenant_step
 from assets.metadata import counts_md, plan_pages, table_metadata
 from assets.partitions import SyncPartitions
 from assets.resources import resource_key
@@ -306,7 +306,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.As
                                      quarantine=topo.inbound_policy(spec.target).quarantine,
                                      config_args=tuple(paths.config_args(context.resources.topology.config_path)))
         try:
-            with pair_step(context, db, spec.key, "applied_changes"):
+            with pair_step(context, db, spec.key, "applied_changes"), target_write_step(context, db, spec.target):
                 res = apply_mod.apply_pair(db, ctx, _graph(context, spec.target), blocked_by=blocked)
         except apply_mod.PairQuarantinedError as exc:
             raise dg.Failure(description=str(exc)) from None
