@@ -37,6 +37,7 @@ from assets.worker_start import default_workers, start_workers
 from assets.worker_start import mp_context as _mp_context
 from xts_pipeline import paths, store
 from xts_pipeline.guardrails.quarantine import skipped_pairs
+from xts_pipeline.vocabulary import shown_pair
 
 SUMMARY_COLUMNS = ("creates", "updates", "disables", "deletes", "restores", "skips", "held", "drift", "failures",
                    "rejected", "mapping_errors")
@@ -243,7 +244,7 @@ def run_target_group(defs: dg.Definitions, instance: dg.DagsterInstance, db: str
         try:
             source, _, target = key.partition("__")
             res = launch.execute(defs, instance, job_name, partition_key=key, run_config=_console_config(),
-                                 tags={**tags, "xts/pair": key.replace("__", "->", 1), "xts/source": source,
+                                 tags={**tags, "xts/pair": shown_pair(key), "xts/source": source,
                                        "xts/target": target})
             o.ran, o.run_id = True, res.run_id
             o.failed_checks, o.approve_command = _blocking_failed(res, defs)
@@ -461,11 +462,11 @@ def format_summary(outcomes: list[PairOutcome], paths: Any = None) -> str:
 
     from xts_pipeline.paths import xts_command
 
-    rows = [[o.pair_key.replace("__", "->", 1), *[o.counts[c] for c in SUMMARY_COLUMNS], o.status] for o in outcomes]
+    rows = [[shown_pair(o.pair_key), *[o.counts[c] for c in SUMMARY_COLUMNS], o.status] for o in outcomes]
     text = tabulate(rows, headers=["pair", *SUMMARY_COLUMNS, "status"], tablefmt="github")
     notes = []
     for o in outcomes:
-        shown = o.pair_key.replace("__", "->", 1)
+        shown = shown_pair(o.pair_key)
 
         def note(msg: str, shown: str = shown, notes: list[str] = notes) -> None:
             notes.append(f"  {shown}: {msg.strip().splitlines()[0] if msg.strip() else ''}")

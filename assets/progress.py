@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from xts_pipeline import store
+from xts_pipeline.vocabulary import shown_pair
 
 WRITE_BUDGET_PER_S = 3000 / 150  # documented per app + tenant write budget (xts_pipeline/graph/concurrency.py)
 INTERVAL_S = 2.0
@@ -78,7 +79,7 @@ class CycleProgress:
             bar.refresh()
         now = time.monotonic()
         for key, total, done in writes:
-            bar = self._bar(f"p:{key}", f"apply {key.replace('__', '->', 1)}", " writes")
+            bar = self._bar(f"p:{key}", f"apply {shown_pair(key)}", " writes")
             bar.total, bar.n = int(total), int(done)
             t0, d0 = self._first.setdefault(key, (now, int(done)))
             rate = (int(done) - d0) / (now - t0) if now > t0 else 0.0

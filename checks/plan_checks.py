@@ -15,6 +15,7 @@ import dagster as dg
 from assets.sync import PLAN, pair_spec
 from checks.gx_suite import validate as gx_validate
 from xts_pipeline import planner
+from xts_pipeline.vocabulary import ACTIONS, shown_pair
 
 
 def build_plan_checks(partitions_def: dg.PartitionsDefinition | None = None) -> list[dg.AssetChecksDefinition]:
@@ -45,7 +46,7 @@ def build_plan_checks(partitions_def: dg.PartitionsDefinition | None = None) -> 
         def suite(E):  # noqa: N803 - gx.expectations namespace
             return [
                 E.ExpectColumnValuesToBeUnique(column="change_id"),
-                E.ExpectColumnValuesToBeInSet(column="action", value_set=list(planner.ACTIONS)),
+                E.ExpectColumnValuesToBeInSet(column="action", value_set=list(ACTIONS)),
                 E.ExpectColumnValuesToNotBeNull(column="changes"),
                 E.ExpectColumnValuesToMatchRegex(column="changes", regex=r"^\[.*\]$"),
             ]
@@ -54,8 +55,8 @@ def build_plan_checks(partitions_def: dg.PartitionsDefinition | None = None) -> 
         missing_target = int(writes["target_user_id"].isna().sum())
         return dg.AssetCheckResult(
             passed=ok and missing_target == 0, severity=dg.AssetCheckSeverity.WARN,
-            description=f"{pair_key.replace('__', '->', 1)}: {len(df)} planned rows against the GX suite",
-            metadata={"pair": pair_key.replace("__", "->", 1), "expectations": dg.MetadataValue.json(details),
+            description=f"{shown_pair(pair_key)}: {len(df)} planned rows against the GX suite",
+            metadata={"pair": shown_pair(pair_key), "expectations": dg.MetadataValue.json(details),
                       "rows": len(df),
                       "writes_without_target": missing_target})
 
@@ -66,7 +67,7 @@ def build_plan_checks(partitions_def: dg.PartitionsDefinition | None = None) -> 
             row = con.execute("SELECT sync_allowed, blocked_reason FROM plan_meta WHERE pair_key = ?",
                               [context.partition_key]).fetchone()
         allowed, reason = (row or (None, "no plan yet"))
-        pair = context.partition_key.replace("__", "->", 1)
+        pair = shown_pair(context.partition_key)
         text = reason or "the target's partner setting allows inbound sync from the source"
         return dg.AssetCheckResult(passed=bool(allowed), severity=dg.AssetCheckSeverity.WARN,
                                    description=text if pair in text else f"{pair}: {text}",

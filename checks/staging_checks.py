@@ -7,6 +7,7 @@ from pandera.errors import SchemaErrors
 from assets.sync import DESIRED, STAGED
 from checks.gx_suite import validate as gx_validate
 from xts_pipeline import staging
+from xts_pipeline.vocabulary import shown_pair
 
 
 def _xts(context: dg.AssetCheckExecutionContext, *argv: str) -> str:
@@ -90,7 +91,7 @@ def build_desired_checks(partitions_def: dg.PartitionsDefinition | None = None) 
                                 "in-scope user fails its mapping is an error and plans nothing")
     def mappings_evaluate(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         pair_key = context.partition_key
-        shown = pair_key.replace("__", "->", 1)
+        shown = shown_pair(pair_key)
         with context.resources.duckdb.connect() as con:
             errors = con.execute("SELECT count(*) FROM desired_errors WHERE pair_key = ?", [pair_key]).fetchone()[0]
             mapped = con.execute("SELECT count(*) FROM desired_users WHERE pair_key = ?", [pair_key]).fetchone()[0]

@@ -69,3 +69,38 @@ def test_no_import_circle_at_run_time():
     circles = [g for g in strongly_connected(adj) if KNOWN not in g]
     assert not circles, "modules that import each other (move the shared part into a module of its own): " + \
         "; ".join(" <-> ".join(g) for g in circles)
+
+
+def test_the_shared_words_are_spelled_only_in_the_vocabulary():
+    """Issue 14: a pair key is turned into its shown name, and plan actions and hold kinds are listed, in
+    xts_pipeline/vocabulary.py only; a second spelling would drift from it."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spelled = re.compile(r"""replace\(\s*['"]__['"]\s*,\s*['"]->['"]|\(\s*"create",\s*"adopt",\s*"update"|"held",\s*"blocked"\)""")
+    offenders = []
+    for package in ("xts_pipeline", "assets", "checks"):
+        for path in (root / package).rglob("*.py"):
+            if path.name == "vocabulary.py":
+                continue
+            offenders += [f"{path.relative_to(root)}:{n}" for n, line in enumerate(path.read_text().splitlines(), 1)
+                          if spelled.search(line)]
+    assert offenders == [], f"use xts_pipeline.vocabulary instead: {offenders}"
+
+
+def test_a_pair_key_and_its_shown_name_round_trip():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from xts_pipeline.vocabulary import key_of_shown, pair_key, pair_name, shown_pair
+
+    name = st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,20}(_[A-Za-z0-9-]{1,5})?", fullmatch=True)
+
+    @given(name, name)
+    def check(source: str, target: str) -> None:
+        key = pair_key(source, target)
+        assert shown_pair(key) == pair_name(source, target)
+        assert key_of_shown(pair_name(source, target)) == key
+
+    check()

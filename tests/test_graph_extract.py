@@ -14,7 +14,7 @@ import pytest
 
 from tests.graph_helpers import connection, grant
 from tests.graph_helpers import raw_users as users
-from xts_pipeline import extract, store
+from xts_pipeline import extract, store, vocabulary
 from xts_pipeline.graph import GraphClient
 from xts_pipeline.sandbox.process import SandboxProcess
 
@@ -95,7 +95,7 @@ def test_snapshot_reads_back_mapped_directory_extension_targets(sandbox, tmp_pat
         cost = c.ensure_extensions(t["app_object_id"], ["xtsCostCenter"])["xtsCostCenter"]
         uid = users(sandbox, "fabrikam")[3]["id"]
         c.request("PATCH", f"users/{uid}", json_body={cost: "CC-42"})
-        missing = extract.extension_name(t["client_id"], "neverRegistered")
+        missing = vocabulary.extension_name(t["client_id"], "neverRegistered")
         db = tmp_path / "t.duckdb"
         res = extract.snapshot_target(db, "fabrikam", c, t["client_id"], [], extra_select=[cost, missing],
                                       app_object_id=t["app_object_id"])

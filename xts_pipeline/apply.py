@@ -18,12 +18,12 @@ from typing import Any
 import orjson
 
 from xts_pipeline import lease, paths, store
-from xts_pipeline.extract import LINK_EXTENSIONS
 from xts_pipeline.guardrails import quarantine
 from xts_pipeline.guardrails.policy import QuarantinePolicy
 from xts_pipeline.planner import PairSpec, consistency_problems, mark_applied
 from xts_pipeline.provisioning_log import LogEntry
 from xts_pipeline.provisioning_log import write as write_log
+from xts_pipeline.vocabulary import LINK_EXTENSIONS, shown_pair
 
 FLUSH_EVERY = 100
 FLUSH_SECONDS = 1.0
@@ -504,7 +504,7 @@ def _after_apply(db, ctx: ApplyContext, result: ApplyResult, detail: str = "", c
     with store.connect(db) as con:
         state = quarantine.after_apply(con, ctx.pair.key, stats, ctx.quarantine)
     if state is not None and state.active:
-        shown = ctx.pair.key.replace("__", "->", 1)
+        shown = shown_pair(ctx.pair.key)
         when = f"next retry at {state.next_retry_at:%Y-%m-%d %H:%M} UTC" if state.next_retry_at else "disabled"
         result.quarantine = (f"pair {shown} is quarantined ({state.reason}); {when}; scheduled runs skip it "
                              f"until then. Fix the cause, then run `{paths.release_command(shown, ctx.config_args)}`")

@@ -19,8 +19,7 @@ import orjson
 import pyarrow as pa
 
 from xts_pipeline import store
-
-LINK_EXTENSIONS = ("xtsSourceTenantId", "xtsSourceObjectId", "xtsSyncConfig")
+from xts_pipeline.vocabulary import LINK_EXTENSIONS, link_names
 
 # What the sync reads from a source user. Mappings and scoping may add attributes (extra_select).
 SOURCE_SELECT = (
@@ -50,15 +49,6 @@ class DeltaRoundLike(Protocol):
     resynced: bool
 
     def __iter__(self) -> Iterator[list[dict]]: ...
-
-
-def extension_name(app_client_id: str, short: str) -> str:
-    """Graph's name for a directory extension registered on the app with this appId."""
-    return f"extension_{app_client_id.replace('-', '')}_{short}"
-
-
-def link_names(app_client_id: str) -> dict[str, str]:
-    return {short: extension_name(app_client_id, short) for short in LINK_EXTENSIONS}
 
 
 def rebase_link(link: str | None, graph_url: str | None) -> str | None:

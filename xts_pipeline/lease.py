@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from xts_pipeline import store
+from xts_pipeline.vocabulary import shown_pair
 
 TTL_S = float(os.environ.get("XTS_LEASE_TTL_S", "300"))
 WAIT_S = float(os.environ.get("XTS_LEASE_WAIT_S", "30"))
@@ -68,7 +69,7 @@ class Holder:
 def shown(name: str) -> str:
     """A lease name as people write it: pair:src__dst -> pair src->dst."""
     kind, _, key = name.partition(":")
-    return f"{kind} {key.replace('__', '->', 1)}"
+    return f"{kind} {shown_pair(key)}"
 
 
 def _now() -> datetime:

@@ -20,6 +20,8 @@ import sys
 from datetime import datetime
 from typing import Any
 
+from xts_pipeline.vocabulary import shown_pair
+
 LOG_COLUMNS = ("logged_at", "cycle_id", "pair", "kind", "action", "status", "user", "target_user_id", "detail")
 
 
@@ -67,7 +69,7 @@ def log_rows(con: Any, topology: Any, *, pair: str | None = None, user: str | No
                        WHERE tenant = $t AND ($like IS NULL OR lower(coalesce(user_principal_name, '')) LIKE $like
                              OR id = $user) ORDER BY id LIMIT $limit""",
                     {"t": source, "like": like, "user": user, "limit": limit}).fetchall():
-                rows += [(at, None, k.replace("__", "->"), "rejected", "stage", "Rejected", upn or rid, None, reasons)
+                rows += [(at, None, shown_pair(k), "rejected", "stage", "Rejected", upn or rid, None, reasons)
                          for k in keys]
     if "mapping_error" in kinds and wants_status and action in (None, "mapping_error") and cycle is None:
         rows += con.execute(

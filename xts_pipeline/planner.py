@@ -20,9 +20,8 @@ from xts_pipeline.external import external_sql
 from xts_pipeline.guardrails import verdicts
 from xts_pipeline.guardrails.approvals import plan_fingerprint
 from xts_pipeline.mappings import FILL_KEY
+from xts_pipeline.vocabulary import ACTIONS, WRITE_ACTIONS
 
-ACTIONS = ("create", "adopt", "update", "disable", "delete", "restore", "skip")
-WRITE_ACTIONS = ("create", "adopt", "update", "disable", "delete", "restore")
 RETENTION_DAYS = 30
 # A full re-diff now and then looks at every user again (lost links, missed changes, drift to report). It
 # follows the three-way rule like any plan: it never rewrites a property only because the target changed.

@@ -20,7 +20,6 @@ ENTRA_STATUS = {"success": "Success", "failed": "Failure", "skipped": "Skipped",
 COLUMNS: tuple[str, ...] = ("cycle_id", "change_id", "pair_key", "logged_at", "action", "status", "operation",
            "source_tenant_id", "source_object_id", "source_upn", "target_tenant", "target_user_id",
            "modified_properties", "error_code", "error_message", "duration_ms", "reason", "hold")
-HOLDS = ("held", "blocked")  # `hold` of a Skipped entry: a per-user guardrail held the user, or the pair was stopped
 _INSERT = (f"INSERT INTO provisioning_log ({', '.join(COLUMNS)}) VALUES ("  # noqa: S608 - constant column names
            + ", ".join("?" * len(COLUMNS)) + ")")
 

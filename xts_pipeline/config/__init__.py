@@ -4,6 +4,8 @@
     for pair in topo.pairs(): ...
 """
 
+from xts_pipeline.vocabulary import pair_key, pair_name
+
 from .errors import ConfigError, ConfigIssue, format_path
 from .loader import CONFIG_ENV, default_config_path, load_config, resolve_config_path
 from .models import (
@@ -25,7 +27,7 @@ from .permissions import (
     permissions_for_roles,
 )
 from .sandbox_overlay import apply_sandbox, read_sandbox_info
-from .topology import SyncPair, Topology, pair_key, pair_name
+from .topology import SyncPair, Topology
 
 __all__ = [
     "CONFIG_ENV",

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from xts_pipeline.guardrails.policy import InboundPolicy
+from xts_pipeline.vocabulary import pair_key, pair_name
 
 from . import rules
 from .errors import ConfigError, ConfigIssue, PathT, did_you_mean, format_path
@@ -36,16 +37,6 @@ from .permissions import PermissionNeed
 from .permissions import permission_needs as _permission_needs
 
 MarkFn = Callable[[PathT], tuple[int | None, int | None]]
-
-
-def pair_key(source: str, target: str) -> str:
-    """The pair key used everywhere (DuckDB, Dagster partitions, provenance)."""
-    return f"{source}__{target}"
-
-
-def pair_name(source: str, target: str) -> str:
-    """How a pair is shown to people."""
-    return f"{source}->{target}"
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 
 from xts_pipeline.paths import release_command
+from xts_pipeline.vocabulary import shown_pair
 
 from .policy import QuarantinePolicy
 
@@ -211,7 +212,7 @@ def is_skipped(con: duckdb.DuckDBPyConnection, pair_key: str, now: datetime | No
     now = _now(now)
     if state is None or not state.active:
         return SkipDecision(False, f"{pair_key}: not quarantined", state)
-    shown = pair_key.replace("__", "->", 1)
+    shown = shown_pair(pair_key)
     release = release_command(shown, config_args)
     if state.status == DISABLED:
         return SkipDecision(True, f"{shown}: disabled after quarantine since {state.since:%Y-%m-%d %H:%M} UTC "

@@ -15,6 +15,8 @@ from typing import Any
 import duckdb
 import orjson
 
+from xts_pipeline.vocabulary import shown_pair
+
 from .report import GuardrailResult
 
 GUARDRAIL_NAMES = ("sources", "loop_guard", "volume", "deletions", "impersonation", "privilege", "attribute_policy",
@@ -130,7 +132,7 @@ def load(con: duckdb.DuckDBPyConnection, pair_key: str) -> Report | None:
 
 def current(con: duckdb.DuckDBPyConnection, pair_key: str) -> tuple[Report | None, str | None]:
     """The report on the pair's *current* plan, or None and why there is none (no plan, not judged, stale)."""
-    shown = pair_key.replace("__", "->", 1)
+    shown = shown_pair(pair_key)
     meta = con.execute("SELECT cycle_id, fingerprint FROM plan_meta WHERE pair_key = ?", [pair_key]).fetchone()
     if meta is None:
         return None, f"pair {shown} has no plan"

@@ -1,0 +1,50 @@
+"""The project's shared words, decided once: every other module imports them from here.
+
+A pair is keyed `source__target` (DuckDB rows, Dagster partitions, provenance) and shown `source->target`
+(messages, tags, printed commands). Plan actions, hold kinds and the link extensions' names are the
+same in the planner, the guardrails, apply, the log and the CLI.
+"""
+
+from __future__ import annotations
+
+PAIR_SEP, PAIR_SHOWN_SEP = "__", "->"
+
+# Every action a plan row can carry, and those that write to the target (`skip` writes nothing).
+ACTIONS = ("create", "adopt", "update", "disable", "delete", "restore", "skip")
+WRITE_ACTIONS = ("create", "adopt", "update", "disable", "delete", "restore")
+
+# `provisioning_log.hold` of a write kept back: a per-user guardrail held the user, or the pair was stopped.
+HOLDS = ("held", "blocked")
+
+# The directory extensions that link a target user to its source account (short names; see extension_name).
+LINK_EXTENSIONS = ("xtsSourceTenantId", "xtsSourceObjectId", "xtsSyncConfig")
+
+
+def pair_key(source: str, target: str) -> str:
+    """The pair key used everywhere data is stored or partitioned."""
+    return f"{source}{PAIR_SEP}{target}"
+
+
+def pair_name(source: str, target: str) -> str:
+    """How a pair is shown to people."""
+    return f"{source}{PAIR_SHOWN_SEP}{target}"
+
+
+def shown_pair(key: str) -> str:
+    """A pair key as people read it (`a__b` -> `a->b`); tenant names never contain `__` (config refuses it)."""
+    return key.replace(PAIR_SEP, PAIR_SHOWN_SEP, 1)
+
+
+def key_of_shown(name: str) -> str:
+    """The pair key of a shown pair name (`a->b` -> `a__b`)."""
+    return name.replace(PAIR_SHOWN_SEP, PAIR_SEP, 1)
+
+
+def extension_name(app_client_id: str, short: str) -> str:
+    """Graph's name for a directory extension registered on the app with this appId."""
+    return f"extension_{app_client_id.replace('-', '')}_{short}"
+
+
+def link_names(app_client_id: str) -> dict[str, str]:
+    """The link extensions' Graph names for one target app."""
+    return {short: extension_name(app_client_id, short) for short in LINK_EXTENSIONS}
