@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	@echo "installed; next time this step is skipped until pyproject.toml changes"
 
 demo: $(STAMP)
-	$(BIN)/python -m xts_pipeline.demo $(if $(CONFIG),--config '$(CONFIG)')
+	$(BIN)/python -m assets.demo $(if $(CONFIG),--config '$(CONFIG)')
 
 # The fast loop: lint, the definitions load, and the unit tests (pure code, private DuckDB files; no sandbox,
 # no Dagster instance, nothing marked slow). Test groups are set in tests/conftest.py.
@@ -33,7 +33,7 @@ test-all: lint definitions
 	$(BIN)/python -m pytest
 
 definitions: $(STAMP)
-	$(BIN)/python -c "import dagster as dg; from xts_pipeline.definitions import defs; dg.Definitions.validate_loadable(defs); print('definitions load')"
+	$(BIN)/python -c "import dagster as dg; from assets.definitions import defs; dg.Definitions.validate_loadable(defs); print('definitions load')"
 
 # Style, then the import contracts in pyproject.toml ([tool.importlinter]): the domain imports no Dagster.
 lint: $(STAMP)

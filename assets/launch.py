@@ -42,7 +42,7 @@ from xts_pipeline.paths import DEFINITIONS_MODULE, LOCATION_NAME, REPO_ROOT
 
 
 def remote_origin(job_name: str) -> RemoteJobOrigin:
-    """The origin the UI gives this job: module xts_pipeline.definitions in location `xts_pipeline`."""
+    """The origin the UI gives this job: module assets.definitions in location `xts_pipeline`."""
     target = LoadableTargetOrigin(executable_path=sys.executable, module_name=DEFINITIONS_MODULE,
                                   working_directory=str(REPO_ROOT))
     location = ManagedGrpcPythonEnvCodeLocationOrigin(loadable_target_origin=target, location_name=LOCATION_NAME)

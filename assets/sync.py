@@ -91,7 +91,7 @@ def _guardrail_verdicts(context: Any, topo: Any, pair_key: str, fingerprint: str
 
 def _summary_md(counts: dict[str, int], status: str) -> dg.MetadataValue:
     """One row with the columns and words of `xts sync`'s summary, so the UI and the CLI agree."""
-    from assets.cycle import SUMMARY_COLUMNS
+    from assets.summary import SUMMARY_COLUMNS
 
     head = "| " + " | ".join((*SUMMARY_COLUMNS, "status")) + " |"
     return dg.MetadataValue.md(head + "\n|" + "---:|" * len(SUMMARY_COLUMNS) + "---|\n| "
@@ -100,7 +100,7 @@ def _summary_md(counts: dict[str, int], status: str) -> dg.MetadataValue:
 
 def _dry_counts(con: Any, pair_key: str, held: set[str]) -> dict[str, int]:
     """What `xts sync --dry-run` counts for this plan: planned rows by action, held users apart."""
-    from assets.cycle import _WRITE_ACTIONS
+    from assets.summary import _WRITE_ACTIONS
 
     out = {"held": len(held), "skips": 0}
     rows = con.execute("""SELECT action, count(*) FROM plan WHERE pair_key = ?
@@ -115,7 +115,7 @@ def _dry_counts(con: Any, pair_key: str, held: set[str]) -> dict[str, int]:
 
 def _applied_summary(db: Any, spec: Any, blocked: list[str], res: Any) -> dg.MetadataValue:
     """What `xts sync` prints for this pair after this apply (the same counting code)."""
-    from assets.cycle import PairOutcome, _pair_counts
+    from assets.summary import PairOutcome, _pair_counts
 
     o = PairOutcome(pair_key=spec.key, failed_checks=list(blocked), quarantined=res.quarantine or "")
     _pair_counts(db, spec.key, spec.source, False, o)

@@ -116,7 +116,7 @@ def _uses_sandbox(item: pytest.Item) -> bool:
 
 
 def _uses_dagster(item: pytest.Item) -> bool:
-    return any(_from(v, ("dagster", "assets", "checks", "xts_pipeline.definitions")) for v in vars(item.module).values())
+    return any(_from(v, ("dagster", "assets", "checks", "assets.definitions")) for v in vars(item.module).values())
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -13,9 +13,9 @@ from typing import Any
 
 import dagster as dg
 
+from assets.definitions import build_definitions
 from assets.sync import APPLIED, DESIRED, GUARDED, PLAN, RAW, SNAPSHOT, STAGED
 from xts_pipeline import store
-from xts_pipeline.definitions import build_definitions
 from xts_pipeline.sandbox.process import SandboxProcess
 
 SRC, DST = "src", "dst"

@@ -32,7 +32,7 @@ import sys
 sys.path.insert(0, {repo!r})
 import dagster as dg
 from assets.sync import APPLIED, DESIRED, GUARDED, PLAN
-from xts_pipeline.definitions import build_definitions
+from assets.definitions import build_definitions
 defs = build_definitions({cfg!r}, {state!r}, {db!r})
 instance = dg.DagsterInstance.get()
 dg.materialize([*defs.assets, *defs.asset_checks], selection=[DESIRED, PLAN, GUARDED, APPLIED], partition_key={pair!r},
@@ -234,8 +234,8 @@ def _managers_set(t: Trial) -> int:
 def test_kill_during_the_manager_pass_is_replayed_from_the_journal(trial):
     import dagster as dg
 
+    from assets.definitions import build_definitions
     from assets.sync import APPLIED
-    from xts_pipeline.definitions import build_definitions
 
     t = trial()
     want = t.in_scope()

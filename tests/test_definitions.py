@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xts_pipeline.definitions import build_definitions, cron_for_interval, defs
+from assets.definitions import build_definitions, cron_for_interval, defs
 
 TWO = """\
 tenants:

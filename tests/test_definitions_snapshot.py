@@ -15,8 +15,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.definitions import build_definitions
 from tests.test_definitions import TWO, _write
-from xts_pipeline.definitions import build_definitions
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions_two_tenants.json"
 

@@ -123,7 +123,7 @@ def test_cli_runs_are_ordinary_runs_with_the_ui_job_origin(day):
 
 def test_ui_definitions_resolve_the_same_topology_and_store(day, monkeypatch):
     """What `make demo CONFIG=my-topology.yaml` exports: the UI gets the new partitions and the CLI's store."""
-    from xts_pipeline import definitions
+    from assets import definitions
 
     monkeypatch.chdir(day["root"])
     monkeypatch.delenv("XTS_DUCKDB", raising=False)

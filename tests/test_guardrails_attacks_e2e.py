@@ -17,10 +17,10 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from assets.definitions import build_definitions
 from assets.sync import APPLIED, DESIRED, GUARDED, PLAN, RAW, SNAPSHOT, STAGED
 from tests.e2e_world import SRC_PAIR, seed, tenant_yaml
 from xts_pipeline import store
-from xts_pipeline.definitions import build_definitions
 from xts_pipeline.guardrails.cli import approve_command
 from xts_pipeline.sandbox.process import SandboxProcess
 

@@ -17,10 +17,10 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from assets.definitions import CYCLE_TAG, KIND_TAG, build_definitions
 from assets.sync import APPLIED, DESIRED, GUARDED, PLAN, RAW, SNAPSHOT, STAGED
 from tests.e2e_world import DST, PAIR, SRC, TENANTS_AND_PAIR, World, seed
 from xts_pipeline import store
-from xts_pipeline.definitions import CYCLE_TAG, KIND_TAG, build_definitions
 from xts_pipeline.guardrails import quarantine
 from xts_pipeline.guardrails.approvals import find_approval
 from xts_pipeline.guardrails.cli import approve_command, release_command
@@ -236,7 +236,7 @@ def test_changed_plan_voids_the_approval_and_cli_prints_the_new_fingerprint(worl
     other = next(u for u in world.source_users()[20:] if internal(u) and u.get("department") != "Legal")
     world.patch_source(other["id"], {"jobTitle": "Changed After Approval"})
     before = world.target_state()
-    from xts_pipeline.sync_cli import sync_command
+    from assets.sync_cli import sync_command
 
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))

@@ -246,7 +246,7 @@ def test_on_demand_provisioning_of_one_user(world):
 def test_cli_sync_dry_run_prints_the_summary(world, tmp_path, monkeypatch, capsys):
     import argparse
 
-    from xts_pipeline.sync_cli import sync_command
+    from assets.sync_cli import sync_command
 
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))

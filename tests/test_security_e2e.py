@@ -199,7 +199,7 @@ def run_cycle_in_process(config: Path, sandbox: Path | None, db: Path, instance:
     """Source, target, then pair runs of the definitions' jobs, in this process (so every log record
     reaches caplog), the order `xts sync` and the schedule use. Returns run success by partition and
     appends each run's id to `run_ids`."""
-    from xts_pipeline.definitions import build_definitions
+    from assets.definitions import build_definitions
 
     defs = build_definitions(config, str(sandbox) if sandbox else None, db)
     topo = load_config(config)

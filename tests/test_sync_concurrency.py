@@ -67,7 +67,7 @@ def world(tmp_path_factory):
 
 def sync(world, monkeypatch, capsys) -> tuple[int, str, str]:
     """`xts sync` as the console script runs it; returns (exit code, stdout, the cycle id)."""
-    from xts_pipeline.sync_cli import sync_command
+    from assets.sync_cli import sync_command
 
     monkeypatch.setenv("DAGSTER_HOME", str(world["home"]))
     monkeypatch.setenv("XTS_DUCKDB", world["db"])
@@ -240,9 +240,9 @@ def test_a_second_cycle_waits_for_the_first_and_then_has_nothing_to_do(world):
 
 
 def test_a_cycle_and_a_ui_materialization_of_the_same_pair(world, monkeypatch):
+    from assets.definitions import build_definitions
     from assets.sync import APPLIED, DESIRED, GUARDED, PLAN
     from xts_pipeline import lease
-    from xts_pipeline.definitions import build_definitions
 
     sids = _move(world, "s1", 8, "Ui")
     since = _now()

@@ -17,10 +17,12 @@ def _dispatch(target: str):
     return run
 
 
-def _exit_codes() -> dict[int, str]:
-    from xts_pipeline.sync_cli import EXIT_CODES
-
-    return EXIT_CODES
+# `xts sync`'s exit codes (its module, assets/sync_cli.py, sits in the Dagster layer above this one).
+EXIT_CODES: dict[int, str] = {
+    0: "every pair ran and wrote what it planned (held users and a dry run's plan are not failures)",
+    1: "a pair is blocked, quarantined, failed writes, errored, or every in-scope user failed its mapping",
+    2: "configuration problem: the topology file, a pair name, or a missing secret/certificate",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,12 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     pair_help = "SRC->DST (quote it: '>' is a shell redirect) or SRC__DST"
 
     sync = sub.add_parser("sync", help="run one sync cycle through the Dagster jobs",
-                          epilog="exit codes: " + "; ".join(f"{k} {v}" for k, v in _exit_codes().items()))
+                          epilog="exit codes: " + "; ".join(f"{k} {v}" for k, v in EXIT_CODES.items()))
     sync.add_argument("--config", default=None, help="topology YAML (default: $XTS_CONFIG)")
     sync.add_argument("--sandbox", default=None, help="sandbox state dir: point every tenant at it")
     sync.add_argument("--pairs", default=None, help="comma-separated SRC->DST or SRC__DST pairs (default: all)")
     sync.add_argument("--dry-run", action="store_true", help="plan only; write nothing to Graph")
-    sync.set_defaults(handler=_dispatch("xts_pipeline.sync_cli:sync_command"))
+    sync.set_defaults(handler=_dispatch("assets.sync_cli:sync_command"))
 
     approve = sub.add_parser("approve", help="approve a blocked plan by its fingerprint")
     approve.add_argument("--config", default=None, help=config_help)
@@ -96,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     provision.add_argument("--sandbox", default=None, help="sandbox state dir: point every tenant at it")
     provision.add_argument("--pair", required=True, help=pair_help)
     provision.add_argument("--user", required=True, help="the source user's UPN, object id or mail")
-    provision.set_defaults(handler=_dispatch("xts_pipeline.provision_cli:provision_command"))
+    provision.set_defaults(handler=_dispatch("assets.provision_cli:provision_command"))
     return parser
 
 

@@ -1,6 +1,6 @@
 """Where the topology file, the DuckDB store and the Dagster instance are: one rule for every entry point.
 
-The Dagster UI (xts_pipeline.definitions), `xts sync`, `xts approve`, `xts release`, `xts log`,
+The Dagster UI (assets.definitions), `xts sync`, `xts approve`, `xts release`, `xts log`,
 `xts status`, `xts provision` and `make demo` all call `resolve()`, so an approval typed in one shell
 lands in the store the next sync reads. The rule:
 
@@ -29,7 +29,7 @@ SANDBOX_ENV = "XTS_SANDBOX"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The code location's name in workspace.yaml; CLI runs carry it in their origin so the UI can re-execute them.
 LOCATION_NAME = "xts_pipeline"
-DEFINITIONS_MODULE = "xts_pipeline.definitions"
+DEFINITIONS_MODULE = "assets.definitions"
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(env)
         print(f"topology {resolved.config} ({resolved.origin}); store {resolved.duckdb}; "
               f"instance {env['DAGSTER_HOME']}", flush=True)
-        from assets.cycle import format_summary, sync_in_process
+        from assets.cycle import sync_in_process
+        from assets.summary import format_summary
 
         print("running one sync cycle for every pair of the topology ...", flush=True)
         outcomes = sync_in_process(resolved.config, str(STATE), str(resolved.duckdb), None, dry_run=False)

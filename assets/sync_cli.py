@@ -3,7 +3,7 @@
 Runs appear in the Dagster UI like scheduled ones (with a job origin, so they can be re-executed there).
 The topology, the DuckDB file and the instance come from xts_pipeline.paths, the rule the UI and every
 other command use. Every tenant's credential is checked before anything starts (exit 2 naming the
-tenant and the variable). Exit codes are in `EXIT_CODES`; a blocked pair's note prints the complete,
+tenant and the variable). Exit codes are in `xts_pipeline.cli.EXIT_CODES`; a blocked pair's note prints the complete,
 paste-safe `xts approve` command.
 
 Tenants (extract, snapshot), then targets, run concurrently in worker processes ($XTS_SYNC_WORKERS, 4 by
@@ -15,12 +15,6 @@ from __future__ import annotations
 
 import sys
 import time
-
-EXIT_CODES = {
-    0: "every pair ran and wrote what it planned (held users and a dry run's plan are not failures)",
-    1: "a pair is blocked, quarantined, failed writes, errored, or every in-scope user failed its mapping",
-    2: "configuration problem: the topology file, a pair name, or a missing secret/certificate",
-}
 
 
 def dagster_home():
@@ -55,7 +49,8 @@ def sync_command(args) -> int:
     if workers > 1:
         start_workers()  # the fork server's imports overlap everything below
     home = paths.dagster_home()
-    from assets.cycle import cycle_tags, format_summary, sync_in_process
+    from assets.cycle import cycle_tags, sync_in_process
+    from assets.summary import format_summary
 
     sandbox = str(resolved.sandbox) if resolved.sandbox else None
     started, tags = time.monotonic(), cycle_tags()

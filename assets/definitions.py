@@ -1,4 +1,4 @@
-"""Dagster definitions — the only module in xts_pipeline that imports dagster.
+"""Dagster definitions: the code location the UI loads (workspace.yaml) and every run is built from.
 
 Built from the topology at load time: config from $XTS_CONFIG (default: the packaged demo topology),
 pointed at a sandbox when $XTS_SANDBOX names its state directory. Partitions come from the config, so a

@@ -32,7 +32,7 @@ def provision_command(args: Any) -> int:
     paths.dagster_home()
     from assets import launch
     from assets.cycle import _console_config, _failures, cli_instance, cycle_tags
-    from xts_pipeline.definitions import build_definitions
+    from assets.definitions import build_definitions
 
     sandbox = str(resolved.sandbox) if resolved.sandbox else None
     with paths.exported(resolved.env()):
