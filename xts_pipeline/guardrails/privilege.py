@@ -124,6 +124,23 @@ def _keys(record: Mapping[str, Any]) -> set[str]:
     return out
 
 
+def _compiled_evaluator() -> Evaluate:
+    """`evaluate_rule`, with each rule's compiled form looked up once per plan rather than once per row and
+    group (the lookup cost as much as the evaluation). A rule that fails to compile is not remembered, so it
+    raises on every call, as `evaluate_rule` does."""
+    from xts_pipeline.dynamic_rules import compile_rule
+
+    compiled: dict[str, Callable[[Mapping[str, Any]], bool]] = {}
+
+    def evaluate(rule: str, user: Mapping[str, Any]) -> bool:
+        fn = compiled.get(rule)
+        if fn is None:
+            fn = compiled[rule] = compile_rule(rule).evaluate
+        return fn(user)
+
+    return evaluate
+
+
 def find_privilege_grants(
     rows: Iterable[Mapping[str, Any]],
     groups: list[PrivilegedGroup],
@@ -132,8 +149,8 @@ def find_privilege_grants(
     """Violations: incoming writes after which the user satisfies a privileged rule it did not satisfy before."""
     explain: Callable[[str, Mapping[str, Any]], list[str]] | None = None
     if evaluate is None:
-        from xts_pipeline.dynamic_rules import evaluate_rule as evaluate
         from xts_pipeline.dynamic_rules import explain
+        evaluate = _compiled_evaluator()
     found: list[dict[str, Any]] = []
     warnings: list[str] = []
     broken: dict[str, str] = {g.id: g.error for g in groups if g.error}

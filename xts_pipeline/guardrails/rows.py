@@ -102,9 +102,14 @@ def parsed(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for r in rows:
         raw = r.get("changes")
-        lazy = r.get("action") in WHOLE_RECORD_ACTIONS and isinstance(raw, str | bytes)
-        row = {**r, "desired": desired(r), "changes": raw if lazy else changes(r), "current": current(r)}
-        row["_after"] = after(row)  # every guardrail reads the same post-write record
+        action = r.get("action")
+        whole = action in WHOLE_RECORD_ACTIONS
+        want, now = desired(r), current(r)
+        row = {**r, "desired": want, "changes": raw if whole and isinstance(raw, str | bytes) else changes(r),
+               "current": now}
+        # every guardrail reads the same post-write record; a whole-record row's is `after`'s without the
+        # re-reads (the bulk of a first load: `written` is its desired record)
+        row["_after"] = {**now, **want} if whole and "_after" not in r else after(row)
         out.append(row)
     return out
 
