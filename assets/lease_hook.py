@@ -59,11 +59,11 @@ def _later_pair_steps(context: dg.AssetExecutionContext, step: str) -> bool:
     return any(n in names for n in later)
 
 
-def _acquire(context: dg.AssetExecutionContext, db: str, name: str, owner: str) -> Any:
+def _acquire(context: dg.AssetExecutionContext, db: str, name: str, owner: str, wait_s: float | None = None) -> Any:
     """Take `name` for this run's owner; a busy lease fails the step with its one-line reason."""
     try:
         return lease.acquire(db, name, owner, _what(context), run_id=context.run.run_id,
-                             finished=_finished(context.instance))
+                             finished=_finished(context.instance), wait_s=wait_s)
     except lease.LeaseBusy as exc:
         raise dg.Failure(description=str(exc)) from None
 
@@ -111,11 +111,7 @@ def target_write_step(context: dg.AssetExecutionContext, db: str, target: str) -
     daemon's runs from even starting together; this lease covers runs that bypass the queue."""
     name = f"write:{target}"
     owner = context.run.run_id
-    try:
-        taken = lease.acquire(db, name, owner, _what(context), run_id=owner, finished=_finished(context.instance),
-                              wait_s=TARGET_WRITE_WAIT_S)
-    except lease.LeaseBusy as exc:
-        raise dg.Failure(description=str(exc)) from None
+    taken = _acquire(context, db, name, owner, wait_s=TARGET_WRITE_WAIT_S)
     try:
         yield
     finally:

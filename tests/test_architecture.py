@@ -86,11 +86,11 @@ def test_the_shared_words_are_spelled_only_in_the_vocabulary():
     assert offenders == [], f"use xts_pipeline.vocabulary instead: {offenders}"
 
 
-def test_a_pair_key_and_its_shown_name_round_trip():
+def test_a_pair_key_is_shown_as_its_pair_name():
     from hypothesis import given
     from hypothesis import strategies as st
 
-    from xts_pipeline.vocabulary import key_of_shown, pair_key, pair_name, shown_pair
+    from xts_pipeline.vocabulary import pair_key, pair_name, shown_pair
 
     name = st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,20}(_[A-Za-z0-9-]{1,5})?", fullmatch=True)
 
@@ -98,6 +98,5 @@ def test_a_pair_key_and_its_shown_name_round_trip():
     def check(source: str, target: str) -> None:
         key = pair_key(source, target)
         assert shown_pair(key) == pair_name(source, target)
-        assert key_of_shown(pair_name(source, target)) == key
 
     check()

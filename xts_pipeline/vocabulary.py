@@ -35,11 +35,6 @@ def shown_pair(key: str) -> str:
     return key.replace(PAIR_SEP, PAIR_SHOWN_SEP, 1)
 
 
-def key_of_shown(name: str) -> str:
-    """The pair key of a shown pair name (`a->b` -> `a__b`)."""
-    return name.replace(PAIR_SHOWN_SEP, PAIR_SEP, 1)
-
-
 def extension_name(app_client_id: str, short: str) -> str:
     """Graph's name for a directory extension registered on the app with this appId."""
     return f"extension_{app_client_id.replace('-', '')}_{short}"
