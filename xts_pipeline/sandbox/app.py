@@ -2,7 +2,8 @@
 dispatch, errors) and the server's runtime state.
 
 The Entra endpoints are in entra.py, the Graph route table in routes.py with one handler module per
-resource in handlers/, `$batch` in batch.py and the admin routes in admin.py. Graph handlers are plain
+resource in handlers/, `$batch` in batch.py, the admin routes in admin.py, replication lag in lag.py and
+the paging tokens in page_tokens.py. Graph handlers are plain
 functions over a `GraphRequest` so `$batch` runs each sub-request through exactly the same path
 (`execute`) as a top-level request.
 """
@@ -10,15 +11,11 @@ functions over a `GraphRequest` so `$batch` runs each sub-request through exactl
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import hmac
 import secrets
-import time
 import uuid
 from collections.abc import Callable
 
-import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -29,7 +26,9 @@ from . import entra
 from .batch import run_batch
 from .clock import SandboxClock
 from .faults import FaultInjector, FaultSpec
+from .lag import ReplicationLag
 from .odata import ODataError
+from .page_tokens import PageTokens
 from .routes import GraphRoute, graph_routes, match_route, path_ids
 from .store import DEFAULT_USER_PROPS, SandboxStore, Tenant
 from .throttle import Throttler, request_cost
@@ -59,7 +58,7 @@ class SandboxApp:
         self.store, self.clock, self.signer = store, clock, signer
         self._admin_key = admin_key
         self.base_url = base_url
-        self._token_key = hashlib.sha256(b"xts-token-key:" + admin_key.encode()).digest()
+        self.page_tokens = PageTokens(hashlib.sha256(b"xts-token-key:" + admin_key.encode()).digest())
         self._verified: dict[str, TokenClaims] = {}
         self.on_tenants_changed: Callable[[], None] | None = None  # server rewrites sandbox.json
         self.set_throttle(throttle)
@@ -80,53 +79,23 @@ class SandboxApp:
     def set_faults(self, spec: str | None, seed: int = 0) -> None:
         self.fault_spec, self.fault_seed = spec or "", int(seed)
         self.injector = FaultInjector(FaultSpec.parse(spec), seed) if spec else None
-        self._lag: dict[tuple[str, str], tuple[float, bool]] = {}  # (tenant, user) -> (visible at, created)
+        self.lag = ReplicationLag(self.injector)
 
-    # ---- replication lag (fault mode lag_ms) ---------------------------------------------------
+    # ---- replication lag (lag.py) and paging tokens (page_tokens.py), used by the handlers ---------
     def note_write(self, tenant: Tenant, user_id: str, created: bool = False) -> None:
-        """A user was just created or changed: with lag_ms it stays invisible to reads for a while."""
-        if self.injector is None:
-            return
-        lag = self.injector.lag_for(tenant.name)
-        if lag:
-            now = time.monotonic()
-            if len(self._lag) > 50_000:
-                self._lag = {k: v for k, v in self._lag.items() if v[0] > now}
-            old = self._lag.get((tenant.tenant_id, user_id))
-            self._lag[(tenant.tenant_id, user_id)] = (now + lag, created or bool(old and old[1] and old[0] > now))
+        self.lag.note_write(tenant, user_id, created)
 
     def lagging(self, tenant: Tenant, user_id: str, writes: bool = False) -> bool:
-        """Whether a read (or, with `writes`, a write: only for a just-created user) must not see it yet."""
-        if not self._lag:
-            return False
-        hit = self._lag.get((tenant.tenant_id, user_id))
-        if hit is None:
-            return False
-        if hit[0] <= time.monotonic():
-            self._lag.pop((tenant.tenant_id, user_id), None)
-            return False
-        return hit[1] or not writes
+        return self.lag.lagging(tenant, user_id, writes)
 
-    def lag_filter(self, tenant: Tenant):
-        """A `hide(id)` for listings, or None when no user is lagging (the fast path stays fast)."""
-        return (lambda uid: self.lagging(tenant, uid)) if self._lag else None
+    def lag_filter(self, tenant: Tenant) -> Callable[[str], bool] | None:
+        return self.lag.filter(tenant)
 
-    # ---- opaque, tamper-evident paging/delta tokens -----------------------------------------
     def encode_token(self, state: dict) -> str:
-        raw = orjson.dumps(state)
-        mac = hmac.new(self._token_key, raw, hashlib.sha256).digest()[:12]
-        return base64.urlsafe_b64encode(mac + raw).decode().rstrip("=")
+        return self.page_tokens.encode(state)
 
     def decode_token(self, token: str) -> dict | None:
-        try:
-            blob = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            mac, raw = blob[:12], blob[12:]
-            if not hmac.compare_digest(mac, hmac.new(self._token_key, raw, hashlib.sha256).digest()[:12]):
-                return None
-            state = orjson.loads(raw)
-            return state if isinstance(state, dict) else None
-        except (ValueError, orjson.JSONDecodeError):
-            return None
+        return self.page_tokens.decode(token)
 
     # ---- Starlette wiring ----------------------------------------------------------------------
     def _build_starlette(self) -> Starlette:
