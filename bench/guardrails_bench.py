@@ -207,7 +207,7 @@ def main() -> int:
 
 
 def demo_lookalikes() -> list[tuple[str, str, str, str]]:
-    """Who the impersonation guardrail holds on the demo tenants (xts_pipeline/sandbox/demo_seed.yaml and
+    """Who the impersonation guardrail holds on the demo tenants (xts_pipeline/sandbox/seed/demo_seed.yaml and
     xts_pipeline/demo/topology.yaml): every internal member of each pair's source against its target's
     protected identities. Returns (pair, incoming displayName, protected value, why) for a person to judge."""
     from xts_pipeline.config import load_config

@@ -9,8 +9,9 @@ with warnings.catch_warnings():  # starlette nags about httpx vs httpx2; irrelev
     warnings.simplefilter("ignore", DeprecationWarning)
     from starlette.testclient import TestClient
 
-from xts_pipeline.sandbox.app import SandboxApp, _Route, raw_asgi
+from xts_pipeline.sandbox.app import SandboxApp, raw_asgi
 from xts_pipeline.sandbox.clock import SandboxClock
+from xts_pipeline.sandbox.routes import GraphRoute
 from xts_pipeline.sandbox.seed import generate_tenant
 from xts_pipeline.sandbox.store import SandboxStore
 from xts_pipeline.sandbox.tokens import TokenSigner
@@ -26,7 +27,7 @@ def test_unhandled_exception_becomes_a_graph_500_without_a_trace(tmp_path):
     def boom(*_args):
         raise RuntimeError("secret-internal-detail")
 
-    app.routes.insert(0, _Route("GET", re.compile("^/boom$"), boom, None))
+    app.routes.insert(0, GraphRoute("GET", re.compile("^/boom$"), boom, None))
     token = signer.issue(tenant_id=t.tenant_id, app_id=t.client_id, roles=t.permissions, now=clock.now(),
                          issuer="x")
     with TestClient(raw_asgi(app), raise_server_exceptions=False, base_url="https://testserver") as client:

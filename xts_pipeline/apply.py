@@ -1,9 +1,9 @@
-"""Run one pair's plan against the target through graph.writer, journaling every write before it is sent.
+"""Run one pair's plan against the target through graph.writer: the orchestration of an apply.
 
-Crash safety: each write op is recorded `in_flight` in `write_journal` (committed) before the writer
-sends anything. If the process dies, the next apply finds those entries and looks the target up (by
-the link extension, then by mail) before retrying, so a create whose response was lost is adopted, not
-repeated. DuckDB connections are opened only between network calls, never held across them.
+Every write is journaled before it is sent (journal.py: crash safety, pending and confirmed writes and
+the links they make); a rerun after a kill reconciles what is still in flight first. Manager references
+are written in their own pass once the users they point at exist (manager_refs.py). DuckDB connections
+are opened only between network calls, never held across them.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from typing import Any
 
 import orjson
 
-from xts_pipeline import lease, paths, store
+from xts_pipeline import journal, lease, paths, store
 from xts_pipeline.guardrails import quarantine
 from xts_pipeline.guardrails.policy import QuarantinePolicy
+from xts_pipeline.manager_refs import manager_refs, record_manager
 from xts_pipeline.planner import PairSpec, consistency_problems, mark_applied
 from xts_pipeline.provisioning_log import LogEntry
 from xts_pipeline.provisioning_log import write as write_log
@@ -27,8 +28,6 @@ from xts_pipeline.vocabulary import LINK_EXTENSIONS, shown_pair
 
 FLUSH_EVERY = 100
 FLUSH_SECONDS = 1.0
-# Create patches may not carry these: the invitation sets them, or Graph refuses them on a guest PATCH.
-_NOT_PATCHED_ON_CREATE = ("mail",)
 # A write refused for who we are rather than what we sent: the app's credential or consent is broken.
 _AUTH_CODES = frozenset({"AuthError", "PermissionError_", "InvalidAuthenticationToken", "Authorization_RequestDenied"})
 _REMOVALS = ("delete", "disable")
@@ -92,10 +91,7 @@ def _load(db, pair_key: str) -> tuple[dict | None, list[dict], dict[str, str], l
         rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
         excl = dict(con.execute("SELECT change_id, check_name || ': ' || reason FROM plan_exclusions "
                                 "WHERE pair_key = ?", [pair_key]).fetchall())
-        cur = con.execute("SELECT change_id, op_kind, source_object_id, target_user_id, mail, lookup_filter "
-                          "FROM write_journal WHERE pair_key = ? AND state = 'in_flight'", [pair_key])
-        cols = [c[0] for c in cur.description]
-        inflight = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        inflight = journal.in_flight(con, pair_key)
     for r in rows:
         r["changes"] = orjson.loads(r["changes"] or "[]")
         r["desired"] = orjson.loads(r["desired"]) if r["desired"] else {}
@@ -148,146 +144,6 @@ def _count_write(result: ApplyResult, status: str, code: str | None, http_status
             result.auth_failures += 1
 
 
-def lookup_filter(ext_oid: str, source_object_id: str) -> str:
-    """OData filter that finds the target user linked to a source user (value escaped by graph.odata)."""
-    from xts_pipeline.graph import odata
-
-    return str(odata.eq(ext_oid, source_object_id))
-
-
-_PENDING_REASON = "invited, link pending"
-
-
-def _completion(row: dict, tid: str, reason: str) -> None:
-    """Turn a planned create into the write that completes it: the attributes and the link, on `tid`.
-
-    Logged as its own create entry (log_op), so the create is counted once: when its link lands.
-    """
-    row["action"], row["target_user_id"], row["match"], row["log_op"] = "update", tid, "reconciled", "create"
-    row["changes"] = [{"property": k, "old": None, "new": v} for k, v in sorted(row["desired"].items())
-                      if v is not None and k not in _NOT_PATCHED_ON_CREATE]
-    row["reason"] = reason
-
-
-def _reconcile(db, ctx: ApplyContext, client: Any, inflight: list[dict], rows: list[dict],
-               cycle_id: str, result: ApplyResult) -> list[str]:
-    """Resolve writes a killed run left in flight: find what reached the target, fix the plan to match.
-
-    A create found by its link extension had completed (its one PATCH carries attributes and link): it is
-    logged Success and not sent again. One found only by the invited mail got its invitation but not its
-    PATCH: logged Create Warning "invited, link pending", recorded as a `pending` link (never `active`
-    before the link is on the target), and completed by a separate entry. Planned creates of users the
-    store already knows (a pending link from an earlier interrupted run) are completed the same way.
-    Returns the change ids that need no write any more.
-    """
-    from xts_pipeline.graph import odata
-
-    by_sid = {r["source_object_id"]: r for r in rows if r.get("source_object_id")}
-    entries: list[LogEntry] = []
-    found: list[tuple[str, str, str]] = []  # (sid, tid, link state)
-    finished: list[str] = []
-    for j in inflight:
-        if j["op_kind"] not in ("create", "restore"):
-            continue  # PATCH, DELETE and manager refs are idempotent: the plan or the manager pass re-sends them
-        sid = j["source_object_id"]
-        hits = client.find_users(j["lookup_filter"], select=("id", "mail")) if j["lookup_filter"] else []
-        by_link = bool(hits)
-        if not hits and j["op_kind"] == "create" and j.get("mail"):
-            hits = [h for h in client.find_users(odata.eq("mail", j["mail"]),
-                                                 select=("id", "mail", "userType", "creationType"))
-                    if h.get("creationType") == "Invitation" or h.get("userType") == "Guest"]
-        row = by_sid.get(sid)
-        base = {"cycle_id": cycle_id, "change_id": j["change_id"], "pair_key": ctx.pair.key,
-                "operation": j["op_kind"], "source_object_id": sid, "target_tenant": ctx.pair.target,
-                "source_tenant_id": ctx.pair.source_tenant_id,
-                "source_upn": row.get("user_principal_name") if row else None}
-        if len(hits) > 1:
-            entries.append(LogEntry(**base, status="warning", reason=(
-                f"interrupted run: {len(hits)} target users match ({', '.join(h['id'] for h in hits)}); "
-                f"left for an admin to merge, nothing written")))
-            if row is not None and row["action"] in ("create", "restore"):
-                finished.append(row["change_id"])
-            continue
-        if not hits:
-            entries.append(LogEntry(**base, status="warning",
-                                    reason="interrupted run: the write never reached the target; retried if "
-                                           "still planned"))
-            continue
-        tid = hits[0]["id"]
-        if by_link and j["op_kind"] == "create":
-            found.append((sid, tid, "active"))
-            entries.append(LogEntry(**base, status="success", target_user_id=tid,
-                                    reason="reconciled after an interrupted run: the create had completed "
-                                           "(link on the target)"))
-            if row is not None and row["action"] == "create":
-                finished.append(row["change_id"])
-            continue
-        found.append((sid, tid, "pending" if j["op_kind"] == "create" else "active"))
-        if j["op_kind"] == "create":
-            entries.append(LogEntry(**base, status="warning", target_user_id=tid, reason=(
-                f"{_PENDING_REASON}: an interrupted run's invitation reached the target (user {tid}); its "
-                f"attributes and link are written as a separate entry")))
-        else:
-            entries.append(LogEntry(**base, status="success", target_user_id=tid,
-                                    reason="reconciled after an interrupted run: the restore had reached the "
-                                           "target; its attributes are written as a separate entry"))
-        if row is not None and row["action"] in ("create", "restore"):
-            if row["action"] == "create":
-                _completion(row, tid, f"completes the create of an interrupted run: attributes and link "
-                                      f"written to invited user {tid}")
-            else:
-                row["action"], row["target_user_id"], row["match"] = "update", tid, "reconciled"
-                row["log_op"] = "restore"
-                row["changes"] = [{"property": k, "old": None, "new": v} for k, v in sorted(row["desired"].items())]
-    result.reconciled = len(found)
-    with store.connect(db) as con:
-        con.execute("BEGIN")
-        for sid, tid, state in found:
-            _link(con, ctx, sid, tid, state)
-        if inflight:
-            con.execute("UPDATE write_journal SET state = 'reconciled', finished_at = now() "
-                        "WHERE pair_key = ? AND state = 'in_flight'", [ctx.pair.key])
-        write_log(con, entries)
-        # Creates of users the store already knows (pending or active link, target user present): complete them.
-        creates = [r["source_object_id"] for r in rows if r["action"] == "create" and r.get("source_object_id")]
-        # (the target user is in the snapshot, or the link is newer than the snapshot: a user an admin deleted
-        # in the target since is provisioned again instead)
-        known = dict(con.execute(
-            """SELECT l.source_object_id, l.target_user_id FROM links l
-               WHERE l.pair_key = ? AND l.state IN ('active', 'pending') AND list_contains(?, l.source_object_id)
-                 AND (l.target_user_id IN (SELECT id FROM target_users WHERE tenant = ?)
-                      OR l.linked_at >= coalesce((SELECT max(value) FROM watermarks WHERE name = 'snapshot:' || ?),
-                                                 CAST('-infinity' AS TIMESTAMP)))""",
-            [ctx.pair.key, creates, ctx.pair.target, ctx.pair.target]).fetchall()) if creates else {}
-        con.execute("COMMIT")
-    for r in rows:
-        if r["action"] == "create" and known.get(r["source_object_id"]):
-            _completion(r, known[r["source_object_id"]], f"completes the create: attributes and link written to "
-                                                         f"invited user {known[r['source_object_id']]}")
-    return finished
-
-
-def _link(con, ctx: ApplyContext, sid: str | None, tid: str | None, state: str) -> None:
-    """Record what the store knows: `active` only once the link is on the target, `pending` before."""
-    if not sid or not tid:
-        return
-    con.execute(
-        """INSERT INTO links (pair_key, source_tenant_id, source_object_id, target_tenant, target_user_id, state,
-                             linked_at, deleted_at)
-           VALUES (?, ?, ?, ?, ?, ?, now(), CASE WHEN ? = 'deleted' THEN now() END)
-           ON CONFLICT (pair_key, source_object_id) DO UPDATE SET target_user_id = excluded.target_user_id,
-           state = excluded.state, linked_at = CASE WHEN excluded.state IN ('active', 'pending') THEN now()
-           ELSE links.linked_at END, deleted_at = excluded.deleted_at""",
-        [ctx.pair.key, ctx.pair.source_tenant_id, sid, ctx.pair.target, tid, state, state])
-
-
-def _writes_link(row: dict) -> bool:
-    """Whether a successful write of this row put the link extensions on the target user."""
-    if row["action"] in ("create", "restore", "adopt") or row.get("match") in ("adopt", "reconciled"):
-        return True
-    return any(str(c.get("property", "")).endswith("xtsSourceObjectId") for c in row.get("changes") or [])
-
-
 def applied_values(row: dict) -> dict[str, Any]:
     """What a successful write of `row` put on the target user, per property (the three-way diff's base).
 
@@ -327,9 +183,10 @@ def build_ops(ctx: ApplyContext, rows: list[dict], names: dict[str, str], write_
     for r in rows:
         a = r["action"]
         sid = r.get("source_object_id")
-        lf = lookup_filter(names["xtsSourceObjectId"], sid) if sid else None
+        lf = journal.lookup_filter(names["xtsSourceObjectId"], sid) if sid else None
         if a == "create":
-            desired = {k: v for k, v in r["desired"].items() if v is not None and k not in _NOT_PATCHED_ON_CREATE}
+            desired = {k: v for k, v in r["desired"].items()
+                       if v is not None and k not in journal.NOT_PATCHED_ON_CREATE}
             invitation = {
                 "invitedUserEmailAddress": r["mail"],
                 "invitedUserDisplayName": r["desired"].get("displayName") or r.get("user_principal_name"),
@@ -403,11 +260,11 @@ def _stream(db, ctx: ApplyContext, cycle_id: str, rows_by_id: dict[str, dict], o
                     if succeeded is not None:
                         succeeded.append({**row, "target_user_id": tid})
                     if row["action"] == "delete":
-                        _link(con, ctx, row.get("source_object_id"), tid, "deleted")
+                        journal.record_link(con, ctx, row.get("source_object_id"), tid, "deleted")
                     elif row["action"] == "manager":
-                        _applied_manager(con, ctx, row)
-                    elif _writes_link(row):
-                        _link(con, ctx, row.get("source_object_id"), tid, "active")
+                        record_manager(con, ctx, row)
+                    elif journal.writes_link(row):
+                        journal.record_link(con, ctx, row.get("source_object_id"), tid, "active")
                     record_applied(con, ctx.pair.key, row)
                     if row["action"] == "restore" and row["desired"]:
                         restore_followups.append({**row, "action": "update", "target_user_id": tid,
@@ -416,20 +273,18 @@ def _stream(db, ctx: ApplyContext, cycle_id: str, rows_by_id: dict[str, dict], o
                       and code not in _EXISTING_USER_CODES):
                     # The invitation executed (Graph gave us the user) but the PATCH with attributes and link
                     # did not land: not a Failure of the create, a pending link the next cycle completes.
-                    _link(con, ctx, row.get("source_object_id"), tid, "pending")
+                    journal.record_link(con, ctx, row.get("source_object_id"), tid, "pending")
                     logged = "warning"
-                    reason = (f"{_PENDING_REASON}: invited user {tid} exists; writing its attributes and link "
-                              f"failed ({code}); the next cycle completes it")
+                    reason = (f"{journal.PENDING_REASON}: invited user {tid} exists; writing its attributes and "
+                              f"link failed ({code}); the next cycle completes it")
                     result.pending_links += 1
                 elif status == "failed" and row.get("log_op") == "create":
                     # Completing an invited user failed: still a pending link, completed by a later cycle.
                     logged = "warning"
-                    reason = (f"{_PENDING_REASON}: completing invited user {tid} failed ({code}); the next cycle "
-                              f"completes it")
+                    reason = (f"{journal.PENDING_REASON}: completing invited user {tid} failed ({code}); the "
+                              f"next cycle completes it")
                     result.pending_links += 1
-                con.execute("UPDATE write_journal SET state = ?, target_user_id = coalesce(?, target_user_id), "
-                            "finished_at = now() WHERE pair_key = ? AND change_id = ?",
-                            ["done" if status == "success" else "failed", tid, ctx.pair.key, row["change_id"]])
+                journal.finish(con, ctx.pair.key, row["change_id"], status == "success", tid)
                 entries.append(_entry(ctx, cycle_id, row, logged, target_user_id=tid, error_code=code,
                                       error_message=msg, duration_ms=out.duration_ms, reason=reason))
             write_log(con, entries)
@@ -443,19 +298,6 @@ def _stream(db, ctx: ApplyContext, cycle_id: str, rows_by_id: dict[str, dict], o
         if len(buf) >= FLUSH_EVERY or time.monotonic() - last > FLUSH_SECONDS:
             flush()
     flush()
-
-
-def _journal(db, ctx: ApplyContext, cycle_id: str, rows: list[dict], ops: list[Any]) -> None:
-    if not ops:
-        return  # e.g. a plan whose only changes are managers: they are journaled in the manager pass
-    by_id = {r["change_id"]: r for r in rows}
-    with store.connect(db) as con:
-        con.executemany(
-            """INSERT INTO write_journal VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'in_flight', now(), NULL)
-               ON CONFLICT (pair_key, change_id) DO UPDATE SET state = 'in_flight', started_at = now(),
-               finished_at = NULL""",
-            [[ctx.pair.key, cycle_id, op.op_id, op.kind, by_id[op.op_id].get("source_object_id"),
-              op.user_id, by_id[op.op_id].get("mail"), op.lookup_filter] for op in ops])
 
 
 def _held_entries(pair: PairSpec, cycle_id: str, rows: list[dict], excluded: dict[str, str],
@@ -551,9 +393,9 @@ def apply_pair(db: str | Path | None, ctx: ApplyContext, client: Any, *, blocked
         _log_only(db, skipped)
         _tally(result, skipped)
     try:
-        finished = set(_reconcile(db, ctx, client, inflight, todo, cycle_id, result))
+        finished = set(journal.reconcile(db, ctx, client, inflight, todo, cycle_id, result))
         todo = [r for r in todo if r["change_id"] not in finished]
-        if todo or _journal_new_users(db, ctx, cycle_id):
+        if todo or journal.new_users(db, ctx, cycle_id):
             _write(db, ctx, client, cycle_id, todo, result, writer)
     except (AuthError, PermissionError_) as exc:
         _after_apply(db, ctx, result, detail=str(exc), credentials=True)
@@ -578,100 +420,21 @@ def _write(db, ctx: ApplyContext, client: Any, cycle_id: str, todo: list[dict], 
     else:
         names = planned
     ops = build_ops(ctx, todo, names, WriteOp)
-    _journal(db, ctx, cycle_id, todo, ops)
+    journal.record_in_flight(db, ctx, cycle_id, todo, ops)
     bw = writer or BatchWriter(client)
     followups: list[dict] = []
     done: list[dict] = []
     _stream(db, ctx, cycle_id, {r["change_id"]: r for r in todo}, iter(bw.run(ops)), result, followups, done)
     if followups:
         ops2 = build_ops(ctx, followups, names, WriteOp)
-        _journal(db, ctx, cycle_id, followups, ops2)
+        journal.record_in_flight(db, ctx, cycle_id, followups, ops2)
         _stream(db, ctx, cycle_id, {r["change_id"]: r for r in followups}, iter(bw.run(ops2)), result, [])
     sent = {op.op_id for op in ops}
     refs = manager_refs(db, ctx, cycle_id, [r for r in todo if r["change_id"] not in sent], done)
     if refs:
         ops3 = build_ops(ctx, refs, names, WriteOp)
-        _journal(db, ctx, cycle_id, refs, ops3)
+        journal.record_in_flight(db, ctx, cycle_id, refs, ops3)
         _stream(db, ctx, cycle_id, {r["change_id"]: r for r in refs}, iter(bw.run(ops3)), result, [])
-
-
-MANAGER_SQL = """
-WITH lk AS (SELECT source_object_id AS sid, target_user_id AS tid, json_extract_string(applied, '$.manager') AS am
-            FROM links WHERE pair_key = $pair AND state IN ('active', 'pending')),
-src AS (SELECT id AS sid, json_extract_string(attrs, '$.manager.id') AS msid FROM staged_users WHERE tenant = $source),
-ins AS (SELECT source_object_id AS sid, user_principal_name AS upn FROM desired_users WHERE pair_key = $pair)
-SELECT s.sid, u.tid, m.tid AS mtid, json_extract_string(t.attrs, '$.manager.id') AS cur, i.upn, s.msid
-FROM src s JOIN ins i ON i.sid = s.sid JOIN lk u ON u.sid = s.sid
-     JOIN lk m ON m.sid = s.msid JOIN ins im ON im.sid = s.msid
-     LEFT JOIN target_users t ON t.tenant = $target AND t.id = u.tid
-WHERE (list_contains($created, s.sid) OR list_contains($created, s.msid))
-  AND NOT list_contains($skip, s.sid)
-  AND s.sid NOT IN (SELECT p.source_object_id FROM plan p JOIN plan_exclusions e USING (pair_key, change_id)
-                    WHERE p.pair_key = $pair AND p.source_object_id IS NOT NULL)
-  AND u.am IS DISTINCT FROM m.tid
-  AND (list_contains($created, s.sid) OR json_extract_string(t.attrs, '$.manager.id') IS DISTINCT FROM m.tid)
-ORDER BY s.sid
-"""
-
-
-def _manager_row(row: dict, change: dict, reason: str) -> dict:
-    # Logged as operation "manager", Entra action Update with the modified property manager.
-    return {**row, "change_id": row["change_id"] + ":manager", "action": "manager", "match": "manager",
-            "changes": [change], "desired": {}, "reason": reason, "log_op": None}
-
-
-def _journal_new_users(db, ctx: ApplyContext, cycle_id: str) -> list[str]:
-    """Source users this cycle linked or invited, by the journal: a rerun of a killed apply replays their
-    manager pass from here (their creates are done, so the plan no longer shows them as new)."""
-    with store.connect(db) as con:
-        rows = con.execute(
-            """SELECT DISTINCT j.source_object_id FROM write_journal j
-               JOIN links l ON l.pair_key = j.pair_key AND l.source_object_id = j.source_object_id
-               WHERE j.pair_key = ? AND j.cycle_id = ? AND j.source_object_id IS NOT NULL
-                 AND l.state IN ('active', 'pending')
-                 AND (j.op_kind IN ('create', 'restore') OR j.state = 'reconciled')
-               ORDER BY 1""", [ctx.pair.key, cycle_id]).fetchall()
-    return [r[0] for r in rows]
-
-
-def _applied_manager(con, ctx: ApplyContext, row: dict) -> None:
-    """The manager this pair last wrote (links.applied.manager): the planner compares the source with it."""
-    new = next((c["new"] for c in row.get("changes") or [] if c.get("property") == "manager"), None)
-    con.execute("""UPDATE links SET applied = json_merge_patch(coalesce(applied, '{}'::JSON), json_object('manager', ?))
-                   WHERE pair_key = ? AND source_object_id = ?""", [new, ctx.pair.key, row.get("source_object_id")])
-
-
-def manager_refs(db, ctx: ApplyContext, cycle_id: str, unsent: list[dict], done: list[dict]) -> list[dict]:
-    """Manager writes (Entra's referenceResolution), after every create and update of this apply had its outcome.
-
-    A manager is a reference to another B2B user, so it can only be written once that user exists: the
-    plan's manager changes whose other writes succeeded (or had nothing else to write), plus every user
-    this cycle brought into the target (created, adopted, restored, completed after a crash; by this
-    apply and, for a rerun of a killed one, by the journal) and the linked reports of such managers,
-    resolved in one SQL pass over the links. A held or failed user gets no manager write here; the
-    planner re-plans it in the next ordinary cycle until the manager holds (links.applied.manager).
-    """
-    def has_mgr(r: dict) -> bool:
-        return any(c.get("property") == "manager" for c in r.get("changes") or [])
-
-    planned = [r for r in (*unsent, *(d for d in done if d.get("match") != "manager")) if has_mgr(r)
-               and r["action"] in ("update", "disable", "adopt") and r.get("match") != "reconciled"]
-    out = [_manager_row(r, next(c for c in r["changes"] if c["property"] == "manager"),
-                        "referenceResolution: the source manager changed") for r in planned]
-    created = sorted({d["source_object_id"] for d in done if d.get("source_object_id") and _writes_link(d)}
-                     | set(_journal_new_users(db, ctx, cycle_id)))
-    if not created:
-        return out
-    skip = [r["source_object_id"] for r in out]
-    with store.connect(db) as con:
-        rows = con.execute(MANAGER_SQL, {"pair": ctx.pair.key, "source": ctx.pair.source, "target": ctx.pair.target,
-                                         "created": created, "skip": skip}).fetchall()
-    for sid, tid, mtid, cur, upn, msid in rows:
-        base = {"change_id": f"{cycle_id}:{sid}", "source_tenant_id": ctx.pair.source_tenant_id,
-                "source_object_id": sid, "target_user_id": tid, "mail": None, "user_principal_name": upn}
-        out.append(_manager_row(base, {"property": "manager", "old": cur, "new": mtid},
-                                f"referenceResolution: source manager {msid} is B2B user {mtid}"))
-    return out
 
 
 def drift_entries(db, pair: PairSpec, cycle_id: str) -> list[LogEntry]:

@@ -1,75 +1,52 @@
-"""The sandbox's ASGI app: Entra token endpoint, a Microsoft Graph v1.0 subset, $batch and admin routes.
+"""The sandbox's ASGI app: Starlette wiring, the Graph request path (auth, permissions, throttling, faults,
+dispatch, errors) and the server's runtime state.
 
-Graph handlers are plain functions over a `GraphRequest` so `$batch` runs each sub-request through
-exactly the same path (auth context, throttling, faults, errors) as a top-level request.
+The Entra endpoints are in entra.py, the Graph route table in routes.py with one handler module per
+resource in handlers/, `$batch` in batch.py, the admin routes in admin.py, replication lag in lag.py and
+the paging tokens in page_tokens.py. Graph handlers are plain
+functions over a `GraphRequest` so `$batch` runs each sub-request through exactly the same path
+(`execute`) as a top-level request.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import hmac
-import re
 import secrets
-import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from email.utils import formatdate
-from urllib.parse import parse_qsl, unquote, urlsplit
 
-import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import handlers as h
+from . import entra
+from .batch import run_batch
 from .clock import SandboxClock
 from .faults import FaultInjector, FaultSpec
+from .lag import ReplicationLag
 from .odata import ODataError
-from .permissions import (
-    APP_READ,
-    DELETED_USERS_READ,
-    DELETED_USERS_WRITE,
-    EXTENSIONS_READ,
-    EXTENSIONS_WRITE,
-    GROUPS_READ,
-    INVITE,
-    ORG_READ,
-    POLICY_READ,
-    POLICY_WRITE,
-    ROLES_READ,
-    USERS_READ,
-    USERS_WRITE,
-)
+from .page_tokens import PageTokens
+from .routes import GraphRoute, graph_routes, match_route, path_ids
 from .store import DEFAULT_USER_PROPS, SandboxStore, Tenant
 from .throttle import Throttler, request_cost
-from .tokens import TOKEN_LIFETIME_S, TokenClaims, TokenError, TokenSigner, client_credentials
+from .tokens import TokenClaims, TokenError, TokenSigner
 from .wire import (  # the types and shapes handlers share; GROUP_PROPS and USER_PROPS re-exported
     GROUP_PROPS,
-    MAX_BATCH,
     USER_PROPS,
     GraphError,
     GraphRequest,
     GraphResponse,
     error_body,
+    parse_query,
 )
 
 
 def effective_permissions(token_roles: list[str], granted: list[str]) -> set[str]:
     """Roles in the token that the app still holds, so an admin revoke bites before the token expires."""
     return set(token_roles) & set(granted)
-
-
-@dataclass
-class _Route:
-    method: str
-    pattern: re.Pattern
-    handler: Callable
-    permission: tuple[str, ...] | None  # any one of these; None: any valid token
 
 
 class SandboxApp:
@@ -81,13 +58,12 @@ class SandboxApp:
         self.store, self.clock, self.signer = store, clock, signer
         self._admin_key = admin_key
         self.base_url = base_url
-        self._token_key = hashlib.sha256(b"xts-token-key:" + admin_key.encode()).digest()
+        self.page_tokens = PageTokens(hashlib.sha256(b"xts-token-key:" + admin_key.encode()).digest())
         self._verified: dict[str, TokenClaims] = {}
         self.on_tenants_changed: Callable[[], None] | None = None  # server rewrites sandbox.json
         self.set_throttle(throttle)
         self.set_faults(faults, fault_seed)
-        self.routes: list[_Route] = []
-        self._register_routes()
+        self.routes: list[GraphRoute] = graph_routes()
         self.asgi = self._build_starlette()
 
     def __repr__(self) -> str:
@@ -103,53 +79,23 @@ class SandboxApp:
     def set_faults(self, spec: str | None, seed: int = 0) -> None:
         self.fault_spec, self.fault_seed = spec or "", int(seed)
         self.injector = FaultInjector(FaultSpec.parse(spec), seed) if spec else None
-        self._lag: dict[tuple[str, str], tuple[float, bool]] = {}  # (tenant, user) -> (visible at, created)
+        self.lag = ReplicationLag(self.injector)
 
-    # ---- replication lag (fault mode lag_ms) ---------------------------------------------------
+    # ---- replication lag (lag.py) and paging tokens (page_tokens.py), used by the handlers ---------
     def note_write(self, tenant: Tenant, user_id: str, created: bool = False) -> None:
-        """A user was just created or changed: with lag_ms it stays invisible to reads for a while."""
-        if self.injector is None:
-            return
-        lag = self.injector.lag_for(tenant.name)
-        if lag:
-            now = time.monotonic()
-            if len(self._lag) > 50_000:
-                self._lag = {k: v for k, v in self._lag.items() if v[0] > now}
-            old = self._lag.get((tenant.tenant_id, user_id))
-            self._lag[(tenant.tenant_id, user_id)] = (now + lag, created or bool(old and old[1] and old[0] > now))
+        self.lag.note_write(tenant, user_id, created)
 
     def lagging(self, tenant: Tenant, user_id: str, writes: bool = False) -> bool:
-        """Whether a read (or, with `writes`, a write: only for a just-created user) must not see it yet."""
-        if not self._lag:
-            return False
-        hit = self._lag.get((tenant.tenant_id, user_id))
-        if hit is None:
-            return False
-        if hit[0] <= time.monotonic():
-            self._lag.pop((tenant.tenant_id, user_id), None)
-            return False
-        return hit[1] or not writes
+        return self.lag.lagging(tenant, user_id, writes)
 
-    def lag_filter(self, tenant: Tenant):
-        """A `hide(id)` for listings, or None when no user is lagging (the fast path stays fast)."""
-        return (lambda uid: self.lagging(tenant, uid)) if self._lag else None
+    def lag_filter(self, tenant: Tenant) -> Callable[[str], bool] | None:
+        return self.lag.filter(tenant)
 
-    # ---- opaque, tamper-evident paging/delta tokens -----------------------------------------
     def encode_token(self, state: dict) -> str:
-        raw = orjson.dumps(state)
-        mac = hmac.new(self._token_key, raw, hashlib.sha256).digest()[:12]
-        return base64.urlsafe_b64encode(mac + raw).decode().rstrip("=")
+        return self.page_tokens.encode(state)
 
     def decode_token(self, token: str) -> dict | None:
-        try:
-            blob = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            mac, raw = blob[:12], blob[12:]
-            if not hmac.compare_digest(mac, hmac.new(self._token_key, raw, hashlib.sha256).digest()[:12]):
-                return None
-            state = orjson.loads(raw)
-            return state if isinstance(state, dict) else None
-        except (ValueError, orjson.JSONDecodeError):
-            return None
+        return self.page_tokens.decode(token)
 
     # ---- Starlette wiring ----------------------------------------------------------------------
     def _build_starlette(self) -> Starlette:
@@ -188,11 +134,12 @@ class SandboxApp:
                                     f"'{request.url.path.strip('/').split('/')[0]}'. Graph routes live under "
                                     "/v1.0/, Entra routes under /{tenant}/oauth2/v2.0/.")
 
-    # ---- Entra ---------------------------------------------------------------------------------
-    def _base(self, request: Request) -> str:
+    # ---- tenants and hosts -----------------------------------------------------------------------
+    def base_for(self, request: Request) -> str:
+        """The public base URL: the configured one, else the host the client reached."""
         return self.base_url or f"https://{request.url.netloc}"
 
-    def _find_tenant(self, key: str) -> Tenant | None:
+    def find_tenant(self, key: str) -> Tenant | None:
         """By id/domain/name; on a miss, re-read tenants another process may have seeded."""
         tenant = self.store.find_tenant(key)
         if tenant is None and self.store.reload_if_changed():
@@ -202,63 +149,15 @@ class SandboxApp:
             tenant = self.store.find_tenant(key)
         return tenant
 
+    # ---- Entra (entra.py) -------------------------------------------------------------------------
     async def openid_configuration(self, request: Request) -> Response:
-        key = request.path_params["tenant"]
-        tenant = self._find_tenant(key)
-        now = self.clock.now()
-        if tenant is None:
-            from .tokens import entra_error
-            body = entra_error("invalid_tenant", 90002, f"Tenant '{key}' not found. Use a tenant id or domain "
-                               "listed in sandbox.json.", now)
-            return Response(orjson.dumps(body), 400, media_type="application/json")
-        base, tid = self._base(request), tenant.tenant_id
-        doc = {
-            "token_endpoint": f"{base}/{tid}/oauth2/v2.0/token",
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-            "jwks_uri": f"{base}/{tid}/discovery/v2.0/keys",
-            "response_modes_supported": ["query", "fragment", "form_post"],
-            "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
-            "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "issuer": f"{base}/{tid}/v2.0",
-            "authorization_endpoint": f"{base}/{tid}/oauth2/v2.0/authorize",
-            "device_authorization_endpoint": f"{base}/{tid}/oauth2/v2.0/devicecode",
-            "end_session_endpoint": f"{base}/{tid}/oauth2/v2.0/logout",
-            "tenant_region_scope": "EU",
-            "cloud_instance_name": "microsoftonline.com",
-            "msgraph_host": "graph.microsoft.com",
-        }
-        return Response(orjson.dumps(doc), 200, media_type="application/json")
+        return await entra.openid_configuration(self, request)
 
     async def jwks(self, request: Request) -> Response:
-        return Response(orjson.dumps(self.signer.jwks()), 200, media_type="application/json")
+        return await entra.jwks(self, request)
 
     async def token_endpoint(self, request: Request) -> Response:
-        key = request.path_params["tenant"]
-        raw = await request.body()
-        try:  # application/x-www-form-urlencoded, parsed by the stdlib (no python-multipart needed)
-            form = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
-        except UnicodeDecodeError:
-            form = {}
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("basic ") and "client_secret" not in form:
-            try:
-                cid, _, sec = base64.b64decode(auth[6:]).decode().partition(":")
-                form.setdefault("client_id", unquote(cid))
-                form["client_secret"] = unquote(sec)
-            except (ValueError, UnicodeDecodeError):
-                pass
-        tenant = self._find_tenant(key)
-        now = self.clock.now()
-        status, body = client_credentials(form, tenant, self.signer, now,
-                                          issuer=f"https://sts.windows.net/{tenant.tenant_id if tenant else key}/",
-                                          tenant_key=key)
-        if status == 200:
-            # expires_in is in wall-clock seconds, so clients refresh on the sandbox clock's schedule.
-            body["expires_in"] = body["ext_expires_in"] = max(1, int(TOKEN_LIFETIME_S / self.clock.time_scale))
-        return Response(orjson.dumps(body), status, {"Cache-Control": "no-store, no-cache"},
-                        media_type="application/json")
+        return await entra.token_endpoint(self, request)
 
     # ---- Graph entry point -----------------------------------------------------------------
     def _authenticate(self, headers) -> tuple[Tenant, TokenClaims]:
@@ -295,12 +194,12 @@ class SandboxApp:
         body = await request.body()
         path = "/" + request.path_params["path"]
         raw_query = request.url.query
-        greq = GraphRequest(request.method, path, _parse_query(raw_query), dict(request.headers), body or None,
+        greq = GraphRequest(request.method, path, parse_query(raw_query), dict(request.headers), body or None,
                             tenant, claims, rid, crid, raw_query)
         if path.rstrip("/").lower() == "/$batch" and request.method == "POST":
-            resp = await self.batch(greq, self._base(request))
+            resp = await run_batch(self, greq, self.base_for(request))
         else:
-            resp = await self.execute(greq, self._base(request))
+            resp = await self.execute(greq, self.base_for(request))
         if resp.reset:
             await self._reset_connection(request)
             return Response(b"", 500)  # unreachable when the transport could be aborted
@@ -328,7 +227,7 @@ class SandboxApp:
         fault = None
         ru, writes = request_cost(req.method, "/v1.0" + req.path, req.raw_query)
         try:
-            route, match = self._match(req)
+            route, match = match_route(self.routes, req)
             roles = effective_permissions(req.claims.roles, req.tenant.permissions)
             needed = route.permission
             if needed and not roles.intersection(needed):
@@ -359,7 +258,7 @@ class SandboxApp:
                         hdr = {"Retry-After": wait} if fault.kind == "503" else {}
                         raise GraphError(int(fault.kind), code, f"Injected fault {fault.kind} for tenant "
                                          f"'{req.tenant.name}'.", hdr)
-            resp = route.handler(self, req, base, *_path_ids(match))
+            resp = route.handler(self, req, base, *path_ids(match))
         except GraphError as exc:
             resp = GraphResponse(exc.status, error_body(exc.code, exc.message, req.request_id,
                                                         req.client_request_id, now), dict(exc.headers))
@@ -372,118 +271,6 @@ class SandboxApp:
             resp.reset = True
         return resp
 
-    def _match(self, req: GraphRequest):
-        path = req.path.rstrip("/") or "/"
-        allowed = False
-        for route in self.routes:
-            m = route.pattern.match(path)
-            if m:
-                if route.method == req.method:
-                    return route, m
-                allowed = True
-        if allowed:
-            raise GraphError(405, "Request_BadRequest",
-                             f"The HTTP method '{req.method}' is not allowed for {req.path}.")
-        seg = path.strip("/").split("/")[0] if path != "/" else ""
-        raise GraphError(400, "BadRequest", f"Resource not found for the segment '{seg}'. "
-                         "The sandbox serves users, invitations, directory/deletedItems, groups, directoryRoles, "
-                         "applications, policies/crossTenantAccessPolicy and $batch.")
-
-    # ---- $batch --------------------------------------------------------------------------------
-    async def batch(self, req: GraphRequest, base: str) -> GraphResponse:
-        now = self.clock.now()
-
-        def bad(message: str) -> GraphResponse:
-            return GraphResponse(400, error_body("BadRequest", message, req.request_id, req.client_request_id, now))
-
-        try:
-            payload = req.json()
-        except GraphError as exc:
-            return bad(exc.message)
-        items = payload.get("requests")
-        if not isinstance(items, list) or not items:
-            return bad("Invalid batch payload format: the body needs a non-empty 'requests' array.")
-        if len(items) > MAX_BATCH:
-            return bad(f"Invalid batch payload format: {len(items)} requests, the limit is {MAX_BATCH}.")
-        ids: list[str] = []
-        for i, item in enumerate(items):
-            if not isinstance(item, dict):
-                return bad(f"Invalid batch payload format: request #{i + 1} is not an object.")
-            rid, method, url = item.get("id"), item.get("method"), item.get("url")
-            if not isinstance(rid, str | int) or str(rid) == "":
-                return bad(f"Invalid batch payload format: request #{i + 1} has no 'id'.")
-            if not isinstance(method, str) or method.upper() not in ("GET", "POST", "PATCH", "PUT", "DELETE"):
-                return bad(f"Invalid batch payload format: request '{rid}' has no valid 'method'.")
-            if not isinstance(url, str) or not url:
-                return bad(f"Invalid batch payload format: request '{rid}' has no 'url'.")
-            # json-batching.md: "The id ... must be unique within the batch"; Graph compares them without case.
-            if str(rid).lower() in (i.lower() for i in ids):
-                return bad(f"Batch request ids must be unique; '{rid}' appears more than once (ids are compared "
-                           "case-insensitively).")
-            if urlsplit(url).scheme:
-                return bad(f"Invalid batch payload format: request '{rid}' has an absolute url; use a url "
-                           "relative to the version, e.g. /users/{id}.")
-            sub_headers = item.get("headers") or {}
-            if not isinstance(sub_headers, dict):
-                return bad(f"Invalid batch payload format: request '{rid}' has headers that are not an object.")
-            if item.get("body") is not None and not any(str(k).lower() == "content-type" for k in sub_headers):
-                return bad(f"Write request id : {rid} does not contain Content-Type header or body.")
-            ids.append(str(rid))
-        for item in items:
-            deps = item.get("dependsOn") or []
-            if not isinstance(deps, list) or any(str(d) not in ids or str(d) == str(item["id"]) for d in deps):
-                return bad(f"Invalid batch payload format: request '{item['id']}' depends on an unknown id.")
-        done: dict[str, GraphResponse] = {}
-        pending = list(items)
-        out: list[dict] = []
-        reset = False
-        while pending:
-            progressed = False
-            for item in list(pending):
-                deps = [str(d) for d in item.get("dependsOn") or []]
-                if any(d not in done for d in deps):
-                    continue
-                pending.remove(item)
-                progressed = True
-                iid = str(item["id"])
-                failed = [d for d in deps if done[d].status >= 400]
-                if failed:
-                    resp = GraphResponse(424, error_body("FailedDependency", f"The request '{iid}' was not "
-                                         f"executed because its dependency '{failed[0]}' failed.",
-                                         str(uuid.uuid4()), req.client_request_id, now))
-                else:
-                    resp = await self._batch_item(req, item, base)
-                reset = reset or resp.reset
-                done[iid] = resp
-                entry: dict = {"id": iid, "status": resp.status, "headers": resp.headers}
-                if resp.body:
-                    entry["body"] = orjson.loads(resp.body)
-                out.append(entry)
-            if not progressed:
-                return bad("Invalid batch payload format: dependsOn forms a cycle.")
-        return GraphResponse(200, orjson.dumps({"responses": out}), reset=reset)
-
-    async def _batch_item(self, req: GraphRequest, item: dict, base: str) -> GraphResponse:
-        url = item["url"]
-        parts = urlsplit(url)
-        path = unquote(parts.path)
-        if not path.startswith("/"):
-            path = "/" + path
-        if path.lower().startswith("/v1.0/"):
-            path = path[5:]
-        sub_id = str(uuid.uuid4())
-        headers = {str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()}
-        body = item.get("body")
-        raw_body = None if body is None else (body.encode() if isinstance(body, str) else orjson.dumps(body))
-        sub = GraphRequest(item["method"].upper(), path, _parse_query(parts.query), headers, raw_body, req.tenant,
-                           req.claims, sub_id, req.client_request_id, parts.query)
-        resp = await self.execute(sub, base)
-        resp.headers.setdefault("request-id", sub_id)
-        resp.headers.setdefault("date", formatdate(self.clock.now(), usegmt=True))  # the server's clock
-        if resp.body is not None:
-            resp.headers.setdefault("content-type", "application/json")
-        return resp
-
     # ---- admin routes --------------------------------------------------------------------------
     async def admin_endpoint(self, request: Request) -> Response:
         from .admin import handle_admin
@@ -492,66 +279,6 @@ class SandboxApp:
     def check_admin(self, request: Request) -> bool:
         given = request.headers.get("x-sandbox-admin", "")
         return secrets.compare_digest(given.encode(), self._admin_key.encode())
-
-    # ---- route table ---------------------------------------------------------------------------
-    def _register_routes(self) -> None:
-        seg = r"([^/]+)"
-
-        def add(method: str, pattern: str, handler: Callable, permission: tuple[str, ...] | None) -> None:
-            self.routes.append(_Route(method, re.compile("^" + pattern + "$", re.IGNORECASE), handler, permission))
-
-        add("GET", r"/users/(?:microsoft\.graph\.)?delta(?:\(\))?", h.users_delta, USERS_READ)
-        add("GET", r"/users", h.list_users, USERS_READ)
-        add("GET", r"/users/\$count", h.count_users, USERS_READ)
-        add("POST", r"/users", h.create_user, USERS_WRITE)
-        add("GET", rf"/users/{seg}", h.get_user, USERS_READ)
-        add("PATCH", rf"/users/{seg}", h.patch_user, USERS_WRITE)
-        add("DELETE", rf"/users/{seg}", h.delete_user, USERS_WRITE)
-        add("GET", rf"/users/{seg}/manager", h.get_manager, USERS_READ)
-        add("PUT", rf"/users/{seg}/manager/\$ref", h.put_manager, USERS_WRITE)
-        add("DELETE", rf"/users/{seg}/manager/\$ref", h.delete_manager, USERS_WRITE)
-        add("POST", r"/invitations", h.create_invitation, INVITE)
-        # OData cast segments: the OpenAPI paths use the alias form (`graph.user`) as well as the full name.
-        add("GET", r"/directory/deletedItems/(?:microsoft\.)?graph\.user", h.list_deleted, DELETED_USERS_READ)
-        add("GET", rf"/directory/deletedItems/{seg}", h.get_deleted, DELETED_USERS_READ)
-        add("POST", rf"/directory/deletedItems/{seg}/(?:microsoft\.graph\.)?restore", h.restore_deleted,
-            DELETED_USERS_WRITE)
-        add("DELETE", rf"/directory/deletedItems/{seg}", h.purge_deleted, DELETED_USERS_WRITE)
-        # api/application-get.md: GET /applications/{id} and GET /applications(appId='{appId}').
-        app_key = r"(?:/applications/([^/(]+)|/applications\((appId=[^)]*)\))"
-        add("GET", app_key, h.get_application, APP_READ)
-        add("GET", rf"{app_key}/extensionProperties", h.list_extensions, EXTENSIONS_READ)
-        add("POST", rf"{app_key}/extensionProperties", h.create_extension, EXTENSIONS_WRITE)
-        add("GET", r"/groups", h.list_groups, GROUPS_READ)
-        add("GET", rf"/groups/{seg}", h.get_group, GROUPS_READ)
-        add("GET", rf"/groups/{seg}/members", h.list_members, GROUPS_READ)
-        add("GET", r"/directoryRoles", h.list_directory_roles, ROLES_READ)
-        add("GET", rf"/directoryRoles/{seg}", h.get_directory_role, ROLES_READ)
-        add("GET", rf"/directoryRoles/{seg}/members", h.list_role_members, ROLES_READ)
-        # api/directoryrole-get.md: GET /directoryRoles(roleTemplateId='{roleTemplateId}')
-        add("GET", r"/directoryRoles\((roleTemplateId=[^)]*)\)", h.get_directory_role, ROLES_READ)
-        add("GET", r"/directoryRoles\((roleTemplateId=[^)]*)\)/members", h.list_role_members, ROLES_READ)
-        add("GET", r"/organization", h.get_organization, ORG_READ)
-        add("GET", r"/policies/crossTenantAccessPolicy/partners", h.list_partners, POLICY_READ)
-        add("GET", rf"/policies/crossTenantAccessPolicy/partners/{seg}", h.get_partner, POLICY_READ)
-        add("PATCH", rf"/policies/crossTenantAccessPolicy/partners/{seg}", h.patch_partner, POLICY_WRITE)
-        add("GET", rf"/policies/crossTenantAccessPolicy/partners/{seg}/identitySynchronization", h.get_identity_sync,
-            POLICY_READ)
-        add("PUT", rf"/policies/crossTenantAccessPolicy/partners/{seg}/identitySynchronization", h.put_identity_sync,
-            POLICY_WRITE)
-        add("PATCH", rf"/policies/crossTenantAccessPolicy/partners/{seg}/identitySynchronization",
-            h.put_identity_sync, POLICY_WRITE)
-
-
-def _path_ids(match: re.Match) -> list[str]:
-    """The ids a route captured; alternatives (`/x/{id}` or `x(key='..')`) leave None groups, dropped."""
-    return [g for g in match.groups() if g is not None]
-
-
-def _parse_query(raw: str) -> dict[str, str]:
-    """Query options keyed lower-case without `$` (Graph accepts `$top` and `top`)."""
-    return {k.lower().lstrip("$"): v for k, v in parse_qsl(raw, keep_blank_values=True)}
-
 
 def raw_asgi(app: SandboxApp):
     """Outermost ASGI callable: remembers the server's own `send` so a 'reset' fault can abort the socket."""

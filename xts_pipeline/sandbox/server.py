@@ -53,7 +53,7 @@ def check_serve_args(host: str, port: int, seed: str | None, throttle: str, time
         raise SandboxConfigError(f"--port {port} is out of range; use 0 (any free port) to 65535")
     if seed is not None and seed != "demo" and not Path(seed).is_file():
         raise SandboxConfigError(f"--seed {seed!r}: no such file; pass 'demo' or a seed YAML file "
-                                 "(format: xts_pipeline/sandbox/demo_seed.yaml)")
+                                 "(format: xts_pipeline/sandbox/seed/demo_seed.yaml)")
     if throttle not in ("documented", "off"):
         raise SandboxConfigError(f"--throttle {throttle!r} is not known; use 'documented' or 'off'")
     if not (isinstance(time_scale, int | float) and math.isfinite(time_scale) and time_scale > 0):
@@ -75,7 +75,7 @@ def _load_seed(spec: str):
     path = Path(spec)
     if not path.is_file():
         raise SandboxConfigError(f"--seed {spec!r}: no such file; pass 'demo' or a seed YAML file "
-                                 "(format: xts_pipeline/sandbox/demo_seed.yaml)")
+                                 "(format: xts_pipeline/sandbox/seed/demo_seed.yaml)")
     try:
         return seed_mod.load_seed_file(path)
     except seed_mod.SeedError as exc:

@@ -1,12 +1,13 @@
 """What a sandbox Graph handler receives and returns, and the resource shapes handlers share.
 
-Its own module so the app (routing, auth, throttling) and the Graph handlers both import it,
+Its own module so the app (routing, auth, throttling), $batch and the Graph handlers all import it,
 and neither imports the other at run time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
 
 import orjson
 
@@ -133,3 +134,8 @@ def _identities(d: dict) -> list[dict]:
     if d.get("creationType") == "Invitation" and d.get("externalUserState") == "Accepted":
         out.append({"signInType": "federated", "issuer": "ExternalAzureAD", "issuerAssignedId": None})
     return out
+
+
+def parse_query(raw: str) -> dict[str, str]:
+    """Query options keyed lower-case without `$` (Graph accepts `$top` and `top`)."""
+    return {k.lower().lstrip("$"): v for k, v in parse_qsl(raw, keep_blank_values=True)}

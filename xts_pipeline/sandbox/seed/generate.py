@@ -1,4 +1,4 @@
-"""Deterministic, realistic tenants for the sandbox, and the `demo` merger seed.
+"""The seed generator: deterministic, realistic tenants from (tenant name, seed) and the data in names.yaml.
 
 Everything derives from (tenant name, seed): ids are uuid5, attributes come from one seeded RNG
 pass that fills small per-user arrays, and the Graph-shaped user dicts are built lazily from those
@@ -15,27 +15,14 @@ import time
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from random import Random
 from typing import Any
 
-from .permissions import DEMO_APP_PERMISSIONS, KNOWN_PERMISSIONS
+from ..permissions import KNOWN_PERMISSIONS
+from .data import DEPARTMENTS, GIVEN, GUEST_DOMAINS, PLACES, ROLES, SURNAMES
+from .model import ALL_PERMISSIONS, Fixture, SeedError, TenantSeed
 
-__all__ = [
-    "ALL_PERMISSIONS",
-    "DemoSeed",
-    "Fixture",
-    "PartnerPolicy",
-    "SeedError",
-    "TenantSeed",
-    "demo_seed",
-    "generate_tenant",
-    "load_seed_file",
-]
-
-# Default grants of a seeded app: least privilege for a tenant that is both a sync source and target.
-ALL_PERMISSIONS = list(DEMO_APP_PERMISSIONS)
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/xts-pipeline/sandbox-seed")
 _TENANT_NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 _DOMAIN_RE = re.compile(r"(?=.{4,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\Z")
@@ -46,48 +33,19 @@ _EPOCH = 1_451_606_400  # 2016-01-01T00:00:00Z: the oldest account's creation ti
 _SPAN_S = 9 * 365 * 86_400
 
 
-class SeedError(ValueError):
-    """A seed request or seed file is invalid; the message names the tenant or file and what to fix."""
-
-
-# --- pools ------------------------------------------------------------------------------------------
-# Names from many locales, on purpose heavy in diacritics and apostrophes.
-_GIVEN = (
-    "Zoë José Søren Siobhán François Björn Łukasz Chloé Renée Jürgen Núria Ömer Çağla Åsa Maëlle Inês "
-    "João Zoltán Dóra Ægir Eoin Aoife Niamh Seán Małgorzata Øyvind Sigrún Hélène Mónica Ángel Raúl "
-    "Anaïs Noémie Jérôme Émile Tomás Dağhan Ayşe Gökhan Mikaël Ilse Dörte Günther Karoliina Päivi "
-    "Mia Liam Olivia Noah Emma Ava Sophia Isabella Lucas Mason Ethan Amelia Harper Evelyn James Benjamin "
-    "Elijah Oliver Charlotte Henry Alexander Grace Daniel Matthew Samuel David Joseph Carter Owen Wyatt "
-    "Priya Arjun Ananya Rohan Wei Mei Hiroshi Yuki Haruto Sakura Minjun Jiwoo Kwame Amara Chidi Zainab "
-    "Fatima Omar Layla Youssef Mateo Valentina Santiago Camila Diego Lucía Sven Ingrid Lars Astrid "
-    "Pieter Femke Willem Katarzyna Piotr Agnieszka Dmitri Olga Nikolai Svetlana Giulia Marco Chiara Luca"
-).split()
-_SURNAMES = (
-    "O'Brien|Núñez|Ødegård|Ní Bhriain|D'Angelo|O'Connor|D'Souza|Mac Giolla Phádraig|García|Müller|"
-    "Dubois|Kowalski|Nakamura|Smith|Johnson|Williams|Brown|Jones|Miller|Davis|Rodríguez|Martínez|"
-    "Hernández|López|González|Wilson|Anderson|Thomas|Taylor|Moore|Jackson|Martin|Lee|Pérez|Thompson|"
-    "White|Harris|Sánchez|Clark|Ramírez|Lewis|Robinson|Walker|Young|Allen|King|Wright|Scott|Torres|"
-    "Nguyen|Hill|Flores|Green|Adams|Nelson|Baker|Hall|Rivera|Campbell|Mitchell|Carter|Roberts|"
-    "Schäfer|Weiß|Größe|Jäger|Lefèvre|Rousseau|Bérubé|Gonçalves|Araújo|Sørensen|Åkesson|Öberg|"
-    "Lindqvist|Nieminen|Järvinen|Kovačević|Dvořák|Novák|Wiśniewski|Wójcik|Łukasiewicz|Yılmaz|Çelik|"
-    "Öztürk|Papadopoulos|Rossi|Bianchi|Esposito|Ferrari|Van der Berg|De Vries|Janssen|Ó Súilleabháin|"
-    "Ní Dhomhnaill|Mc Carthy|Fitzgerald|Kennedy|Patel|Sharma|Iyer|Reddy|Chen|Wang|Zhang|Liu|Tanaka|"
-    "Suzuki|Kim|Park|Choi|Okafor|Mensah|Abdullah|Haddad|Khalil|Silva|Santos|Oliveira|Pereira|Ivanova|"
-    "Petrov|Smirnov|Hansen|Johansen|Larsen|Andersen|Nielsen|Berg|Lund|Holm|Eriksson|Ström|Bäckström"
-).split("|")
 # Users 1..5 always show the awkward cases, so even a small tenant has them: a diacritic given name with
 # an apostrophe surname, diacritics in both, letters that do not decompose (ø, ł, æ, ß), a surname with a
 # space, and user 5 repeats user 2 (a duplicate display name). Which names fill these slots is drawn per
 # tenant (`_forced_names`): with one fixed list every tenant had the same five people, and a merger
 # sync met them as look-alikes of the target's admins.
 _FORCED_COUNT = 5
-_NON_ASCII_GIVEN = tuple(g for g in _GIVEN if not g.isascii())
+_NON_ASCII_GIVEN = tuple(g for g in GIVEN if not g.isascii())
 _UNDECOMPOSED = set("øØłŁæÆßđĐıþÞ")
 _FORCED_POOLS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
-    (_NON_ASCII_GIVEN, tuple(s for s in _SURNAMES if "'" in s)),
-    (_NON_ASCII_GIVEN, tuple(s for s in _SURNAMES if not s.isascii() and " " not in s and "'" not in s)),
-    (tuple(g for g in _GIVEN if _UNDECOMPOSED & set(g)), tuple(s for s in _SURNAMES if _UNDECOMPOSED & set(s))),
-    (_NON_ASCII_GIVEN, tuple(s for s in _SURNAMES if " " in s)),
+    (_NON_ASCII_GIVEN, tuple(s for s in SURNAMES if "'" in s)),
+    (_NON_ASCII_GIVEN, tuple(s for s in SURNAMES if not s.isascii() and " " not in s and "'" not in s)),
+    (tuple(g for g in GIVEN if _UNDECOMPOSED & set(g)), tuple(s for s in SURNAMES if _UNDECOMPOSED & set(s))),
+    (_NON_ASCII_GIVEN, tuple(s for s in SURNAMES if " " in s)),
 )
 
 
@@ -98,48 +56,8 @@ def _forced_names(name: str, seed: int) -> list[tuple[str, str]]:
               for given, surnames in _FORCED_POOLS]
     return [*picked, picked[1]]
 
-# (city, state, country, usageLocation, phone prefix, weight)
-_PLACES = (
-    ("Redmond", "WA", "United States", "US", "+1 425 555", 14),
-    ("New York", "NY", "United States", "US", "+1 212 555", 10),
-    ("Austin", "TX", "United States", "US", "+1 512 555", 5),
-    ("Toronto", "ON", "Canada", "CA", "+1 416 555", 4),
-    ("London", None, "United Kingdom", "GB", "+44 20 7946", 8),
-    ("Dublin", None, "Ireland", "IE", "+353 1 555", 5),
-    ("Oslo", None, "Norway", "NO", "+47 22", 4),
-    ("København", None, "Denmark", "DK", "+45 33", 2),
-    ("Stockholm", None, "Sweden", "SE", "+46 8", 3),
-    ("München", "Bayern", "Germany", "DE", "+49 89", 5),
-    ("Zürich", "ZH", "Switzerland", "CH", "+41 44", 2),
-    ("Paris", None, "France", "FR", "+33 1", 5),
-    ("Madrid", None, "Spain", "ES", "+34 91", 4),
-    ("São Paulo", "SP", "Brazil", "BR", "+55 11", 4),
-    ("Kraków", None, "Poland", "PL", "+48 12", 3),
-    ("Bengaluru", "KA", "India", "IN", "+91 80", 6),
-    ("Tokyo", None, "Japan", "JP", "+81 3", 3),
-    ("Sydney", "NSW", "Australia", "AU", "+61 2", 3),
-    ("Reykjavík", None, "Iceland", "IS", "+354 5", 1),
-)
-# (department, weight, head title, individual-contributor titles)
-_DEPARTMENTS = (
-    ("Engineering", 22, "Chief Technology Officer",
-     ("Software Engineer", "Senior Software Engineer", "Principal Engineer", "Site Reliability Engineer")),
-    ("Sales", 15, "Chief Revenue Officer", ("Account Executive", "Sales Representative", "Sales Engineer")),
-    ("Customer Support", 11, "Vice President of Customer Support",
-     ("Support Engineer", "Support Specialist", "Escalation Engineer")),
-    ("Operations", 9, "Chief Operating Officer", ("Operations Analyst", "Logistics Coordinator")),
-    ("Marketing", 8, "Chief Marketing Officer", ("Marketing Specialist", "Content Strategist", "Brand Manager")),
-    ("Finance", 8, "Chief Financial Officer", ("Financial Analyst", "Accountant", "Controller")),
-    ("IT", 7, "Chief Information Officer", ("Systems Administrator", "IT Support Technician", "Network Engineer")),
-    ("Research", 6, "Vice President of Research", ("Research Scientist", "Data Scientist")),
-    ("Human Resources", 5, "Chief People Officer", ("HR Generalist", "Recruiter", "HR Business Partner")),
-    ("Legal", 3, "General Counsel", ("Corporate Counsel", "Paralegal", "Compliance Officer")),
-    ("Procurement", 2, "Vice President of Procurement", ("Buyer", "Procurement Specialist")),
-    ("Treasury", 2, "Treasurer", ("Treasury Analyst", "Cash Manager")),
-)
-_DEPARTMENT_INDEX = {d[0]: i for i, d in enumerate(_DEPARTMENTS)}
-_GUEST_DOMAINS = ("litware.com", "adatum.com", "tailspintoys.com", "woodgrovebank.com", "wingtiptoys.com",
-                  "proseware.com", "fourthcoffee.com", "alpineskihouse.com")
+
+_DEPARTMENT_INDEX = {d.name: i for i, d in enumerate(DEPARTMENTS)}
 _FOLD = str.maketrans({"ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "ß": "ss", "ł": "l", "Ł": "L", "đ": "d",
                        "Đ": "D", "þ": "th", "Þ": "Th", "ð": "d", "Ð": "D", "ı": "i"})
 
@@ -154,72 +72,9 @@ def _weighted_pool(weights: Sequence[int]) -> list[int]:
     return [i for i, w in enumerate(weights) for _ in range(w)]
 
 
-_PLACE_POOL = _weighted_pool([p[5] for p in _PLACES])
-_DEPT_POOL = _weighted_pool([d[1] for d in _DEPARTMENTS])
+_PLACE_POOL = _weighted_pool([p.weight for p in PLACES])
+_DEPT_POOL = _weighted_pool([d.weight for d in DEPARTMENTS])
 
-
-# --- public dataclasses -----------------------------------------------------------------------------
-@dataclass(frozen=True, kw_only=True)
-class PartnerPolicy:
-    """Cross-tenant access partner settings owned by `tenant_name`, about `partner_tenant_name`."""
-
-    tenant_name: str
-    partner_tenant_name: str
-    is_sync_allowed: bool = True  # identitySynchronization.userSyncInbound.isSyncAllowed
-    inbound_auto_consent: bool = True  # automaticUserConsentSettings.inboundAllowed
-    outbound_auto_consent: bool = True  # automaticUserConsentSettings.outboundAllowed
-
-
-@dataclass(frozen=True, kw_only=True)
-class Fixture:
-    """A deliberate user in a seeded tenant (an attack case for the demo): an enabled internal member with
-    a mail. Fixtures take the indices just before the `guests_from` guests, so nobody else shifts."""
-
-    given: str
-    surname: str
-    department: str  # one of the seed's departments; the title comes from the org tree unless job_title
-    job_title: str | None = None
-    note: str = ""  # why it is there; documentation only
-
-    @property
-    def display_name(self) -> str:
-        return f"{self.given} {self.surname}"
-
-
-@dataclass(kw_only=True)
-class TenantSeed:
-    """One generated tenant; `users` is a lazy, re-iterable sequence of Graph-shaped dicts."""
-
-    name: str
-    tenant_id: str
-    domain: str
-    display_name: str
-    client_id: str
-    client_secret: str = field(repr=False)
-    app_object_id: str
-    permissions: list[str]
-    users: Sequence[dict[str, Any]] = field(repr=False)
-    groups: list[dict[str, Any]] = field(repr=False)
-    members: list[tuple[str, str]] = field(repr=False)
-    # Activated directory roles (Graph-shaped directoryRole dicts) and (role id, user id) assignments.
-    directory_roles: list[dict[str, Any]] = field(default_factory=list, repr=False)
-    role_members: list[tuple[str, str]] = field(default_factory=list, repr=False)
-    user_count: int
-    seed: int = 0
-
-
-@dataclass(kw_only=True)
-class DemoSeed:
-    """Several tenants plus the partner policies between them."""
-
-    tenants: list[TenantSeed]
-    partner_policies: list[PartnerPolicy]
-
-    def tenant(self, name: str) -> TenantSeed:
-        for t in self.tenants:
-            if t.name == name:
-                return t
-        raise KeyError(f"seed has no tenant named {name!r}; it has {', '.join(t.name for t in self.tenants)}")
 
 
 # --- ids and secrets --------------------------------------------------------------------------------
@@ -298,7 +153,7 @@ class _Tenant:
         # Every user consumes the same number of draws, so overriding a few users shifts nobody else.
         rng = Random(f"xts-seed/{self.name}/{self.seed}")  # str seeds are stable across runs
         taken: dict[str, int] = {}
-        dept_members: list[list[int]] = [[] for _ in _DEPARTMENTS]
+        dept_members: list[list[int]] = [[] for _ in DEPARTMENTS]
         places, depts = _PLACE_POOL, _DEPT_POOL
         emp_prefix = "".join(c for c in self.name.upper() if c.isalpha())[:2] or "EM"
         folded: dict[str, str] = {}
@@ -316,16 +171,16 @@ class _Tenant:
             return f
 
         for i in range(n):
-            given, surname = _GIVEN[rng.randrange(len(_GIVEN))], _SURNAMES[rng.randrange(len(_SURNAMES))]
+            given, surname = GIVEN[rng.randrange(len(GIVEN))], SURNAMES[rng.randrange(len(SURNAMES))]
             guest = i > _FORCED_COUNT and rng.random() < _GUEST_RATE
             enabled = i == 0 or rng.random() >= _DISABLED_RATE
-            guest_domain: str | None = _GUEST_DOMAINS[rng.randrange(len(_GUEST_DOMAINS))]
+            guest_domain: str | None = GUEST_DOMAINS[rng.randrange(len(GUEST_DOMAINS))]
             place = places[rng.randrange(len(places))]
             created = _EPOCH + (_SPAN_S * i) // max(n, 1) + rng.randrange(86_400)
             dept = depts[rng.randrange(len(depts))]
             has_mail = rng.random() >= _NO_MAIL_RATE
             employee_id = None if rng.random() < _NO_EMPLOYEE_ID_RATE else f"{emp_prefix}{100000 + i}"
-            phone = None if rng.random() < 0.25 else f"{_PLACES[place][4]} {rng.randrange(10_000):04d}"
+            phone = None if rng.random() < 0.25 else f"{PLACES[place].phone_prefix} {rng.randrange(10_000):04d}"
             office = rng.randrange(1, 40)
             roll = rng.randrange(1 << 30)
             if i == 0 and ceo:
@@ -363,8 +218,7 @@ class _Tenant:
             ))
         # Manager tree: CEO -> department heads -> a _FANOUT-ary tree inside each department.
         for d, members in enumerate(dept_members):
-            head_title, ic_titles = _DEPARTMENTS[d][2], _DEPARTMENTS[d][3]
-            dept_name = _DEPARTMENTS[d][0]
+            head_title, ic_titles, dept_name = DEPARTMENTS[d].head, DEPARTMENTS[d].titles, DEPARTMENTS[d].name
             levels = [0] * len(members)
             for p, i in enumerate(members):
                 person = self.people[i]
@@ -387,12 +241,12 @@ class _Tenant:
 
     def department(self, i: int) -> str | None:
         d = self.people[i].dept
-        return _DEPARTMENTS[d][0] if d >= 0 else ("Executive" if d == -2 else None)
+        return DEPARTMENTS[d].name if d >= 0 else ("Executive" if d == -2 else None)
 
     def user(self, i: int) -> dict[str, Any]:
         """The Graph-shaped user dict for index i."""
         p = self.people[i]
-        city, state, country, usage, _, _ = _PLACES[p.place]
+        city, state, country, usage, _, _ = PLACES[p.place]
         guest = p.guest_domain is not None
         if guest:
             email = f"{p.local}@{p.guest_domain}"
@@ -440,7 +294,7 @@ class _Tenant:
         return {
             "department": self.department(i),
             "jobTitle": p.title,
-            "country": None if p.guest_domain else _PLACES[p.place][2],
+            "country": None if p.guest_domain else PLACES[p.place].country,
             "userType": "Guest" if p.guest_domain else "Member",
             "accountEnabled": p.enabled,
         }
@@ -529,17 +383,7 @@ def _groups(tenant: _Tenant, sync_groups: Sequence[str]) -> tuple[list[dict[str,
     return groups, members
 
 
-# (displayName, roleTemplateId, description, holders) — ids and texts from Microsoft Entra's built-in roles
-# reference; holders are taken in order from the tenant's IT administrators.
-_ROLES = (
-    ("Global Administrator", "62e90394-69f5-4237-9190-012177145e10",
-     "Can manage all aspects of Microsoft Entra ID and Microsoft services that use Microsoft Entra identities.", 2),
-    ("User Administrator", "fe930be7-5e62-47db-91af-98c3a49a38b1",
-     "Can manage all aspects of users and groups, including resetting passwords for limited admins.", 2),
-    ("Privileged Role Administrator", "e8611ab8-c189-46e8-94e1-60213ab1f814",
-     "Can manage role assignments in Microsoft Entra ID, and all aspects of Privileged Identity Management.", 1),
-)
-_IT = next(i for i, d in enumerate(_DEPARTMENTS) if d[0] == "IT")
+_IT = next(i for i, d in enumerate(DEPARTMENTS) if d.name == "IT")
 
 
 def _admin_candidates(tenant: _Tenant) -> list[int]:
@@ -559,7 +403,7 @@ def _directory_roles(tenant: _Tenant) -> tuple[list[dict[str, Any]], list[tuple[
     roles: list[dict[str, Any]] = []
     members: list[tuple[str, str]] = []
     at = 0
-    for display, template, description, holders in _ROLES:
+    for display, template, description, holders in ROLES:
         role = {"id": _uuid("directoryRole", tenant.name, tenant.seed, template), "deletedDateTime": None,
                 "description": description, "displayName": display, "roleTemplateId": template}
         roles.append(role)
@@ -656,123 +500,3 @@ def _guests_from(source: TenantSeed, target_name: str, k: int) -> list[tuple[str
             out.append((u["givenName"], u["surname"], alias, mail_domain))
     return out
 
-
-# --- seed files -------------------------------------------------------------------------------------
-def load_seed_file(path: str | Path) -> DemoSeed:
-    """Read a seed YAML (see demo_seed.yaml for the format); errors name the file and the bad entry."""
-    import yaml  # lazy: the CLI's other commands don't need it
-
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SeedError(f"seed file {path}: cannot be read ({exc.strerror}); check the path") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SeedError(f"seed file {path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    return _seed_from_doc(doc, str(path))
-
-
-def _seed_from_doc(doc: Any, where: str) -> DemoSeed:
-    def fail(loc: str, msg: str) -> SeedError:
-        return SeedError(f"seed file {where}: {loc}: {msg}")
-
-    if not isinstance(doc, dict):
-        raise fail("top level", "must be a mapping with 'tenants' (and optional 'permissions', 'partner_policies')")
-    extra = set(doc) - {"tenants", "permissions", "partner_policies"}
-    if extra:
-        raise fail("top level", f"unknown keys {sorted(extra)}; allowed: tenants, permissions, partner_policies")
-    default_perms = doc.get("permissions", ALL_PERMISSIONS)
-    if not isinstance(default_perms, list):
-        raise fail("permissions", "must be a list of permission names")
-    raw_tenants = doc.get("tenants")
-    if not isinstance(raw_tenants, list) or not raw_tenants:
-        raise fail("tenants", "must be a non-empty list of {name, users, domain?, seed?, ...}")
-    allowed = {"name", "users", "domain", "seed", "company", "ceo", "permissions", "sync_groups", "guests_from",
-               "fixtures"}
-    tenants: list[TenantSeed] = []
-    for k, t in enumerate(raw_tenants):
-        loc = f"tenants[{k}]"
-        if not isinstance(t, dict):
-            raise fail(loc, "must be a mapping with at least name and users")
-        bad = set(t) - allowed
-        if bad:
-            raise fail(loc, f"unknown keys {sorted(bad)}; allowed: {', '.join(sorted(allowed))}")
-        if "name" not in t or "users" not in t:
-            raise fail(loc, "needs both 'name' and 'users'")
-        if any(x.name == t["name"] for x in tenants):
-            raise fail(f"{loc}.name", f"tenant {t['name']!r} is listed twice; names must be unique")
-        seed_value = t.get("seed", 0)
-        if not isinstance(seed_value, int) or isinstance(seed_value, bool):
-            raise fail(f"{loc}.seed", f"must be a whole number, got {seed_value!r}")
-        raw_guests = t.get("guests_from") or {}
-        if not isinstance(raw_guests, dict):
-            raise fail(f"{loc}.guests_from", "must map an earlier tenant's name to a guest count, e.g. {contoso: 5}")
-        guests_from = []
-        for source_name, count in raw_guests.items():
-            source = next((x for x in tenants if x.name == source_name), None)
-            if source is None:
-                raise fail(f"{loc}.guests_from.{source_name}",
-                           f"{source_name!r} must be a tenant listed before {t['name']!r} in this file")
-            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-                raise fail(f"{loc}.guests_from.{source_name}", f"must be a whole number >= 0, got {count!r}")
-            guests_from.append((source, count))
-        fixtures = _fixtures_from_doc(t.get("fixtures") or [], f"{loc}.fixtures", fail)
-        try:
-            tenants.append(generate_tenant(
-                t["name"], t["users"], t.get("domain"), seed_value, company=t.get("company"), ceo=t.get("ceo"),
-                permissions=t.get("permissions", default_perms), sync_groups=t.get("sync_groups", ("Pilot",)),
-                guests_from=guests_from, fixtures=fixtures,
-            ))
-        except SeedError as exc:
-            raise fail(loc, str(exc)) from None
-    names = [t.name for t in tenants]
-    raw_policies = doc.get("partner_policies", "mesh")
-    policies: list[PartnerPolicy] = []
-    if raw_policies == "mesh":
-        policies = [PartnerPolicy(tenant_name=a, partner_tenant_name=b) for a in names for b in names if a != b]
-    elif isinstance(raw_policies, list):
-        keys = {"tenant", "partner", "is_sync_allowed", "inbound_auto_consent", "outbound_auto_consent"}
-        for k, p in enumerate(raw_policies):
-            loc = f"partner_policies[{k}]"
-            if not isinstance(p, dict) or set(p) - keys or not {"tenant", "partner"} <= set(p):
-                raise fail(loc, f"must be a mapping with tenant, partner and optional flags ({', '.join(sorted(keys))})")
-            for side in ("tenant", "partner"):
-                if p[side] not in names:
-                    raise fail(f"{loc}.{side}", f"{p[side]!r} is not one of the seed's tenants {names}")
-            flags = {f: p.get(f, True) for f in ("is_sync_allowed", "inbound_auto_consent", "outbound_auto_consent")}
-            for f, v in flags.items():
-                if not isinstance(v, bool):
-                    raise fail(f"{loc}.{f}", f"must be true or false, got {v!r}")
-            policies.append(PartnerPolicy(tenant_name=p["tenant"], partner_tenant_name=p["partner"], **flags))
-    else:
-        raise fail("partner_policies", "must be 'mesh' or a list of {tenant, partner, ...}")
-    return DemoSeed(tenants=tenants, partner_policies=policies)
-
-
-def _fixtures_from_doc(raw: Any, loc: str, fail: Callable[[str, str], SeedError]) -> list[Fixture]:
-    """A tenant's `fixtures:` list; each entry {given, surname, department, job_title?, note?}."""
-    if not isinstance(raw, list):
-        raise fail(loc, "must be a list of {given, surname, department, job_title?, note?}")
-    keys = {"given", "surname", "department", "job_title", "note"}
-    out: list[Fixture] = []
-    for k, f in enumerate(raw):
-        where = f"{loc}[{k}]"
-        if not isinstance(f, dict) or set(f) - keys or not {"given", "surname", "department"} <= set(f):
-            raise fail(where, f"must be a mapping with given, surname, department and optional job_title, note "
-                              f"(got {sorted(f) if isinstance(f, dict) else type(f).__name__})")
-        for key in ("given", "surname", "department", "job_title", "note"):
-            value = f.get(key)
-            if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 256):
-                raise fail(f"{where}.{key}", f"must be a non-empty text, got {value!r}")
-        out.append(Fixture(given=f["given"].strip(), surname=f["surname"].strip(), department=f["department"],
-                           job_title=f.get("job_title"), note=f.get("note") or ""))
-    return out
-
-
-def demo_seed() -> DemoSeed:
-    """The merger demo: contoso (parent, 2,000), fabrikam (acquired, 500), northwind (subsidiary, 300)."""
-    return load_seed_file(Path(__file__).with_name("demo_seed.yaml"))

@@ -1,0 +1,207 @@
+"""The write journal: what makes apply safe to kill (pending and confirmed writes, and the links they make).
+
+Each write op is recorded `in_flight` in `write_journal` (committed) before the writer sends anything,
+and `done` or `failed` with its outcome. If the process dies, the next apply finds the entries still in
+flight and looks the target up (by the link extension, then by the invited mail) before retrying, so a
+create whose response was lost is adopted, not repeated. A link is `pending` until the write that puts
+the link extensions on the target user is confirmed, `active` after. This module is the only writer of
+`write_journal`; the planner reads it to match users an interrupted run invited.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from xts_pipeline import store
+from xts_pipeline.provisioning_log import LogEntry
+from xts_pipeline.provisioning_log import write as write_log
+
+if TYPE_CHECKING:
+    from xts_pipeline.apply import ApplyContext, ApplyResult
+
+
+def in_flight(con, pair_key: str) -> list[dict]:
+    """The pair's writes a killed run left in flight (sent, or about to be, with no recorded outcome)."""
+    cur = con.execute("SELECT change_id, op_kind, source_object_id, target_user_id, mail, lookup_filter "
+                      "FROM write_journal WHERE pair_key = ? AND state = 'in_flight'", [pair_key])
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def finish(con, pair_key: str, change_id: str, succeeded: bool, target_user_id: str | None) -> None:
+    """Record a write's outcome, in the transaction that logs it: it is no longer in flight."""
+    con.execute("UPDATE write_journal SET state = ?, target_user_id = coalesce(?, target_user_id), "
+                "finished_at = now() WHERE pair_key = ? AND change_id = ?",
+                ["done" if succeeded else "failed", target_user_id, pair_key, change_id])
+
+
+# Create patches may not carry these: the invitation sets them, or Graph refuses them on a guest PATCH.
+NOT_PATCHED_ON_CREATE = ("mail",)
+# How the log words a create whose invitation landed and whose attributes and link have not yet.
+PENDING_REASON = "invited, link pending"
+
+
+def lookup_filter(ext_oid: str, source_object_id: str) -> str:
+    """OData filter that finds the target user linked to a source user (value escaped by graph.odata)."""
+    from xts_pipeline.graph import odata
+
+    return str(odata.eq(ext_oid, source_object_id))
+
+
+
+def _completion(row: dict, tid: str, reason: str) -> None:
+    """Turn a planned create into the write that completes it: the attributes and the link, on `tid`.
+
+    Logged as its own create entry (log_op), so the create is counted once: when its link lands.
+    """
+    row["action"], row["target_user_id"], row["match"], row["log_op"] = "update", tid, "reconciled", "create"
+    row["changes"] = [{"property": k, "old": None, "new": v} for k, v in sorted(row["desired"].items())
+                      if v is not None and k not in NOT_PATCHED_ON_CREATE]
+    row["reason"] = reason
+
+
+def reconcile(db, ctx: ApplyContext, client: Any, inflight: list[dict], rows: list[dict],
+               cycle_id: str, result: ApplyResult) -> list[str]:
+    """Resolve writes a killed run left in flight: find what reached the target, fix the plan to match.
+
+    A create found by its link extension had completed (its one PATCH carries attributes and link): it is
+    logged Success and not sent again. One found only by the invited mail got its invitation but not its
+    PATCH: logged Create Warning "invited, link pending", recorded as a `pending` link (never `active`
+    before the link is on the target), and completed by a separate entry. Planned creates of users the
+    store already knows (a pending link from an earlier interrupted run) are completed the same way.
+    Returns the change ids that need no write any more.
+    """
+    from xts_pipeline.graph import odata
+
+    by_sid = {r["source_object_id"]: r for r in rows if r.get("source_object_id")}
+    entries: list[LogEntry] = []
+    found: list[tuple[str, str, str]] = []  # (sid, tid, link state)
+    finished: list[str] = []
+    for j in inflight:
+        if j["op_kind"] not in ("create", "restore"):
+            continue  # PATCH, DELETE and manager refs are idempotent: the plan or the manager pass re-sends them
+        sid = j["source_object_id"]
+        hits = client.find_users(j["lookup_filter"], select=("id", "mail")) if j["lookup_filter"] else []
+        by_link = bool(hits)
+        if not hits and j["op_kind"] == "create" and j.get("mail"):
+            hits = [h for h in client.find_users(odata.eq("mail", j["mail"]),
+                                                 select=("id", "mail", "userType", "creationType"))
+                    if h.get("creationType") == "Invitation" or h.get("userType") == "Guest"]
+        row = by_sid.get(sid)
+        base = {"cycle_id": cycle_id, "change_id": j["change_id"], "pair_key": ctx.pair.key,
+                "operation": j["op_kind"], "source_object_id": sid, "target_tenant": ctx.pair.target,
+                "source_tenant_id": ctx.pair.source_tenant_id,
+                "source_upn": row.get("user_principal_name") if row else None}
+        if len(hits) > 1:
+            entries.append(LogEntry(**base, status="warning", reason=(
+                f"interrupted run: {len(hits)} target users match ({', '.join(h['id'] for h in hits)}); "
+                f"left for an admin to merge, nothing written")))
+            if row is not None and row["action"] in ("create", "restore"):
+                finished.append(row["change_id"])
+            continue
+        if not hits:
+            entries.append(LogEntry(**base, status="warning",
+                                    reason="interrupted run: the write never reached the target; retried if "
+                                           "still planned"))
+            continue
+        tid = hits[0]["id"]
+        if by_link and j["op_kind"] == "create":
+            found.append((sid, tid, "active"))
+            entries.append(LogEntry(**base, status="success", target_user_id=tid,
+                                    reason="reconciled after an interrupted run: the create had completed "
+                                           "(link on the target)"))
+            if row is not None and row["action"] == "create":
+                finished.append(row["change_id"])
+            continue
+        found.append((sid, tid, "pending" if j["op_kind"] == "create" else "active"))
+        if j["op_kind"] == "create":
+            entries.append(LogEntry(**base, status="warning", target_user_id=tid, reason=(
+                f"{PENDING_REASON}: an interrupted run's invitation reached the target (user {tid}); its "
+                f"attributes and link are written as a separate entry")))
+        else:
+            entries.append(LogEntry(**base, status="success", target_user_id=tid,
+                                    reason="reconciled after an interrupted run: the restore had reached the "
+                                           "target; its attributes are written as a separate entry"))
+        if row is not None and row["action"] in ("create", "restore"):
+            if row["action"] == "create":
+                _completion(row, tid, f"completes the create of an interrupted run: attributes and link "
+                                      f"written to invited user {tid}")
+            else:
+                row["action"], row["target_user_id"], row["match"] = "update", tid, "reconciled"
+                row["log_op"] = "restore"
+                row["changes"] = [{"property": k, "old": None, "new": v} for k, v in sorted(row["desired"].items())]
+    result.reconciled = len(found)
+    with store.connect(db) as con:
+        con.execute("BEGIN")
+        for sid, tid, state in found:
+            record_link(con, ctx, sid, tid, state)
+        if inflight:
+            con.execute("UPDATE write_journal SET state = 'reconciled', finished_at = now() "
+                        "WHERE pair_key = ? AND state = 'in_flight'", [ctx.pair.key])
+        write_log(con, entries)
+        # Creates of users the store already knows (pending or active link, target user present): complete them.
+        creates = [r["source_object_id"] for r in rows if r["action"] == "create" and r.get("source_object_id")]
+        # (the target user is in the snapshot, or the link is newer than the snapshot: a user an admin deleted
+        # in the target since is provisioned again instead)
+        known = dict(con.execute(
+            """SELECT l.source_object_id, l.target_user_id FROM links l
+               WHERE l.pair_key = ? AND l.state IN ('active', 'pending') AND list_contains(?, l.source_object_id)
+                 AND (l.target_user_id IN (SELECT id FROM target_users WHERE tenant = ?)
+                      OR l.linked_at >= coalesce((SELECT max(value) FROM watermarks WHERE name = 'snapshot:' || ?),
+                                                 CAST('-infinity' AS TIMESTAMP)))""",
+            [ctx.pair.key, creates, ctx.pair.target, ctx.pair.target]).fetchall()) if creates else {}
+        con.execute("COMMIT")
+    for r in rows:
+        if r["action"] == "create" and known.get(r["source_object_id"]):
+            _completion(r, known[r["source_object_id"]], f"completes the create: attributes and link written to "
+                                                         f"invited user {known[r['source_object_id']]}")
+    return finished
+
+
+def record_link(con, ctx: ApplyContext, sid: str | None, tid: str | None, state: str) -> None:
+    """Record what the store knows: `active` only once the link is on the target, `pending` before."""
+    if not sid or not tid:
+        return
+    con.execute(
+        """INSERT INTO links (pair_key, source_tenant_id, source_object_id, target_tenant, target_user_id, state,
+                             linked_at, deleted_at)
+           VALUES (?, ?, ?, ?, ?, ?, now(), CASE WHEN ? = 'deleted' THEN now() END)
+           ON CONFLICT (pair_key, source_object_id) DO UPDATE SET target_user_id = excluded.target_user_id,
+           state = excluded.state, linked_at = CASE WHEN excluded.state IN ('active', 'pending') THEN now()
+           ELSE links.linked_at END, deleted_at = excluded.deleted_at""",
+        [ctx.pair.key, ctx.pair.source_tenant_id, sid, ctx.pair.target, tid, state, state])
+
+
+def writes_link(row: dict) -> bool:
+    """Whether a successful write of this row put the link extensions on the target user."""
+    if row["action"] in ("create", "restore", "adopt") or row.get("match") in ("adopt", "reconciled"):
+        return True
+    return any(str(c.get("property", "")).endswith("xtsSourceObjectId") for c in row.get("changes") or [])
+
+
+def record_in_flight(db, ctx: ApplyContext, cycle_id: str, rows: list[dict], ops: list[Any]) -> None:
+    """Journal the ops as in flight, committed before the writer sends the first of them."""
+    if not ops:
+        return  # e.g. a plan whose only changes are managers: they are journaled in the manager pass
+    by_id = {r["change_id"]: r for r in rows}
+    with store.connect(db) as con:
+        con.executemany(
+            """INSERT INTO write_journal VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'in_flight', now(), NULL)
+               ON CONFLICT (pair_key, change_id) DO UPDATE SET state = 'in_flight', started_at = now(),
+               finished_at = NULL""",
+            [[ctx.pair.key, cycle_id, op.op_id, op.kind, by_id[op.op_id].get("source_object_id"),
+              op.user_id, by_id[op.op_id].get("mail"), op.lookup_filter] for op in ops])
+
+
+def new_users(db, ctx: ApplyContext, cycle_id: str) -> list[str]:
+    """Source users this cycle linked or invited, by the journal: a rerun of a killed apply replays their
+    manager pass from here (their creates are done, so the plan no longer shows them as new)."""
+    with store.connect(db) as con:
+        rows = con.execute(
+            """SELECT DISTINCT j.source_object_id FROM write_journal j
+               JOIN links l ON l.pair_key = j.pair_key AND l.source_object_id = j.source_object_id
+               WHERE j.pair_key = ? AND j.cycle_id = ? AND j.source_object_id IS NOT NULL
+                 AND l.state IN ('active', 'pending')
+                 AND (j.op_kind IN ('create', 'restore') OR j.state = 'reconciled')
+               ORDER BY 1""", [ctx.pair.key, cycle_id]).fetchall()
+    return [r[0] for r in rows]
