@@ -143,9 +143,9 @@ def bench_plan(users: int) -> tuple[float, float, dict]:
         db = str(Path(tmp) / "bench.duckdb")
         build_db(db, users)
         pair = planner.PairSpec("big__small", "big", "small", "00000000-0000-0000-0001-000000000001")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         summary = planner.plan_pair(db, pair, "bench-1", incremental=False)
-        plan_s = time.perf_counter() - start
+        plan_s, plan_cpu = time.perf_counter() - start, time.process_time() - cpu
         policy = InboundPolicy(allowed_sources=["big"])
         start, cpu = time.perf_counter(), time.process_time()
         with store.connect(db) as con:
@@ -155,7 +155,7 @@ def bench_plan(users: int) -> tuple[float, float, dict]:
         held = {r.name: len(r.blocked_user_ids) for r in report.results if r.blocked_user_ids}
         return plan_s, guard_s, {"plan": summary.counts, "held": held, "blocked": report.blocked,
                                  "writing": len(inputs.plan_rows), "parts": breakdown(db, pair, policy),
-                                 "cpu": guard_cpu}
+                                 "cpu": guard_cpu, "plan_cpu": plan_cpu}
 
 
 def breakdown(db: str, pair, policy) -> dict[str, float]:
@@ -205,6 +205,8 @@ def main() -> int:
     ratio = guard_s / plan_s
     print(f"plan step ({args.users:,} users, full): {plan_s:.2f} s; guardrails (inputs + all checks): {guard_s:.2f} s; "
           f"ratio {ratio:.0%} goal <= 20 % {'ok' if ratio <= 0.20 else 'MISS'}")
+    print(f"  CPU (all threads of the process): plan step {info['plan_cpu']:.2f} s, guardrails {info['cpu']:.2f} s, "
+          f"ratio {info['cpu'] / info['plan_cpu']:.0%} (less swayed by other load than the wall ratio)")
     held = {k: v for k, v in info["plan"].items() if v and k != "skip"}
     print("plan holds " + ", ".join(f"{v:,} {k}" for k, v in held.items()) + f" (and {info['plan'].get('skip', 0):,} "
           f"skip); held per guardrail {info['held']}; pair blocked {info['blocked']}")
