@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import duckdb
@@ -42,23 +43,28 @@ def _plan_rows(con: duckdb.DuckDBPyConnection, pair_key: str, target: str,
     A create, adopt or restore writes its whole desired record, so no guardrail reads its `changes` (the
     largest column of a big first load, more text than `desired`): without `whole_changes` they are not
     read and the row carries `changes` None (`changes()` gives []). Only the plan fingerprint reads them, and
-    the caller then has the planner's stored one; with `whole_changes` every row carries its text.
+    the caller then has the planner's stored one; with `whole_changes` every row carries its text. Rows come
+    in the plan table's order either way.
     """
     # Each row's JSON text is cast once, in the inner query, and read by values_ok_sql outside it.
-    def query(changes: str, where: str) -> list[dict[str, Any]]:
-        return _dicts(con.execute(
+    def query(changes: str, where: str) -> duckdb.DuckDBPyConnection:
+        return con.execute(
             f"""SELECT *, {values_ok_sql("action", "desired", "changes")} AS values_ok FROM (
-               SELECT p.pair_key, p.cycle_id, p.change_id, p.source_tenant_id, p.source_object_id, p.target_user_id,
-                      p.action, {changes} AS changes, CAST(p.desired AS VARCHAR) AS desired, p.reason,
-                      p.mail, p.user_principal_name, CAST(t.attrs AS VARCHAR) AS current
+               SELECT p.rowid AS _pos, p.pair_key, p.cycle_id, p.change_id, p.source_tenant_id, p.source_object_id,
+                      p.target_user_id, p.action, {changes} AS changes, CAST(p.desired AS VARCHAR) AS desired,
+                      p.reason, p.mail, p.user_principal_name, CAST(t.attrs AS VARCHAR) AS current
                FROM plan p LEFT JOIN target_users t ON t.tenant = ? AND t.id = p.target_user_id
-               WHERE p.pair_key = ? AND p.action <> 'skip' AND {where})""", [target, pair_key]))  # noqa: S608
+               WHERE p.pair_key = ? AND p.action <> 'skip' AND {where})""", [target, pair_key])  # noqa: S608
     if whole_changes:
-        return query("CAST(p.changes AS VARCHAR)", _WRITING_SQL)
-    # Two scans, so the first never reads the `changes` column; the plan's row order is not kept (none is
-    # promised: the table has no order).
-    return [*query("CAST(NULL AS VARCHAR)", _WHOLE_SQL),
-            *query("CAST(p.changes AS VARCHAR)", f"NOT {_WHOLE_SQL} AND {_WRITING_SQL}")]
+        cur = query("CAST(p.changes AS VARCHAR)", _WRITING_SQL)
+        found = cur.fetchall()
+    else:  # two scans, so the first never reads the `changes` column; merged back into the plan's order
+        cur = query("CAST(NULL AS VARCHAR)", _WHOLE_SQL)
+        found = cur.fetchall()
+        found += query("CAST(p.changes AS VARCHAR)", f"NOT {_WHOLE_SQL} AND {_WRITING_SQL}").fetchall()
+        found.sort(key=itemgetter(0))  # two sorted runs: one merge
+    cols = [c[0] for c in cur.description][1:]
+    return [dict(zip(cols, r[1:], strict=True)) for r in found]
 
 
 def load_pair_inputs(con: duckdb.DuckDBPyConnection, pair_key: str, source: str, target: str,
