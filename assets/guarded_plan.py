@@ -27,7 +27,6 @@ from xts_pipeline.guardrails.approvals import (
     find_approval,
     plan_fingerprint,
     record_approved_cycle,
-    stored_fingerprint,
 )
 from xts_pipeline.guardrails.inputs import load_pair_inputs
 from xts_pipeline.guardrails.runner import GuardrailReport, run_guardrails
@@ -83,7 +82,8 @@ def _judge(context: dg.AssetExecutionContext, topo: Any, pair: Any, policy: Any,
     with context.resources.duckdb.connect() as con:
         inputs = load_pair_inputs(con, pair.key, pair.source, pair.target, policy.volume.window_hours,
                                   [p.key for p in topo.pairs() if p.target == pair.target])
-        fingerprint = stored_fingerprint(con, pair.key) or plan_fingerprint(inputs.plan_rows)
+        # the stored fingerprint; without one (an older file) the rows were read whole and give it
+        fingerprint = inputs.fingerprint or plan_fingerprint(inputs.plan_rows)
         cycle = con.execute("SELECT cycle_id FROM plan_meta WHERE pair_key = ?", [pair.key]).fetchone()
         approval = find_approval(con, pair.key, fingerprint)
         skip = quarantine.is_skipped(con, pair.key, config_args=args)

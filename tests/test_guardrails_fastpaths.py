@@ -12,10 +12,12 @@ import string
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from xts_pipeline.guardrails.confusables import skeleton, skeletons, words, words_of
+from xts_pipeline.guardrails.confusables import skeleton, skeletons, word_lines, words, words_of
 from xts_pipeline.guardrails.impersonation import (
     _bidi,
     _candidates,
+    _local,
+    _locals,
     _match,
     build_index,
     find_impersonations,
@@ -48,9 +50,12 @@ record = st.fixed_dictionaries({}, optional={f: value | st.none() | st.just("") 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(value, max_size=8))
 @example(["megan.bowen1977@contoso.com", "x9 a1b22 12", "Mmm|I0l\n1", "", "é\n"])
+@example(["megan_contoso.com#ext#@fabrikam.com", "a@b"])
 def test_bulk_skeletons_and_words_equal_one_at_a_time(values):
     assert skeletons(values) == [skeleton(v) for v in values]
     assert words_of(values) == [words(v) for v in values]
+    assert [line.split() for line in word_lines(values)] == [words(v) for v in values]
+    assert _locals([*values, None]) == [*(_local(v) if v else None for v in values), None]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

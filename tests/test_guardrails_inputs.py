@@ -94,3 +94,46 @@ def test_inputs_carry_the_current_record_role_groups_and_target_volume(tmp_path)
     vol = inputs.target_volume
     assert (vol.window_creates, vol.pending_other) == (3, 2)
     assert vol.external_users == 1 and vol.internal_members == 3
+
+
+def test_whole_record_rows_come_without_changes_when_the_plan_fingerprint_is_stored(tmp_path) -> None:
+    """With plan_meta's fingerprint, a create's changes are not read (no guardrail reads them): the stored
+    fingerprint stands for the plan, rows keep the plan's order, and every verdict is the one of full rows."""
+    from xts_pipeline.guardrails.approvals import plan_fingerprint
+
+    db = tmp_path / "xts.duckdb"
+    with store.connect(db) as con:
+        seed(con)
+        con.execute("INSERT INTO target_users (tenant, id, display_name, attrs) VALUES "
+                    "('fabrikam', 't-upd', 'Old Name', '{\"jobTitle\": \"Intern\"}')")
+        for i in range(3):  # updates between the creates
+            con.execute("INSERT INTO plan (pair_key, cycle_id, change_id, source_object_id, target_user_id, action, "
+                        "changes, desired) VALUES (?, 'run1', ?, ?, 't-upd', 'update', ?, ?)",
+                        [PAIR, f"ch-u{i}", f"u{i}", json.dumps([{"property": "department", "old": None,
+                                                                  "new": "IT Operations"}]),
+                         json.dumps({"department": "IT Operations"})])
+            con.execute("INSERT INTO plan (pair_key, cycle_id, change_id, source_object_id, action, changes, desired) "
+                        "VALUES (?, 'run1', ?, ?, 'create', ?, ?)",
+                        [PAIR, f"ch-c{i}", f"c{i}", json.dumps([{"property": "displayName", "old": None,
+                                                                  "new": f"New {i}"}]),
+                         json.dumps({"displayName": f"New {i}"})])
+        full = load_pair_inputs(con, PAIR, "contoso", "fabrikam")  # no stored fingerprint: every row whole
+        order = [r[0] for r in con.execute(
+            "SELECT change_id FROM plan WHERE pair_key = ? ORDER BY rowid", [PAIR]).fetchall()]
+        fingerprint = plan_fingerprint(full.plan_rows)
+        con.execute("INSERT INTO plan_meta (pair_key, cycle_id, fingerprint) VALUES (?, 'run1', ?)",
+                    [PAIR, fingerprint])
+        lean = load_pair_inputs(con, PAIR, "contoso", "fabrikam")
+    assert full.fingerprint is None and lean.fingerprint == fingerprint
+    assert all(r["changes"] is not None for r in full.plan_rows)
+    assert [r["change_id"] for r in lean.plan_rows] == [r["change_id"] for r in full.plan_rows] == order
+    for a, b in zip(full.plan_rows, lean.plan_rows, strict=True):
+        whole = a["action"] == "create"
+        assert b["changes"] is None if whole else b["changes"] == a["changes"]
+        assert {k: v for k, v in a.items() if k != "changes"} == {k: v for k, v in b.items() if k != "changes"}
+    policy = InboundPolicy(allowed_sources=["contoso"])
+    want, got = run_guardrails(full, policy), run_guardrails(lean, policy)
+    assert got.fingerprint == want.fingerprint == fingerprint
+    assert [(r.name, r.passed, sorted(r.blocked_user_ids)) for r in got.results] == \
+        [(r.name, r.passed, sorted(r.blocked_user_ids)) for r in want.results]
+    assert {"u0", "u1", "u2"} <= got.excluded_user_ids  # the updates' department joins the privileged group

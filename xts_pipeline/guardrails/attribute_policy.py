@@ -55,6 +55,8 @@ def mail_domain_allowed(mail: str, allowed: Iterable[str]) -> bool:
 def find_attribute_violations(rows: Iterable[Mapping[str, Any]], policy: InboundPolicy) -> list[dict[str, Any]]:
     """One violation per (user, attribute) that breaks the policy; only attributes this plan writes."""
     found: list[dict[str, Any]] = []
+    if not policy.attribute_policy and policy.allowed_mail_domains is None:
+        return found  # no rule to break: nothing to read
     for row in incoming(rows):
         attrs = written(row)
         for attr, rule in policy.attribute_policy.items():

@@ -236,20 +236,27 @@ def skeletons(values: list[str]) -> list[str]:
 
 def words_of(values: list[str]) -> list[list[str]]:
     """`[words(v) for v in values]`, with ASCII values split, stripped of trailing digits and folded together."""
+    return [line.split() for line in word_lines(values)]
+
+
+def word_lines(values: list[str]) -> list[str]:
+    """One line per value whose `split()` is `words(v)`, ASCII values folded together: values with the same
+    words and separators give the same line ('Megan Bowen', 'megan.bowen1977'), so a caller can judge each
+    distinct line once."""
     joined = _SEP.join(values)
     if joined.isascii() and joined.count(_SEP) == len(values) - 1:  # all ASCII, no value holds the separator
         if not values:
             return []
         split = _TRAILING_DIGITS.sub("", joined.translate(_SPLIT_KEEP_SEP))
-        return [line.split() for line in split.translate(_ONE_TO_ONE_SPACED).replace("m", "rn").split(_SEP)]
-    out: list[list[str]] = [[] for _ in values]
+        return split.translate(_ONE_TO_ONE_SPACED).replace("m", "rn").split(_SEP)
+    out = [""] * len(values)
     plain = _bulk(values)
     split = _TRAILING_DIGITS.sub("", _SEP.join([values[i] for i in plain]).translate(_SPLIT_KEEP_SEP))
     lines = split.translate(_ONE_TO_ONE_SPACED).replace("m", "rn").split(_SEP) if plain else []
     for i, line in zip(plain, lines, strict=True):
-        out[i] = line.split()
+        out[i] = line
     done = set(plain)
     for i, v in enumerate(values):
         if v and i not in done:
-            out[i] = words(v)
+            out[i] = " ".join(words(v))
     return out

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from itertools import chain, permutations
 from typing import Any
 
-from .confusables import bidi_controls, describe_lookalikes, skeleton, skeletons, words, words_of
+from .confusables import bidi_controls, describe_lookalikes, skeleton, skeletons, word_lines, words
 from .gc_pause import gc_paused
 from .policy import ExemptEntry, InboundPolicy
 from .report import GuardrailResult, cap, per_user_result
@@ -228,7 +228,7 @@ def suspects(records: Sequence[Mapping[str, Any]], index: ProtectedIndex,
     """Per record: could it match the index at all? True whenever `_candidates(record)` shares a key with
     the index (a superset: the exact `_match` decides), computed column by column over every record.
 
-    Each distinct value is folded once (`skeletons`, `words_of`: ASCII values together in a few C-level
+    Each distinct value is folded once (`skeletons`, `word_lines`: ASCII values together in a few C-level
     passes), so the exact `_match` runs only for the few records that share a key with a protected value.
     """
     keys = set(index.whole) | set(index.by_pair) | set(index.joined)
@@ -237,22 +237,32 @@ def suspects(records: Sequence[Mapping[str, Any]], index: ProtectedIndex,
     # a mailNickname equal to the mail's local part, givenName + surname equal to displayName) adds nothing.
     dn, mail = col("displayName"), col("mail")
     upn = [u if u != m else None for u, m in zip(col("userPrincipalName"), mail, strict=True)]
-    local_mail = [_local(v) if v else None for v in mail]
-    local_upn = [_local(v) if v else None for v in upn]
+    local_mail, local_upn = _locals(mail), _locals(upn)
     nick = [k if k != lm else None for k, lm in zip(col("mailNickname"), local_mail, strict=True)]
     full = [f if (f := f"{g} {s}" if g and s else None) != d else None
             for g, s, d in zip(col("givenName"), col("surname"), dn, strict=True)]
-    texts = dict.fromkeys(chain(dn, local_mail, local_upn, nick, full))
-    forms = dict.fromkeys(chain(texts, mail, upn))
-    texts.pop(None, None)
-    forms.pop(None, None)
+    texts = set(chain(dn, local_mail, local_upn, nick, full))  # distinct values, in no particular order
+    forms = texts.union(mail, upn)
+    texts.discard(None)
+    forms.discard(None)
     form_list: list[str] = list(forms)  # type: ignore[arg-type]
     text_list: list[str] = list(texts)  # type: ignore[arg-type]
     bad = {f for f, key in zip(form_list, skeletons(form_list), strict=True) if key in keys}
-    bad.update(t for t, ws in zip(text_list, words_of(text_list), strict=True) if not keys.isdisjoint(_word_keys(ws)))
+    lines = word_lines(text_list)  # a value's words as one string: values with the same words are judged once
+    bad_lines = {line for line in dict.fromkeys(lines) if not keys.isdisjoint(_word_keys(line.split()))}
+    if bad_lines:
+        bad.update(t for t, line in zip(text_list, lines, strict=True) if line in bad_lines)
     if not bad:
         return [False] * len(records)
     return [not bad.isdisjoint(vs) for vs in zip(dn, mail, local_mail, upn, local_upn, nick, full, strict=True)]
+
+
+def _locals(values: list[str | None]) -> list[str | None]:
+    """`[_local(v) if v else None for v in values]`; when no value holds '#EXT#' (one scan of them all), each
+    is just cut at its first '@'."""
+    if "#EXT#" in "\n".join(filter(None, values)).upper():
+        return [_local(v) if v else None for v in values]
+    return [v.split("@", 1)[0] if v else None for v in values]
 
 
 def _word_keys(ws: list[str]) -> list[str]:

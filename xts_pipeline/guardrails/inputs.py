@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import duckdb
@@ -14,9 +15,9 @@ import orjson
 
 from xts_pipeline.external import external_sql
 
-from .approvals import ensure_table
+from .approvals import ensure_table, stored_fingerprint
 from .gc_pause import gc_paused
-from .rows import ALWAYS_WRITING
+from .rows import ALWAYS_WRITING, WHOLE_RECORD_ACTIONS
 from .runner import GuardrailReport, PairInputs
 from .validity import values_ok_sql
 from .verdicts import GUARDRAIL_NAMES, replace_exclusions
@@ -32,6 +33,40 @@ def _dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
+_WHOLE_SQL = f"p.action IN ({', '.join(repr(a) for a in sorted(WHOLE_RECORD_ACTIONS))})"
+
+
+def _plan_rows(con: duckdb.DuckDBPyConnection, pair_key: str, target: str,
+               whole_changes: bool) -> list[dict[str, Any]]:
+    """The pair's writing plan rows, each with `current` (the target's record) and `values_ok`.
+
+    A create, adopt or restore writes its whole desired record, so no guardrail reads its `changes` (the
+    largest column of a big first load, more text than `desired`): without `whole_changes` they are not
+    read and the row carries `changes` None (`changes()` gives []). Only the plan fingerprint reads them, and
+    the caller then has the planner's stored one; with `whole_changes` every row carries its text. Rows come
+    in the plan table's order either way.
+    """
+    # Each row's JSON text is cast once, in the inner query, and read by values_ok_sql outside it.
+    def query(changes: str, where: str) -> duckdb.DuckDBPyConnection:
+        return con.execute(
+            f"""SELECT *, {values_ok_sql("action", "desired", "changes")} AS values_ok FROM (
+               SELECT p.rowid AS _pos, p.pair_key, p.cycle_id, p.change_id, p.source_tenant_id, p.source_object_id,
+                      p.target_user_id, p.action, {changes} AS changes, CAST(p.desired AS VARCHAR) AS desired,
+                      p.reason, p.mail, p.user_principal_name, CAST(t.attrs AS VARCHAR) AS current
+               FROM plan p LEFT JOIN target_users t ON t.tenant = ? AND t.id = p.target_user_id
+               WHERE p.pair_key = ? AND p.action <> 'skip' AND {where})""", [target, pair_key])  # noqa: S608
+    if whole_changes:
+        cur = query("CAST(p.changes AS VARCHAR)", _WRITING_SQL)
+        found = cur.fetchall()
+    else:  # two scans, so the first never reads the `changes` column; merged back into the plan's order
+        cur = query("CAST(NULL AS VARCHAR)", _WHOLE_SQL)
+        found = cur.fetchall()
+        found += query("CAST(p.changes AS VARCHAR)", f"NOT {_WHOLE_SQL} AND {_WRITING_SQL}").fetchall()
+        found.sort(key=itemgetter(0))  # two sorted runs: one merge
+    cols = [c[0] for c in cur.description][1:]
+    return [dict(zip(cols, r[1:], strict=True)) for r in found]
+
+
 def load_pair_inputs(con: duckdb.DuckDBPyConnection, pair_key: str, source: str, target: str,
                      window_hours: float = 24.0, target_pairs: Iterable[str] | None = None) -> PairInputs:
     """Everything `run_guardrails` reads about `pair_key`, from the latest plan and target snapshot.
@@ -40,15 +75,9 @@ def load_pair_inputs(con: duckdb.DuckDBPyConnection, pair_key: str, source: str,
     guardrails judge the record after the write. `target_pairs` are the keys of every pair into `target`
     (default: keys ending in `__<target>`), for the volume caps summed over pairs.
     """
+    fingerprint = stored_fingerprint(con, pair_key)
     with gc_paused():
-        # Each row's JSON text is cast once, in the inner query, and read by values_ok_sql outside it.
-        plan = _dicts(con.execute(
-            f"""SELECT *, {values_ok_sql("action", "desired", "changes")} AS values_ok FROM (
-               SELECT p.pair_key, p.cycle_id, p.change_id, p.source_tenant_id, p.source_object_id, p.target_user_id,
-                      p.action, CAST(p.changes AS VARCHAR) AS changes, CAST(p.desired AS VARCHAR) AS desired, p.reason,
-                      p.mail, p.user_principal_name, CAST(t.attrs AS VARCHAR) AS current
-               FROM plan p LEFT JOIN target_users t ON t.tenant = ? AND t.id = p.target_user_id
-               WHERE p.pair_key = ? AND p.action <> 'skip' AND {_WRITING_SQL})""", [target, pair_key]))  # noqa: S608
+        plan = _plan_rows(con, pair_key, target, whole_changes=fingerprint is None)
     source_users = _dicts(con.execute(
         f"""SELECT s.id, s.user_principal_name, s.user_type, s.creation_type,
                   json_extract_string(s.attrs, '$.externalUserState') AS external_user_state FROM staged_users s
@@ -89,7 +118,8 @@ def load_pair_inputs(con: duckdb.DuckDBPyConnection, pair_key: str, source: str,
     from xts_pipeline.store import verified_domains
 
     return PairInputs(
-        pair_key=pair_key, source=source, target=target, plan_rows=plan, source_users=source_users,
+        pair_key=pair_key, source=source, target=target, plan_rows=plan, fingerprint=fingerprint,
+        source_users=source_users,
         target_users=protected_users, target_groups=groups, role_assignable_members=members,
         role_holders=holders, partner_policy=_partner(pol), target_size=int(size),
         existing_from_source=int(existing), notes=notes,

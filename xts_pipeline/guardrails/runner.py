@@ -43,6 +43,9 @@ class PairInputs:
     notes: list[str] = field(default_factory=list)  # what the target snapshot could not read (shown as warnings)
     verified_domains: frozenset[str] = frozenset()  # the source tenant's verified domains (exemptions trust these)
     target_volume: TargetVolume | None = None  # what the target took from every pair (window and B2B caps)
+    # The planner's stored fingerprint of this plan (plan_meta), when the rows were read without the changes
+    # of whole-record rows: then it is the plan's fingerprint, which the rows alone no longer give.
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,7 @@ def _run(inputs: PairInputs, policy: InboundPolicy, approval: Mapping[str, Any] 
          properties: Properties | None, fingerprint: str | None, config_args: Sequence[str]) -> GuardrailReport:
     rows = parsed(inputs.plan_rows)
     pair = f"{inputs.source}->{inputs.target}"
-    fingerprint = fingerprint or plan_fingerprint(rows)
+    fingerprint = fingerprint or inputs.fingerprint or plan_fingerprint(rows)
     protected = protected_identities(policy, inputs.target_users, inputs.role_assignable_members,
                                      inputs.role_holders)
     size = inputs.target_size if inputs.target_size is not None else len(inputs.target_users)
