@@ -124,14 +124,14 @@ def _applied_summary(db: Any, spec: Any, blocked: list[str], res: Any) -> dg.Met
 
 def _on_demand_md(db: Any, topo: Any, pair_key: str) -> dict[str, Any]:
     """Entra's on-demand steps for the plan's only_user (empty for an ordinary cycle)."""
-    from xts_pipeline import on_demand, store
+    from xts_pipeline import on_demand, plan_meta, store
 
     with store.connect(db) as con:
-        row = con.execute("SELECT only_user FROM plan_meta WHERE pair_key = ?", [pair_key]).fetchone()
-    if not row or not row[0]:
+        meta = plan_meta.read(con, pair_key)
+    if meta is None or not meta.only_user:
         return {}
-    steps = on_demand.explain(db, topo, pair_key, row[0])
-    return {"on_demand_user": row[0], "on_demand_steps": dg.MetadataValue.md(on_demand.render(steps))}
+    steps = on_demand.explain(db, topo, pair_key, meta.only_user)
+    return {"on_demand_user": meta.only_user, "on_demand_steps": dg.MetadataValue.md(on_demand.render(steps))}
 
 
 def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.AssetsDefinition]:
