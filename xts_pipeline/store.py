@@ -3,6 +3,9 @@
 DuckDB allows one writer per file across processes, so every connection (read or write) is taken
 under a file lock next to the database and released as soon as the `with` block ends. Callers must
 never hold a connection while they wait on the network: fetch a page, then open, write, close.
+
+The schema is data: sql/schema.sql holds every table once, the module that owns (writes) it, and a
+description of each column; this module runs it, then sql/migrations.sql, on a file's first use.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ LOCK_TIMEOUT_S = float(os.environ.get("XTS_DUCKDB_LOCK_TIMEOUT", "900"))
 # DuckDB takes up to 80 % of RAM by default; a cap makes big plans spill to disk instead, which keeps a
 # 100k-user cycle under 1 GB. Insertion order is never relied on (every read that cares has ORDER BY).
 DUCKDB_CONFIG = {"memory_limit": os.environ.get("XTS_DUCKDB_MEMORY", "1GB"), "preserve_insertion_order": False}
+
 
 @dataclass(frozen=True)
 class Column:
