@@ -119,8 +119,8 @@ def explain(db: str | Path, topology: Any, pair_key: str, who: str, cycle_id: st
         guard = Step("Guardrails of the target", "Success", ["every per-user guardrail passed"])
         if holds:
             guard = Step("Guardrails of the target", "Held", [f"held by {c}: {r}" for c, r in holds])
-        if meta and meta[1]:
-            guard.outcome, guard.details = "Blocked", [*guard.details, f"pair blocked: {meta[1]}"]
+        if meta and meta.blocked_reason:
+            guard.outcome, guard.details = "Blocked", [*guard.details, f"pair blocked: {meta.blocked_reason}"]
         report, _ = verdicts.current(con, pair.key)  # the guarded plan's verdicts on this same plan
         for v in report.stops() if report is not None else ():
             guard.outcome, guard.details = "Blocked", [*guard.details, f"pair blocked by guardrail_{v.check_name}: "
