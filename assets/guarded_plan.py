@@ -21,6 +21,7 @@ from assets.metadata import counts_md
 from assets.sync import APPLIED, DUCKDB_POOL, GUARDED, PLAN, pair_spec
 from assets.topology_assets import owners
 from checks.guardrails import CHECK_PREFIX, approve_command, check_results, guardrail_check_specs
+from xts_pipeline import plan_meta
 from xts_pipeline.apply import log_blocked
 from xts_pipeline.guardrails import quarantine, verdicts
 from xts_pipeline.guardrails.approvals import (
@@ -84,13 +85,13 @@ def _judge(context: dg.AssetExecutionContext, topo: Any, pair: Any, policy: Any,
                                   [p.key for p in topo.pairs() if p.target == pair.target])
         # the stored fingerprint; without one (an older file) the rows were read whole and give it
         fingerprint = inputs.fingerprint or plan_fingerprint(inputs.plan_rows)
-        cycle = con.execute("SELECT cycle_id FROM plan_meta WHERE pair_key = ?", [pair.key]).fetchone()
+        meta = plan_meta.read(con, pair.key)
         approval = find_approval(con, pair.key, fingerprint)
         skip = quarantine.is_skipped(con, pair.key, config_args=args)
     guard = run_guardrails(inputs, policy, approval, fingerprint=fingerprint,  # no connection held meanwhile
                            config_args=args)
     command = approve_command(pair.name, guard.fingerprint, config_path)
-    report = _report(pair.key, cycle[0] if cycle else None, guard, command,
+    report = _report(pair.key, meta.cycle_id if meta else None, guard, command,
                      _quarantine_verdict(pair.name, skip, policy.quarantine, args))
     with context.resources.duckdb.connect() as con:
         verdicts.record(con, report, guard.exclusions())

@@ -14,57 +14,13 @@ from typing import Any
 
 import dagster as dg
 
-from xts_pipeline import store
+from xts_pipeline import queries, store
 
 MAX_CELL_CHARS = 300
 """A preview cell longer than this is cut (with the number of hidden attributes when it is a list)."""
 
 EMPTY = ""
 """How a NULL shows in a preview cell."""
-
-# Column descriptions for the column schema (tables in xts_pipeline/store.py); unknown columns get none.
-COLUMN_DOCS: dict[str, str] = {
-    "tenant": "tenant name from the topology config",
-    "id": "Entra object id of the user in this tenant",
-    "data": "the user as Graph returned it (JSON)",
-    "seen_cycle": "last extraction run that saw the user",
-    "updated_at": "when the row last changed",
-    "user_principal_name": "userPrincipalName",
-    "mail": "mail",
-    "display_name": "displayName",
-    "user_type": "userType: Member or Guest",
-    "creation_type": "creationType (Invitation marks a B2B user)",
-    "external_user_state": "externalUserState of a B2B user",
-    "account_enabled": "accountEnabled",
-    "attrs": "the other synced attributes (JSON)",
-    "link_source_tenant_id": "source tenant id stamped on a synced user (xtsSourceTenantId extension)",
-    "link_source_object_id": "source object id stamped on a synced user (xtsSourceObjectId extension)",
-    "link_sync_config": "pair key stamped on a synced user (xtsSyncConfig extension)",
-    "manager_id": "object id of the user's manager in this tenant",
-    "pair_key": "sync pair, SOURCE__TARGET",
-    "source_tenant_id": "tenant id of the source",
-    "source_object_id": "object id of the user in the source",
-    "desired_create": "attributes a create would send (JSON)",
-    "desired_update": "attributes an update would compare (JSON)",
-    "computed_at": "when the desired state was computed",
-    "cycle_id": "run id of the plan step that produced the row",
-    "change_id": "stable id of one planned write",
-    "target_user_id": "object id of the matched user in the target (empty for a create)",
-    "action": "create / update / disable / delete / restore / skip",
-    "changes": "attribute changes, each {property, old, new} (JSON)",
-    "desired": "full desired attributes of the user (JSON)",
-    "reason": "why the planner chose this action, or why the write was held",
-    "match": "how the source user was matched to a target user",
-    "logged_at": "when the outcome was logged",
-    "status": "outcome, as in Entra provisioning logs: Success / Failure / Skipped",
-    "operation": "the Graph operation performed",
-    "source_upn": "userPrincipalName in the source",
-    "target_tenant": "target tenant name",
-    "modified_properties": "attributes written (JSON)",
-    "error_code": "Graph error code of a failed write",
-    "error_message": "Graph error message of a failed write",
-    "duration_ms": "duration of the Graph call",
-}
 
 _EXTENSION = re.compile(r"^extension_[0-9a-f]{32}_")
 
@@ -153,24 +109,32 @@ def preview_md(df: Any, total: int, order: str) -> str:
     return note + "\n\n" + "\n".join(lines)
 
 
-def table_metadata(con: Any, table: str, where: str, params: list, *, preview_cols: str = "*",
-                   order: str = "1", count_by: tuple[str, ...] = (), limit: int = 20,
-                   order_label: str | None = None) -> dict[str, Any]:
-    """Metadata for the rows of `table` matching `where` (identifiers come from code, values via params)."""
-    n = con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()[0]  # noqa: S608
-    df = con.execute(
-        f"SELECT {preview_cols} FROM {table} WHERE {where} ORDER BY {order} LIMIT {int(limit)}", params  # noqa: S608
-    ).df()
+def column_schema(con: Any, table: str) -> dg.TableSchema:
+    """`dagster/column_schema` of a store table: its columns as the file has them, described by schema.sql."""
+    docs = store.descriptions(table)
+    return dg.TableSchema(columns=[dg.TableColumn(name=c, type=t, description=docs.get(c))
+                                   for c, t in store.column_schema(con, table)])
+
+
+def table_metadata(con: Any, table: str, params: dict[str, Any], *, order: str = "1",
+                   count_by: tuple[str, ...] = (), limit: int = 20, order_label: str | None = None) -> dict[str, Any]:
+    """Metadata for the rows an asset materialised in `table`: those of its query `assets/sql/preview/<table>.sql`.
+
+    The query is package data with `$name` parameters; `order` and `count_by` are the query's own columns.
+    """
+    store.columns(table)  # the whitelist: a store table, and so a query file of ours
+    rows = con.sql(queries.load(f"preview/{table}", "assets"), params=params)
+    n = int(rows.count("*").fetchall()[0][0])
     md: dict[str, Any] = {
-        "dagster/row_count": dg.MetadataValue.int(int(n)),
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(name=c, type=t, description=COLUMN_DOCS.get(c))
-                     for c, t in store.column_schema(con, table)]
-        ),
-        "preview": dg.MetadataValue.md(preview_md(df, int(n), order_label or order)),
+        "dagster/row_count": dg.MetadataValue.int(n),
+        "dagster/column_schema": column_schema(con, table),
+        "preview": dg.MetadataValue.md(preview_md(rows.order(order).limit(int(limit)).df(), n, order_label or order)),
     }
     for col in count_by:
-        md[f"count_by_{col}"] = counts_md(store.count_by(con, table, col, where, params), key=col)
+        if col not in rows.columns:
+            raise ValueError(f"count_by {col!r}: not a column of assets/sql/preview/{table}.sql")
+        counts = rows.count("*", groups=col, projected_columns=col).order("1").fetchall()
+        md[f"count_by_{col}"] = counts_md({str(k): int(v) for k, v in counts}, key=col)
     return md
 
 
@@ -207,10 +171,7 @@ def plan_pages(con: Any, pair_key: str, holds: dict[str, tuple[str, str]]) -> di
     """
     import pandas as pd
 
-    df = con.execute(
-        """SELECT change_id, action, user_principal_name, target_user_id, reason, CAST(changes AS VARCHAR) AS changes
-           FROM plan WHERE pair_key = ? AND action <> 'skip'
-           ORDER BY CASE action WHEN 'create' THEN 1 ELSE 0 END, action, user_principal_name""", [pair_key]).df()
+    df = con.execute(queries.load("plan_pages", "assets"), {"pair_key": pair_key}).df()
     if df.empty:
         return {"plan page 1 of 1": dg.MetadataValue.md("_no writes planned_")}
     df.insert(0, "held", [f"HELD by {holds[c][0]}: {holds[c][1]}" if c in holds else "" for c in df["change_id"]])

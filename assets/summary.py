@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xts_pipeline import store
+from xts_pipeline import plan_meta, store
 from xts_pipeline.vocabulary import shown_pair
 
 SUMMARY_COLUMNS = ("creates", "updates", "disables", "deletes", "restores", "skips", "held", "drift", "failures",
@@ -81,13 +81,12 @@ def _pair_counts(db: str | Path, pair_key: str, source: str, dry_run: bool, o: P
             "ORDER BY source_object_id LIMIT ?", [pair_key, SAMPLES]).fetchall()]
         mapped = con.execute("SELECT count(*) FROM desired_users WHERE pair_key = ?", [pair_key]).fetchone()[0]
         o.mapping_all_failed = bool(errs) and not mapped
-        meta = con.execute("SELECT cycle_id, blocked_reason, fingerprint FROM plan_meta WHERE pair_key = ?",
-                           [pair_key]).fetchone()
+        meta = plan_meta.read(con, pair_key)
         o.counts = dict.fromkeys(SUMMARY_COLUMNS, 0)
         o.counts.update(rejected=int(rejected), mapping_errors=int(errs))
         if meta is None:
             return
-        cycle, o.blocked_reason, o.fingerprint = meta[0], meta[1] or "", meta[2] or ""
+        cycle, o.blocked_reason, o.fingerprint = meta.cycle_id, meta.blocked_reason or "", meta.fingerprint or ""
         held_rows = con.execute(
             """SELECT e.check_name, count(DISTINCT e.change_id) FROM plan_exclusions e
                WHERE e.pair_key = ? AND e.cycle_id = ? GROUP BY 1 ORDER BY 1""", [pair_key, cycle]).fetchall()
@@ -106,8 +105,7 @@ def _pair_counts(db: str | Path, pair_key: str, source: str, dry_run: bool, o: P
         o.counts.update(skips=int(planned.get("skip", 0)), held=int(held_users))
         # properties of linked users whose target value differs from what the pair last wrote (reported only,
         # unless the pair says drift: repair)
-        o.counts["drift"] = int(con.execute("SELECT coalesce(drift, 0) FROM plan_meta WHERE pair_key = ?",
-                                            [pair_key]).fetchone()[0])
+        o.counts["drift"] = int(meta.drift)
         if dry_run:
             for action, col in _WRITE_ACTIONS.items():
                 o.counts[col] += int(planned.get(action, 0))

@@ -56,10 +56,10 @@ def _graph(context: dg.AssetExecutionContext, tenant: str) -> Any:
     return getattr(context.resources, resource_key(tenant)).client()
 
 
-def _table_md(context: dg.AssetExecutionContext, table: str, where: str, params: list, **kw: Any) -> dict[str, Any]:
+def _table_md(context: dg.AssetExecutionContext, table: str, params: dict[str, Any], **kw: Any) -> dict[str, Any]:
     """table_metadata over a short-lived connection of the duckdb resource."""
     with context.resources.duckdb.connect() as con:
-        return table_metadata(con, table, where, params, **kw)
+        return table_metadata(con, table, params, **kw)
 
 
 def _guardrail_verdicts(context: Any, topo: Any, pair_key: str, fingerprint: str) -> tuple[dict, list[str]]:
@@ -124,14 +124,14 @@ def _applied_summary(db: Any, spec: Any, blocked: list[str], res: Any) -> dg.Met
 
 def _on_demand_md(db: Any, topo: Any, pair_key: str) -> dict[str, Any]:
     """Entra's on-demand steps for the plan's only_user (empty for an ordinary cycle)."""
-    from xts_pipeline import on_demand, store
+    from xts_pipeline import on_demand, plan_meta, store
 
     with store.connect(db) as con:
-        row = con.execute("SELECT only_user FROM plan_meta WHERE pair_key = ?", [pair_key]).fetchone()
-    if not row or not row[0]:
+        meta = plan_meta.read(con, pair_key)
+    if meta is None or not meta.only_user:
         return {}
-    steps = on_demand.explain(db, topo, pair_key, row[0])
-    return {"on_demand_user": row[0], "on_demand_steps": dg.MetadataValue.md(on_demand.render(steps))}
+    steps = on_demand.explain(db, topo, pair_key, meta.only_user)
+    return {"on_demand_user": meta.only_user, "on_demand_steps": dg.MetadataValue.md(on_demand.render(steps))}
 
 
 def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.AssetsDefinition]:
@@ -159,9 +159,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.As
             domains = extract.read_verified_domains(db, tenant, client)
         context.log.info(f"tenant {tenant}: {res.mode} delta round, {res.pages} page(s), {res.upserted} upserted, "
                          f"{res.removed} removed, {res.total} users")
-        md = _table_md(context, "raw_users", "tenant = ?", [tenant],
-                       preview_cols="id, data->>'userPrincipalName' AS upn, data->>'userType' AS user_type",
-                       order="id")
+        md = _table_md(context, "raw_users", {"tenant": tenant}, order="id")
         return dg.MaterializeResult(metadata={
             **md, "mode": res.mode, "pages": res.pages, "upserted": res.upserted, "removed": res.removed,
             "dropped_unseen": res.dropped_unseen, "verified_domains": dg.MetadataValue.json(domains),
@@ -180,9 +178,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.As
                 res = staging.stage_tenant(db, tenant, topo.staging.max_reject_fraction)
         except staging.StagingBlocked as exc:
             raise dg.Failure(description=str(exc)) from None
-        md = _table_md(context, "staged_users", "tenant = ?", [tenant],
-                       preview_cols="id, user_principal_name, mail, display_name, user_type, account_enabled",
-                       order="id", count_by=("user_type",))
+        md = _table_md(context, "staged_users", {"tenant": tenant}, order="id", count_by=("user_type",))
         return dg.MaterializeResult(metadata={
             **md, "total": res.total, "staged": res.staged, "rejected": res.rejected,
             "reject_fraction": float(res.reject_fraction), "max_reject_fraction": float(res.max_reject_fraction),
@@ -212,9 +208,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.As
             if not allowed:
                 context.log.warning(f"target {tenant} does not allow sync from {source} (isSyncAllowed="
                                     f"{allowed}); pair {source}->{tenant} will write nothing")
-        md = _table_md(context, "target_users", "tenant = ?", [tenant],
-                       preview_cols="id, user_principal_name, user_type, creation_type, link_source_object_id",
-                       order="id", count_by=("user_type",))
+        md = _table_md(context, "target_users", {"tenant": tenant}, order="id", count_by=("user_type",))
         return dg.MaterializeResult(metadata={
             **md, "linked_b2b_users": res.linked, "guests": res.guests, "groups": res.groups,
             "dynamic_groups": res.dynamic_groups, "directory_role_holders": res.role_holders,
@@ -232,10 +226,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.As
         pair = topo.pair(context.partition_key)
         with pair_step(context, context.resources.duckdb.db(), pair.key, "desired_state"):
             res = desired.compute_desired(context.resources.duckdb.db(), pair, topo.tenant(pair.source).tenant_id)
-        md = _table_md(context, "desired_users", "pair_key = ?", [pair.key],
-                       preview_cols="source_object_id, user_principal_name, account_enabled, "
-                                    "CAST(desired_update AS VARCHAR) AS desired",
-                       order="source_object_id")
+        md = _table_md(context, "desired_users", {"pair_key": pair.key}, order="source_object_id")
         counts = {"source users": res.source_users, "in scope": res.in_scope, "not internal members (never synced)":
                   res.not_internal, "not assigned": res.not_assigned, "filtered out": res.out_of_scope,
                   "mapping errors": res.mapping_errors}
@@ -260,8 +251,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.As
         if summary.blocked_reason:
             context.log.warning(summary.blocked_reason)
         md = _table_md(
-            context, "plan", "pair_key = ? AND action <> 'skip'", [spec.key],
-            preview_cols="action, user_principal_name, target_user_id, reason, CAST(changes AS VARCHAR) AS changes",
+            context, "plan", {"pair_key": spec.key},
             # Updates, disables and deletes first: their old -> new is what a reviewer needs to see.
             order="CASE action WHEN 'create' THEN 1 ELSE 0 END, action, user_principal_name", limit=50,
             order_label="action (changes to existing users first), user principal name")
@@ -315,8 +305,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.As
         if res.quarantine:
             context.log.error(res.quarantine)
         md = _table_md(
-            context, "provisioning_log", "pair_key = ? AND cycle_id = ?", [spec.key, res.cycle_id],
-            preview_cols="action, status, operation, source_upn, target_user_id, error_code, error_message, reason",
+            context, "provisioning_log", {"pair_key": spec.key, "cycle_id": res.cycle_id},
             order="status, action", count_by=("action", "status"), limit=50)
         md.update(_on_demand_md(db, topo, spec.key))
         md["summary"] = _applied_summary(db, spec, blocked, res)

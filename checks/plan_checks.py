@@ -14,7 +14,7 @@ import dagster as dg
 
 from assets.sync import PLAN, pair_spec
 from checks.gx_suite import validate as gx_validate
-from xts_pipeline import planner
+from xts_pipeline import plan_meta, planner
 from xts_pipeline.vocabulary import ACTIONS, shown_pair
 
 
@@ -64,9 +64,8 @@ def build_plan_checks(partitions_def: dg.PartitionsDefinition | None = None) -> 
                     description="the target's cross-tenant access setting allows inbound user sync from the source")
     def target_allows_sync(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         with context.resources.duckdb.connect() as con:
-            row = con.execute("SELECT sync_allowed, blocked_reason FROM plan_meta WHERE pair_key = ?",
-                              [context.partition_key]).fetchone()
-        allowed, reason = (row or (None, "no plan yet"))
+            meta = plan_meta.read(con, context.partition_key)
+        allowed, reason = (meta.sync_allowed, meta.blocked_reason) if meta else (None, "no plan yet")
         pair = shown_pair(context.partition_key)
         text = reason or "the target's partner setting allows inbound sync from the source"
         return dg.AssetCheckResult(passed=bool(allowed), severity=dg.AssetCheckSeverity.WARN,

@@ -38,7 +38,7 @@ def test_connection_is_closed_after_the_block(tmp_path):
 def _writer(db: str, n: int) -> None:
     for i in range(n):
         with store.connect(db) as con:
-            con.execute("INSERT INTO quarantine VALUES (?, now(), 'x', NULL, ?)", [f"p{i}", i])
+            con.execute("INSERT INTO quarantine (pair_key, since, reason, released_at, failures) VALUES (?, now(), 'x', NULL, ?)", [f"p{i}", i])
 
 
 def test_concurrent_processes_serialise_instead_of_failing(tmp_path):

@@ -17,12 +17,12 @@ from typing import Any
 
 import orjson
 
-from xts_pipeline import journal, lease, paths, store
+from xts_pipeline import journal, lease, paths, plan_meta, store
 from xts_pipeline.guardrails import quarantine
 from xts_pipeline.guardrails.policy import QuarantinePolicy
 from xts_pipeline.manager_refs import manager_refs, record_manager
 from xts_pipeline.planner import PairSpec, consistency_problems, mark_applied
-from xts_pipeline.provisioning_log import LogEntry
+from xts_pipeline.provisioning_log import LogEntry, drop_held
 from xts_pipeline.provisioning_log import write as write_log
 from xts_pipeline.vocabulary import LINK_EXTENSIONS, shown_pair
 
@@ -77,10 +77,9 @@ class ApplyResult:
 
 def _load(db, pair_key: str) -> tuple[dict | None, list[dict], dict[str, str], list[dict]]:
     with store.connect(db) as con:
-        meta_row = con.execute("SELECT cycle_id, fingerprint, sync_allowed, blocked_reason FROM plan_meta "
-                               "WHERE pair_key = ?", [pair_key]).fetchone()
-        meta = None if meta_row is None else dict(zip(("cycle_id", "fingerprint", "sync_allowed",
-                                                        "blocked_reason"), meta_row, strict=True))
+        pm = plan_meta.read(con, pair_key)
+        meta = None if pm is None else {"cycle_id": pm.cycle_id, "fingerprint": pm.fingerprint,
+                                        "sync_allowed": pm.sync_allowed, "blocked_reason": pm.blocked_reason}
         cur = con.execute(
             """SELECT change_id, source_tenant_id, source_object_id, target_user_id, action,
                       CAST(changes AS VARCHAR) AS changes, CAST(desired AS VARCHAR) AS desired, reason, match,
@@ -331,8 +330,7 @@ def log_blocked(db: str | Path | None, pair: PairSpec, reason: str) -> int:
     entries = _held_entries(pair, meta["cycle_id"], rows, excluded, reason)
     with store.connect(db) as con:
         con.execute("BEGIN")
-        con.execute("DELETE FROM provisioning_log WHERE pair_key = ? AND cycle_id = ? AND status = 'Skipped' "
-                    "AND hold IS NOT NULL", [pair.key, meta["cycle_id"]])
+        drop_held(con, pair.key, meta["cycle_id"])
         write_log(con, entries)
         con.execute("COMMIT")
     return len(entries)
@@ -477,7 +475,7 @@ def _mark(db, ctx: ApplyContext) -> None:
     with store.connect(db) as con:
         con.execute("BEGIN")
         mark_applied(con, ctx.pair.key)
-        cycle = con.execute("SELECT cycle_id FROM plan_meta WHERE pair_key = ?", [ctx.pair.key]).fetchone()
-        if cycle:
-            store.set_watermark(con, f"applied:{ctx.pair.key}", datetime.now(UTC).replace(tzinfo=None), cycle[0])
+        pm = plan_meta.read(con, ctx.pair.key)
+        if pm is not None:
+            store.set_watermark(con, f"applied:{ctx.pair.key}", datetime.now(UTC).replace(tzinfo=None), pm.cycle_id)
         con.execute("COMMIT")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from xts_pipeline import store
+from xts_pipeline import queries, store
 from xts_pipeline.vocabulary import shown_pair
 
 TTL_S = float(os.environ.get("XTS_LEASE_TTL_S", "300"))
@@ -102,13 +102,10 @@ def pid_alive(pid: int, start: str | None) -> bool:
     return True
 
 
-_COLS = ("name", "owner", "what", "host", "pid", "pid_start", "run_id", "acquired_at", "renewed_at", "expires_at")
-
-
 def current(db: str | Path | None, name: str) -> Holder | None:
     """The stored holder of `name`, if any."""
     with store.connect(db) as con:
-        row = con.execute(f"SELECT {', '.join(_COLS)} FROM leases WHERE name = ?", [name]).fetchone()  # noqa: S608
+        row = con.execute(queries.load("lease/holder"), {"name": name}).fetchone()
     return None if row is None else Holder(*row)
 
 
@@ -151,7 +148,7 @@ def try_acquire(db: str | Path | None, name: str, owner: str, what: str, *, run_
     pid = os.getpid()
     with store.connect(db) as con:
         con.execute("BEGIN")
-        row = con.execute(f"SELECT {', '.join(_COLS)} FROM leases WHERE name = ?", [name]).fetchone()  # noqa: S608
+        row = con.execute(queries.load("lease/holder"), {"name": name}).fetchone()
         held = None if row is None else Holder(*row)
         now = _now()
         why = None
@@ -169,11 +166,11 @@ def try_acquire(db: str | Path | None, name: str, owner: str, what: str, *, run_
             new_pid, start, text = held.pid, held.pid_start, held.what
         else:
             new_pid, start, text = (pid, _pid_start(pid), what) if bind_pid else (None, None, what)
-        con.execute(
-            "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [name, owner, text, HOST, new_pid, start,
-             run_id or (held.run_id if mine and held is not None else None),
-             held.acquired_at if mine and held is not None else now, now, now + timedelta(seconds=ttl)])
+        con.execute(queries.load("lease/take"), {
+            "name": name, "owner": owner, "what": text, "host": HOST, "pid": new_pid, "pid_start": start,
+            "run_id": run_id or (held.run_id if mine and held is not None else None),
+            "acquired_at": held.acquired_at if mine and held is not None else now, "renewed_at": now,
+            "expires_at": now + timedelta(seconds=ttl)})
         con.execute("COMMIT")
     return Taken(name, owner, guest=guest, previous=held if why else None, why=why), held
 
@@ -204,10 +201,9 @@ def release(db: str | Path | None, name: str, owner: str, *, handover: bool = Fa
     with store.connect(db) as con:
         if handover:
             until = _now() + timedelta(seconds=TTL_S if handover_s is None else handover_s)
-            con.execute("UPDATE leases SET pid = NULL, pid_start = NULL, renewed_at = ?, expires_at = ? "
-                        "WHERE name = ? AND owner = ?", [_now(), until, name, owner])
+            con.execute(queries.load("lease/hand_over"), {"now": _now(), "until": until, "name": name, "owner": owner})
         else:
-            con.execute("DELETE FROM leases WHERE name = ? AND owner = ?", [name, owner])
+            con.execute(queries.load("lease/release"), {"name": name, "owner": owner})
 
 
 @contextmanager
@@ -256,8 +252,8 @@ def renew_now() -> None:
     now = _now()
     for name, (db, owner) in items:
         with suppress(store.StoreError), store.connect(db or None) as con:
-            n = con.execute("UPDATE leases SET renewed_at = ?, expires_at = ? WHERE name = ? AND owner = ? "
-                            "RETURNING name", [now, now + timedelta(seconds=TTL_S), name, owner]).fetchall()
+            n = con.execute(queries.load("lease/renew"), {"now": now, "until": now + timedelta(seconds=TTL_S),
+                                                          "name": name, "owner": owner}).fetchall()
             if not n:
                 with _guard:
                     _lost.add(name)

@@ -20,6 +20,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
+from xts_pipeline import plan_meta
 from xts_pipeline.vocabulary import shown_pair
 
 LOG_COLUMNS = ("logged_at", "cycle_id", "pair", "kind", "action", "status", "user", "target_user_id", "detail")
@@ -139,9 +140,9 @@ def status_rows(con: Any, topology: Any) -> list[dict]:
     for p in topology.pairs():
         if not p.enabled:
             continue
-        meta = con.execute("SELECT cycle_id, planned_at, blocked_reason FROM plan_meta WHERE pair_key = ?",
-                           [p.key]).fetchone()
-        cycle, planned_at, blocked_reason = meta or (None, None, None)
+        meta = plan_meta.read(con, p.key)
+        cycle, planned_at, blocked_reason = (meta.cycle_id, meta.planned_at, meta.blocked_reason) if meta else \
+            (None, None, None)
         log = dict(con.execute("SELECT status, count(*) FROM provisioning_log WHERE pair_key = ? AND cycle_id = ? "
                                "GROUP BY 1", [p.key, cycle]).fetchall()) if cycle else {}
         blocked = con.execute("SELECT count(*) FROM provisioning_log WHERE pair_key = ? AND cycle_id = ? "

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xts_pipeline import store
+from xts_pipeline import plan_meta, store
 from xts_pipeline.guardrails import verdicts
 from xts_pipeline.scoping import attribute_getter, compile_filters, is_internal_member
 
@@ -102,8 +102,8 @@ def explain(db: str | Path, topology: Any, pair_key: str, who: str, cycle_id: st
         plan = con.execute(
             """SELECT change_id, action, target_user_id, reason, match, CAST(changes AS VARCHAR), cycle_id FROM plan
                WHERE pair_key = ? AND source_object_id = ? ORDER BY change_id""", [pair.key, sid]).fetchall()
-        meta = con.execute("SELECT cycle_id, blocked_reason FROM plan_meta WHERE pair_key = ?", [pair.key]).fetchone()
-        cycle = cycle_id or (meta[0] if meta else None)
+        meta = plan_meta.read(con, pair.key)
+        cycle = cycle_id or (meta.cycle_id if meta else None)
         if not plan:
             steps.append(Step("Match user between source and target", "Skipped",
                               ["no plan row: the last plan of this pair did not include this user"]))
@@ -119,8 +119,8 @@ def explain(db: str | Path, topology: Any, pair_key: str, who: str, cycle_id: st
         guard = Step("Guardrails of the target", "Success", ["every per-user guardrail passed"])
         if holds:
             guard = Step("Guardrails of the target", "Held", [f"held by {c}: {r}" for c, r in holds])
-        if meta and meta[1]:
-            guard.outcome, guard.details = "Blocked", [*guard.details, f"pair blocked: {meta[1]}"]
+        if meta and meta.blocked_reason:
+            guard.outcome, guard.details = "Blocked", [*guard.details, f"pair blocked: {meta.blocked_reason}"]
         report, _ = verdicts.current(con, pair.key)  # the guarded plan's verdicts on this same plan
         for v in report.stops() if report is not None else ():
             guard.outcome, guard.details = "Blocked", [*guard.details, f"pair blocked by guardrail_{v.check_name}: "

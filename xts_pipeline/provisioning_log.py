@@ -12,16 +12,13 @@ from datetime import UTC, datetime
 
 import orjson
 
+from xts_pipeline import queries
+
 # Entra logs a matched existing user's attribute write as Update; `operation` keeps "adopt" next to it.
 ENTRA_ACTION = {"create": "Create", "adopt": "Update", "update": "Update", "manager": "Update", "disable": "Disable",
                 "delete": "Delete", "restore": "Other", "skip": "Other", "drift": "Other",
                 "staged_delete": "StagedDelete"}
 ENTRA_STATUS = {"success": "Success", "failed": "Failure", "skipped": "Skipped", "warning": "Warning"}
-COLUMNS: tuple[str, ...] = ("cycle_id", "change_id", "pair_key", "logged_at", "action", "status", "operation",
-           "source_tenant_id", "source_object_id", "source_upn", "target_tenant", "target_user_id",
-           "modified_properties", "error_code", "error_message", "duration_ms", "reason", "hold")
-_INSERT = (f"INSERT INTO provisioning_log ({', '.join(COLUMNS)}) VALUES ("  # noqa: S608 - constant column names
-           + ", ".join("?" * len(COLUMNS)) + ")")
 
 
 @dataclass
@@ -63,13 +60,15 @@ class LogEntry:
 def write(con, entries: list[LogEntry]) -> None:
     """Append entries in the caller's (short) connection."""
     if entries:
-        con.executemany(_INSERT,
-                        [e.row() for e in entries])
+        con.executemany(queries.load("provisioning_log/append"), [e.row() for e in entries])
 
 
 def summary(con, pair_key: str, cycle_id: str) -> dict[str, int]:
     """Counts by 'Action/Status' for one cycle of one pair."""
-    rows = con.execute(
-        """SELECT operation || '/' || status, count(*) FROM provisioning_log
-           WHERE pair_key = ? AND cycle_id = ? GROUP BY 1 ORDER BY 1""", [pair_key, cycle_id]).fetchall()
+    rows = con.execute(queries.load("provisioning_log/summary"), {"pair_key": pair_key, "cycle_id": cycle_id}).fetchall()
     return {k: int(v) for k, v in rows}
+
+
+def drop_held(con, pair_key: str, cycle_id: str) -> None:
+    """Remove one cycle's held entries, so logging the cycle as held again replaces them (idempotent per cycle)."""
+    con.execute(queries.load("provisioning_log/drop_held"), {"pair_key": pair_key, "cycle_id": cycle_id})

@@ -3,137 +3,87 @@
 DuckDB allows one writer per file across processes, so every connection (read or write) is taken
 under a file lock next to the database and released as soon as the `with` block ends. Callers must
 never hold a connection while they wait on the network: fetch a page, then open, write, close.
+
+The schema is data: sql/schema.sql holds every table once, the module that owns (writes) it, and a
+description of each column; this module runs it, then sql/migrations.sql, on a file's first use.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 from filelock import FileLock, Timeout
+
+from xts_pipeline import queries
 
 LOCK_TIMEOUT_S = float(os.environ.get("XTS_DUCKDB_LOCK_TIMEOUT", "900"))
 # DuckDB takes up to 80 % of RAM by default; a cap makes big plans spill to disk instead, which keeps a
 # 100k-user cycle under 1 GB. Insertion order is never relied on (every read that cares has ORDER BY).
 DUCKDB_CONFIG = {"memory_limit": os.environ.get("XTS_DUCKDB_MEMORY", "1GB"), "preserve_insertion_order": False}
 
-SCHEMA: tuple[str, ...] = (
-    """CREATE TABLE IF NOT EXISTS delta_cursors (
-        tenant VARCHAR PRIMARY KEY, delta_link VARCHAR, updated_at TIMESTAMP, full_sync_at TIMESTAMP)""",
-    """CREATE TABLE IF NOT EXISTS raw_users (
-        tenant VARCHAR, id VARCHAR, data JSON, seen_cycle VARCHAR, updated_at TIMESTAMP,
-        PRIMARY KEY (tenant, id))""",
-    """CREATE TABLE IF NOT EXISTS source_group_members (
-        tenant VARCHAR, group_ref VARCHAR, group_id VARCHAR, member_id VARCHAR)""",
-    """CREATE TABLE IF NOT EXISTS staged_users (
-        tenant VARCHAR, id VARCHAR, user_principal_name VARCHAR, mail VARCHAR, display_name VARCHAR,
-        user_type VARCHAR, creation_type VARCHAR, account_enabled BOOLEAN, attrs JSON,
-        PRIMARY KEY (tenant, id))""",
-    """CREATE TABLE IF NOT EXISTS rejected_users (
-        tenant VARCHAR, id VARCHAR, user_principal_name VARCHAR, reasons VARCHAR, data JSON,
-        rejected_at TIMESTAMP)""",
-    """CREATE TABLE IF NOT EXISTS target_users (
-        tenant VARCHAR, id VARCHAR, user_principal_name VARCHAR, mail VARCHAR, display_name VARCHAR,
-        user_type VARCHAR, creation_type VARCHAR, external_user_state VARCHAR, account_enabled BOOLEAN,
-        link_source_tenant_id VARCHAR, link_source_object_id VARCHAR, link_sync_config VARCHAR,
-        attrs JSON, PRIMARY KEY (tenant, id))""",
-    # Pages of a target read land here first, then replace target_users in one transaction.
-    """CREATE TABLE IF NOT EXISTS target_users_load (
-        tenant VARCHAR, id VARCHAR, user_principal_name VARCHAR, mail VARCHAR, display_name VARCHAR,
-        user_type VARCHAR, creation_type VARCHAR, external_user_state VARCHAR, account_enabled BOOLEAN,
-        link_source_tenant_id VARCHAR, link_source_object_id VARCHAR, link_sync_config VARCHAR, attrs JSON)""",
-    """CREATE TABLE IF NOT EXISTS target_extensions (
-        tenant VARCHAR, short_name VARCHAR, full_name VARCHAR, PRIMARY KEY (tenant, short_name))""",
-    """CREATE TABLE IF NOT EXISTS target_groups (
-        tenant VARCHAR, id VARCHAR, display_name VARCHAR, group_types JSON, membership_rule VARCHAR,
-        membership_rule_processing_state VARCHAR, is_assignable_to_role BOOLEAN, attrs JSON,
-        PRIMARY KEY (tenant, id))""",
-    """CREATE TABLE IF NOT EXISTS target_group_members (tenant VARCHAR, group_id VARCHAR, member_id VARCHAR)""",
-    # Holders of activated directory roles (protected identities for the impersonation guardrail).
-    """CREATE TABLE IF NOT EXISTS target_role_members (
-        tenant VARCHAR, role_id VARCHAR, role_name VARCHAR, member_id VARCHAR)""",
-    # What a target snapshot could not read (e.g. a missing optional permission), shown by the checks.
-    """CREATE TABLE IF NOT EXISTS target_notes (tenant VARCHAR, topic VARCHAR, note VARCHAR, noted_at TIMESTAMP)""",
-    """CREATE TABLE IF NOT EXISTS target_policy (
-        tenant VARCHAR, source_tenant VARCHAR, source_tenant_id VARCHAR, is_sync_allowed BOOLEAN,
-        policy JSON, read_at TIMESTAMP, PRIMARY KEY (tenant, source_tenant))""",
-    """CREATE TABLE IF NOT EXISTS desired_users (
-        pair_key VARCHAR, source_tenant_id VARCHAR, source_object_id VARCHAR, user_principal_name VARCHAR,
-        mail VARCHAR, display_name VARCHAR, account_enabled BOOLEAN, desired_create JSON,
-        desired_update JSON, computed_at TIMESTAMP, PRIMARY KEY (pair_key, source_object_id))""",
-    """CREATE TABLE IF NOT EXISTS desired_errors (
-        pair_key VARCHAR, source_object_id VARCHAR, user_principal_name VARCHAR, error VARCHAR)""",
-    """CREATE TABLE IF NOT EXISTS plan (
-        pair_key VARCHAR, cycle_id VARCHAR, change_id VARCHAR, source_tenant_id VARCHAR,
-        source_object_id VARCHAR, target_user_id VARCHAR, action VARCHAR, changes JSON, desired JSON,
-        reason VARCHAR, match VARCHAR, mail VARCHAR, user_principal_name VARCHAR)""",
-    """CREATE TABLE IF NOT EXISTS plan_meta (
-        pair_key VARCHAR PRIMARY KEY, cycle_id VARCHAR, fingerprint VARCHAR, sync_allowed BOOLEAN,
-        blocked_reason VARCHAR, planned_at TIMESTAMP, full_plan BOOLEAN, full_at TIMESTAMP,
-        only_user VARCHAR)""",
-    # Users a per-user guardrail holds out of the current plan (owner: xts_pipeline.guardrails.verdicts).
-    """CREATE TABLE IF NOT EXISTS plan_exclusions (
-        pair_key VARCHAR, cycle_id VARCHAR, change_id VARCHAR, check_name VARCHAR, reason VARCHAR)""",
-    # The guarded plan's report: each guardrail's verdict on one plan (owner: xts_pipeline.guardrails.verdicts).
-    """CREATE TABLE IF NOT EXISTS guardrail_verdicts (
-        pair_key VARCHAR, cycle_id VARCHAR, fingerprint VARCHAR, check_name VARCHAR, passed BOOLEAN,
-        stops_pair BOOLEAN, severity VARCHAR, message VARCHAR, approve_command VARCHAR, metadata JSON,
-        evaluated_at TIMESTAMP)""",
-    """CREATE TABLE IF NOT EXISTS links (
-        pair_key VARCHAR, source_tenant_id VARCHAR, source_object_id VARCHAR, target_tenant VARCHAR,
-        target_user_id VARCHAR, state VARCHAR, linked_at TIMESTAMP, deleted_at TIMESTAMP,
-        PRIMARY KEY (pair_key, source_object_id))""",
-    # Properties of linked users whose target value differs from what this pair last wrote (plan time).
-    """CREATE TABLE IF NOT EXISTS plan_drift (
-        pair_key VARCHAR, cycle_id VARCHAR, source_object_id VARCHAR, target_user_id VARCHAR,
-        property VARCHAR, applied JSON, target JSON, repaired BOOLEAN)""",
-    """CREATE TABLE IF NOT EXISTS write_journal (
-        pair_key VARCHAR, cycle_id VARCHAR, change_id VARCHAR, op_kind VARCHAR, source_object_id VARCHAR,
-        target_user_id VARCHAR, mail VARCHAR, lookup_filter VARCHAR, state VARCHAR, started_at TIMESTAMP,
-        finished_at TIMESTAMP, PRIMARY KEY (pair_key, change_id))""",
-    """CREATE TABLE IF NOT EXISTS provisioning_log (
-        cycle_id VARCHAR, change_id VARCHAR, pair_key VARCHAR, logged_at TIMESTAMP, action VARCHAR,
-        status VARCHAR, operation VARCHAR, source_tenant_id VARCHAR, source_object_id VARCHAR,
-        source_upn VARCHAR, target_tenant VARCHAR, target_user_id VARCHAR, modified_properties JSON,
-        error_code VARCHAR, error_message VARCHAR, duration_ms DOUBLE, reason VARCHAR,
-        hold VARCHAR)""",
-    # Incremental steps: the newest raw_users.updated_at a step has consumed, and what it was computed with.
-    """CREATE TABLE IF NOT EXISTS watermarks (name VARCHAR PRIMARY KEY, value TIMESTAMP, info VARCHAR)""",
-    """CREATE TABLE IF NOT EXISTS approvals (
-        pair_key VARCHAR, fingerprint VARCHAR, approved_by VARCHAR, approved_at TIMESTAMP, reason VARCHAR)""",
-    # Verified domains of each tenant (GET /organization), read with its users: adoption and exemptions
-    # trust a mail only when its domain is verified by the tenant it comes from.
-    """CREATE TABLE IF NOT EXISTS tenant_domains (
-        tenant VARCHAR, domain VARCHAR, is_default BOOLEAN, read_at TIMESTAMP, PRIMARY KEY (tenant, domain))""",
-    """CREATE TABLE IF NOT EXISTS quarantine (
-        pair_key VARCHAR, since TIMESTAMP, reason VARCHAR, released_at TIMESTAMP, failures BIGINT)""",
-    # One cycle per pair (and one extraction per tenant) at a time: see xts_pipeline/lease.py.
-    """CREATE TABLE IF NOT EXISTS leases (
-        name VARCHAR PRIMARY KEY, owner VARCHAR, what VARCHAR, host VARCHAR, pid INTEGER, pid_start VARCHAR,
-        run_id VARCHAR, acquired_at TIMESTAMP, renewed_at TIMESTAMP, expires_at TIMESTAMP)""",
-)
 
-# Columns added after a table first shipped: files made by an older version gain them on open.
-MIGRATIONS: tuple[str, ...] = (
-    "ALTER TABLE desired_users ADD COLUMN IF NOT EXISTS computed_at TIMESTAMP",
-    "ALTER TABLE plan_meta ADD COLUMN IF NOT EXISTS full_plan BOOLEAN",
-    "ALTER TABLE plan_meta ADD COLUMN IF NOT EXISTS full_at TIMESTAMP",
-    "ALTER TABLE plan_meta ADD COLUMN IF NOT EXISTS only_user VARCHAR",
-    # Per property, the value this pair last wrote to the target user (the three-way diff's base).
-    "ALTER TABLE links ADD COLUMN IF NOT EXISTS applied JSON",
-    "ALTER TABLE plan_meta ADD COLUMN IF NOT EXISTS drift BIGINT",
-    # Why a Skipped entry was not written: 'held' (a per-user guardrail) or 'blocked' (the pair was stopped).
-    "ALTER TABLE provisioning_log ADD COLUMN IF NOT EXISTS hold VARCHAR",
-    """UPDATE provisioning_log SET hold = CASE WHEN starts_with(reason, 'blocked:') THEN 'blocked' ELSE 'held' END
-       WHERE hold IS NULL AND status = 'Skipped' AND (starts_with(reason, 'blocked:') OR starts_with(reason, 'held by'))""",
-)
+@dataclass(frozen=True)
+class Column:
+    """One column of the schema, with the description its `-- comment` gives it in schema.sql."""
 
-TABLES = tuple(stmt.split("EXISTS", 1)[1].split("(", 1)[0].strip() for stmt in SCHEMA)
+    name: str
+    type: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of schema.sql: its DDL, the one module that writes it, what it is for, its columns."""
+
+    name: str
+    owner: str
+    doc: str
+    ddl: str
+    columns: tuple[Column, ...]
+
+
+_CREATE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+) \($")
+_COLUMN = re.compile(r"^\s+(\w+) ([A-Z][A-Z0-9_]*)\b[^-]*?,?\s*--\s*(\S.*)$")
+
+
+def parse_schema(text: str) -> dict[str, Table]:
+    """schema.sql's tables by name; a column without a description, or a table without an owner, is an error."""
+    tables: dict[str, Table] = {}
+    for stmt in re.split(r";[ \t]*$", text, flags=re.MULTILINE):
+        lines = [line for line in stmt.strip().splitlines() if line.strip()]
+        at = next((i for i, line in enumerate(lines) if _CREATE.match(line)), None)
+        if at is None:
+            continue
+        name = _CREATE.match(lines[at]).group(1)  # type: ignore[union-attr]
+        notes = [line.strip().removeprefix("--").strip() for line in lines[:at] if line.strip().startswith("--")]
+        owners = [n.removeprefix("owner:").strip() for n in notes if n.startswith("owner:")]
+        if len(owners) != 1 or name in tables:
+            raise ValueError(f"schema.sql: table {name} needs exactly one definition and one `-- owner:` line")
+        columns = []
+        for line in lines[at + 1:-1]:
+            if line.strip().startswith("PRIMARY KEY"):
+                continue
+            m = _COLUMN.match(line)
+            if m is None:
+                raise ValueError(f"schema.sql: {name}: column line without a `-- description`: {line.strip()}")
+            columns.append(Column(m.group(1), m.group(2), m.group(3).strip()))
+        doc = " ".join(n for n in notes if not n.startswith("owner:"))
+        tables[name] = Table(name, owners[0], doc, "\n".join(lines[at:]), tuple(columns))
+    return tables
+
+
+SCHEMA_TABLES = parse_schema(queries.load("schema"))
+SCHEMA: tuple[str, ...] = tuple(t.ddl for t in SCHEMA_TABLES.values())
+MIGRATIONS: tuple[str, ...] = queries.statements("migrations")
+TABLES = tuple(SCHEMA_TABLES)
 
 _locks: dict[str, FileLock] = {}
 _locks_guard = threading.Lock()
@@ -214,8 +164,7 @@ def connect(path: str | Path | None = None) -> Iterator[duckdb.DuckDBPyConnectio
             _make_private(db)
         try:
             if str(db) not in _initialised:
-                for stmt in (*SCHEMA, *MIGRATIONS):
-                    con.execute(stmt)
+                _create(con)
                 _initialised.add(str(db))
             yield con
         finally:
@@ -231,30 +180,95 @@ def init(path: str | Path | None = None) -> None:
         pass
 
 
+def _literal(text: str) -> str:
+    """A SQL string literal of our own schema text (COMMENT ON takes no bound parameter)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _create(con: duckdb.DuckDBPyConnection) -> None:
+    """Schema, migrations and comments in one transaction: all or nothing, and one commit instead of ~40."""
+    con.execute("BEGIN")
+    try:
+        for stmt in (*SCHEMA, *MIGRATIONS):
+            con.execute(stmt)
+        _comment(con)
+        con.execute("COMMIT")
+    except BaseException:
+        with suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+
+
+def _comment(con: duckdb.DuckDBPyConnection) -> None:
+    """Store schema.sql's descriptions as DuckDB comments, so a `duckdb` shell shows them too.
+
+    Only the ones that differ from what the file holds are written: a file opened again costs one read.
+    """
+    have_tables = dict(con.execute(queries.load("store/table_comments")).fetchall())
+    have_columns = {(t, c): text for t, c, text in con.execute(queries.load("store/column_comments")).fetchall()}
+    stmts = [f"COMMENT ON TABLE {t.name} IS {_literal(t.doc)}"
+             for t in SCHEMA_TABLES.values() if t.name in have_tables and have_tables[t.name] != t.doc]
+    stmts += [f"COMMENT ON COLUMN {t.name}.{c.name} IS {_literal(c.description)}"
+              for t in SCHEMA_TABLES.values() for c in t.columns
+              if (t.name, c.name) in have_columns and have_columns[t.name, c.name] != c.description]
+    if stmts:
+        con.execute(";\n".join(stmts))
+
+
+def _sql_of(stmt: str) -> str:
+    """A statement without its leading `--` comment lines."""
+    return "\n".join(line for line in stmt.splitlines() if not line.lstrip().startswith("--")).strip()
+
+
+def ensure(con: duckdb.DuckDBPyConnection, *tables: str) -> None:
+    """Create `tables` from schema.sql, and add their migrated columns, in a connection store.connect did not
+    open (a bare in-memory one, or a table someone made in an older shape)."""
+    for name in tables:
+        con.execute(SCHEMA_TABLES[name].ddl)
+        for stmt in MIGRATIONS:
+            if _sql_of(stmt).startswith(f"ALTER TABLE {name} "):
+                con.execute(stmt)
+
+
+def columns(table: str) -> tuple[str, ...]:
+    """The columns schema.sql gives `table` (the whitelist for a column name that must vary)."""
+    if table not in SCHEMA_TABLES:
+        raise ValueError(f"{table!r} is not a table of the store (see xts_pipeline/sql/schema.sql)")
+    return tuple(c.name for c in SCHEMA_TABLES[table].columns)
+
+
+def descriptions(table: str) -> dict[str, str]:
+    """Column name -> its description in schema.sql, for Dagster's column schema."""
+    columns(table)
+    return {c.name: c.description for c in SCHEMA_TABLES[table].columns}
+
+
 def count_by(con: duckdb.DuckDBPyConnection, table: str, column: str, where: str = "TRUE",
              params: list | None = None) -> dict[str, int]:
-    """Counts of `table` rows grouped by `column` (identifiers come from code, values via params)."""
+    """Counts of `table` rows grouped by `column`, both checked against the schema; `where` is code, values bound."""
+    if column not in columns(table):
+        raise ValueError(f"{column!r} is not a column of {table} (see xts_pipeline/sql/schema.sql)")
     rows = con.execute(
-        f"SELECT {column}, count(*) FROM {table} WHERE {where} GROUP BY 1 ORDER BY 1",  # noqa: S608
+        f"SELECT {column}, count(*) FROM {table} WHERE {where} GROUP BY 1 ORDER BY 1",  # noqa: S608 - whitelisted names
         params or [],
     ).fetchall()
     return {str(k): int(v) for k, v in rows}
 
 
 def column_schema(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
-    """(name, type) of each column, for Dagster's column-schema metadata."""
-    return [(r[0], r[1]) for r in con.execute(f"DESCRIBE {table}").fetchall()]
+    """(name, type) of each column as the file has it, for Dagster's column-schema metadata."""
+    return [(r[0], r[1]) for r in con.execute(queries.load("store/column_schema"), {"table": table}).fetchall()]
 
 
 def get_watermark(con: duckdb.DuckDBPyConnection, name: str) -> tuple[object, str | None] | None:
-    rows = con.execute("SELECT value, info FROM watermarks WHERE name = ?", [name]).fetchall()
+    rows = con.execute(queries.load("store/get_watermark"), {"name": name}).fetchall()
     return (rows[0][0], rows[0][1]) if rows else None
 
 
 def verified_domains(con: duckdb.DuckDBPyConnection, tenant: str) -> set[str]:
     """The tenant's verified domains, lower-case; empty when they were never read (trust nothing then)."""
-    return {r[0] for r in con.execute("SELECT domain FROM tenant_domains WHERE tenant = ?", [tenant]).fetchall()}
+    return {r[0] for r in con.execute(queries.load("store/verified_domains"), {"tenant": tenant}).fetchall()}
 
 
 def set_watermark(con: duckdb.DuckDBPyConnection, name: str, value: object, info: str | None = None) -> None:
-    con.execute("INSERT OR REPLACE INTO watermarks VALUES (?, ?, ?)", [name, value, info])
+    con.execute(queries.load("store/set_watermark"), {"name": name, "value": value, "info": info})

@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import orjson
 
+from xts_pipeline import plan_meta, queries, store
 from xts_pipeline.paths import shell_command
 
 from .report import GuardrailResult
@@ -27,12 +28,6 @@ FINGERPRINT_CHARS = 32  # 128 bits of SHA-256: enough that no one can craft a pl
 FINGERPRINT_RE = re.compile(rf"^[0-9a-f]{{{FINGERPRINT_CHARS}}}$")
 CONTENT_KEYS = ("pair_key", "action", "source_tenant_id", "source_object_id", "target_user_id")
 
-APPROVALS_DDL = """CREATE TABLE IF NOT EXISTS approvals (
-    pair_key VARCHAR, fingerprint VARCHAR, approved_by VARCHAR, approved_at TIMESTAMP, reason VARCHAR)"""
-# Cycles whose plan ran under an approval: their creates are not counted again by the volume window.
-APPROVED_CYCLES_DDL = """CREATE TABLE IF NOT EXISTS approved_cycles (
-    pair_key VARCHAR, cycle_id VARCHAR, fingerprint VARCHAR, recorded_at TIMESTAMP,
-    PRIMARY KEY (pair_key, cycle_id))"""
 
 
 def _canonical_row(row: Mapping[str, Any]) -> bytes:
@@ -69,8 +64,8 @@ def is_fingerprint(text: str | None) -> bool:
 
 def stored_fingerprint(con: duckdb.DuckDBPyConnection, pair_key: str) -> str | None:
     """The fingerprint the planner stored for the pair's current plan (`plan_meta`), or None for an older file."""
-    row = con.execute("SELECT fingerprint FROM plan_meta WHERE pair_key = ?", [pair_key]).fetchone()
-    return row[0] if row and is_fingerprint(row[0]) else None
+    meta = plan_meta.read(con, pair_key)
+    return meta.fingerprint if meta and is_fingerprint(meta.fingerprint) else None
 
 
 def current_user() -> str:
@@ -79,8 +74,8 @@ def current_user() -> str:
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(APPROVALS_DDL)
-    con.execute(APPROVED_CYCLES_DDL)
+    """Create approvals and approved_cycles (schema.sql's definition) in a connection store.connect did not open."""
+    store.ensure(con, "approvals", "approved_cycles")
 
 
 def record_approved_cycle(con: duckdb.DuckDBPyConnection, pair_key: str, cycle_id: str | None,
@@ -89,9 +84,8 @@ def record_approved_cycle(con: duckdb.DuckDBPyConnection, pair_key: str, cycle_i
     if not cycle_id:
         return
     ensure_table(con)
-    con.execute("INSERT INTO approved_cycles VALUES (?, ?, ?, now()) ON CONFLICT (pair_key, cycle_id) DO UPDATE "
-                "SET fingerprint = excluded.fingerprint, recorded_at = excluded.recorded_at",
-                [pair_key, cycle_id, fingerprint])
+    con.execute(queries.load("approvals/record_cycle"),
+                {"pair_key": pair_key, "cycle_id": cycle_id, "fingerprint": fingerprint})
 
 
 def record_approval(
@@ -117,21 +111,18 @@ def record_approval(
         "approved_at": (now or datetime.now(UTC)).replace(tzinfo=None),
         "reason": reason.strip(),
     }
-    con.execute("INSERT INTO approvals VALUES (?, ?, ?, ?, ?)", list(record.values()))
+    con.execute(queries.load("approvals/record"), record)
     return record
 
 
 def find_approval(con: duckdb.DuckDBPyConnection, pair_key: str, fingerprint: str) -> dict[str, Any] | None:
     """The latest approval of exactly this plan of this pair, or None."""
     ensure_table(con)
-    row = con.execute(
-        "SELECT pair_key, fingerprint, approved_by, approved_at, reason FROM approvals "
-        "WHERE pair_key = ? AND fingerprint = ? ORDER BY approved_at DESC LIMIT 1",
-        [pair_key, fingerprint.strip().lower()],
-    ).fetchone()
+    cur = con.execute(queries.load("approvals/find"), {"pair_key": pair_key, "fingerprint": fingerprint.strip().lower()})
+    row = cur.fetchone()
     if row is None:
         return None
-    return dict(zip(("pair_key", "fingerprint", "approved_by", "approved_at", "reason"), row, strict=True))
+    return dict(zip([d[0] for d in cur.description], row, strict=True))
 
 
 def apply_approval(results: Iterable[GuardrailResult], approval: Mapping[str, Any] | None) -> list[GuardrailResult]:

@@ -18,23 +18,19 @@ One row per pair in `quarantine`; the caller owns the (short-lived) connection.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from xts_pipeline import queries, store
 from xts_pipeline.paths import release_command
 from xts_pipeline.vocabulary import shown_pair
 
 from .policy import QuarantinePolicy
 
-COLUMNS = {
-    "pair_key": "VARCHAR", "status": "VARCHAR", "reason": "VARCHAR", "since": "TIMESTAMP",
-    "next_retry_at": "TIMESTAMP", "attempts": "INTEGER", "released_at": "TIMESTAMP",
-    "released_by": "VARCHAR", "failures": "BIGINT",
-}
 QUARANTINED, DISABLED, RELEASED = "quarantined", "disabled", "released"
 
 
@@ -83,16 +79,8 @@ def _now(now: datetime | None) -> datetime:
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the tables, or add our columns to the one store.py may have created first."""
-    cols = ", ".join(f"{k} {v}" for k, v in COLUMNS.items())
-    con.execute(f"CREATE TABLE IF NOT EXISTS quarantine ({cols})")
-    con.execute("""CREATE TABLE IF NOT EXISTS quarantine_escrow (pair_key VARCHAR PRIMARY KEY, events BIGINT,
-                   failures BIGINT, reference_failures BIGINT, first_failure_at TIMESTAMP, updated_at TIMESTAMP)""")
-    have = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
-                                      "WHERE table_name = 'quarantine'").fetchall()}
-    for name, typ in COLUMNS.items():
-        if name not in have:
-            con.execute(f"ALTER TABLE quarantine ADD COLUMN {name} {typ}")
+    """Create the tables (schema.sql's definition) in a connection store.connect did not open."""
+    store.ensure(con, "quarantine", "quarantine_escrow")
 
 
 def evaluate_quarantine(stats: ApplyStats, policy: QuarantinePolicy) -> str | None:
@@ -130,35 +118,31 @@ def accrue(con: duckdb.DuckDBPyConnection, pair_key: str, stats: ApplyStats, now
     """Add this apply's counts to the pair's escrow; an apply without failures clears it. Returns the totals."""
     ensure_table(con)
     if stats.failures == 0 and not stats.credentials_failed:
-        con.execute("DELETE FROM quarantine_escrow WHERE pair_key = ?", [pair_key])
+        con.execute(queries.load("quarantine/escrow_clear"), {"pair_key": pair_key})
         return stats
-    row = con.execute("SELECT events, failures, reference_failures, first_failure_at FROM quarantine_escrow "
-                      "WHERE pair_key = ?", [pair_key]).fetchone()
+    row = con.execute(queries.load("quarantine/escrow"), {"pair_key": pair_key}).fetchone()
     events, failures, refs, first = row if row else (0, 0, 0, now)
     total = ApplyStats(events + stats.events, failures + stats.failures, stats.credentials_failed, stats.detail,
                        refs + stats.reference_failures)
-    con.execute("""INSERT INTO quarantine_escrow VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (pair_key) DO UPDATE SET
-                   events = excluded.events, failures = excluded.failures,
-                   reference_failures = excluded.reference_failures, updated_at = excluded.updated_at""",
-                [pair_key, total.events, total.failures, total.reference_failures, first, now])
+    con.execute(queries.load("quarantine/escrow_put"), {
+        "pair_key": pair_key, "events": total.events, "failures": total.failures,
+        "reference_failures": total.reference_failures, "first_failure_at": first, "updated_at": now})
     return total
 
 
 def first_failure_at(con: duckdb.DuckDBPyConnection, pair_key: str, default: datetime) -> datetime:
     ensure_table(con)
-    row = con.execute("SELECT first_failure_at FROM quarantine_escrow WHERE pair_key = ?", [pair_key]).fetchone()
+    row = con.execute(queries.load("quarantine/first_failure"), {"pair_key": pair_key}).fetchone()
     return row[0] if row and row[0] else default
 
 
 def get_state(con: duckdb.DuckDBPyConnection, pair_key: str) -> QuarantineState | None:
     ensure_table(con)
-    row = con.execute(
-        f"SELECT {', '.join(COLUMNS)} FROM quarantine WHERE pair_key = ? ORDER BY since DESC NULLS LAST LIMIT 1",  # noqa: S608
-        [pair_key],
-    ).fetchone()
+    cur = con.execute(queries.load("quarantine/state"), {"pair_key": pair_key})
+    row = cur.fetchone()
     if row is None:
         return None
-    values: dict[str, Any] = dict(zip(COLUMNS, row, strict=True))
+    values: dict[str, Any] = dict(zip([d[0] for d in cur.description], row, strict=True))
     values["attempts"] = values["attempts"] or 0
     values["failures"] = values["failures"] or 0
     values["status"] = values["status"] or (RELEASED if values["released_at"] else QUARANTINED)
@@ -169,11 +153,8 @@ def get_state(con: duckdb.DuckDBPyConnection, pair_key: str) -> QuarantineState 
 def _save(con: duckdb.DuckDBPyConnection, state: QuarantineState) -> QuarantineState:
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM quarantine WHERE pair_key = ?", [state.pair_key])
-        con.execute(
-            f"INSERT INTO quarantine ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",  # noqa: S608
-            [getattr(state, c) for c in COLUMNS],
-        )
+        con.execute(queries.load("quarantine/clear"), {"pair_key": state.pair_key})
+        con.execute(queries.load("quarantine/save"), asdict(state))
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -197,7 +178,7 @@ def release(con: duckdb.DuckDBPyConnection, pair_key: str, released_by: str,
     if state is None or not state.active:
         return None
     now = _now(now)
-    con.execute("DELETE FROM quarantine_escrow WHERE pair_key = ?", [pair_key])  # a release clears escrows
+    con.execute(queries.load("quarantine/escrow_clear"), {"pair_key": pair_key})  # a release clears escrows
     return _save(con, QuarantineState(pair_key, RELEASED, state.reason, state.since, None, state.attempts,
                                       now, released_by, state.failures))
 
@@ -263,8 +244,6 @@ def skipped_pairs(db: str | Path | None, pair_keys: Iterable[str], now: datetime
     For sensors and the CLI: one short read of the staging file. If it can't be opened the pairs run,
     and their guardrail_quarantine check still stops a quarantined one.
     """
-    from xts_pipeline import store
-
     try:
         with store.connect(db) as con:
             decisions = {k: is_skipped(con, k, now, config_args=config_args) for k in pair_keys}
