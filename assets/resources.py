@@ -14,12 +14,15 @@ import os
 import threading
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import Field
 
 from xts_pipeline import store
+
+if TYPE_CHECKING:
+    from xts_pipeline.graph import GraphClient
 
 
 class GraphTenant(dg.Config):
@@ -48,7 +51,7 @@ class GraphResource(dg.ConfigurableResource):
 
     tenants: dict[str, GraphTenant]
 
-    def client(self, tenant: str) -> Any:
+    def client(self, tenant: str) -> GraphClient:
         """The tenant's GraphClient: one per tenant and settings in this process, so runs share its MSAL token
         cache and connection pool (Dagster builds a fresh resource for every run)."""
         settings = self.tenants.get(tenant)
@@ -58,12 +61,12 @@ class GraphResource(dg.ConfigurableResource):
         return _client(tenant, settings)
 
 
-_CLIENTS: dict[tuple[Any, ...], Any] = {}
+_CLIENTS: dict[tuple[str | None, ...], GraphClient] = {}
 _CLIENTS_PID = os.getpid()
 _CLIENTS_LOCK = threading.Lock()
 
 
-def _client(tenant: str, settings: GraphTenant) -> Any:
+def _client(tenant: str, settings: GraphTenant) -> GraphClient:
     """The cached GraphClient for these settings and this secret; a forked process starts with none."""
     global _CLIENTS_PID
     from xts_pipeline.graph import GraphClient, TenantConnection

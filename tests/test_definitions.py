@@ -35,7 +35,8 @@ def test_importing_the_definitions_module_builds_nothing(tmp_path):
         assert dict(os.environ) == before, sorted(set(os.environ) ^ set(before))
         assert "xts_pipeline.config.loader" not in sys.modules, "the topology was loaded at import"
     """)
-    env = {**os.environ, "XTS_CONFIG": str(tmp_path / "no-such-topology.yaml"), "GX_ANALYTICS_ENABLED": "False"}
+    env = {k: v for k, v in os.environ.items() if k != "GX_ANALYTICS_ENABLED"}  # nothing may set it at import
+    env["XTS_CONFIG"] = str(tmp_path / "no-such-topology.yaml")
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
                           cwd=Path(__file__).parent.parent, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
