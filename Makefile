@@ -33,7 +33,7 @@ test-all: lint definitions
 	$(BIN)/python -m pytest
 
 definitions: $(STAMP)
-	$(BIN)/python -c "import dagster as dg; from assets.definitions import defs; dg.Definitions.validate_loadable(defs); print('definitions load')"
+	$(BIN)/python -c "import dagster as dg; from assets.definitions import defs; dg.Definitions.validate_loadable(defs()); print('definitions load')"
 
 # Style, then the import contracts in pyproject.toml ([tool.importlinter]): the domain imports no Dagster.
 lint: $(STAMP)

@@ -255,8 +255,10 @@ def _run_tasks(tasks: list[tuple[Callable[..., Any], tuple[Any, ...]]], workers:
 
 def _config_args(defs: dg.Definitions) -> list[str]:
     """`--config PATH` for the commands this cycle prints, from the definitions' own topology resource."""
-    topology = (getattr(defs, "resources", None) or {}).get("topology")
-    return paths.config_args(getattr(topology, "config_path", None))
+    from assets.resources import TopologyResource
+
+    topology = (defs.resources or {}).get("topology")
+    return paths.config_args(topology.config_path if isinstance(topology, TopologyResource) else None)
 
 
 def cycle_tags() -> dict[str, str]:
@@ -341,12 +343,10 @@ def sync_in_process(config: str | Path, sandbox: str | None, db: str | None, pai
     workers = default_workers() if workers is None else workers
     if workers > 1:
         start_workers()
-    from assets.resources import graph_resources, load_topology
+    from assets.resources import load_topology
 
     sandbox = str(Path(sandbox).absolute()) if sandbox else None
     topology = load_topology(str(Path(config).absolute()), sandbox)
-    if sandbox:
-        graph_resources(str(Path(config).absolute()), sandbox)  # exports the sandbox's secrets for the workers
     db_path = str(Path(db).absolute()) if db else str(paths.duckdb_path(topology))  # as build_definitions
     spec = CycleSpec(str(Path(config).absolute()), sandbox, db_path, tuple(sorted(os.environ.items())))
     if workers > 1:

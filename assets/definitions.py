@@ -1,7 +1,8 @@
 """Dagster definitions: the code location the UI loads (workspace.yaml) and every run is built from.
 
-Built from the topology at load time: config from $XTS_CONFIG (default: the packaged demo topology),
-pointed at a sandbox when $XTS_SANDBOX names its state directory. Partitions come from the config, so a
+Built from the topology when Dagster loads the location (`defs`, a lazy `@dg.definitions`; importing this
+module does nothing): config from $XTS_CONFIG (default: the packaged demo topology), pointed at a sandbox
+when $XTS_SANDBOX names its state directory. Partitions come from the config, so a
 new tenant or pair appears after "Reload definitions" in the UI, ready for a backfill.
 
 A sync cycle: the schedule launches one run per source tenant (extract + stage) and per target tenant
@@ -22,7 +23,7 @@ import dagster as dg
 from assets.console import console_logger
 from assets.guarded_plan import build_guarded_plan
 from assets.partitions import build_partitions
-from assets.resources import StagingDuckDB, TopologyResource, graph_resources, load_topology
+from assets.resources import StagingDuckDB, TopologyResource, graph_resource, load_topology
 from assets.sync import APPLIED, DESIRED, GUARDED, PLAN, RAW, SNAPSHOT, STAGED, build_sync_assets
 from assets.topology_assets import build_topology_specs
 from checks.plan_checks import build_plan_checks
@@ -55,12 +56,12 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
     sandbox = str(Path(sandbox).absolute()) if sandbox else None
     topo = load_topology(config_path, sandbox)
     parts = build_partitions(topo)
-    graphs = graph_resources(config_path, sandbox)
+    graph = graph_resource(config_path, sandbox)
     db = str(Path(duckdb_path).absolute()) if duckdb_path else str(paths.duckdb_path(topo))
     # Partitioned checks (per source tenant, per pair): the Checks tab shows each partition's latest result.
     checks = [*build_staging_checks(parts.sources), *build_desired_checks(parts.pairs), *build_plan_checks(parts.pairs)]
     # The guardrail checks belong to the guarded-plan step (assets/guarded_plan.py), which apply obeys.
-    sync_assets = [*build_sync_assets(parts, set(graphs)), build_guarded_plan(parts.pairs)]
+    sync_assets = [*build_sync_assets(parts), build_guarded_plan(parts.pairs)]
 
     source_job = dg.define_asset_job("source_job", selection=dg.AssetSelection.assets(RAW, STAGED),
                                      tags={KIND_TAG: "source"},
@@ -154,16 +155,16 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
         sensors=[pair_cycle_sensor],
         loggers={"console": console_logger},
         resources={"duckdb": StagingDuckDB(path=db),
-                   "topology": TopologyResource(config_path=config_path, sandbox=sandbox), **graphs},
+                   "topology": TopologyResource(config_path=config_path, sandbox=sandbox), "graph": graph},
     )
 
 
-def _from_env() -> dg.Definitions:
-    """The UI's definitions: topology, sandbox and store by xts_pipeline.paths, as the CLI resolves them."""
-    from xts_pipeline import paths
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The UI's definitions: topology, sandbox and store by xts_pipeline.paths, as the CLI resolves them.
 
+    Lazy: Dagster calls this when it loads the code location (the UI, `dagster dev`, each run's process), so
+    importing this module reads no file, builds nothing and changes no environment.
+    """
     resolved, _ = paths.resolve(None, os.environ.get(paths.SANDBOX_ENV) or None)
     return build_definitions(resolved.config, str(resolved.sandbox) if resolved.sandbox else None, resolved.duckdb)
-
-
-defs = _from_env()

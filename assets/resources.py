@@ -1,68 +1,123 @@
-"""Dagster resources: Graph access per tenant, the DuckDB staging file, and the topology.
+"""Dagster resources: Graph access for every tenant, the DuckDB staging file, and the topology.
 
 Kept tiny: each resource only carries settings and builds the library object (GraphClient, a DuckDB
-path, a Topology). Secrets arrive as the name of their environment variable, read when the Graph client is built,
-so the UI and the event log only ever show the variable's name, and a missing one is named with its tenant.
+path, a Topology). `GraphResource` holds one typed settings block per tenant; a tenant's secret is an
+`EnvVar` (the UI and the event log show the variable's name, Dagster resolves it when a run starts), a file
+path, or, against a sandbox, read from the sandbox's sandbox.json when the client is built. Nothing is ever
+written into the environment, and no secret appears in a repr, an error or the UI.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import threading
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from xts_pipeline import store
 
+if TYPE_CHECKING:
+    from xts_pipeline.graph import GraphClient
 
-class GraphTenantResource(dg.ConfigurableResource):
-    """Microsoft Graph for one tenant, through xts_pipeline.graph.GraphClient."""
 
-    name: str
+class GraphTenant(dg.Config):
+    """How to reach one tenant's Microsoft Graph (one app registration); exactly one secret source is set."""
+
     tenant_id: str
     client_id: str
     authority: str | None = None
     graph_url: str = "https://graph.microsoft.com/v1.0"
-    # The NAME of the variable holding the secret, read when the client is built: a missing variable is
-    # then one clear error naming it and the tenant, not a Dagster config error before the run starts.
-    client_secret_env: str | None = None
-    # Or the secret itself (tests, helpers); kept out of reprs so a logged resource shows no secret.
+    # `dg.EnvVar(name)` for real tenants: shown and stored as the variable's name, resolved when a run starts.
+    # A plain string (tests, helpers) is kept out of reprs.
     client_secret: str | None = Field(default=None, repr=False)
-    # Or a file holding the secret, read only when the client is built (never exported to the environment).
+    # Or a file holding the secret, read when the client is built (never exported to the environment).
     client_secret_file: str | None = None
+    # Or the sandbox's sandbox.json (or its state directory): the tenant's generated secret is read from it
+    # when the client is built, so a rehearsal needs no variable and a restarted sandbox's new secret is used.
+    sandbox: str | None = None
     certificate_path: str | None = None
     certificate_thumbprint: str | None = None
     ca_file: str | None = None
     app_object_id: str | None = None
 
-    _client: Any = PrivateAttr(default=None)
 
-    def client(self) -> Any:
-        """One GraphClient per resource instance (it keeps the MSAL token cache and connection pool)."""
-        if self._client is None:
-            from xts_pipeline.graph import GraphClient, TenantConnection
+class GraphResource(dg.ConfigurableResource):
+    """Microsoft Graph for every tenant of the topology, through xts_pipeline.graph.GraphClient."""
 
-            secret = self.client_secret
-            if isinstance(secret, dg.EnvVar):  # used outside a run (CLI helpers, tests): resolve it now
-                secret = secret.get_value()
-            if secret is None and self.client_secret_env:
-                secret = os.environ.get(self.client_secret_env) or None
-                if secret is None:
-                    raise ValueError(f"tenant {self.name}: environment variable {self.client_secret_env} is not set "
-                                     f"or empty; export it with the client secret of app {self.client_id}")
-            if secret is None and self.client_secret_file:
-                secret = _read_secret_file(self.name, self.client_secret_file)
+    tenants: dict[str, GraphTenant]
+
+    def client(self, tenant: str) -> GraphClient:
+        """The tenant's GraphClient: one per tenant and settings in this process, so runs share its MSAL token
+        cache and connection pool (Dagster builds a fresh resource for every run)."""
+        settings = self.tenants.get(tenant)
+        if settings is None:
+            raise ValueError(f"tenant {tenant} is not in the topology's tenants ({', '.join(sorted(self.tenants))}); "
+                             "add it under `tenants:` and reload the definitions")
+        return _client(tenant, settings)
+
+
+_CLIENTS: dict[tuple[str | None, ...], GraphClient] = {}
+_CLIENTS_PID = os.getpid()
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _client(tenant: str, settings: GraphTenant) -> GraphClient:
+    """The cached GraphClient for these settings and this secret; a forked process starts with none."""
+    global _CLIENTS_PID
+    from xts_pipeline.graph import GraphClient, TenantConnection
+
+    secret = _secret(tenant, settings)
+    key = (tenant, settings.tenant_id, settings.client_id, settings.authority, settings.graph_url,
+           settings.certificate_path, settings.certificate_thumbprint, settings.ca_file,
+           hashlib.sha256(secret.encode()).hexdigest() if secret is not None else None)
+    with _CLIENTS_LOCK:
+        if _CLIENTS_PID != os.getpid():  # inherited from the parent: its sockets are not ours to share
+            _CLIENTS.clear()
+            _CLIENTS_PID = os.getpid()
+        client = _CLIENTS.get(key)
+        if client is None:
             conn = TenantConnection(
-                name=self.name, tenant_id=self.tenant_id, client_id=self.client_id,
-                client_secret=secret, authority=self.authority, graph_url=self.graph_url,
-                certificate_path=self.certificate_path, certificate_thumbprint=self.certificate_thumbprint,
-                ca_file=self.ca_file,
+                name=tenant, tenant_id=settings.tenant_id, client_id=settings.client_id, client_secret=secret,
+                authority=settings.authority, graph_url=settings.graph_url,
+                certificate_path=settings.certificate_path, certificate_thumbprint=settings.certificate_thumbprint,
+                ca_file=settings.ca_file,
             )
-            self._client = GraphClient(conn)
-        return self._client
+            client = _CLIENTS[key] = GraphClient(conn)
+        return client
+
+
+def _secret(tenant: str, settings: GraphTenant) -> str | None:
+    """The tenant's client secret from its one source; errors name the tenant and the source, never the value."""
+    value = settings.client_secret
+    if isinstance(value, dg.EnvVar):  # outside a run (CLI helpers, tests) Dagster has not resolved it
+        name = value.env_var_name
+        value = value.get_value()
+        if not value:
+            raise ValueError(f"tenant {tenant}: environment variable {name} is not set or empty; "
+                             f"export it with the client secret of app {settings.client_id}")
+    if value is None and settings.client_secret_file:
+        value = _read_secret_file(tenant, settings.client_secret_file)
+    if value is None and settings.sandbox:
+        value = _sandbox_secret(tenant, settings.sandbox)
+    return value
+
+
+def _sandbox_secret(tenant: str, sandbox: str) -> str:
+    """The tenant's generated secret in the sandbox's sandbox.json (0600, written by the sandbox)."""
+    from xts_pipeline.config.sandbox_overlay import read_sandbox_info
+
+    entry = next((t for t in read_sandbox_info(sandbox)["tenants"] if isinstance(t, dict) and t.get("name") == tenant),
+                 None)
+    value = entry.get("client_secret") if entry else None
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"tenant {tenant}: the sandbox at {sandbox} has no client secret for it; seed it with "
+                         f"`xts sandbox seed --state {sandbox} --tenant {tenant}` or restart the sandbox")
+    return value
 
 
 def _read_secret_file(tenant: str, path: str) -> str:
@@ -125,41 +180,27 @@ def load_topology(config_path: str, sandbox: str | None = None) -> Any:
     return _load_cached(str(config_path), sandbox, _stamp(str(config_path), sandbox))
 
 
-def secret_env_name(tenant_name: str) -> str:
-    return "XTS_SECRET_" + "".join(c if c.isalnum() else "_" for c in tenant_name).upper()
-
-
-def graph_resources(config_path: str, sandbox: str | None) -> dict[str, GraphTenantResource]:
-    """`graph_<tenant>` -> resource for every tenant; secrets only as EnvVar references.
-
-    With a sandbox, its generated secrets are exported into this process's environment under the
-    tenant's variable name, so the same EnvVar path serves rehearsals and real tenants.
-    """
-    from xts_pipeline.config import load_config
-
-    plain = load_config(config_path)
+def graph_resource(config_path: str, sandbox: str | None) -> GraphResource:
+    """The Graph resource for every tenant of the topology; secrets only as references (variable, file, sandbox)."""
     topo = load_topology(config_path, sandbox)
-    out: dict[str, GraphTenantResource] = {}
+    tenants: dict[str, GraphTenant] = {}
     for name, tenant in topo.tenants.items():
-        cred = plain.tenants[name].credential
-        env = cred.env or secret_env_name(name)
+        cred = tenant.credential
+        source: dict[str, Any]
         if sandbox:
-            os.environ[env] = tenant.resolve_secret().get_secret_value()
-        kwargs: dict[str, Any] = {}
-        if cred.certificate and not sandbox:
+            source = {"sandbox": sandbox}
+        elif cred.certificate:
             cert = tenant.resolve_certificate()  # handles `thumbprint` and `thumbprint_env`
-            kwargs = {"certificate_path": str(cert.certificate_path), "certificate_thumbprint": cert.thumbprint}
-        elif cred.file and not sandbox:
-            kwargs = {"client_secret_file": str(cred.file)}
-        else:
-            kwargs = {"client_secret_env": env}
-        out[resource_key(name)] = GraphTenantResource(
-            name=name, tenant_id=tenant.tenant_id, client_id=tenant.client_id, authority=tenant.authority,
+            source = {"certificate_path": str(cert.certificate_path), "certificate_thumbprint": cert.thumbprint}
+        elif cred.file:
+            source = {"client_secret_file": str(cred.file)}
+        elif cred.env:
+            source = {"client_secret": dg.EnvVar(cred.env)}
+        else:  # a sandbox credential without a sandbox to read it from
+            raise ValueError(f"tenant {name}: {cred.describe()} credential needs the sandbox; pass --sandbox")
+        tenants[name] = GraphTenant(
+            tenant_id=tenant.tenant_id, client_id=tenant.client_id, authority=tenant.authority,
             graph_url=tenant.graph_url, ca_file=str(tenant.ca_file) if tenant.ca_file else None,
-            app_object_id=tenant.app_object_id, **kwargs,
+            app_object_id=tenant.app_object_id, **source,
         )
-    return out
-
-
-def resource_key(tenant_name: str) -> str:
-    return "graph_" + "".join(c if c.isalnum() else "_" for c in tenant_name).lower()
+    return GraphResource(tenants=tenants)

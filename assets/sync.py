@@ -19,7 +19,7 @@ import dagster as dg
 from assets.lease_hook import pair_step, snapshot_step, store_session, target_write_step, tenant_step
 from assets.metadata import counts_md, plan_pages, table_metadata
 from assets.partitions import SyncPartitions
-from assets.resources import resource_key
+from assets.resources import GraphResource, StagingDuckDB, TopologyResource
 from assets.topology_assets import owners, pair_key
 from xts_pipeline import apply as apply_mod
 from xts_pipeline import desired, extract, mappings, paths, planner, staging
@@ -50,10 +50,6 @@ def pair_spec(topology: Any, pair_key: str) -> planner.PairSpec:
         allow_create=actions.create, allow_update=actions.update, allow_delete=actions.delete,
         drift=pair.drift, protected=tuple(e.value for e in topology.inbound_policy(pair.target).impersonation.entries()),
     )
-
-
-def _graph(context: dg.AssetExecutionContext, tenant: str) -> Any:
-    return getattr(context.resources, resource_key(tenant)).client()
 
 
 def _table_md(context: dg.AssetExecutionContext, table: str, params: dict[str, Any], **kw: Any) -> dict[str, Any]:
@@ -134,24 +130,25 @@ def _on_demand_md(db: Any, topo: Any, pair_key: str) -> dict[str, Any]:
     return {"on_demand_user": meta.only_user, "on_demand_steps": dg.MetadataValue.md(on_demand.render(steps))}
 
 
-def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.AssetsDefinition]:
+def build_sync_assets(parts: SyncPartitions) -> list[dg.AssetsDefinition]:
     """The six assets, partitioned as the topology says (guarded_plan, between plan and apply, is built by
-    assets/guarded_plan.py)."""
+    assets/guarded_plan.py). The three that call Graph take their resources (`graph` among them) as typed parameters."""
     base_keys = {"duckdb", "topology"}
 
     @dg.asset(key=RAW, partitions_def=parts.sources, group_name="source", kinds={"duckdb", "python"},
-              required_resource_keys=base_keys | graph_keys, code_version="1", owners=owners())
-    def raw_source_users(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+              code_version="1", owners=owners())
+    def raw_source_users(context: dg.AssetExecutionContext, graph: GraphResource, topology: TopologyResource,
+                         duckdb: StagingDuckDB) -> dg.MaterializeResult:
         """Source users by Graph delta query: first run reads all, later runs only changes; cursor in DuckDB."""
         tenant = context.partition_key
-        topo = context.resources.topology.load()
-        db = context.resources.duckdb.db()
+        topo = topology.load()
+        db = duckdb.db()
         pairs = [p for p in topo.pairs() if p.enabled and p.source == tenant]
         select: set[str] = set()
         for p in pairs:
             select |= set(getattr(p.mappings, "source_attributes", ()) or ())
             select |= {c["attribute"] for f in p.filters for c in f["clauses"]}
-        client = _graph(context, tenant)
+        client = graph.client(tenant)
         with tenant_step(context, db, "source", tenant):
             res = extract.extract_source_users(db, tenant, client, context.run.run_id,
                                                extra_select=mappings.source_select(select))
@@ -185,12 +182,13 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.As
             "sample_rejects": dg.MetadataValue.json(res.sample_rejects)})
 
     @dg.asset(key=SNAPSHOT, partitions_def=parts.targets, group_name="target", kinds={"duckdb", "python"},
-              required_resource_keys=base_keys | graph_keys, code_version="1", owners=owners())
-    def target_snapshot(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+              code_version="1", owners=owners())
+    def target_snapshot(context: dg.AssetExecutionContext, graph: GraphResource, topology: TopologyResource,
+                        duckdb: StagingDuckDB) -> dg.MaterializeResult:
         """The target's users (linked B2B users, guests, members), dynamic groups, role holders, partner policies."""
         tenant = context.partition_key
-        topo = context.resources.topology.load()
-        db = context.resources.duckdb.db()
+        topo = topology.load()
+        db = duckdb.db()
         partners = sorted({(p.source, topo.tenant(p.source).tenant_id) for p in topo.pairs()
                            if p.enabled and p.target == tenant})
         cfg = topo.tenant(tenant)
@@ -200,7 +198,7 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.As
         mapped = sorted({t for p in topo.pairs() if p.enabled and p.target == tenant
                          for t in getattr(p.mappings, "targets", ()) or () if str(t).startswith("extension_")})
         with snapshot_step(context, db, tenant):
-            res = extract.snapshot_target(db, tenant, _graph(context, tenant), cfg.client_id, partners,
+            res = extract.snapshot_target(db, tenant, graph.client(tenant), cfg.client_id, partners,
                                           extra_select=mapped, app_object_id=cfg.app_object_id)
         for warning in res.warnings:
             context.log.warning(warning)
@@ -274,8 +272,9 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.As
             "only_user": config.only_user or ""})
 
     @dg.asset(key=APPLIED, deps=[GUARDED], partitions_def=parts.pairs, group_name="pair", kinds={"duckdb", "python"},
-              required_resource_keys=base_keys | graph_keys, code_version="1", owners=owners())
-    def applied_changes(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+              code_version="1", owners=owners())
+    def applied_changes(context: dg.AssetExecutionContext, graph: GraphResource, topology: TopologyResource,
+                        duckdb: StagingDuckDB) -> dg.MaterializeResult:
         """Runs the plan through the Graph writer and records every outcome in provisioning_log.
 
         Reads the guardrails' verdicts from the store it writes to (guarded_plan's report on this same
@@ -284,20 +283,20 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.As
         """
         from xts_pipeline.guardrails import verdicts
 
-        topo = context.resources.topology.load()
+        topo = topology.load()
         spec = pair_spec(topo, context.partition_key)
         pair = topo.pair(spec.key)
         target = topo.tenant(spec.target)
-        db = context.resources.duckdb.db()
-        with context.resources.duckdb.connect() as con:
+        db = duckdb.db()
+        with duckdb.connect() as con:
             blocked = verdicts.apply_blocks(con, spec.key)
         ctx = apply_mod.ApplyContext(pair=spec, target_tenant_id=target.tenant_id,
                                      target_app_object_id=target.app_object_id, user_type=pair.user_type,
                                      quarantine=topo.inbound_policy(spec.target).quarantine,
-                                     config_args=tuple(paths.config_args(context.resources.topology.config_path)))
+                                     config_args=tuple(paths.config_args(topology.config_path)))
         try:
             with pair_step(context, db, spec.key, "applied_changes"), target_write_step(context, db, spec.target):
-                res = apply_mod.apply_pair(db, ctx, _graph(context, spec.target), blocked_by=blocked)
+                res = apply_mod.apply_pair(db, ctx, graph.client(spec.target), blocked_by=blocked)
         except apply_mod.PairQuarantinedError as exc:
             raise dg.Failure(description=str(exc)) from None
         if res.blocked_reason:

@@ -17,13 +17,6 @@ import sys
 import time
 
 
-def dagster_home():
-    """$DAGSTER_HOME, else <repo>/dagster_home (kept for callers of the old name)."""
-    from xts_pipeline.paths import dagster_home as home
-
-    return home()
-
-
 def _pair_keys(topology, spec: str | None) -> list[str] | None:
     """Pair keys named by --pairs (SRC->DST or SRC__DST, comma-separated), or None for every pair."""
     if not spec:

@@ -144,7 +144,7 @@ def main() -> int:
     ap.add_argument("--users", type=int, default=100_000)
     ap.add_argument("--changed", type=int, default=100)
     args = ap.parse_args()
-    from assets.resources import graph_resources, load_topology
+    from assets.resources import graph_resource, load_topology
     from xts_pipeline.sandbox.process import SandboxProcess
 
     root = Path(tempfile.mkdtemp(prefix="xts-bench-"))
@@ -162,7 +162,8 @@ def main() -> int:
         sb.admin("PUT", f"/tenants/small/partners/{big_tid}", json={
             "tenantId": big_tid, "identitySynchronization": {"userSyncInbound": {"isSyncAllowed": True}}})
         topo = load_topology(str(cfg), str(state))
-        clients = {k.removeprefix("graph_"): r.client() for k, r in graph_resources(str(cfg), str(state)).items()}
+        graph = graph_resource(str(cfg), str(state))
+        clients = {name: graph.client(name) for name in graph.tenants}
         from xts_pipeline import extract
 
         pair = topo.pair("big__small")

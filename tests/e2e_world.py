@@ -69,7 +69,7 @@ class World:
         return {t["name"]: t["tenant_id"] for t in self.sandbox.info["tenants"]}
 
     def graph(self, tenant: str) -> Any:
-        return self.defs.resources[f"graph_{tenant}"].client()
+        return self.defs.resources["graph"].client(tenant)
 
     def set_policy(self, allowed: bool) -> None:
         src = self.tids[SRC]

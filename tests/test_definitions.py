@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -11,44 +15,31 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from assets.definitions import build_definitions, cron_for_interval, defs
-
-TWO = """\
-tenants:
-  contoso:
-    tenant_id: 00000000-0000-0000-0001-000000000001
-    domain: contoso.onmicrosoft.com
-    client_id: 00000000-0000-0000-0001-000000000002
-    app_object_id: 00000000-0000-0000-0001-000000000003
-    credential: {env: XTS_SECRET_CONTOSO}
-  fabrikam:
-    tenant_id: 00000000-0000-0000-0002-000000000001
-    domain: fabrikam.onmicrosoft.com
-    client_id: 00000000-0000-0000-0002-000000000002
-    app_object_id: 00000000-0000-0000-0002-000000000003
-    credential: {env: XTS_SECRET_FABRIKAM}
-schedule: {interval_minutes: 40}
-topology:
-  - pair: {source: contoso, target: fabrikam}
-    scope: {all_members: true}
-
-"""
-MERGER = """\
-  tailspin:
-    tenant_id: 00000000-0000-0000-0003-000000000001
-    domain: tailspin.onmicrosoft.com
-    client_id: 00000000-0000-0000-0003-000000000002
-    credential: {env: XTS_SECRET_TAILSPIN}
-"""
+from tests.two_tenants import MERGER, TWO
+from tests.two_tenants import write_topology as _write
 
 
 def test_packaged_definitions_are_loadable():
-    dg.Definitions.validate_loadable(defs)
+    dg.Definitions.validate_loadable(defs())
 
 
-def _write(tmp_path, text: str):
-    path = tmp_path / "topology.yaml"
-    path.write_text(textwrap.dedent(text))
-    return path
+def test_importing_the_definitions_module_builds_nothing(tmp_path):
+    """The location is a lazy `@dg.definitions`: importing the module reads no topology and writes no
+    environment variable; Dagster builds the definitions when it loads the location."""
+    probe = textwrap.dedent("""
+        import os, sys
+        before = dict(os.environ)
+        import assets.definitions as d
+        from dagster.components.definitions import LazyDefinitions
+        assert isinstance(d.defs, LazyDefinitions), type(d.defs)
+        assert dict(os.environ) == before, sorted(set(os.environ) ^ set(before))
+        assert "xts_pipeline.config.loader" not in sys.modules, "the topology was loaded at import"
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "GX_ANALYTICS_ENABLED"}  # nothing may set it at import
+    env["XTS_CONFIG"] = str(tmp_path / "no-such-topology.yaml")
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                          cwd=Path(__file__).parent.parent, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_lineage_and_checks_are_as_designed(tmp_path):
@@ -137,17 +128,24 @@ def test_cron_strings_are_valid(interval):
         assert len(cron.split()) == 5
 
 
-def test_graph_resource_repr_hides_the_secret(tmp_path, monkeypatch):
+def test_graph_resource_holds_the_secret_as_an_envvar_and_never_shows_it(tmp_path, monkeypatch):
+    from dagster._core.remote_representation.external_data import RepositorySnap
+
     monkeypatch.setenv("XTS_SECRET_CONTOSO", "s3cr3t-value")
     d = build_definitions(_write(tmp_path, TWO), duckdb_path=tmp_path / "x.duckdb")
-    res = d.resources["graph_contoso"]
+    res = d.resources["graph"]
+    assert sorted(res.tenants) == ["contoso", "fabrikam"]
     assert "s3cr3t" not in repr(res) and "s3cr3t" not in str(res)
-    # Only the variable's name is configured; it is read when the client is built, so a missing variable
-    # is one error naming it and the tenant, not a Dagster config error (the resource used to hold an EnvVar).
-    assert res.client_secret is None and res.client_secret_env == "XTS_SECRET_CONTOSO"
+    secret = res.tenants["contoso"].client_secret
+    assert isinstance(secret, dg.EnvVar) and secret.env_var_name == "XTS_SECRET_CONTOSO"
+    # What the UI's resource page shows: the variable's name, never its value.
+    snap = RepositorySnap.from_def(d.get_repository_def())
+    shown = next(r for r in snap.resources if r.name == "graph")
+    assert "XTS_SECRET_CONTOSO" in str(shown.configured_values) and "s3cr3t" not in str(shown.configured_values)
+    # Outside a run the resource resolves the variable itself; a missing one is one error naming it and the tenant.
     monkeypatch.delenv("XTS_SECRET_CONTOSO")
     with pytest.raises(ValueError, match="tenant contoso: environment variable XTS_SECRET_CONTOSO is not set"):
-        res.client()
+        res.client("contoso")
 
 
 def test_missing_secret_is_named_at_config_load_with_exit_code_2(tmp_path, monkeypatch, capsys):

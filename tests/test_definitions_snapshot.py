@@ -16,7 +16,8 @@ from pathlib import Path
 import dagster as dg
 
 from assets.definitions import build_definitions
-from tests.test_definitions import TWO, _write
+from tests.two_tenants import TWO
+from tests.two_tenants import write_topology as _write
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions_two_tenants.json"
 

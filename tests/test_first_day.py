@@ -130,7 +130,7 @@ def test_ui_definitions_resolve_the_same_topology_and_store(day, monkeypatch):
     monkeypatch.delenv("XTS_HOME", raising=False)
     monkeypatch.setenv("XTS_CONFIG", str(day["root"] / "my-topology.yaml"))
     monkeypatch.setenv("XTS_SANDBOX", str(day["root"] / ".sandbox" / "demo"))
-    defs = definitions._from_env()
+    defs = definitions.defs()
     assert Path(defs.resources["duckdb"].path) == day["root"] / "xts.duckdb"
     plan = defs.resolve_assets_def("provisioning_plan")
     assert plan.partitions_def.get_partition_keys() == ["tailspin__contoso"]

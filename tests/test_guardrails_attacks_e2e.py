@@ -219,7 +219,7 @@ def _new_users(w: Attacked, tenant: str, n: int, tag: str) -> list[str]:
     domain = f"{tenant}.onmicrosoft.com"
     out = []
     for i in range(n):
-        u = w.defs.resources[f"graph_{tenant}"].client().request("POST", "users", json_body={
+        u = w.defs.resources["graph"].client(tenant).request("POST", "users", json_body={
             "accountEnabled": True, "displayName": f"Flood {tag} {i:02d}", "mailNickname": f"flood{tag}{i:02d}",
             "userPrincipalName": f"flood{tag}{i:02d}@{domain}", "mail": f"flood{tag}{i:02d}@{domain}",
             "department": "Sales",

@@ -1,14 +1,16 @@
-"""Graph resources built from a production-shaped topology (no sandbox overlay) reach the sandbox."""
+"""The Graph resource: secrets by reference (file, sandbox.json), never in the environment; one client per tenant."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import yaml
 
-from assets.resources import graph_resources, resource_key
+from assets.resources import GraphResource, graph_resource
+from xts_pipeline.config import default_config_path
 
 
 def _topology(tmp_path: Path, sandbox, credential: dict) -> Path:
@@ -35,16 +37,52 @@ def test_a_secret_file_is_read_when_the_client_is_built_and_never_exported(tmp_p
     secret_file = tmp_path / "contoso.secret"
     secret_file.write_text(sandbox.tenant("contoso")["client_secret"] + "\n")
     before = dict(os.environ)
-    resources = graph_resources(str(_topology(tmp_path, sandbox, {"file": str(secret_file)})), None)
+    graph = graph_resource(str(_topology(tmp_path, sandbox, {"file": str(secret_file)})), None)
     assert dict(os.environ) == before, "a file secret must not be copied into the environment"
-    resource = resources[resource_key("contoso")]
-    assert resource.client_secret is None and resource.client_secret_file == str(secret_file)
-    page = next(iter(resource.client().iter_users(select=["id"], top=3)))
+    contoso = graph.tenants["contoso"]
+    assert contoso.client_secret is None and contoso.client_secret_file == str(secret_file)
+    page = next(iter(graph.client("contoso").iter_users(select=["id"], top=3)))
     assert len(page) == 3
 
 
 def test_a_missing_secret_file_names_the_tenant_and_the_file(tmp_path, sandbox):
     missing = tmp_path / "nope.secret"
-    resources = graph_resources(str(_topology(tmp_path, sandbox, {"file": str(missing)})), None)
+    graph = graph_resource(str(_topology(tmp_path, sandbox, {"file": str(missing)})), None)
     with pytest.raises(ValueError, match=r"tenant contoso: cannot read secret file .*nope\.secret"):
-        resources[resource_key("contoso")].client()
+        graph.client("contoso")
+
+
+def test_a_sandbox_secret_is_read_from_sandbox_json_and_never_exported(sandbox):
+    """A rehearsal's resource names the sandbox, not a secret: building it (and the definitions) writes no
+    environment variable, and the client reads the tenant's generated secret from sandbox.json."""
+    before = dict(os.environ)
+    graph = graph_resource(str(default_config_path()), str(sandbox.state_dir))
+    assert dict(os.environ) == before, "the sandbox's secrets must not be exported"
+    secrets = [t["client_secret"] for t in sandbox.info["tenants"]]
+    assert not any(s in repr(graph) or s in str(graph) for s in secrets)
+    assert all(t.sandbox == str(sandbox.state_dir) and t.client_secret is None for t in graph.tenants.values())
+    page = next(iter(graph.client("contoso").iter_users(select=["id"], top=3)))
+    assert len(page) == 3
+    assert dict(os.environ) == before
+
+
+def test_runs_in_one_process_share_one_client_per_tenant(sandbox):
+    """Dagster builds a fresh resource for every run; the client (MSAL token cache, connection pool) stays."""
+    seen: list[int] = []
+
+    @dg.asset
+    def probe(graph: GraphResource) -> None:
+        seen.append(id(graph.client("contoso")))
+
+    resources = {"graph": graph_resource(str(default_config_path()), str(sandbox.state_dir))}
+    for _ in range(2):
+        assert dg.materialize([probe], resources=resources).success
+    fresh = graph_resource(str(default_config_path()), str(sandbox.state_dir))
+    assert len(set(seen)) == 1 and id(fresh.client("contoso")) == seen[0]
+    assert id(fresh.client("fabrikam")) != seen[0]
+
+
+def test_an_unknown_tenant_is_named(sandbox):
+    graph = graph_resource(str(default_config_path()), str(sandbox.state_dir))
+    with pytest.raises(ValueError, match="tenant nowhere is not in the topology"):
+        graph.client("nowhere")

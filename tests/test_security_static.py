@@ -6,8 +6,8 @@ run on every `make test` (they are unit tests) and keep the audit's findings tru
 - OData: no f-string, `%` or `.format` template builds a comparison around a value outside
   xts_pipeline/graph/odata.py, whose builders escape every value; `$filter` query parameters are only
   assembled in the graph package.
-- Secrets: only the MSAL credential (graph/auth.py) and the EnvVar export (assets/resources.py) unwrap a
-  SecretStr; no f-string or log call interpolates a secret, token or key; our log calls pass URLs through
+- Secrets: only the MSAL credential (graph/auth.py) unwraps a SecretStr (the Graph resource passes
+  secrets by reference: an EnvVar, a file, the sandbox's sandbox.json); no f-string or log call interpolates a secret, token or key; our log calls pass URLs through
   `endpoint_of` (a query can hold personal data in $filter and state in $skiptoken/$deltatoken).
 - Ids in Graph URL paths are percent-encoded with `segment()`.
 - YAML is parsed with the safe loader; nothing evals, unpickles or runs a shell.
@@ -32,7 +32,7 @@ SCANNED = ("xts_pipeline", "assets", "checks", "bench")
 SANDBOX = "xts_pipeline/sandbox/"  # the Graph stand-in: server side, it parses filters and mints tokens
 ODATA_BUILDERS = "xts_pipeline/graph/odata.py"
 FILTER_PARAM_ALLOWED = ("xts_pipeline/graph/",)
-SECRET_UNWRAP_ALLOWED = ("xts_pipeline/graph/auth.py", "assets/resources.py")
+SECRET_UNWRAP_ALLOWED = ("xts_pipeline/graph/auth.py",)
 
 TLS_PATTERNS = {
     "verify=False": re.compile(r"\bverify\s*=\s*False\b"),
