@@ -556,3 +556,32 @@ def test_a_store_only_link_without_record_writes_the_mapped_attributes(world):
         con.execute(LINK_SQL, [PAIR.key, SRC_TID, sid(1), "t1", "active", None])
     p = world.plan()[sid(1)]
     assert p["match"] == "link" and {"property": "jobTitle", "old": None, "new": "Engineer"} in p["changes"]
+
+
+_JSON_VALUE = st.recursive(st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.text(max_size=6),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                                        max_size=3), max_leaves=6)
+_PLAN_ROW = st.fixed_dictionaries({
+    "action": st.sampled_from(["create", "update", "disable", "delete", "skip", "adopt"]),
+    "source_object_id": st.one_of(st.none(), st.text(max_size=8)),
+    "target_user_id": st.one_of(st.none(), st.text(max_size=8)),
+    "changes": st.one_of(st.none(), st.just("[]"), st.lists(st.fixed_dictionaries({
+        "property": st.text(max_size=5), "old": _JSON_VALUE, "new": _JSON_VALUE}), max_size=5).map(json.dumps)),
+    "desired": st.one_of(st.none(), st.just("null"), st.dictionaries(st.text(max_size=5), _JSON_VALUE,
+                                                                     max_size=5).map(json.dumps)),
+})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_PLAN_ROW, max_size=8))
+def test_stored_fingerprint_is_plan_fingerprint(tmp_path, rows):
+    """The planner's fast fingerprint of the stored plan is the guardrails' plan_fingerprint of its rows."""
+    from xts_pipeline.guardrails.approvals import plan_fingerprint
+
+    db = tmp_path / f"fp-{uuid.uuid4()}.duckdb"
+    with store.connect(db) as con:
+        con.executemany("""INSERT INTO plan (pair_key, cycle_id, source_tenant_id, source_object_id, target_user_id,
+                                             action, changes, desired) VALUES ('p', 'c', 'tid', ?, ?, ?, ?, ?)""",
+                        [[r["source_object_id"], r["target_user_id"], r["action"], r["changes"], r["desired"]]
+                         for r in rows] or [[None, None, "skip", None, None]])
+        assert planner.stored_plan_fingerprint(con, "p") == plan_fingerprint(planner._content_rows(con, "p"))

@@ -77,20 +77,54 @@ _FLAT: tuple[tuple[str, str], ...] = (
     *((col, attr) for attr, (col, _) in TEXT_COLUMNS.items()),
 )
 
+# A pre-check DuckDB runs while it flattens the documents: true only for a row the schema surely accepts, so
+# pandera validates the other rows alone (the checks are per row; ids are the raw table's primary key).
+# It must never pass a row the schema rejects, and it may fail rows the schema accepts (they are then
+# validated as before). Its patterns are the schema's on printable ASCII, where RE2 and Python's `re` agree;
+# a non-ASCII UPN or mail is left to pandera. Full matches are stricter than `re.match` with `$` (which also
+# accepts a trailing newline), and DuckDB's length() counts code points like Python's len().
+_PRINTABLE = "[\\x20-\\x7e]*"
+_UPN_ASCII = ("[\\x21-\\x3f\\x41-\\x7e]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+              "(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
+_MAIL_ASCII = ("[\\x21\\x23-\\x27\\x2a\\x2b\\x2d-\\x39\\x3d\\x3f\\x41-\\x5a\\x5e-\\x7e]{1,64}@[A-Za-z0-9]"
+               "(?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
+_NO_CONTROL = "[^\\x00-\\x1f\\x7f]*"
 
-def raw_frame(con, tenant: str, since: object | None = None, attrs: bool = True) -> pd.DataFrame:
+
+def _precheck_sql() -> str:
+    """The SQL of the sound pre-check over the flattened columns (see above)."""
+    def text(col: str, lo: int, hi: int) -> str:
+        return f"(length({col}) BETWEEN {lo} AND {hi} AND regexp_full_match({col}, '{_NO_CONTROL}'))"
+
+    parts = [
+        "regexp_full_match(id, '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}')",
+        f"(length(user_principal_name) BETWEEN 3 AND 113 AND regexp_full_match(user_principal_name, '{_PRINTABLE}')"
+        f" AND regexp_full_match(user_principal_name, '{_UPN_ASCII}'))",
+        f"(mail IS NULL OR (length(mail) BETWEEN 3 AND 254 AND regexp_full_match(mail, '{_PRINTABLE}')"
+        f" AND regexp_full_match(mail, '{_MAIL_ASCII}')))",
+        "user_type IN ('Member', 'Guest')",
+        f"(creation_type IS NULL OR regexp_full_match(creation_type, '{_NO_CONTROL}'))",
+    ]
+    for col, max_len in TEXT_COLUMNS.values():
+        parts.append(text(col, 1, max_len) if col == "display_name" else f"({col} IS NULL OR {text(col, 1, max_len)})")
+    return "coalesce(" + " AND ".join(parts) + ", false)"
+
+
+def raw_frame(con, tenant: str, since: object | None = None, attrs: bool = True,
+              precheck: bool = False) -> pd.DataFrame:
     """Flatten one tenant's raw Graph users into the columns the schema checks (done in DuckDB).
 
     `since`: only rows updated after this raw_users.updated_at (incremental staging). Each document is
     parsed once (one json_extract_string over every path), not once per column. `attrs`: also the whole
-    document as text.
+    document as text. `precheck`: also a `surely_valid` column (see _precheck_sql).
     """
     cols = ", ".join(f"TRY_CAST(v[{i}] AS BOOLEAN) AS {col}" if col == "account_enabled" else f"v[{i}] AS {col}"
                      for i, (col, _) in enumerate(_FLAT, start=1))
     df = con.execute(
-        f"""SELECT id, {cols}{", attrs" if attrs else ""}
+        f"""SELECT *{f", {_precheck_sql()} AS surely_valid" if precheck else ""} FROM (
+            SELECT id, {cols}{", attrs" if attrs else ""}
             FROM (SELECT id, json_extract_string(data, $paths) AS v{", CAST(data AS VARCHAR) AS attrs" if attrs else ""}
-                  FROM raw_users WHERE tenant = $tenant AND (CAST($since AS TIMESTAMP) IS NULL OR updated_at > $since))
+                  FROM raw_users WHERE tenant = $tenant AND (CAST($since AS TIMESTAMP) IS NULL OR updated_at > $since)))
             ORDER BY id""",  # noqa: S608 - column list is static
         {"tenant": tenant, "since": since, "paths": [f'$."{attr}"' for _, attr in _FLAT]},
     ).df()
@@ -101,22 +135,43 @@ def raw_frame(con, tenant: str, since: object | None = None, attrs: bool = True)
     return df
 
 
-def validate_users(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split `df` into (valid rows, rejected rows with a `reasons` column). Pure; never raises on bad data."""
-    schema = user_schema()
-    try:
-        schema.validate(df, lazy=True)
-        return df, df.iloc[0:0].assign(reasons=pd.Series(dtype=object))
-    except SchemaErrors as err:
-        cases = err.failure_cases
+def validate_users(df: pd.DataFrame, surely_valid: pd.Series | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split `df` into (valid rows, rejected rows with a `reasons` column). Pure; never raises on bad data.
+
+    `surely_valid` (a boolean mask, raw_frame's pre-check): rows it marks are accepted without pandera and the
+    others validated alone, which gives the same split while the ids are unique; otherwise the whole frame.
+    """
+    if surely_valid is not None and df["id"].is_unique:
+        rest = df[~surely_valid.to_numpy(dtype=bool)]
+        reasons, whole_frame = _failures(rest)
+        if not whole_frame:
+            return _split(df, reasons, whole_frame)
+    return _split(df, *_failures(df))
+
+
+def _failures(df: pd.DataFrame) -> tuple[dict[int, list[str]], list[str]]:
+    """The schema's failures in `df`: per row index, and those of the whole frame."""
     reasons: dict[int, list[str]] = {}
     whole_frame: list[str] = []
+    if df.empty:
+        return reasons, whole_frame
+    try:
+        user_schema().validate(df, lazy=True)
+        return reasons, whole_frame
+    except SchemaErrors as err:
+        cases = err.failure_cases
     for row in cases.itertuples(index=False):
         text = f"{row.column}: {row.check}" + ("" if pd.isna(row.failure_case) else f" (got {str(row.failure_case)[:80]!r})")
         if row.index is None or pd.isna(row.index):
             whole_frame.append(text)
             continue
         reasons.setdefault(int(row.index), []).append(text)
+    return reasons, whole_frame
+
+
+def _split(df: pd.DataFrame, reasons: dict[int, list[str]], whole_frame: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if not reasons and not whole_frame:
+        return df, df.iloc[0:0].assign(reasons=pd.Series(dtype=object))
     if whole_frame and not reasons:
         # A frame-level failure (e.g. a missing column) rejects everything: say why on every row.
         bad = df.assign(reasons="; ".join(whole_frame))
@@ -171,14 +226,14 @@ def stage_tenant(db: str | Path | None, tenant: str, max_reject_fraction: float 
         since = wm[0] if wm else None
         high, total = con.execute("SELECT max(updated_at), count(*) FROM raw_users WHERE tenant = ?",
                                   [tenant]).fetchone()
-        df = raw_frame(con, tenant, since, attrs=False)
+        df = raw_frame(con, tenant, since, attrs=False, precheck=True)
         kept_rejects = 0
         if since is not None:
             kept_rejects = con.execute(
                 """SELECT count(*) FROM rejected_users r WHERE tenant = ? AND NOT list_contains(?, id)
                    AND EXISTS (SELECT 1 FROM raw_users w WHERE w.tenant = r.tenant AND w.id = r.id)""",
                 [tenant, df["id"].tolist()]).fetchone()[0]
-    valid, rejected = validate_users(df)
+    valid, rejected = validate_users(df.drop(columns="surely_valid"), df["surely_valid"])
     result = StageResult(
         tenant=tenant, total=int(total), staged=0, rejected=int(kept_rejects) + len(rejected),
         max_reject_fraction=max_reject_fraction, blocked=False,
