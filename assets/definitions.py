@@ -12,6 +12,7 @@ concurrently (run queue); DuckDB-only steps share the "duckdb" pool of limit 1 (
 """
 
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -24,10 +25,10 @@ from assets.guarded_plan import build_guarded_plan
 from assets.partitions import build_partitions
 from assets.resources import StagingDuckDB, TopologyResource, graph_resources, load_topology
 from assets.sync import APPLIED, DESIRED, GUARDED, PLAN, RAW, SNAPSHOT, STAGED, build_sync_assets
-from assets.topology_assets import build_topology_specs
+from assets.topology_assets import build_topology_specs, unchanged_observation
 from checks.plan_checks import build_plan_checks
 from checks.staging_checks import build_desired_checks, build_staging_checks
-from xts_pipeline import paths
+from xts_pipeline import paths, unchanged
 from xts_pipeline.guardrails.quarantine import skipped_pairs
 
 # Partitioned asset checks are a preview feature in Dagster 1.13; we rely on them deliberately (docs/pipeline.md).
@@ -120,30 +121,38 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
         runs = context.instance.get_runs(filters=dg.RunsFilter(tags={KIND_TAG: "source"}), limit=50)
         cycle = next((r.tags[CYCLE_TAG] for r in runs if r.tags.get(CYCLE_TAG)), None)
         if not cycle:
-            yield dg.SkipReason("no scheduled cycle yet: turn on the sync_cycle_sources and sync_cycle_targets schedules "
-                                "(Automation); `xts sync` runs whole cycles itself and needs no sensor")
-            return
+            return dg.SkipReason("no scheduled cycle yet: turn on the sync_cycle_sources and sync_cycle_targets schedules "
+                                 "(Automation); `xts sync` runs whole cycles itself and needs no sensor")
         cycle_runs = context.instance.get_runs(filters=dg.RunsFilter(tags={CYCLE_TAG: cycle}))
         status = {(r.tags.get(KIND_TAG), r.tags.get("dagster/partition")): r.status for r in cycle_runs}
         if any(not r.is_finished for r in cycle_runs if r.tags.get(KIND_TAG) in ("source", "target")):
-            yield dg.SkipReason(f"cycle {cycle}: extraction still running")
-            return
+            return dg.SkipReason(f"cycle {cycle}: extraction still running")
         ok = dg.DagsterRunStatus.SUCCESS
         held = skipped_pairs(db, [p.key for p in pairs], config_args=paths.config_args(config_path))
-        requested = 0
+        # Which pairs this cycle already runs or skips (a later tick must not call a run it launched "unchanged").
+        seen = json.loads(context.cursor or "{}")
+        decided: dict[str, bool] = seen.get("decided", {}) if seen.get("cycle") == cycle else {}
+        ready = [p for p in pairs if p.key not in held and status.get(("source", p.source)) == ok
+                 and status.get(("target", p.target)) == ok]
+        fresh = unchanged.decide(db, topo, [p.key for p in ready if p.key not in decided])
+        decided.update({k: d.skip for k, d in fresh.items()})
+        requests, skipped = [], [d for d in fresh.values() if d.skip]
         for p in pairs:
             if p.key in held:
                 # As Entra: a quarantined pair is skipped until its back-off retry is due or it is released.
                 context.log.warning(f"cycle {cycle}: {held[p.key]}")
-            elif status.get(("source", p.source)) == ok and status.get(("target", p.target)) == ok:
-                requested += 1
-                yield dg.RunRequest(run_key=f"{cycle}:pair:{p.key}", partition_key=p.key,
-                                    tags={CYCLE_TAG: cycle, "xts/pair": p.name, "xts/source": p.source,
-                                          "xts/target": p.target})
-            else:
+            elif p not in ready:
                 context.log.warning(f"cycle {cycle}: pair {p.name} not run because its source or target run failed")
-        if not requested and held:
-            yield dg.SkipReason(f"cycle {cycle}: " + "; ".join(held.values()))
+            elif not decided[p.key]:
+                requests.append(dg.RunRequest(run_key=f"{cycle}:pair:{p.key}", partition_key=p.key,
+                                              tags={CYCLE_TAG: cycle, "xts/pair": p.name, "xts/source": p.source,
+                                                    "xts/target": p.target}))
+        for d in skipped:
+            context.log.info(f"cycle {cycle}: pair {d.pair_key}: unchanged (skipped): {d.reason}")
+        reasons = [*held.values(), *(f"{d.pair_key} unchanged (skipped)" for d in skipped)]
+        return dg.SensorResult(run_requests=requests, cursor=json.dumps({"cycle": cycle, "decided": decided}),
+                               asset_events=[unchanged_observation(d, cycle) for d in skipped],
+                               skip_reason=None if requests or not reasons else f"cycle {cycle}: " + "; ".join(reasons))
 
     specs = build_topology_specs(topo)
     return dg.Definitions(
