@@ -84,14 +84,16 @@ snap AS (SELECT max(value) AS read_at FROM watermarks WHERE name = 'snapshot:' |
 addrs AS (SELECT DISTINCT lower(coalesce(mail, user_principal_name)) AS addr FROM desired_users WHERE pair_key = $pair),
 -- the expected echo: linked by a pair into this target, link on the user, every last-written value in place
 echo AS (
-  SELECT l.pair_key, t.id FROM links l JOIN t ON t.id = l.target_user_id
-  WHERE l.target_tenant = $target AND l.state IN ('active', 'pending')
-    AND t.link_source_object_id = l.source_object_id AND t.link_source_tenant_id = l.source_tenant_id
-    AND t.link_sync_config IS NOT DISTINCT FROM l.pair_key
-    AND json_extract_string(l.applied, '$.manager') IS NOT DISTINCT FROM json_extract_string(t.attrs, '$.manager.id')
-    AND NOT EXISTS (SELECT 1 FROM (SELECT unnest(json_keys(coalesce(l.applied, '{}'))) AS k) AS keys
-                    WHERE k <> 'manager' AND norm(json_extract(t.attrs, '$."' || k || '"'))
-                          IS DISTINCT FROM norm(json_extract(l.applied, '$."' || k || '"')))),
+  SELECT pair_key, id FROM (
+    SELECT l.pair_key, t.id, CAST(t.attrs AS MAP(VARCHAR, JSON)) AS cur, CAST(l.applied AS MAP(VARCHAR, JSON)) AS last
+    FROM links l JOIN t ON t.id = l.target_user_id
+    WHERE l.target_tenant = $target AND l.state IN ('active', 'pending')
+      AND t.link_source_object_id = l.source_object_id AND t.link_source_tenant_id = l.source_tenant_id
+      AND t.link_sync_config IS NOT DISTINCT FROM l.pair_key
+      AND json_extract_string(l.applied, '$.manager') IS NOT DISTINCT FROM json_extract_string(t.attrs, '$.manager.id'))
+  -- each document parsed once: every last-written value against the target's, as the planner normalises them
+  WHERE coalesce(list_bool_and(list_transform(list_filter(map_keys(last), lambda k: k <> 'manager'),
+                                              lambda k: norm(cur[k]) IS NOT DISTINCT FROM norm(last[k]))), true)),
 -- written by a pair into this target after this snapshot was read: the next snapshot shows (and checks) it
 written AS (
   SELECT DISTINCT j.pair_key, j.target_user_id AS id FROM write_journal j, snap
@@ -146,8 +148,10 @@ def config_hash(topology: Any, pair_key: str) -> str:
     """The pair's effective config: its settings (scope, mappings, actions), the target's inbound policy,
     both tenants' settings, the staging settings and which pairs share the target."""
     pair = topology.pair(pair_key)
-    parts = [_dump(pair.settings), _dump(topology.inbound_policy(pair.target)), _dump(topology.tenant(pair.source)),
-             _dump(topology.tenant(pair.target)), _dump(getattr(topology, "staging", None)),
+    ids = {"tenant_id", "domain", "client_id", "app_object_id"}  # not where Graph is reached, nor credentials
+    parts = [_dump(pair.settings), _dump(topology.inbound_policy(pair.target)),
+             *(repr(topology.tenant(t).model_dump(include=ids)) for t in (pair.source, pair.target)),
+             _dump(getattr(topology, "staging", None)),
              ",".join(sorted(p.key for p in topology.pairs() if p.enabled and p.target == pair.target))]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
