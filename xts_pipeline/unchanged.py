@@ -51,67 +51,85 @@ _REJECTED_EXTERNAL = (_EXTERNAL.replace("CREATION", "json_extract_string(x.data,
                       .replace("USERTYPE", "json_extract_string(x.data, '$.userType')")
                       .replace("UPN", "json_extract_string(x.data, '$.userPrincipalName')")
                       .replace("STATE", "json_extract_string(x.data, '$.externalUserState')"))
-# One md5 over the md5 of every row of ROWS (a SELECT of one column `r`, usually a struct), order-free.
-_AGG = ("(SELECT coalesce(md5(string_agg(h, ',' ORDER BY h)), '') "
-        "FROM (SELECT md5(CAST(r AS VARCHAR)) AS h FROM (ROWS)))")
+# One md5 over the md5s (column h) of every row of ROWS, order-free.
+_AGG = "(SELECT coalesce(md5(string_agg(h, ',' ORDER BY h)), '') FROM (ROWS))"
+
+# Per tenant, once per decision (a mesh has many pairs per tenant): each target user's row hash and addresses,
+# the expected echo of every pair into it, the hashed group and role memberships, the source's member rows.
+PREPARE_SQL = (
+    """CREATE OR REPLACE TEMP TABLE fp_users AS
+       SELECT t.tenant, t.id, md5(CAST(t AS VARCHAR)) AS h, lower(t.mail) AS mail_l, EXT_ADDR AS ext_addr
+       FROM target_users t WHERE list_contains($targets, t.tenant)""".replace("EXT_ADDR", _EXT_ADDR),
+    # the expected echo: linked by a pair into the target, link on the user, every last-written value in place
+    # (each document parsed once, values compared as the planner normalises them)
+    """CREATE OR REPLACE TEMP TABLE fp_echo AS
+       SELECT tenant, pair_key, id FROM (
+         SELECT t.tenant, l.pair_key, t.id, CAST(t.attrs AS MAP(VARCHAR, JSON)) AS cur,
+                CAST(l.applied AS MAP(VARCHAR, JSON)) AS last
+         FROM links l JOIN target_users t ON t.tenant = l.target_tenant AND t.id = l.target_user_id
+         WHERE list_contains($targets, l.target_tenant) AND l.state IN ('active', 'pending')
+           AND t.link_source_object_id = l.source_object_id AND t.link_source_tenant_id = l.source_tenant_id
+           AND t.link_sync_config IS NOT DISTINCT FROM l.pair_key
+           AND json_extract_string(l.applied, '$.manager') IS NOT DISTINCT FROM json_extract_string(t.attrs, '$.manager.id'))
+       WHERE coalesce(list_bool_and(list_transform(list_filter(map_keys(last), lambda k: k <> 'manager'),
+                                                   lambda k: norm(cur[k]) IS NOT DISTINCT FROM norm(last[k]))), true)""",
+    """CREATE OR REPLACE TEMP TABLE fp_staged AS
+       SELECT s.tenant, md5(CAST(s AS VARCHAR)) AS h FROM staged_users s
+       WHERE list_contains($sources, s.tenant) AND NOT STAGED_EXTERNAL""".replace("STAGED_EXTERNAL", _STAGED_EXTERNAL),
+    """CREATE OR REPLACE TEMP TABLE fp_members AS
+       SELECT tenant, member_id, md5(CAST(m AS VARCHAR)) AS h FROM target_group_members m
+       WHERE list_contains($targets, tenant)
+       UNION ALL
+       SELECT tenant, member_id, md5(CAST(m AS VARCHAR)) FROM target_role_members m WHERE list_contains($targets, tenant)""",
+)
 
 # What the plan reads, one hash each. Only constants of this module go into the SQL; values are parameters.
 _PARTS = (
-    "SELECT s AS r FROM staged_users s WHERE s.tenant = $source AND NOT STAGED_EXTERNAL",
-    "SELECT (x.id, x.user_principal_name, x.reasons) AS r FROM rejected_users x WHERE x.tenant = $source "
-    "AND NOT REJECTED_EXTERNAL",
-    "SELECT g AS r FROM source_group_members g WHERE g.tenant = $source AND list_contains($groups, g.group_ref)",
-    "SELECT (d.tenant, d.domain, d.is_default) AS r FROM tenant_domains d WHERE d.tenant IN ($source, $target)",
-    "SELECT t AS r FROM t WHERE t.id NOT IN (SELECT id FROM hidden)",
-    "SELECT r FROM missing",
-    "SELECT e AS r FROM target_extensions e WHERE e.tenant = $target",
-    "SELECT g AS r FROM target_groups g WHERE g.tenant = $target",
-    "SELECT m AS r FROM target_group_members m WHERE m.tenant = $target AND m.member_id NOT IN (SELECT id FROM hidden)",
-    "SELECT m AS r FROM target_role_members m WHERE m.tenant = $target AND m.member_id NOT IN (SELECT id FROM hidden)",
-    "SELECT (p.source_tenant_id, p.is_sync_allowed, p.policy) AS r FROM target_policy p "
+    "SELECT h FROM fp_staged WHERE tenant = $source",
+    "SELECT md5(CAST((x.id, x.user_principal_name, x.reasons) AS VARCHAR)) AS h FROM rejected_users x "
+    "WHERE x.tenant = $source AND NOT REJECTED_EXTERNAL",
+    "SELECT md5(CAST(g AS VARCHAR)) AS h FROM source_group_members g "
+    "WHERE g.tenant = $source AND list_contains($groups, g.group_ref)",
+    "SELECT md5(CAST((d.tenant, d.domain, d.is_default) AS VARCHAR)) AS h FROM tenant_domains d "
+    "WHERE d.tenant IN ($source, $target)",
+    "SELECT h FROM fp_users u WHERE u.tenant = $target AND u.id NOT IN (SELECT id FROM hidden)",
+    "SELECT md5(sid) AS h FROM missing",
+    "SELECT md5(CAST(e AS VARCHAR)) AS h FROM target_extensions e WHERE e.tenant = $target",
+    "SELECT md5(CAST(g AS VARCHAR)) AS h FROM target_groups g WHERE g.tenant = $target",
+    "SELECT h FROM fp_members m WHERE m.tenant = $target AND m.member_id NOT IN (SELECT id FROM hidden)",
+    "SELECT md5(CAST((p.source_tenant_id, p.is_sync_allowed, p.policy) AS VARCHAR)) AS h FROM target_policy p "
     "WHERE p.tenant = $target AND p.source_tenant = $source",
-    "SELECT (n.topic, n.note) AS r FROM target_notes n WHERE n.tenant = $target",
-    "SELECT (l.source_tenant_id, l.source_object_id, l.target_tenant, l.target_user_id, l.state, l.deleted_at, "
-    "CAST(l.applied AS VARCHAR)) AS r FROM links l WHERE l.pair_key = $pair",
-    "SELECT a AS r FROM approvals a WHERE a.pair_key = $pair",
-    "SELECT q AS r FROM quarantine q WHERE q.pair_key = $pair",
+    "SELECT md5(CAST((n.topic, n.note) AS VARCHAR)) AS h FROM target_notes n WHERE n.tenant = $target",
+    "SELECT md5(CAST((l.source_tenant_id, l.source_object_id, l.target_tenant, l.target_user_id, l.state, "
+    "l.deleted_at, CAST(l.applied AS VARCHAR)) AS VARCHAR)) AS h FROM links l WHERE l.pair_key = $pair",
+    "SELECT md5(CAST(a AS VARCHAR)) AS h FROM approvals a WHERE a.pair_key = $pair",
+    "SELECT md5(CAST(q AS VARCHAR)) AS h FROM quarantine q WHERE q.pair_key = $pair",
 )
 
 _CTES = """
 WITH
-t AS (SELECT * FROM target_users WHERE tenant = $target),
 snap AS (SELECT max(value) AS read_at FROM watermarks WHERE name = 'snapshot:' || $target),
 addrs AS (SELECT DISTINCT lower(coalesce(mail, user_principal_name)) AS addr FROM desired_users WHERE pair_key = $pair),
--- the expected echo: linked by a pair into this target, link on the user, every last-written value in place
-echo AS (
-  SELECT pair_key, id FROM (
-    SELECT l.pair_key, t.id, CAST(t.attrs AS MAP(VARCHAR, JSON)) AS cur, CAST(l.applied AS MAP(VARCHAR, JSON)) AS last
-    FROM links l JOIN t ON t.id = l.target_user_id
-    WHERE l.target_tenant = $target AND l.state IN ('active', 'pending')
-      AND t.link_source_object_id = l.source_object_id AND t.link_source_tenant_id = l.source_tenant_id
-      AND t.link_sync_config IS NOT DISTINCT FROM l.pair_key
-      AND json_extract_string(l.applied, '$.manager') IS NOT DISTINCT FROM json_extract_string(t.attrs, '$.manager.id'))
-  -- each document parsed once: every last-written value against the target's, as the planner normalises them
-  WHERE coalesce(list_bool_and(list_transform(list_filter(map_keys(last), lambda k: k <> 'manager'),
-                                              lambda k: norm(cur[k]) IS NOT DISTINCT FROM norm(last[k]))), true)),
 -- written by a pair into this target after this snapshot was read: the next snapshot shows (and checks) it
 written AS (
   SELECT DISTINCT j.pair_key, j.target_user_id AS id FROM write_journal j, snap
   WHERE list_contains($into, j.pair_key) AND j.state = 'done' AND j.target_user_id IS NOT NULL
     AND snap.read_at IS NOT NULL AND j.finished_at >= snap.read_at),
--- another pair's user counts in full when its address is one of this pair's (adoption would look at it)
+-- left out of the hash: the expected echo and what was written since the snapshot; another pair's user
+-- still counts when its address is one of this pair's (adoption would look at it)
 hidden AS (
-  SELECT h.id FROM (SELECT * FROM echo UNION ALL SELECT * FROM written) h LEFT JOIN t ON t.id = h.id
+  SELECT h.id FROM (SELECT pair_key, id FROM fp_echo WHERE tenant = $target UNION ALL SELECT * FROM written) h
+  LEFT JOIN fp_users u ON u.tenant = $target AND u.id = h.id
   WHERE h.pair_key = $pair
-     OR NOT (coalesce(lower(t.mail) IN (SELECT addr FROM addrs), false)
-             OR coalesce(EXT_ADDR IN (SELECT addr FROM addrs), false))),
+     OR NOT (coalesce(u.mail_l IN (SELECT addr FROM addrs), false) OR coalesce(u.ext_addr IN (SELECT addr FROM addrs), false))),
 -- this pair's links whose target user is gone (and was not written since the snapshot): re-provisioned
 missing AS (
-  SELECT l.source_object_id AS r FROM links l
-  WHERE l.pair_key = $pair AND l.state IN ('active', 'pending') AND l.target_user_id NOT IN (SELECT id FROM t)
+  SELECT l.source_object_id AS sid FROM links l
+  WHERE l.pair_key = $pair AND l.state IN ('active', 'pending')
+    AND l.target_user_id NOT IN (SELECT id FROM fp_users WHERE tenant = $target)
     AND l.target_user_id NOT IN (SELECT id FROM written))
 SELECT
-""".replace("EXT_ADDR", _EXT_ADDR)
+"""
 FINGERPRINT_SQL = "".join([_CTES, ",\n".join(
     _AGG.replace("ROWS", part).replace("STAGED_EXTERNAL", _STAGED_EXTERNAL).replace("REJECTED_EXTERNAL", _REJECTED_EXTERNAL)
     for part in _PARTS)])
@@ -156,11 +174,21 @@ def config_hash(topology: Any, pair_key: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def fingerprint(con: duckdb.DuckDBPyConnection, topology: Any, pair_key: str) -> str:
+def prepare(con: duckdb.DuckDBPyConnection, topology: Any, pair_keys: list[str]) -> None:
+    """Hash the pairs' tenants' users once for all their pairs (temporary tables of this connection)."""
+    con.execute(NORM_MACRO)
+    pairs = [topology.pair(k) for k in pair_keys]
+    tenants = {"targets": sorted({p.target for p in pairs}), "sources": sorted({p.source for p in pairs})}
+    for stmt in PREPARE_SQL:
+        con.execute(stmt, {k: v for k, v in tenants.items() if f"${k}" in stmt})
+
+
+def fingerprint(con: duckdb.DuckDBPyConnection, topology: Any, pair_key: str, prepared: bool = False) -> str:
     """The hash of every input of the pair's plan, as the store holds them now (module docstring)."""
     pair = topology.pair(pair_key)
     scope = getattr(pair, "scope", None)
-    con.execute(NORM_MACRO)
+    if not prepared:
+        prepare(con, topology, [pair_key])
     row = con.execute(FINGERPRINT_SQL, {
         "pair": pair.key, "source": pair.source, "target": pair.target,
         "groups": sorted(getattr(scope, "groups", None) or []),
@@ -239,6 +267,7 @@ def decide(db: str | Path | None, topology: Any, pair_keys: list[str]) -> dict[s
             """SELECT pair_key, fingerprint, run_id, cycle_id FROM pair_inputs
                WHERE list_contains(?, pair_key) AND fingerprint IS NOT NULL""",
             [list(pair_keys)]).fetchall()}
+        prepare(con, topology, [k for k in pair_keys if k in recorded])
         for key in pair_keys:
             if key not in recorded:
                 out[key] = Decision(key, False, "no clean run recorded since the last change")
@@ -248,7 +277,7 @@ def decide(db: str | Path | None, topology: Any, pair_keys: list[str]) -> dict[s
             if why:
                 out[key] = Decision(key, False, why, recorded_run=run_id, recorded_cycle=cycle)
                 continue
-            fp = fingerprint(con, topology, key)
+            fp = fingerprint(con, topology, key, prepared=True)
             same = fp == old
             out[key] = Decision(key, same, f"inputs unchanged since run {run_id}" if same else "inputs changed",
                                 fingerprint=fp, recorded_run=run_id, recorded_cycle=cycle)
