@@ -7,7 +7,8 @@ new tenant or pair appears after "Reload definitions" in the UI, ready for a bac
 A sync cycle: the schedule launches one run per source tenant (extract + stage) and per target tenant
 (snapshot), tagged with the cycle; `pair_cycle_sensor` then launches one run per pair (desired, plan,
 apply) once that pair's source and target runs succeeded, and skips a quarantined pair (as Entra does) until
-its back-off retry is due or `xts release` lifts it. Pair runs for different targets run
+its back-off retry is due or `xts release` lifts it, and a pair whose inputs are unchanged since its last
+clean run (xts_pipeline/unchanged.py; an observation on the pair's asset says so). Pair runs for different targets run
 concurrently (run queue); DuckDB-only steps share the "duckdb" pool of limit 1 (dagster_home/dagster.yaml).
 """
 
@@ -116,7 +117,8 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
 
     @dg.sensor(job=pair_job, minimum_interval_seconds=30, name="pair_cycle_sensor",
                default_status=dg.DefaultSensorStatus.RUNNING,
-               description="after a scheduled cycle's source and target runs, launch each pair's run")
+               description="after a scheduled cycle's source and target runs, launch each pair's run "
+                           "(not a quarantined pair, nor one whose inputs are unchanged since its last clean run)")
     def pair_cycle_sensor(context: dg.SensorEvaluationContext):
         runs = context.instance.get_runs(filters=dg.RunsFilter(tags={KIND_TAG: "source"}), limit=50)
         cycle = next((r.tags[CYCLE_TAG] for r in runs if r.tags.get(CYCLE_TAG)), None)

@@ -124,6 +124,15 @@ def _applied_summary(db: Any, spec: Any, blocked: list[str], res: Any) -> dg.Met
     return _summary_md(o.counts, o.status)
 
 
+def _failed_checks(context: dg.AssetExecutionContext) -> int:
+    """Checks of this run that failed at ERROR so far: a run with one is not a clean run to skip after. A WARN
+    (held users, rejected rows) is not: the same inputs give the same verdict."""
+    records = context.instance.get_records_for_run(context.run.run_id,
+                                                   of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    evals = [r.event_log_entry.dagster_event.event_specific_data for r in records]
+    return sum(1 for e in evals if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR)
+
+
 def _on_demand_md(db: Any, topo: Any, pair_key: str) -> dict[str, Any]:
     """Entra's on-demand steps for the plan's only_user (empty for an ordinary cycle)."""
     from xts_pipeline import on_demand, store
@@ -325,7 +334,8 @@ def build_sync_assets(parts: SyncPartitions, graph_keys: set[str]) -> list[dg.As
         md.update(_on_demand_md(db, topo, spec.key))
         md["summary"] = _applied_summary(db, spec, blocked, res)
         if (context.run.job_name == "pair_sync_job" and not (blocked or res.blocked_reason or res.quarantine
-                                                             or res.failures or res.write_failures or res.pending_links)):
+                                                             or res.failures or res.write_failures or res.pending_links)
+                and not _failed_checks(context)):
             # A clean apply: a later cycle whose inputs hash the same can skip this pair's run (xts_pipeline/unchanged.py).
             md["inputs_fingerprint"] = unchanged.record(db, topo, spec.key, context.run.run_id, res.cycle_id or "")
         # The pair's own asset (lineage: its source and target tenants) records this cycle's outcome.
