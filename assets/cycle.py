@@ -342,7 +342,10 @@ def _run_leased(defs: dg.Definitions | None, instance: dg.DagsterInstance | None
 def _skip_unchanged(instance: dg.DagsterInstance | None, topology: Any, db: str | Path,
                     groups: dict[str, list[str]], outcomes: dict[str, PairOutcome], tags: dict[str, str]) -> None:
     """Take the pairs whose inputs are unchanged out of `groups`, mark their outcomes, observe why."""
-    decisions = unchanged.decide(db, topology, [k for keys in groups.values() for k in keys])
+    try:
+        decisions = unchanged.decide(db, topology, [k for keys in groups.values() for k in keys])
+    except Exception:  # noqa: BLE001 - when in doubt, run: a decision that cannot be made skips nothing
+        return
     skipped = [d for d in decisions.values() if d.skip]
     if not skipped:
         return
