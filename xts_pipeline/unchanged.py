@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from typing import Any
 import duckdb
 
 from xts_pipeline import store
-from xts_pipeline.planner import FULL_PLAN_EVERY_HOURS, NORM_MACRO, _utcnow
+from xts_pipeline.planner import FULL_PLAN_EVERY_HOURS, NORM_MACRO
 
 # One row per pair: `versions` (the source's staging and the target's snapshot a run started from) is set
 # when a pair run starts, `fingerprint` when it ends clean on those same versions.
@@ -202,7 +203,7 @@ def pending(con: duckdb.DuckDBPyConnection, pair_key: str) -> str:
                    [pair_key]).fetchone()[0]:
         return "writes of an earlier run are in flight"
     meta = con.execute("""SELECT only_user, full_at IS NULL OR CAST(? AS TIMESTAMP) - full_at > INTERVAL (?) HOUR
-                          FROM plan_meta WHERE pair_key = ?""", [_utcnow(), FULL_PLAN_EVERY_HOURS, pair_key]).fetchone()
+                          FROM plan_meta WHERE pair_key = ?""", [datetime.now(UTC).replace(tzinfo=None), FULL_PLAN_EVERY_HOURS, pair_key]).fetchone()
     if meta is None:
         return "no plan yet"
     if meta[0]:
