@@ -34,9 +34,10 @@ import dagster as dg
 
 from assets import launch
 from assets.summary import PairOutcome, _pair_counts
+from assets.topology_assets import unchanged_observation
 from assets.worker_start import default_workers, start_workers
 from assets.worker_start import mp_context as _mp_context
-from xts_pipeline import paths
+from xts_pipeline import paths, unchanged
 from xts_pipeline.guardrails.quarantine import skipped_pairs
 from xts_pipeline.vocabulary import shown_pair
 
@@ -110,15 +111,18 @@ def run_tenant(defs: dg.Definitions, instance: dg.DagsterInstance, tenant: str, 
 
 
 def run_target_group(defs: dg.Definitions, instance: dg.DagsterInstance, db: str | Path, pair_keys: list[str],
-                     dry_run: bool, tags: dict[str, str]) -> list[PairOutcome]:
+                     dry_run: bool, tags: dict[str, str], full: bool = False) -> list[PairOutcome]:
     """The runs of pairs that share one target, one after another: they share its Graph write budget."""
     job_name = "pair_dry_run_job" if dry_run else "pair_sync_job"
+    run_config = _console_config()
+    if full:
+        run_config["ops"] = {"provisioning_plan": {"config": {"full": True}}}
     out = []
     for key in pair_keys:
         o = PairOutcome(pair_key=key, dry_run=dry_run)
         try:
             source, _, target = key.partition("__")
-            res = launch.execute(defs, instance, job_name, partition_key=key, run_config=_console_config(),
+            res = launch.execute(defs, instance, job_name, partition_key=key, run_config=run_config,
                                  tags={**tags, "xts/pair": shown_pair(key), "xts/source": source,
                                        "xts/target": target})
             o.ran, o.run_id = True, res.run_id
@@ -268,9 +272,12 @@ def cycle_tags() -> dict[str, str]:
 
 def run_cycle(defs: dg.Definitions | None, instance: dg.DagsterInstance | None, topology: Any, db: str | Path,
               pair_keys: list[str] | None = None, dry_run: bool = False, *, spec: CycleSpec | None = None,
-              workers: int = 1, tags: dict[str, str] | None = None) -> list[PairOutcome]:
+              workers: int = 1, tags: dict[str, str] | None = None, full: bool = False) -> list[PairOutcome]:
     """Extract every source and snapshot every target the pairs need, then run each pair (or its dry run).
 
+    A pair whose inputs hash as after its last clean run, with nothing pending, is not run: its outcome
+    says "unchanged (skipped)" and an observation on its asset records why (xts_pipeline/unchanged.py).
+    `full` runs every pair anyway, each with a full re-diff; a dry run always runs.
     With `spec` and `workers` > 1, tenants, then targets, run concurrently in worker processes (module
     docstring); otherwise every run is in this process, one after another. Outcomes come back in the
     topology's pair order either way.
@@ -282,7 +289,8 @@ def run_cycle(defs: dg.Definitions | None, instance: dg.DagsterInstance | None, 
     # One cycle per pair at a time: this cycle's leases are taken before any extraction writes.
     taken, busy = cli_pair_leases(str(db), [p.key for p in wanted], tags)
     try:
-        done = _run_leased(defs, instance, db, [p for p in wanted if p.key in taken], dry_run, spec, workers, tags)
+        done = _run_leased(defs, instance, topology, db, [p for p in wanted if p.key in taken], dry_run, spec,
+                           workers, tags, full)
     finally:
         release_cli(str(db), taken, tags)
     for key, msg in busy.items():
@@ -290,8 +298,9 @@ def run_cycle(defs: dg.Definitions | None, instance: dg.DagsterInstance | None, 
     return [done[p.key] for p in wanted]
 
 
-def _run_leased(defs: dg.Definitions | None, instance: dg.DagsterInstance | None, db: str | Path, pairs: list[Any], dry_run: bool,
-                spec: CycleSpec | None, workers: int, tags: dict[str, str]) -> dict[str, PairOutcome]:
+def _run_leased(defs: dg.Definitions | None, instance: dg.DagsterInstance | None, topology: Any, db: str | Path,
+                pairs: list[Any], dry_run: bool, spec: CycleSpec | None, workers: int, tags: dict[str, str],
+                full: bool) -> dict[str, PairOutcome]:
     """run_cycle's body for the pairs whose leases this cycle holds."""
     sources, targets = {p.source for p in pairs}, {p.target for p in pairs}
     tenants = sorted(sources | targets)
@@ -316,7 +325,9 @@ def _run_leased(defs: dg.Definitions | None, instance: dg.DagsterInstance | None
                 o.quarantined = held[p.key]  # skipped like a scheduled cycle skips it
             if not (o.errors or o.quarantined):
                 groups.setdefault(p.target, []).append(p.key)
-        group_tasks = [(run_target_group, (str(db), keys, dry_run, tags)) for keys in groups.values()]
+        if not (dry_run or full):
+            _skip_unchanged(instance, topology, db, groups, outcomes, tags)
+        group_tasks = [(run_target_group, (str(db), keys, dry_run, tags, full)) for keys in groups.values()]
         results = _run_tasks(group_tasks, workers, spec, defs, instance, pool)
         for (target, keys), res in zip(groups.items(), results, strict=True):
             if isinstance(res, BaseException):
@@ -330,9 +341,39 @@ def _run_leased(defs: dg.Definitions | None, instance: dg.DagsterInstance | None
     return outcomes
 
 
+def _skip_unchanged(instance: dg.DagsterInstance | None, topology: Any, db: str | Path,
+                    groups: dict[str, list[str]], outcomes: dict[str, PairOutcome], tags: dict[str, str]) -> None:
+    """Take the pairs whose inputs are unchanged out of `groups`, mark their outcomes, observe why."""
+    try:
+        decisions = unchanged.decide(db, topology, [k for keys in groups.values() for k in keys])
+    except Exception:  # noqa: BLE001 - when in doubt, run: a decision that cannot be made skips nothing
+        return
+    skipped = [d for d in decisions.values() if d.skip]
+    if not skipped:
+        return
+    for target in list(groups):
+        groups[target] = [k for k in groups[target] if not decisions[k].skip]
+        if not groups[target]:
+            del groups[target]
+    for d in skipped:
+        outcomes[d.pair_key].unchanged = (f"{d.reason} (cycle {d.recorded_cycle}): no run needed; "
+                                          "`xts sync --full` runs it anyway")
+    if instance is not None:
+        observe_unchanged(instance, skipped, tags)
+    else:
+        with cli_instance() as inst:
+            observe_unchanged(inst, skipped, tags)
+
+
+def observe_unchanged(instance: dg.DagsterInstance, decisions: list[unchanged.Decision], tags: dict[str, str]) -> None:
+    """Record on each pair's asset that this cycle skipped it (a runless event: the UI shows why no run)."""
+    for d in decisions:
+        instance.report_runless_asset_event(unchanged_observation(d, tags.get(CYCLE_TAG, "")))
+
+
 def sync_in_process(config: str | Path, sandbox: str | None, db: str | None, pair_keys: list[str] | None,
                     dry_run: bool, workers: int | None = None,
-                    tags: dict[str, str] | None = None) -> list[PairOutcome]:
+                    tags: dict[str, str] | None = None, full: bool = False) -> list[PairOutcome]:
     """Run one cycle of `config`'s definitions against the instance in $DAGSTER_HOME.
 
     `workers` (default `default_workers()`): how many tenants, then targets, run at once in worker
@@ -351,10 +392,11 @@ def sync_in_process(config: str | Path, sandbox: str | None, db: str | None, pai
     spec = CycleSpec(str(Path(config).absolute()), sandbox, db_path, tuple(sorted(os.environ.items())))
     if workers > 1:
         _init_instance_storage()
-        return run_cycle(None, None, topology, db_path, pair_keys, dry_run, spec=spec, workers=workers, tags=tags)
+        return run_cycle(None, None, topology, db_path, pair_keys, dry_run, spec=spec, workers=workers, tags=tags,
+                         full=full)
     from assets.definitions import build_definitions
 
     defs = build_definitions(config, sandbox, db_path)
     with cli_instance() as instance:
         return run_cycle(defs, instance, topology, db_path, pair_keys, dry_run, spec=spec, workers=workers,
-                         tags=tags)
+                         tags=tags, full=full)

@@ -8,11 +8,13 @@ new tenant or pair appears after "Reload definitions" in the UI, ready for a bac
 A sync cycle: the schedule launches one run per source tenant (extract + stage) and per target tenant
 (snapshot), tagged with the cycle; `pair_cycle_sensor` then launches one run per pair (desired, plan,
 apply) once that pair's source and target runs succeeded, and skips a quarantined pair (as Entra does) until
-its back-off retry is due or `xts release` lifts it. Pair runs for different targets run
+its back-off retry is due or `xts release` lifts it, and a pair whose inputs are unchanged since its last
+clean run (xts_pipeline/unchanged.py; an observation on the pair's asset says so). Pair runs for different targets run
 concurrently (run queue); DuckDB-only steps share the "duckdb" pool of limit 1 (dagster_home/dagster.yaml).
 """
 
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -25,10 +27,10 @@ from assets.guarded_plan import build_guarded_plan
 from assets.partitions import build_partitions
 from assets.resources import StagingDuckDB, TopologyResource, graph_resource, load_topology
 from assets.sync import APPLIED, DESIRED, GUARDED, PLAN, RAW, SNAPSHOT, STAGED, build_sync_assets
-from assets.topology_assets import build_topology_specs
+from assets.topology_assets import build_topology_specs, unchanged_observation
 from checks.plan_checks import build_plan_checks
 from checks.staging_checks import build_desired_checks, build_staging_checks
-from xts_pipeline import paths
+from xts_pipeline import paths, unchanged
 from xts_pipeline.guardrails.quarantine import skipped_pairs
 
 # Partitioned asset checks are a preview feature in Dagster 1.13; we rely on them deliberately (docs/pipeline.md).
@@ -116,35 +118,44 @@ def build_definitions(config_path: str | os.PathLike[str], sandbox: str | None =
 
     @dg.sensor(job=pair_job, minimum_interval_seconds=30, name="pair_cycle_sensor",
                default_status=dg.DefaultSensorStatus.RUNNING,
-               description="after a scheduled cycle's source and target runs, launch each pair's run")
+               description="after a scheduled cycle's source and target runs, launch each pair's run "
+                           "(not a quarantined pair, nor one whose inputs are unchanged since its last clean run)")
     def pair_cycle_sensor(context: dg.SensorEvaluationContext):
         runs = context.instance.get_runs(filters=dg.RunsFilter(tags={KIND_TAG: "source"}), limit=50)
         cycle = next((r.tags[CYCLE_TAG] for r in runs if r.tags.get(CYCLE_TAG)), None)
         if not cycle:
-            yield dg.SkipReason("no scheduled cycle yet: turn on the sync_cycle_sources and sync_cycle_targets schedules "
-                                "(Automation); `xts sync` runs whole cycles itself and needs no sensor")
-            return
+            return dg.SkipReason("no scheduled cycle yet: turn on the sync_cycle_sources and sync_cycle_targets schedules "
+                                 "(Automation); `xts sync` runs whole cycles itself and needs no sensor")
         cycle_runs = context.instance.get_runs(filters=dg.RunsFilter(tags={CYCLE_TAG: cycle}))
         status = {(r.tags.get(KIND_TAG), r.tags.get("dagster/partition")): r.status for r in cycle_runs}
         if any(not r.is_finished for r in cycle_runs if r.tags.get(KIND_TAG) in ("source", "target")):
-            yield dg.SkipReason(f"cycle {cycle}: extraction still running")
-            return
+            return dg.SkipReason(f"cycle {cycle}: extraction still running")
         ok = dg.DagsterRunStatus.SUCCESS
         held = skipped_pairs(db, [p.key for p in pairs], config_args=paths.config_args(config_path))
-        requested = 0
+        # Which pairs this cycle already runs or skips (a later tick must not call a run it launched "unchanged").
+        seen = json.loads(context.cursor or "{}")
+        decided: dict[str, bool] = seen.get("decided", {}) if seen.get("cycle") == cycle else {}
+        ready = [p for p in pairs if p.key not in held and status.get(("source", p.source)) == ok
+                 and status.get(("target", p.target)) == ok]
+        fresh = unchanged.decide(db, topo, [p.key for p in ready if p.key not in decided])
+        decided.update({k: d.skip for k, d in fresh.items()})
+        requests, skipped = [], [d for d in fresh.values() if d.skip]
         for p in pairs:
             if p.key in held:
                 # As Entra: a quarantined pair is skipped until its back-off retry is due or it is released.
                 context.log.warning(f"cycle {cycle}: {held[p.key]}")
-            elif status.get(("source", p.source)) == ok and status.get(("target", p.target)) == ok:
-                requested += 1
-                yield dg.RunRequest(run_key=f"{cycle}:pair:{p.key}", partition_key=p.key,
-                                    tags={CYCLE_TAG: cycle, "xts/pair": p.name, "xts/source": p.source,
-                                          "xts/target": p.target})
-            else:
+            elif p not in ready:
                 context.log.warning(f"cycle {cycle}: pair {p.name} not run because its source or target run failed")
-        if not requested and held:
-            yield dg.SkipReason(f"cycle {cycle}: " + "; ".join(held.values()))
+            elif not decided[p.key]:
+                requests.append(dg.RunRequest(run_key=f"{cycle}:pair:{p.key}", partition_key=p.key,
+                                              tags={CYCLE_TAG: cycle, "xts/pair": p.name, "xts/source": p.source,
+                                                    "xts/target": p.target}))
+        for d in skipped:
+            context.log.info(f"cycle {cycle}: pair {d.pair_key}: unchanged (skipped): {d.reason}")
+        reasons = [*held.values(), *(f"{d.pair_key} unchanged (skipped)" for d in skipped)]
+        return dg.SensorResult(run_requests=requests, cursor=json.dumps({"cycle": cycle, "decided": decided}),
+                               asset_events=[unchanged_observation(d, cycle) for d in skipped],
+                               skip_reason=None if requests or not reasons else f"cycle {cycle}: " + "; ".join(reasons))
 
     specs = build_topology_specs(topo)
     return dg.Definitions(

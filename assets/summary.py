@@ -17,6 +17,9 @@ SUMMARY_COLUMNS = ("creates", "updates", "disables", "deletes", "restores", "ski
                    "rejected", "mapping_errors")
 
 
+UNCHANGED = "unchanged (skipped)"
+
+
 @dataclass
 class PairOutcome:
     """What one pair's cycle did, for the summary table and the exit code.
@@ -43,10 +46,13 @@ class PairOutcome:
     mapping_all_failed: bool = False  # every in-scope user failed its mapping: an error
     failure_samples: list[str] = field(default_factory=list)  # first failed writes, with Graph's code
     run_id: str = ""  # the pair's Dagster run
+    unchanged: str = ""  # why no run was needed: its inputs hash as after its last clean run (xts_pipeline/unchanged.py)
 
     @property
     def status(self) -> str:
-        """error, quarantined, blocked, failed (some writes failed), planned (dry run) or ok."""
+        """error, quarantined, blocked, failed (some writes failed), planned (dry run), unchanged (skipped) or ok."""
+        if self.unchanged and not self.errors:
+            return UNCHANGED
         if self.quarantined:
             return "quarantined"
         if self.errors or self.mapping_all_failed:
@@ -163,6 +169,8 @@ def format_summary(outcomes: list[PairOutcome], paths: Any = None) -> str:
                 msg = msg.replace(f"`{o.approve_command}`", "the command below").replace(o.approve_command,
                                                                                       "the command below")
             note(msg)
+        if o.unchanged:
+            note(o.unchanged)
         for msg in (o.blocked_reason, o.quarantined):
             if msg:
                 note(msg)

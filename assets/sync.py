@@ -22,7 +22,7 @@ from assets.partitions import SyncPartitions
 from assets.resources import GraphResource, StagingDuckDB, TopologyResource
 from assets.topology_assets import owners, pair_key
 from xts_pipeline import apply as apply_mod
-from xts_pipeline import desired, extract, mappings, paths, planner, staging
+from xts_pipeline import desired, extract, mappings, paths, planner, staging, unchanged
 
 RAW = dg.AssetKey("raw_source_users")
 STAGED = dg.AssetKey("staged_source_users")
@@ -38,6 +38,8 @@ class PlanConfig(dg.Config):
     """Run config of the plan step; `only_user` provisions one user on demand (id, UPN or mail)."""
 
     only_user: str | None = None
+    # A full re-diff of every user now, not only the changed ones (`xts sync --full`; otherwise once a day).
+    full: bool = False
 
 
 def pair_spec(topology: Any, pair_key: str) -> planner.PairSpec:
@@ -116,6 +118,15 @@ def _applied_summary(db: Any, spec: Any, blocked: list[str], res: Any) -> dg.Met
     o = PairOutcome(pair_key=spec.key, failed_checks=list(blocked), quarantined=res.quarantine or "")
     _pair_counts(db, spec.key, spec.source, False, o)
     return _summary_md(o.counts, o.status)
+
+
+def _failed_checks(context: dg.AssetExecutionContext) -> int:
+    """Checks of this run that failed at ERROR so far: a run with one is not a clean run to skip after. A WARN
+    (held users, rejected rows) is not: the same inputs give the same verdict."""
+    records = context.instance.get_records_for_run(context.run.run_id,
+                                                   of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    evals = [r.event_log_entry.dagster_event.event_specific_data for r in records]
+    return sum(1 for e in evals if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR)
 
 
 def _on_demand_md(db: Any, topo: Any, pair_key: str) -> dict[str, Any]:
@@ -223,6 +234,7 @@ def build_sync_assets(parts: SyncPartitions) -> list[dg.AssetsDefinition]:
         topo = context.resources.topology.load()
         pair = topo.pair(context.partition_key)
         with pair_step(context, context.resources.duckdb.db(), pair.key, "desired_state"):
+            unchanged.forget(context.resources.duckdb.db(), topo, pair.key)  # only a clean end of this run records anew
             res = desired.compute_desired(context.resources.duckdb.db(), pair, topo.tenant(pair.source).tenant_id)
         md = _table_md(context, "desired_users", {"pair_key": pair.key}, order="source_object_id")
         counts = {"source users": res.source_users, "in scope": res.in_scope, "not internal members (never synced)":
@@ -245,7 +257,8 @@ def build_sync_assets(parts: SyncPartitions) -> list[dg.AssetsDefinition]:
             raise dg.Failure(description="on-demand provisioning needs its user: set only_user (object id, UPN or "
                                          "mail); a whole-pair cycle is pair_sync_job")
         with pair_step(context, db, spec.key, "provisioning_plan"):
-            summary = planner.plan_pair(db, spec, context.run.run_id, only_user=config.only_user)
+            summary = planner.plan_pair(db, spec, context.run.run_id, only_user=config.only_user,
+                                        incremental=not config.full)
         if summary.blocked_reason:
             context.log.warning(summary.blocked_reason)
         md = _table_md(
@@ -308,6 +321,11 @@ def build_sync_assets(parts: SyncPartitions) -> list[dg.AssetsDefinition]:
             order="status, action", count_by=("action", "status"), limit=50)
         md.update(_on_demand_md(db, topo, spec.key))
         md["summary"] = _applied_summary(db, spec, blocked, res)
+        if (context.run.job_name == "pair_sync_job" and not (blocked or res.blocked_reason or res.quarantine
+                                                             or res.failures or res.write_failures or res.pending_links)
+                and not _failed_checks(context)):
+            # A clean apply: a later cycle whose inputs hash the same can skip this pair's run (xts_pipeline/unchanged.py).
+            md["inputs_fingerprint"] = unchanged.record(db, topo, spec.key, context.run.run_id, res.cycle_id or "")
         # The pair's own asset (lineage: its source and target tenants) records this cycle's outcome.
         context.log_event(dg.AssetMaterialization(asset_key=pair_key(spec.key), partition=None, metadata={
             "cycle_id": res.cycle_id or "", "counts": counts_md(res.counts), "writes": res.writes,

@@ -43,7 +43,7 @@ def sync_command(args) -> int:
         start_workers()  # the fork server's imports overlap everything below
     home = paths.dagster_home()
     from assets.cycle import cycle_tags, sync_in_process
-    from assets.summary import format_summary
+    from assets.summary import UNCHANGED, format_summary
 
     sandbox = str(resolved.sandbox) if resolved.sandbox else None
     started, tags = time.monotonic(), cycle_tags()
@@ -56,8 +56,9 @@ def sync_command(args) -> int:
     with paths.exported(resolved.env()), \
             CycleProgress(str(resolved.duckdb), preflight.tenants_for(topology, keys), keys):
         outcomes = sync_in_process(resolved.config, sandbox, str(resolved.duckdb), pair_keys,
-                                   dry_run=bool(args.dry_run), workers=workers, tags=tags)
+                                   dry_run=bool(args.dry_run), workers=workers, tags=tags,
+                                   full=bool(getattr(args, "full", False)))
     print(f"xts sync: cycle {tags['xts/cycle']} took {time.monotonic() - started:.1f} s; "
           + (f"up to {workers} tenants or targets at a time" if workers > 1 else "one run at a time"))
     print(format_summary(outcomes, resolved))
-    return 1 if any(o.status not in ("ok", "planned") for o in outcomes) else 0
+    return 1 if any(o.status not in ("ok", "planned", UNCHANGED) for o in outcomes) else 0

@@ -60,3 +60,12 @@ def build_topology_specs(topology: Any) -> list[dg.AssetSpec]:
             tags={"xts/source": _tag(p.source), "xts/target": _tag(p.target), "xts/pair": _tag(p.key)},
             metadata={"pair": p.name, "partition": p.key}))
     return specs
+
+
+def unchanged_observation(decision: Any, cycle: str) -> dg.AssetObservation:
+    """What the pair's asset shows for a cycle that skipped its run (xts_pipeline.unchanged.Decision): the
+    cycle, why, and the fingerprint, so the UI says why no run happened."""
+    return dg.AssetObservation(asset_key=pair_key(decision.pair_key), metadata={
+        "status": "unchanged (skipped)", "cycle": cycle, "reason": decision.reason,
+        "inputs_fingerprint": decision.fingerprint, "last_clean_run": decision.recorded_run,
+        "last_clean_cycle": decision.recorded_cycle})

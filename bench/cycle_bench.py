@@ -3,11 +3,13 @@
 One process tree: this script starts the embedded Graph sandbox with the demo seed (5 pairs, about 2,800
 users) in a fresh state directory, a fresh Dagster instance (the committed dagster.yaml) and a fresh store,
 then runs `xts sync --sandbox <state>` twice as its own process, as a user types it: a first cycle, then a
-cycle with no source change against the same store and instance. Each cycle's wall time includes the
-command's start-up (imports, definitions), as the user waits for it.
+cycle with no source change against the same store and instance, then a third one (steady state: the
+second cycle still reads back, in its delta rounds and snapshots, what the first one wrote). Each cycle's
+wall time includes the command's start-up (imports, definitions), as the user waits for it.
 
-Printed: both times, the runs each cycle launched (from the instance, with their summed durations), the
-ratio no-change / first, the goal (<= 0.10) and `ok` or `MISS` (exit 1 on MISS or on a failed cycle).
+Printed: the times, the runs each cycle launched (from the instance, with their summed durations), the
+ratio no-change / first, the goal (<= 0.10) and `ok` or `MISS` (exit 1 on MISS or on a failed cycle), the
+steady cycle's ratio for information, and the load average.
 
     .venv/bin/python bench/cycle_bench.py [--keep]
 """
@@ -76,17 +78,21 @@ def main() -> int:
             print(f"first cycle      {first:7.1f} s  (exit {rc1})", flush=True)
             again, rc2, out2 = sync_once(state, env, root / "no-change.log")
             print(f"no-change cycle  {again:7.1f} s  (exit {rc2})", flush=True)
+            steady, rc3, out3 = sync_once(state, env, root / "steady.log")
+            print(f"steady cycle     {steady:7.1f} s  (exit {rc3})", flush=True)
         cycles = run_spans(home)
-        for label, (cycle, spans) in zip(("first", "no-change"), cycles.items(), strict=False):
+        for label, (cycle, spans) in zip(("first", "no-change", "steady"), cycles.items(), strict=False):
             total = sum(d for _, d in spans)
             print(f"  {label} cycle {cycle}: {len(spans)} runs, {total:.1f} s of run time: "
                   + ", ".join(f"{n} {d:.1f}" for n, d in spans))
-        failed = [(n, rc, out) for n, rc, out in (("first", rc1, out1), ("no-change", rc2, out2)) if rc != 0]
+        failed = [(n, rc, out) for n, rc, out in (("first", rc1, out1), ("no-change", rc2, out2), ("steady", rc3, out3))
+                  if rc != 0]
         for name, rc, out in failed:
             print(f"\n{name} cycle exited {rc}; its last lines:\n" + "\n".join(out.strip().splitlines()[-15:]))
         ratio = again / first
         verdict = "ok" if ratio <= GOAL and not failed else "MISS"
         print(f"no-change / first: {ratio:.3f}  goal <= {GOAL:.2f}  {verdict}")
+        print(f"steady / first: {steady / first:.3f}  (load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
         return 0 if verdict == "ok" else 1
     finally:
         if args.keep:

@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--sandbox", default=None, help="sandbox state dir: point every tenant at it")
     sync.add_argument("--pairs", default=None, help="comma-separated SRC->DST or SRC__DST pairs (default: all)")
     sync.add_argument("--dry-run", action="store_true", help="plan only; write nothing to Graph")
+    sync.add_argument("--full", action="store_true",
+                      help="re-diff every user of every pair, and run pairs whose inputs are unchanged too")
     sync.set_defaults(handler=_dispatch("assets.sync_cli:sync_command"))
 
     approve = sub.add_parser("approve", help="approve a blocked plan by its fingerprint")
