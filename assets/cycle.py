@@ -3,7 +3,7 @@
 Each step is a real Dagster run of the definitions' jobs against the given instance, so the runs, asset
 materializations and check results show up in the UI like scheduled ones.
 
-Concurrency (issue 5: each target has its own Graph budget). Runs go in two phases:
+Concurrency (each target has its own Graph budget). Runs go in two phases:
 1. one task per tenant: its source run (extract + stage), then its target run (snapshot). A tenant's reads
    share its app's budget, so they stay in one task; different tenants run at the same time.
 2. one task per target tenant: the runs of the pairs into that target, one after another (they share the

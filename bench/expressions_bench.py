@@ -1,4 +1,4 @@
-"""Benchmark: 10 config-like mappings x 100,000 generated users (issue 3: must stay under 10 s).
+"""Benchmark: 10 config-like mappings x 100,000 generated users (must stay under 10 s).
 
 Prints compile time, total evaluation time, microseconds per evaluation and the ratio to the
 10 s limit.  Run: .venv/bin/python bench/expressions_bench.py [users]

@@ -1,4 +1,4 @@
-"""Guardrails bench (issue 9): two goals, printed with MISS when missed.
+"""Guardrails bench: two goals, printed with MISS when missed.
 
 1. Impersonation: 80,000 incoming users against 4,000 protected values in <= 2 s (index build included,
    static Unicode tables warmed first, as they are after the first cycle of a run).

@@ -44,7 +44,7 @@ inbound_policies:
   dst:
     allowed_sources: [src]
     volume: {max_creates_pct_of_target: null}
-    # the seed reuses names across tenants; guardrails have their own tests (issue 6)
+    # the seed reuses names across tenants; guardrails have their own tests
     impersonation: {include_role_assignable_group_members: false, include_directory_role_holders: false}
     privilege: {treat_role_assignable_as_privileged: false}
 """

@@ -111,7 +111,7 @@ def _dst():
     return [SNAPSHOT], DST
 
 
-# --- kill trials (issue 12): judged from Graph state, seeded (XTS_TRIAL_SEED) so a failure replays -----------
+# --- kill trials: judged from Graph state, seeded (XTS_TRIAL_SEED) so a failure replays -----------
 
 def _sid_by_mail(trial: Trial) -> dict[str, str]:
     return {(u.get("mail") or "").lower(): u["id"] for u in trial.source() if u.get("mail")}

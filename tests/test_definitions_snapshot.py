@@ -1,4 +1,4 @@
-"""A snapshot of the Dagster definitions for a two-tenant topology (issue 14).
+"""A snapshot of the Dagster definitions for a two-tenant topology.
 
 What a user sees in the UI (asset keys and their lineage, checks and whether they block, jobs and what
 they select, schedules, sensors, resources) changes only on purpose: a move of code that changes any of

@@ -169,7 +169,7 @@ def test_flood_into_a_tiny_target_is_blocked_and_nothing_written(world):
     assert creates > 100
     assert not vol.passed and vol.severity == dg.AssetCheckSeverity.ERROR
     # The library's defaults: 10 % of an 8-user target, but never below pct_floor=50. Users a per-user
-    # guardrail holds are never written, so the cap counts the others (issue 9).
+    # guardrail holds are never written, so the cap counts the others.
     with store.connect(world.db) as con:
         held = con.execute("SELECT count(DISTINCT p.source_object_id) FROM plan p JOIN plan_exclusions e "
                            "USING (pair_key, change_id) WHERE p.pair_key = ? AND p.action = 'create'", [PAIR]).fetchone()[0]

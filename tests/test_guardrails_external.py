@@ -1,4 +1,4 @@
-"""One definition of "external" (issue 9): the Python predicate and the SQL fragment agree, and the loop guard,
+"""One definition of "external": the Python predicate and the SQL fragment agree, and the loop guard,
 scoping and the planner all use it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Look-alikes beyond characters (issue 9): words in any order with titles, ignorables, small capitals, bidi,
+"""Look-alikes beyond characters: words in any order with titles, ignorables, small capitals, bidi,
 mail entries at any domain; and precision: one real letter different is another person."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every written value is validated (issue 9): Graph's documented limits and the target's hygiene rules.
+"""Every written value is validated: Graph's documented limits and the target's hygiene rules.
 
 Graph v1.0 user resource (https://learn.microsoft.com/graph/api/resources/user): "city ... Maximum length is
 128 characters"; "department ... Maximum length is 64 characters"; "displayName ... Maximum length is 256

@@ -84,7 +84,7 @@ def test_adoptions_count_with_updates_and_toward_the_source_total() -> None:
     assert "(updates and 3 adoptions): 6 > 5" in result.message
 
 
-# --- Over time and across pairs (issue 9): the target's rolling window and its B2B total ---------------------
+# --- Over time and across pairs: the target's rolling window and its B2B total ---------------------
 
 from xts_pipeline.guardrails.volume import TargetVolume  # noqa: E402
 

@@ -1,5 +1,5 @@
 """`xts sync` runs pairs into different targets at the same time and pairs into one target one after
-another (issue 5: each target has its own Graph budget). End to end: a real sandbox subprocess over
+another (each target has its own Graph budget). End to end: a real sandbox subprocess over
 HTTPS, the CLI's own code path, worker processes, and a persistent Dagster instance in a temporary
 DAGSTER_HOME whose run records give the start and end of every run."""
 
@@ -158,7 +158,7 @@ def test_a_failing_target_does_not_hide_the_others(world, monkeypatch, capsys):
     assert len(moved) == 1
 
 
-# --- one cycle per pair at a time (issue 12): leases in the store ------------------------------------------
+# --- one cycle per pair at a time: leases in the store ------------------------------------------
 
 def _cli(world, pair: str, **env: str):
     import os

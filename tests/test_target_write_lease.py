@@ -1,4 +1,4 @@
-"""One pair per target writes at a time, in every path (issue 14).
+"""One pair per target writes at a time, in every path.
 
 The daemon's pair runs are queued by the `xts/target` tag limit in dagster_home/dagster.yaml; runs that
 bypass the queue (the CLI's in-process runs, a materialization from the UI) meet the apply step's

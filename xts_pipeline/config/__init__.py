@@ -1,4 +1,4 @@
-"""Topology configuration: YAML -> validated, expanded pydantic models (issue 3.1).
+"""Topology configuration: YAML -> validated, expanded pydantic models.
 
     topo = load_config(resolve_config_path(args.config))
     for pair in topo.pairs(): ...

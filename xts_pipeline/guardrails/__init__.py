@@ -1,4 +1,4 @@
-"""Target-side guardrails: checks a target applies to what a source wants to write (issue 6).
+"""Target-side guardrails: checks a target applies to what a source wants to write.
 
 policy.py (InboundPolicy) · confusables.py (skeleton) · impersonation.py · privilege.py ·
 attribute_policy.py · volume.py · sources.py (consent, loop guard) · report.py (GuardrailResult) ·
