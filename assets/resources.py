@@ -9,15 +9,12 @@ written into the environment, and no secret appears in a repr, an error or the U
 
 from __future__ import annotations
 
-import hashlib
-import os
-import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from xts_pipeline import store
 
@@ -51,44 +48,33 @@ class GraphResource(dg.ConfigurableResource):
 
     tenants: dict[str, GraphTenant]
 
+    _clients: dict[str, Any] = PrivateAttr(default_factory=dict)  # tenant -> GraphClient
+
     def client(self, tenant: str) -> GraphClient:
-        """The tenant's GraphClient: one per tenant and settings in this process, so runs share its MSAL token
-        cache and connection pool (Dagster builds a fresh resource for every run)."""
+        """The tenant's GraphClient, one per tenant for this resource (Dagster builds a fresh resource for every
+        run): a run shares its MSAL token cache and connection pool, and the next run asks for a new token, so a
+        permission granted or revoked between runs takes effect at once."""
         settings = self.tenants.get(tenant)
         if settings is None:
             raise ValueError(f"tenant {tenant} is not in the topology's tenants ({', '.join(sorted(self.tenants))}); "
                              "add it under `tenants:` and reload the definitions")
-        return _client(tenant, settings)
-
-
-_CLIENTS: dict[tuple[str | None, ...], GraphClient] = {}
-_CLIENTS_PID = os.getpid()
-_CLIENTS_LOCK = threading.Lock()
+        if tenant not in self._clients:
+            self._clients[tenant] = _client(tenant, settings)
+        return self._clients[tenant]
 
 
 def _client(tenant: str, settings: GraphTenant) -> GraphClient:
-    """The cached GraphClient for these settings and this secret; a forked process starts with none."""
-    global _CLIENTS_PID
+    """A GraphClient for these settings, its secret read now from its one source."""
     from xts_pipeline.graph import GraphClient, TenantConnection
 
     secret = _secret(tenant, settings)
-    key = (tenant, settings.tenant_id, settings.client_id, settings.authority, settings.graph_url,
-           settings.certificate_path, settings.certificate_thumbprint, settings.ca_file,
-           hashlib.sha256(secret.encode()).hexdigest() if secret is not None else None)
-    with _CLIENTS_LOCK:
-        if _CLIENTS_PID != os.getpid():  # inherited from the parent: its sockets are not ours to share
-            _CLIENTS.clear()
-            _CLIENTS_PID = os.getpid()
-        client = _CLIENTS.get(key)
-        if client is None:
-            conn = TenantConnection(
-                name=tenant, tenant_id=settings.tenant_id, client_id=settings.client_id, client_secret=secret,
-                authority=settings.authority, graph_url=settings.graph_url,
-                certificate_path=settings.certificate_path, certificate_thumbprint=settings.certificate_thumbprint,
-                ca_file=settings.ca_file,
-            )
-            client = _CLIENTS[key] = GraphClient(conn)
-        return client
+    conn = TenantConnection(
+        name=tenant, tenant_id=settings.tenant_id, client_id=settings.client_id, client_secret=secret,
+        authority=settings.authority, graph_url=settings.graph_url,
+        certificate_path=settings.certificate_path, certificate_thumbprint=settings.certificate_thumbprint,
+        ca_file=settings.ca_file,
+    )
+    return GraphClient(conn)
 
 
 def _secret(tenant: str, settings: GraphTenant) -> str | None:
@@ -107,7 +93,17 @@ def _secret(tenant: str, settings: GraphTenant) -> str | None:
     return value
 
 
+# Sandbox secrets as they were when the definitions were built, as an exported variable would hold them: a
+# secret the sandbox rotates afterwards is refused (and quarantines the pair) until the definitions are rebuilt.
+_SANDBOX_SECRETS: dict[tuple[str, str], str] = {}
+
+
 def _sandbox_secret(tenant: str, sandbox: str) -> str:
+    """The tenant's secret from the sandbox's sandbox.json: the one read when the definitions were built."""
+    return _SANDBOX_SECRETS.get((sandbox, tenant)) or _read_sandbox_secret(tenant, sandbox)
+
+
+def _read_sandbox_secret(tenant: str, sandbox: str) -> str:
     """The tenant's generated secret in the sandbox's sandbox.json (0600, written by the sandbox)."""
     from xts_pipeline.config.sandbox_overlay import read_sandbox_info
 
@@ -189,6 +185,10 @@ def graph_resource(config_path: str, sandbox: str | None) -> GraphResource:
         source: dict[str, Any]
         if sandbox:
             source = {"sandbox": sandbox}
+            try:
+                _SANDBOX_SECRETS[(sandbox, name)] = _read_sandbox_secret(name, sandbox)
+            except (OSError, ValueError):
+                _SANDBOX_SECRETS.pop((sandbox, name), None)  # read (and named) when the client is built
         elif cred.certificate:
             cert = tenant.resolve_certificate()  # handles `thumbprint` and `thumbprint_env`
             source = {"certificate_path": str(cert.certificate_path), "certificate_thumbprint": cert.thumbprint}
