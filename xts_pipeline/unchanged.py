@@ -30,11 +30,8 @@ import duckdb
 from xts_pipeline import store
 from xts_pipeline.planner import FULL_PLAN_EVERY_HOURS, NORM_MACRO
 
-# One row per pair: `versions` (the source's staging and the target's snapshot a run started from) is set
+# Table pair_inputs (xts_pipeline/sql/schema.sql), one row per pair: `versions` (the source's staging and the target's snapshot a run started from) is set
 # when a pair run starts, `fingerprint` when it ends clean on those same versions.
-TABLE = """CREATE TABLE IF NOT EXISTS pair_inputs (
-    pair_key VARCHAR PRIMARY KEY, versions VARCHAR, fingerprint VARCHAR, run_id VARCHAR, cycle_id VARCHAR,
-    recorded_at TIMESTAMP)"""
 
 # Guardrails whose hold can lift with time alone (a rolling window): a pair holding users by one always runs.
 TIME_BOUND_HOLDS = ("volume",)
@@ -240,7 +237,6 @@ def forget(db: str | Path | None, topology: Any, pair_key: str) -> None:
     extraction replaced them while the run was planning (then the plan saw other inputs than the hash).
     """
     with store.connect(db) as con:
-        con.execute(TABLE)
         con.execute("INSERT OR REPLACE INTO pair_inputs VALUES (?, ?, NULL, NULL, NULL, NULL)",
                     [pair_key, _versions(con, topology, pair_key)])
 
@@ -248,7 +244,6 @@ def forget(db: str | Path | None, topology: Any, pair_key: str) -> None:
 def record(db: str | Path | None, topology: Any, pair_key: str, run_id: str, cycle_id: str) -> str:
     """After a clean run: the fingerprint a later cycle compares with (returned; empty when not recorded)."""
     with store.connect(db) as con:
-        con.execute(TABLE)
         started = con.execute("SELECT versions FROM pair_inputs WHERE pair_key = ?", [pair_key]).fetchone()
         if started is None or started[0] != _versions(con, topology, pair_key):
             con.execute("DELETE FROM pair_inputs WHERE pair_key = ?", [pair_key])
@@ -263,7 +258,6 @@ def decide(db: str | Path | None, topology: Any, pair_keys: list[str]) -> dict[s
     """For each pair: skip its run only when its fingerprint equals the last clean run's and nothing is pending."""
     out: dict[str, Decision] = {}
     with store.connect(db) as con:
-        con.execute(TABLE)
         recorded = {r[0]: r[1:] for r in con.execute(
             """SELECT pair_key, fingerprint, run_id, cycle_id FROM pair_inputs
                WHERE list_contains(?, pair_key) AND fingerprint IS NOT NULL""",

@@ -245,7 +245,7 @@ CREATE TABLE IF NOT EXISTS guardrail_verdicts (
     evaluated_at TIMESTAMP  -- when the verdict was recorded
 );
 
--- owner: xts_pipeline.apply
+-- owner: xts_pipeline.journal
 -- Which target user each pair wrote for each source user, and what it last wrote there.
 CREATE TABLE IF NOT EXISTS links (
     pair_key VARCHAR,  -- sync pair, SOURCE__TARGET
@@ -273,7 +273,7 @@ CREATE TABLE IF NOT EXISTS plan_drift (
     repaired BOOLEAN  -- whether the plan writes it back (drift: repair)
 );
 
--- owner: xts_pipeline.apply
+-- owner: xts_pipeline.journal
 -- Writes in flight: a create or restore interrupted mid-call is reconciled from here on the next apply.
 CREATE TABLE IF NOT EXISTS write_journal (
     pair_key VARCHAR,  -- sync pair, SOURCE__TARGET
@@ -390,4 +390,15 @@ CREATE TABLE IF NOT EXISTS leases (
     acquired_at TIMESTAMP,  -- when the lease was taken
     renewed_at TIMESTAMP,  -- when the heartbeat last renewed it
     expires_at TIMESTAMP  -- when it may be taken over if not renewed
+);
+
+-- owner: xts_pipeline.unchanged
+-- What a pair's last clean run planned from: a pair whose inputs hash the same is not run again.
+CREATE TABLE IF NOT EXISTS pair_inputs (
+    pair_key VARCHAR PRIMARY KEY,  -- sync pair, SOURCE__TARGET
+    versions VARCHAR,  -- the source's staging and the target's snapshot the pair's run started from
+    fingerprint VARCHAR,  -- hash of everything the plan depends on, set when the run ended clean
+    run_id VARCHAR,  -- the Dagster run that recorded it
+    cycle_id VARCHAR,  -- the cycle of that run
+    recorded_at TIMESTAMP  -- when it was recorded
 );
