@@ -3,8 +3,9 @@
 Kept tiny: each resource only carries settings and builds the library object (GraphClient, a DuckDB
 path, a Topology). `GraphResource` holds one typed settings block per tenant; a tenant's secret is an
 `EnvVar` (the UI and the event log show the variable's name, Dagster resolves it when a run starts), a file
-path, or, against a sandbox, read from the sandbox's sandbox.json when the client is built. Nothing is ever
-written into the environment, and no secret appears in a repr, an error or the UI.
+path, or, against a sandbox, the one its sandbox.json held when the definitions were built (kept in this
+process, as an exported variable would be). Nothing is ever written into the environment, and no secret
+appears in a repr, an error or the UI.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ class GraphTenant(dg.Config):
     client_secret: str | None = Field(default=None, repr=False)
     # Or a file holding the secret, read when the client is built (never exported to the environment).
     client_secret_file: str | None = None
-    # Or the sandbox's sandbox.json (or its state directory): the tenant's generated secret is read from it
-    # when the client is built, so a rehearsal needs no variable and a restarted sandbox's new secret is used.
+    # Or the sandbox's sandbox.json (or its state directory): the tenant's generated secret as it was when the
+    # definitions were built, so a rehearsal needs no variable; rebuilt definitions read a rotated secret.
     sandbox: str | None = None
     certificate_path: str | None = None
     certificate_thumbprint: str | None = None

@@ -16,11 +16,14 @@ from pandera.errors import SchemaErrors
 
 from xts_pipeline import store
 
-GUID_RE = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+GUID_RE = f"^{GUID}$"
 # Entra: the alias (before @) is at most 64 characters and the whole UPN at most 113.
+UPN_LENGTH, MAIL_LENGTH = (3, 113), (3, 254)
 UPN_RE = r"^[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 MAIL_RE = r"^[^@\s\x00-\x1f\x7f\"(),:;<>\[\\\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
-NO_CONTROL_RE = r"^[^\x00-\x1f\x7f]*$"
+NO_CONTROL = r"[^\x00-\x1f\x7f]*"
+NO_CONTROL_RE = f"^{NO_CONTROL}$"
 USER_TYPES = ["Member", "Guest"]
 
 # Graph attribute -> (staged column, max length). Lengths follow Graph's documented limits.
@@ -51,11 +54,11 @@ def user_schema() -> pa.DataFrameSchema:
     cols: dict[str, pa.Column] = {
         "id": pa.Column(str, checks=pa.Check.str_matches(GUID_RE, error="not a GUID"), nullable=False, unique=True),
         "user_principal_name": pa.Column(
-            str, checks=[pa.Check.str_length(3, 113, error="length must be 3..113"),
+            str, checks=[pa.Check.str_length(*UPN_LENGTH, error="length must be {}..{}".format(*UPN_LENGTH)),
                          pa.Check.str_matches(UPN_RE, error="not a UPN (alias@domain, alias at most 64)")],
             nullable=False
         ),
-        "mail": pa.Column(str, checks=[pa.Check.str_length(3, 254, error="length must be 3..254"),
+        "mail": pa.Column(str, checks=[pa.Check.str_length(*MAIL_LENGTH, error="length must be {}..{}".format(*MAIL_LENGTH)),
                                        pa.Check.str_matches(MAIL_RE, error="not an e-mail address")],
                           nullable=True),
         "user_type": pa.Column(str, checks=pa.Check.isin(USER_TYPES, error="userType must be Member or Guest"),
@@ -88,22 +91,21 @@ _UPN_ASCII = ("[\\x21-\\x3f\\x41-\\x7e]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A
               "(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
 _MAIL_ASCII = ("[\\x21\\x23-\\x27\\x2a\\x2b\\x2d-\\x39\\x3d\\x3f\\x41-\\x5a\\x5e-\\x7e]{1,64}@[A-Za-z0-9]"
                "(?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
-_NO_CONTROL = "[^\\x00-\\x1f\\x7f]*"
 
 
 def _precheck_sql() -> str:
     """The SQL of the sound pre-check over the flattened columns (see above)."""
     def text(col: str, lo: int, hi: int) -> str:
-        return f"(length({col}) BETWEEN {lo} AND {hi} AND regexp_full_match({col}, '{_NO_CONTROL}'))"
+        return f"(length({col}) BETWEEN {lo} AND {hi} AND regexp_full_match({col}, '{NO_CONTROL}'))"
 
     parts = [
-        "regexp_full_match(id, '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}')",
-        f"(length(user_principal_name) BETWEEN 3 AND 113 AND regexp_full_match(user_principal_name, '{_PRINTABLE}')"
+        f"regexp_full_match(id, '{GUID}')",
+        f"(length(user_principal_name) BETWEEN {UPN_LENGTH[0]} AND {UPN_LENGTH[1]} AND regexp_full_match(user_principal_name, '{_PRINTABLE}')"
         f" AND regexp_full_match(user_principal_name, '{_UPN_ASCII}'))",
-        f"(mail IS NULL OR (length(mail) BETWEEN 3 AND 254 AND regexp_full_match(mail, '{_PRINTABLE}')"
+        f"(mail IS NULL OR (length(mail) BETWEEN {MAIL_LENGTH[0]} AND {MAIL_LENGTH[1]} AND regexp_full_match(mail, '{_PRINTABLE}')"
         f" AND regexp_full_match(mail, '{_MAIL_ASCII}')))",
         "user_type IN ('Member', 'Guest')",
-        f"(creation_type IS NULL OR regexp_full_match(creation_type, '{_NO_CONTROL}'))",
+        f"(creation_type IS NULL OR regexp_full_match(creation_type, '{NO_CONTROL}'))",
     ]
     for col, max_len in TEXT_COLUMNS.values():
         parts.append(text(col, 1, max_len) if col == "display_name" else f"({col} IS NULL OR {text(col, 1, max_len)})")
