@@ -572,6 +572,7 @@ _PLAN_ROW = st.fixed_dictionaries({
 })
 
 
+@pytest.mark.slow  # a DuckDB file per example: ~8 s
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(_PLAN_ROW, max_size=8))
 def test_stored_fingerprint_is_plan_fingerprint(tmp_path, rows):

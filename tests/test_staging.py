@@ -148,6 +148,7 @@ _USERS = st.lists(st.tuples(st.uuids().map(str), st.lists(st.tuples(
     lambda users: [{**GRAPH_DOC_USER, "id": uid, **dict(edits)} for uid, edits in users])
 
 
+@pytest.mark.slow  # a DuckDB query and a pandera run per example: ~15 s
 @settings(max_examples=100, deadline=None)
 @given(_USERS)
 def test_property_precheck_never_passes_a_reject_and_keeps_the_split(rows):
