@@ -23,10 +23,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m assets.demo $(if $(CONFIG),--config '$(CONFIG)')
 
-# The fast loop: lint, the definitions load, and the unit tests (pure code, private DuckDB files; no sandbox,
-# no Dagster instance, nothing marked slow). Test groups are set in tests/conftest.py.
+# The fast loop: lint, the definitions load, the architecture tests and the unit tests (pure code, private
+# DuckDB files; no sandbox, no Dagster instance, nothing marked slow). Test groups are set in tests/conftest.py.
 test: lint definitions
-	$(BIN)/python -m pytest -m "unit and not slow"
+	$(BIN)/python -m pytest -m "(architecture or unit) and not slow"
 
 # The whole suite (what .ci/run runs): sandbox over HTTPS, Dagster runs, end-to-end and browser tests.
 test-all: lint definitions

@@ -95,11 +95,16 @@ def graph():
 
 
 # Cost groups, so `make test` can run the fast loop and `make test-all` everything (README, "Tests"):
-#   unit      pure code and private DuckDB files, in this process;
-#   sandbox   starts or talks to the Graph sandbox over HTTPS (a subprocess per sandbox);
-#   pipeline  builds Dagster definitions or runs a Dagster instance;
-#   slow      long end-to-end runs (explicit `pytest.mark.slow`, whatever else they use).
-# A test's group is read from what it uses, so a new test lands in the right group without a marker.
+#   architecture  reads the code itself: layers, import circles, the schema's owners, static security rules;
+#   unit          pure code and private DuckDB files, in this process;
+#   graph         the project's Graph client (xts_pipeline.graph, or msgraph-sdk) against the sandbox over HTTPS;
+#   sandbox       the sandbox itself, or the pipeline's domain code against it (a subprocess per sandbox);
+#   pipeline      builds Dagster definitions or runs a Dagster instance;
+#   slow          long end-to-end runs (explicit `pytest.mark.slow`, whatever else they use).
+# A test's group is read from what it uses, so a new test lands in the right group without a marker; only the
+# architecture group is a list of files, because those tests use nothing but the source tree.
+ARCHITECTURE_FILES = frozenset({"test_architecture.py", "test_schema.py", "test_security_static.py"})
+GRAPH_MODULES = ("xts_pipeline.graph", "msgraph")
 SANDBOX_FIXTURES = frozenset({"sandbox", "make_sandbox", "graph"})
 SANDBOX_MODULES = ("xts_pipeline.sandbox", "tests.e2e_world", "tests.crash_trials", "tests.graph_helpers")
 
@@ -123,9 +128,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("slow"):
             continue
-        if _uses_dagster(item):
+        if item.path.name in ARCHITECTURE_FILES:
+            item.add_marker(pytest.mark.architecture)
+        elif _uses_dagster(item):
             item.add_marker(pytest.mark.pipeline)
         elif _uses_sandbox(item):
-            item.add_marker(pytest.mark.sandbox)
+            graph_client = any(_from(v, GRAPH_MODULES) for v in vars(item.module).values())
+            item.add_marker(pytest.mark.graph if graph_client else pytest.mark.sandbox)
         else:
             item.add_marker(pytest.mark.unit)
