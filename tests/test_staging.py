@@ -178,3 +178,16 @@ def test_precheck_passes_ordinary_users(tmp_path):
                         [[u["id"], json.dumps(u)] for u in users])
         df = staging.raw_frame(con, "contoso", attrs=False, precheck=True)
     assert df["surely_valid"].all()
+
+
+@pytest.mark.parametrize("field, value", [("userPrincipalName", "adele@contoso.com\n"), ("mail", "adele@contoso.com\n"),
+                                          ("id", "1f9a6bd2-7a8e-4bd6-9f57-0e6f1b1a4c2e\n"),
+                                          ("displayName", "Adele Vance\n"), ("creationType", "Invitation\n")])
+def test_a_trailing_newline_is_rejected(tmp_path, field, value):
+    """Python's `$` matches before a final newline; the schema anchors with `\\Z`, so such a value is refused."""
+    user = {**GRAPH_DOC_USER, field: value}
+    frame = pd.DataFrame([{"id": user["id"], "user_principal_name": user["userPrincipalName"], "mail": user["mail"],
+                           "user_type": "Member", "creation_type": user.get("creationType"), "account_enabled": True,
+                           "display_name": user["displayName"]}])
+    valid, rejected = staging.validate_users(frame)
+    assert valid.empty and len(rejected) == 1, rejected.to_dict("records")

@@ -17,13 +17,14 @@ from pandera.errors import SchemaErrors
 from xts_pipeline import store
 
 GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-GUID_RE = f"^{GUID}$"
+GUID_RE = rf"^{GUID}\Z"
 # Entra: the alias (before @) is at most 64 characters and the whole UPN at most 113.
 UPN_LENGTH, MAIL_LENGTH = (3, 113), (3, 254)
-UPN_RE = r"^[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
-MAIL_RE = r"^[^@\s\x00-\x1f\x7f\"(),:;<>\[\\\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+# Patterns end in \Z, not $: Python's $ also matches before a trailing newline, so "a@b.com\n" would pass.
+UPN_RE = r"^[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\Z"
+MAIL_RE = r"^[^@\s\x00-\x1f\x7f\"(),:;<>\[\\\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\Z"
 NO_CONTROL = r"[^\x00-\x1f\x7f]*"
-NO_CONTROL_RE = f"^{NO_CONTROL}$"
+NO_CONTROL_RE = rf"^{NO_CONTROL}\Z"
 USER_TYPES = ["Member", "Guest"]
 
 # Graph attribute -> (staged column, max length). Lengths follow Graph's documented limits.

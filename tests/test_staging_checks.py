@@ -1,0 +1,67 @@
+"""The blocking schema check over staged users, run by Dagster against a real store.
+
+It reads the stored rows back (checks observe): a row that reached `staged_users` but breaks the schema (here
+written past staging, as a bug or a hand edit would) fails the check and is named; ordinary rows pass. The check
+hands pandera only the rows staging's DuckDB pre-check cannot pass, so both paths are exercised here.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import dagster as dg
+
+from assets.resources import StagingDuckDB, TopologyResource
+from assets.sync import STAGED
+from checks.staging_checks import build_staging_checks
+from tests.test_staging import GRAPH_DOC_USER
+from xts_pipeline import store
+from xts_pipeline.config import default_config_path
+
+TENANT = "contoso"
+PARTS = dg.StaticPartitionsDefinition([TENANT])
+
+
+def schema_result(tmp_path, users: list[dict]) -> dg.AssetCheckEvaluation:
+    """Stage `users` as they are (no validation), then run the asset and its schema check."""
+    db = tmp_path / "xts.duckdb"
+    with store.connect(db) as con:
+        con.executemany("INSERT INTO raw_users (tenant, id, data, seen_cycle, updated_at) VALUES (?, ?, ?, 'c', now())",
+                        [[TENANT, u["id"], json.dumps(u)] for u in users])
+        con.executemany("INSERT INTO staged_users (tenant, id, user_principal_name, user_type) VALUES (?, ?, ?, ?)",
+                        [[TENANT, u["id"], u["userPrincipalName"], u["userType"]] for u in users])
+
+    @dg.asset(key=STAGED, partitions_def=PARTS)
+    def staged_source_users() -> None:
+        """Stand-in: the rows are already in the store."""
+
+    schema_check = next(c for c in build_staging_checks(PARTS) if "staged_users_schema" in str(c.check_keys))
+    result = dg.materialize([staged_source_users, schema_check], partition_key=TENANT,
+                            resources={"duckdb": StagingDuckDB(path=str(db)),
+                                       "topology": TopologyResource(config_path=str(default_config_path()))},
+                            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    (evaluation,) = result.get_asset_check_evaluations()
+    return evaluation
+
+
+def ordinary(i: int) -> dict:
+    return {**GRAPH_DOC_USER, "id": str(uuid.uuid4()), "displayName": f"Adele Vance {i}",
+            "userPrincipalName": f"adele{i}@contoso.com", "mail": f"adele{i}@contoso.com"}
+
+
+def test_schema_check_passes_ordinary_staged_users(tmp_path):
+    evaluation = schema_result(tmp_path, [ordinary(i) for i in range(30)])
+    assert evaluation.passed, evaluation.description
+    assert evaluation.metadata["schema_failures"].value == []
+
+
+def test_schema_check_fails_on_a_staged_row_that_breaks_the_schema(tmp_path):
+    users = [ordinary(i) for i in range(30)]
+    users[7]["userPrincipalName"] = "adele7@contoso.com\n"  # a control character: never a valid UPN
+    users[12]["displayName"] = "x" * 300  # over Graph's 256
+    evaluation = schema_result(tmp_path, users)
+    assert not evaluation.passed
+    failures = evaluation.metadata["schema_failures"].value
+    assert {f["column"] for f in failures} == {"user_principal_name", "display_name"}, failures
+    assert "2 staged rows break the schema" in evaluation.description
