@@ -166,9 +166,7 @@ def record_applied(con, pair_key: str, row: dict) -> None:
     values = applied_values(row)
     if not values or not row.get("source_object_id"):
         return
-    con.execute("""UPDATE links SET applied = json_merge_patch(coalesce(applied, '{}'), ?)
-                   WHERE pair_key = ? AND source_object_id = ?""",
-                [orjson.dumps(_keep_nulls(values)).decode(), pair_key, row["source_object_id"]])
+    journal.record_applied(con, pair_key, row["source_object_id"], _keep_nulls(values))
 
 
 def _keep_nulls(values: dict[str, Any]) -> dict[str, Any]:

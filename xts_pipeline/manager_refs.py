@@ -43,8 +43,7 @@ def _manager_row(row: dict, change: dict, reason: str) -> dict:
 def record_manager(con, ctx: ApplyContext, row: dict) -> None:
     """The manager this pair last wrote (links.applied.manager): the planner compares the source with it."""
     new = next((c["new"] for c in row.get("changes") or [] if c.get("property") == "manager"), None)
-    con.execute("""UPDATE links SET applied = json_merge_patch(coalesce(applied, '{}'::JSON), json_object('manager', ?))
-                   WHERE pair_key = ? AND source_object_id = ?""", [new, ctx.pair.key, row.get("source_object_id")])
+    journal.record_manager(con, ctx.pair.key, row.get("source_object_id"), new)
 
 
 def manager_refs(db, ctx: ApplyContext, cycle_id: str, unsent: list[dict], done: list[dict]) -> list[dict]:
