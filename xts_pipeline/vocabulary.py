@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from xts_pipeline.fingerprint import FINGERPRINT_CHARS, is_fingerprint, plan_fingerprint
 
-__all__ = ["ACTIONS", "FINGERPRINT_CHARS", "HOLDS", "LINK_EXTENSIONS", "PAIR_SEP", "PAIR_SHOWN_SEP",
+__all__ = ["ACTIONS", "BLOCKED", "FINGERPRINT_CHARS", "HELD", "HOLDS", "LINK_EXTENSIONS", "PAIR_SEP", "PAIR_SHOWN_SEP",
            "WRITE_ACTIONS", "extension_name", "is_fingerprint", "link_names", "pair_key", "pair_name",
            "plan_fingerprint", "shown_pair"]
 
@@ -22,6 +22,7 @@ WRITE_ACTIONS = ("create", "adopt", "update", "disable", "delete", "restore")
 
 # `provisioning_log.hold` of a write kept back: a per-user guardrail held the user, or the pair was stopped.
 HOLDS = ("held", "blocked")
+HELD, BLOCKED = HOLDS
 
 # The directory extensions that link a target user to its source account (short names; see extension_name).
 LINK_EXTENSIONS = ("xtsSourceTenantId", "xtsSourceObjectId", "xtsSyncConfig")
