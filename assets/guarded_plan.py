@@ -24,14 +24,11 @@ from checks.guardrails import CHECK_PREFIX, approve_command, check_results, guar
 from xts_pipeline import plan_meta
 from xts_pipeline.apply import log_blocked
 from xts_pipeline.guardrails import quarantine, verdicts
-from xts_pipeline.guardrails.approvals import (
-    find_approval,
-    plan_fingerprint,
-    record_approved_cycle,
-)
+from xts_pipeline.guardrails.approvals import find_approval, record_approved_cycle
 from xts_pipeline.guardrails.inputs import load_pair_inputs
 from xts_pipeline.guardrails.runner import GuardrailReport, run_guardrails
 from xts_pipeline.paths import config_args, release_command
+from xts_pipeline.vocabulary import plan_fingerprint
 
 
 def _applies_in_this_run(context: dg.AssetExecutionContext) -> bool:

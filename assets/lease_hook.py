@@ -22,7 +22,7 @@ from typing import Any
 
 import dagster as dg
 
-from xts_pipeline import lease, store
+from xts_pipeline import lease, queries, store
 
 CYCLE_TAG = "xts/cycle"
 PAIR_STEPS = ("desired_state", "provisioning_plan", "guarded_plan", "applied_changes")
@@ -124,7 +124,7 @@ def snapshot_step(context: dg.AssetExecutionContext, db: str, tenant: str) -> It
     """The target lease, and the time the snapshot started reading (the planner's stale-snapshot guard)."""
     with tenant_step(context, db, "target", tenant):
         with store.connect(db) as con:
-            started = con.execute("SELECT CAST(now() AS TIMESTAMP)").fetchone()[0]
+            started = con.execute(queries.load("lease_hook/now", "assets")).fetchone()[0]
         yield
         with store.connect(db) as con:
             store.set_watermark(con, f"snapshot:{tenant}", started, context.run.run_id)

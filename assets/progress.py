@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Any
 
-from xts_pipeline import store
+from xts_pipeline import queries, store
 from xts_pipeline.vocabulary import shown_pair
 
 WRITE_BUDGET_PER_S = 3000 / 150  # documented per app + tenant write budget (xts_pipeline/graph/concurrency.py)
@@ -65,12 +65,8 @@ class CycleProgress:
     def _poll(self) -> None:
         try:
             with store.connect(self.db) as con:
-                read = dict(con.execute("SELECT tenant, count(*) FROM raw_users WHERE list_contains(?, tenant) "
-                                        "GROUP BY 1", [self.tenants]).fetchall())
-                writes = con.execute(
-                    """SELECT j.pair_key, count(*), count(*) FILTER (WHERE j.state <> 'in_flight')
-                       FROM write_journal j JOIN plan_meta m ON m.pair_key = j.pair_key AND m.cycle_id = j.cycle_id
-                       WHERE list_contains(?, j.pair_key) GROUP BY 1""", [self.pair_keys]).fetchall()
+                read = dict(con.execute(queries.load("progress/users_read", "assets"), [self.tenants]).fetchall())
+                writes = con.execute(queries.load("progress/writes", "assets"), [self.pair_keys]).fetchall()
         except Exception:  # noqa: BLE001 - progress is best effort; the cycle's own results are what count
             return
         for tenant, n in read.items():

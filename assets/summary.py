@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xts_pipeline import plan_meta, store
+from xts_pipeline import plan_meta, queries, store
 from xts_pipeline.vocabulary import shown_pair
 
 SUMMARY_COLUMNS = ("creates", "updates", "disables", "deletes", "restores", "skips", "held", "drift", "failures",
@@ -78,14 +78,13 @@ def _pair_counts(db: str | Path, pair_key: str, source: str, dry_run: bool, o: P
     """
     with store.connect(db) as con:
         o.rejected_samples = [f"{upn or rid}: {reasons}" for rid, upn, reasons in con.execute(
-            "SELECT id, user_principal_name, reasons FROM rejected_users WHERE tenant = ? ORDER BY id LIMIT ?",
+            queries.load("summary/rejected_samples", "assets"),
             [source, SAMPLES]).fetchall()]
-        rejected = con.execute("SELECT count(*) FROM rejected_users WHERE tenant = ?", [source]).fetchone()[0]
-        errs = con.execute("SELECT count(*) FROM desired_errors WHERE pair_key = ?", [pair_key]).fetchone()[0]
+        rejected = con.execute(queries.load("summary/rejected_count", "assets"), [source]).fetchone()[0]
+        errs = con.execute(queries.load("summary/mapping_error_count", "assets"), [pair_key]).fetchone()[0]
         o.mapping_samples = [f"{upn or sid}: {err}" for sid, upn, err in con.execute(
-            "SELECT source_object_id, user_principal_name, error FROM desired_errors WHERE pair_key = ? "
-            "ORDER BY source_object_id LIMIT ?", [pair_key, SAMPLES]).fetchall()]
-        mapped = con.execute("SELECT count(*) FROM desired_users WHERE pair_key = ?", [pair_key]).fetchone()[0]
+            queries.load("summary/mapping_error_samples", "assets"), [pair_key, SAMPLES]).fetchall()]
+        mapped = con.execute(queries.load("summary/mapped_count", "assets"), [pair_key]).fetchone()[0]
         o.mapping_all_failed = bool(errs) and not mapped
         meta = plan_meta.read(con, pair_key)
         o.counts = dict.fromkeys(SUMMARY_COLUMNS, 0)
@@ -94,19 +93,13 @@ def _pair_counts(db: str | Path, pair_key: str, source: str, dry_run: bool, o: P
             return
         cycle, o.blocked_reason, o.fingerprint = meta.cycle_id, meta.blocked_reason or "", meta.fingerprint or ""
         held_rows = con.execute(
-            """SELECT e.check_name, count(DISTINCT e.change_id) FROM plan_exclusions e
-               WHERE e.pair_key = ? AND e.cycle_id = ? GROUP BY 1 ORDER BY 1""", [pair_key, cycle]).fetchall()
+            queries.load("summary/held_by_check", "assets"), [pair_key, cycle]).fetchall()
         o.held = {k: int(v) for k, v in held_rows}
         o.held_samples = [f"{upn}: {check}: {reason}" for upn, check, reason in con.execute(
-            """SELECT coalesce(p.user_principal_name, e.change_id), e.check_name, e.reason FROM plan_exclusions e
-               LEFT JOIN plan p ON p.pair_key = e.pair_key AND p.change_id = e.change_id
-               WHERE e.pair_key = ? AND e.cycle_id = ? ORDER BY 1 LIMIT ?""", [pair_key, cycle, SAMPLES]).fetchall()]
-        held_users = con.execute("SELECT count(DISTINCT change_id) FROM plan_exclusions WHERE pair_key = ? "
-                                 "AND cycle_id = ?", [pair_key, cycle]).fetchone()[0]
+            queries.load("summary/held_samples", "assets"), [pair_key, cycle, SAMPLES]).fetchall()]
+        held_users = con.execute(queries.load("summary/held_count", "assets"), [pair_key, cycle]).fetchone()[0]
         planned = dict(con.execute(
-            """SELECT action, count(*) FROM plan p WHERE pair_key = ? AND NOT EXISTS (
-                 SELECT 1 FROM plan_exclusions e WHERE e.pair_key = p.pair_key AND e.cycle_id = ?
-                   AND e.change_id = p.change_id) GROUP BY 1""", [pair_key, cycle]).fetchall())
+            queries.load("summary/planned", "assets"), [pair_key, cycle]).fetchall())
         o.not_applied = sum(int(v) for k, v in planned.items() if k != "skip")
         o.counts.update(skips=int(planned.get("skip", 0)), held=int(held_users))
         # properties of linked users whose target value differs from what the pair last wrote (reported only,
@@ -117,28 +110,20 @@ def _pair_counts(db: str | Path, pair_key: str, source: str, dry_run: bool, o: P
                 o.counts[col] += int(planned.get(action, 0))
             return
         log = dict(con.execute(
-            """SELECT operation || '/' || status, count(*) FROM provisioning_log WHERE pair_key = ? AND cycle_id = ?
-               GROUP BY 1""", [pair_key, cycle]).fetchall())
+            queries.load("summary/logged", "assets"), [pair_key, cycle]).fetchall())
         # Entra logs a manager reference as part of the user's update: count it as an update unless that
         # user was created or updated in this same cycle (then it is part of that entry).
         manager_updates = con.execute(
-            """SELECT count(DISTINCT m.target_user_id) FROM provisioning_log m
-               WHERE m.pair_key = ? AND m.cycle_id = ? AND m.operation = 'manager' AND m.status = 'Success'
-                 AND m.target_user_id NOT IN (
-                   SELECT target_user_id FROM provisioning_log WHERE pair_key = ? AND cycle_id = ?
-                     AND operation IN ('create', 'adopt', 'update') AND status = 'Success'
-                     AND target_user_id IS NOT NULL)""",
+            queries.load("summary/manager_updates", "assets"),
             [pair_key, cycle, pair_key, cycle]).fetchone()[0]
         o.failure_samples = [f"{upn or sid}: {op} {code or ''} {msg or ''}".strip() for upn, sid, op, code, msg in
                              con.execute(
-            """SELECT source_upn, source_object_id, operation, error_code, error_message FROM provisioning_log
-               WHERE pair_key = ? AND cycle_id = ? AND status = 'Failure' ORDER BY logged_at LIMIT ?""",
+            queries.load("summary/failure_samples", "assets"),
             [pair_key, cycle, SAMPLES]).fetchall()]
         # An invited user whose attributes and link failed to write is logged Warning (its invitation
         # executed, so not a failed create), but a write did fail: the status must say so.
         pending_failed = con.execute(
-            """SELECT count(*) FROM provisioning_log WHERE pair_key = ? AND cycle_id = ? AND status = 'Warning'
-               AND error_code IS NOT NULL AND reason LIKE 'invited, link pending%'""", [pair_key, cycle]).fetchone()[0]
+            queries.load("summary/pending_failed", "assets"), [pair_key, cycle]).fetchone()[0]
     for action, col in _WRITE_ACTIONS.items():
         o.counts[col] += int(log.get(f"{action}/Success", 0))
     o.counts["updates"] += int(manager_updates)

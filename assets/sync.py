@@ -22,7 +22,7 @@ from assets.partitions import SyncPartitions
 from assets.resources import GraphResource, StagingDuckDB, TopologyResource
 from assets.topology_assets import owners, pair_key
 from xts_pipeline import apply as apply_mod
-from xts_pipeline import desired, extract, mappings, paths, planner, staging, unchanged
+from xts_pipeline import desired, extract, mappings, paths, planner, queries, staging, unchanged
 
 RAW = dg.AssetKey("raw_source_users")
 STAGED = dg.AssetKey("staged_source_users")
@@ -101,8 +101,7 @@ def _dry_counts(con: Any, pair_key: str, held: set[str]) -> dict[str, int]:
     from assets.summary import _WRITE_ACTIONS
 
     out = {"held": len(held), "skips": 0}
-    rows = con.execute("""SELECT action, count(*) FROM plan WHERE pair_key = ?
-                          AND change_id NOT IN (SELECT unnest(CAST(? AS VARCHAR[]))) GROUP BY 1""",
+    rows = con.execute(queries.load("sync/dry_run_counts", "assets"),
                        [pair_key, sorted(held)]).fetchall()
     for action, n in rows:
         col = "skips" if action == "skip" else _WRITE_ACTIONS.get(action)

@@ -14,7 +14,7 @@ import dagster as dg
 
 from assets.sync import PLAN, pair_spec
 from checks.gx_suite import validate as gx_validate
-from xts_pipeline import plan_meta, planner
+from xts_pipeline import plan_meta, planner, queries
 from xts_pipeline.vocabulary import ACTIONS, shown_pair
 
 
@@ -39,8 +39,7 @@ def build_plan_checks(partitions_def: dg.PartitionsDefinition | None = None) -> 
         pair_key = context.partition_key
         with context.resources.duckdb.connect() as con:
             df = con.execute(
-                "SELECT change_id, action, source_object_id, target_user_id, mail, CAST(changes AS VARCHAR) AS changes "
-                "FROM plan WHERE pair_key = ?", [pair_key]).df()
+                queries.load("plan_checks/plan", "checks"), [pair_key]).df()
         writes = df[df["action"].isin(["update", "disable", "delete", "restore"])]
 
         def suite(E):  # noqa: N803 - gx.expectations namespace

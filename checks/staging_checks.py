@@ -6,7 +6,7 @@ from pandera.errors import SchemaErrors
 
 from assets.sync import DESIRED, STAGED
 from checks.gx_suite import validate as gx_validate
-from xts_pipeline import staging
+from xts_pipeline import queries, staging
 from xts_pipeline.vocabulary import shown_pair
 
 
@@ -21,8 +21,8 @@ def _staged_frame(context: dg.AssetCheckExecutionContext, tenant: str):
     """The tenant's staged users as the schema sees them, with staging's sound pre-check (`surely_valid`)."""
     with context.resources.duckdb.connect() as con:
         df = staging.raw_frame(con, tenant, attrs=False, precheck=True)
-        staged_ids = {r[0] for r in con.execute("SELECT id FROM staged_users WHERE tenant = ?", [tenant]).fetchall()}
-        rejected = con.execute("SELECT count(*) FROM rejected_users WHERE tenant = ?", [tenant]).fetchone()[0]
+        staged_ids = {r[0] for r in con.execute(queries.load("staging_checks/staged_ids", "checks"), [tenant]).fetchall()}
+        rejected = con.execute(queries.load("staging_checks/rejected_count", "checks"), [tenant]).fetchone()[0]
     return df[df["id"].isin(staged_ids)], len(df), rejected
 
 
@@ -47,7 +47,7 @@ def build_staging_checks(partitions_def: dg.PartitionsDefinition | None = None) 
         passed = not failures and fraction <= max_fraction
         with context.resources.duckdb.connect() as con:
             first = [f"{upn or rid}: {reasons}" for rid, upn, reasons in con.execute(
-                "SELECT id, user_principal_name, reasons FROM rejected_users WHERE tenant = ? ORDER BY id LIMIT 5",
+                queries.load("staging_checks/rejected_samples", "checks"),
                 [tenant]).fetchall()]
         # Rejected users are reported even within the limit: they are never synced until fixed at the source.
         description = (f"tenant {tenant}: {rejected}/{total} rejected ({fraction:.1%}, max {max_fraction:.1%})"
@@ -98,11 +98,10 @@ def build_desired_checks(partitions_def: dg.PartitionsDefinition | None = None) 
         pair_key = context.partition_key
         shown = shown_pair(pair_key)
         with context.resources.duckdb.connect() as con:
-            errors = con.execute("SELECT count(*) FROM desired_errors WHERE pair_key = ?", [pair_key]).fetchone()[0]
-            mapped = con.execute("SELECT count(*) FROM desired_users WHERE pair_key = ?", [pair_key]).fetchone()[0]
+            errors = con.execute(queries.load("staging_checks/mapping_error_count", "checks"), [pair_key]).fetchone()[0]
+            mapped = con.execute(queries.load("staging_checks/mapped_count", "checks"), [pair_key]).fetchone()[0]
             first = [f"{upn or sid}: {err}" for sid, upn, err in con.execute(
-                "SELECT source_object_id, user_principal_name, error FROM desired_errors WHERE pair_key = ? "
-                "ORDER BY source_object_id LIMIT 5", [pair_key]).fetchall()]
+                queries.load("staging_checks/mapping_error_samples", "checks"), [pair_key]).fetchall()]
         all_failed = bool(errors) and not mapped
         description = (f"{shown}: no mapping errors ({mapped} in-scope users mapped)" if not errors else
                        f"{shown}: {errors} mapping error(s), {mapped} user(s) mapped"

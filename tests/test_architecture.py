@@ -101,3 +101,11 @@ def test_a_pair_key_is_shown_as_its_pair_name():
         assert shown_pair(key) == pair_name(source, target)
 
     check()
+
+
+def test_the_vocabulary_imports_nothing_above_it():
+    """vocabulary.py (and the plan fingerprint it re-exports) is imported by every layer, so it may import
+    only its own leaves: a guardrail or store import there would come back round as a circle."""
+    graph = grimp.build_graph("xts_pipeline", exclude_type_checking_imports=True, cache_dir=None)
+    below = graph.find_upstream_modules("xts_pipeline.vocabulary")
+    assert below <= {"xts_pipeline.fingerprint", "xts_pipeline.plan_columns"}, sorted(below)

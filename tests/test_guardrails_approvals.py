@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xts_pipeline.guardrails import quarantine as q
-from xts_pipeline.guardrails.approvals import find_approval, plan_fingerprint, record_approval
+from xts_pipeline.guardrails.approvals import find_approval, record_approval
 from xts_pipeline.guardrails.policy import QuarantinePolicy
 from xts_pipeline.guardrails.volume import check_deletions
+from xts_pipeline.vocabulary import plan_fingerprint
 
 
 def row(i: int, action: str = "create", cycle: str = "c1", **desired) -> dict:

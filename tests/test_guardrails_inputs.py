@@ -99,7 +99,7 @@ def test_inputs_carry_the_current_record_role_groups_and_target_volume(tmp_path)
 def test_whole_record_rows_come_without_changes_when_the_plan_fingerprint_is_stored(tmp_path) -> None:
     """With plan_meta's fingerprint, a create's changes are not read (no guardrail reads them): the stored
     fingerprint stands for the plan, rows keep the plan's order, and every verdict is the one of full rows."""
-    from xts_pipeline.guardrails.approvals import plan_fingerprint
+    from xts_pipeline.vocabulary import plan_fingerprint
 
     db = tmp_path / "xts.duckdb"
     with store.connect(db) as con:

@@ -6,9 +6,10 @@ import json
 
 import duckdb
 
-from xts_pipeline.guardrails.approvals import find_approval, plan_fingerprint, record_approval
+from xts_pipeline.guardrails.approvals import find_approval, record_approval
 from xts_pipeline.guardrails.policy import InboundPolicy
 from xts_pipeline.guardrails.runner import PairInputs, run_guardrails
+from xts_pipeline.vocabulary import plan_fingerprint
 
 POLICY = InboundPolicy.model_validate({
     "allowed_sources": ["contoso"],

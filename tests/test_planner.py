@@ -577,7 +577,7 @@ _PLAN_ROW = st.fixed_dictionaries({
 @given(st.lists(_PLAN_ROW, max_size=8))
 def test_stored_fingerprint_is_plan_fingerprint(tmp_path, rows):
     """The planner's fast fingerprint of the stored plan is the guardrails' plan_fingerprint of its rows."""
-    from xts_pipeline.guardrails.approvals import plan_fingerprint
+    from xts_pipeline.vocabulary import plan_fingerprint
 
     db = tmp_path / f"fp-{uuid.uuid4()}.duckdb"
     with store.connect(db) as con:

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from xts_pipeline import journal, lease, paths, plan_meta, store
+from xts_pipeline import journal, lease, paths, plan_meta, queries, store
 from xts_pipeline.guardrails import quarantine
 from xts_pipeline.guardrails.policy import QuarantinePolicy
 from xts_pipeline.manager_refs import manager_refs, record_manager
@@ -81,15 +81,10 @@ def _load(db, pair_key: str) -> tuple[dict | None, list[dict], dict[str, str], l
         meta = None if pm is None else {"cycle_id": pm.cycle_id, "fingerprint": pm.fingerprint,
                                         "sync_allowed": pm.sync_allowed, "blocked_reason": pm.blocked_reason}
         cur = con.execute(
-            """SELECT change_id, source_tenant_id, source_object_id, target_user_id, action,
-                      CAST(changes AS VARCHAR) AS changes, CAST(desired AS VARCHAR) AS desired, reason, match,
-                      mail, user_principal_name
-               FROM plan WHERE pair_key = ? AND (action <> 'skip' OR reason <> 'unchanged')
-               ORDER BY action, source_object_id""", [pair_key])
+            queries.load("apply/plan_rows"), [pair_key])
         cols = [c[0] for c in cur.description]
         rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-        excl = dict(con.execute("SELECT change_id, check_name || ': ' || reason FROM plan_exclusions "
-                                "WHERE pair_key = ?", [pair_key]).fetchall())
+        excl = dict(con.execute(queries.load("apply/holds"), [pair_key]).fetchall())
         inflight = journal.in_flight(con, pair_key)
     for r in rows:
         r["changes"] = orjson.loads(r["changes"] or "[]")
@@ -166,9 +161,7 @@ def record_applied(con, pair_key: str, row: dict) -> None:
     values = applied_values(row)
     if not values or not row.get("source_object_id"):
         return
-    con.execute("""UPDATE links SET applied = json_merge_patch(coalesce(applied, '{}'), ?)
-                   WHERE pair_key = ? AND source_object_id = ?""",
-                [orjson.dumps(_keep_nulls(values)).decode(), pair_key, row["source_object_id"]])
+    journal.record_applied(con, pair_key, row["source_object_id"], _keep_nulls(values))
 
 
 def _keep_nulls(values: dict[str, Any]) -> dict[str, Any]:
@@ -410,7 +403,7 @@ def _write(db, ctx: ApplyContext, client: Any, cycle_id: str, todo: list[dict], 
     from xts_pipeline.graph.writer import BatchWriter, WriteOp
 
     with store.connect(db) as con:
-        planned = dict(con.execute("SELECT short_name, full_name FROM target_extensions WHERE tenant = ?",
+        planned = dict(con.execute(queries.load("apply/extensions"),
                                    [ctx.pair.target]).fetchall())
     if ctx.target_app_object_id:
         names = client.ensure_extensions(ctx.target_app_object_id, list(LINK_EXTENSIONS))
@@ -442,9 +435,7 @@ def drift_entries(db, pair: PairSpec, cycle_id: str) -> list[LogEntry]:
     """
     with store.connect(db) as con:
         rows = con.execute(
-            """SELECT source_object_id, any_value(target_user_id), bool_or(repaired),
-                      list({'property': property, 'old': applied, 'new': target} ORDER BY property)
-               FROM plan_drift WHERE pair_key = ? GROUP BY source_object_id ORDER BY source_object_id""",
+            queries.load("apply/drift"),
             [pair.key]).fetchall()
     out = []
     for sid, tid, repaired, props in rows:

@@ -5,14 +5,18 @@ and `done` or `failed` with its outcome. If the process dies, the next apply fin
 flight and looks the target up (by the link extension, then by the invited mail) before retrying, so a
 create whose response was lost is adopted, not repeated. A link is `pending` until the write that puts
 the link extensions on the target user is confirmed, `active` after. This module is the only writer of
-`write_journal`; the planner reads it to match users an interrupted run invited.
+`write_journal`, and of `links` but for the planner's own upkeep of them: apply records links, what a
+write applied and the manager pass's managers through the functions here. The queries are
+`sql/journal/*.sql`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from xts_pipeline import store
+import orjson
+
+from xts_pipeline import queries, store
 from xts_pipeline.provisioning_log import LogEntry
 from xts_pipeline.provisioning_log import write as write_log
 
@@ -22,17 +26,16 @@ if TYPE_CHECKING:
 
 def in_flight(con, pair_key: str) -> list[dict]:
     """The pair's writes a killed run left in flight (sent, or about to be, with no recorded outcome)."""
-    cur = con.execute("SELECT change_id, op_kind, source_object_id, target_user_id, mail, lookup_filter "
-                      "FROM write_journal WHERE pair_key = ? AND state = 'in_flight'", [pair_key])
+    cur = con.execute(queries.load("journal/in_flight"), {"pair_key": pair_key})
     cols = [c[0] for c in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
 def finish(con, pair_key: str, change_id: str, succeeded: bool, target_user_id: str | None) -> None:
     """Record a write's outcome, in the transaction that logs it: it is no longer in flight."""
-    con.execute("UPDATE write_journal SET state = ?, target_user_id = coalesce(?, target_user_id), "
-                "finished_at = now() WHERE pair_key = ? AND change_id = ?",
-                ["done" if succeeded else "failed", target_user_id, pair_key, change_id])
+    con.execute(queries.load("journal/finish"), {"state": "done" if succeeded else "failed",
+                                                 "target_user_id": target_user_id, "pair_key": pair_key,
+                                                 "change_id": change_id})
 
 
 # Create patches may not carry these: the invitation sets them, or Graph refuses them on a guest PATCH.
@@ -46,7 +49,6 @@ def lookup_filter(ext_oid: str, source_object_id: str) -> str:
     from xts_pipeline.graph import odata
 
     return str(odata.eq(ext_oid, source_object_id))
-
 
 
 def _completion(row: dict, tid: str, reason: str) -> None:
@@ -136,20 +138,14 @@ def reconcile(db, ctx: ApplyContext, client: Any, inflight: list[dict], rows: li
         for sid, tid, state in found:
             record_link(con, ctx, sid, tid, state)
         if inflight:
-            con.execute("UPDATE write_journal SET state = 'reconciled', finished_at = now() "
-                        "WHERE pair_key = ? AND state = 'in_flight'", [ctx.pair.key])
+            con.execute(queries.load("journal/reconciled"), {"pair_key": ctx.pair.key})
         write_log(con, entries)
         # Creates of users the store already knows (pending or active link, target user present): complete them.
         creates = [r["source_object_id"] for r in rows if r["action"] == "create" and r.get("source_object_id")]
         # (the target user is in the snapshot, or the link is newer than the snapshot: a user an admin deleted
         # in the target since is provisioned again instead)
-        known = dict(con.execute(
-            """SELECT l.source_object_id, l.target_user_id FROM links l
-               WHERE l.pair_key = ? AND l.state IN ('active', 'pending') AND list_contains(?, l.source_object_id)
-                 AND (l.target_user_id IN (SELECT id FROM target_users WHERE tenant = ?)
-                      OR l.linked_at >= coalesce((SELECT max(value) FROM watermarks WHERE name = 'snapshot:' || ?),
-                                                 CAST('-infinity' AS TIMESTAMP)))""",
-            [ctx.pair.key, creates, ctx.pair.target, ctx.pair.target]).fetchall()) if creates else {}
+        known = dict(con.execute(queries.load("journal/known_links"), {
+            "pair_key": ctx.pair.key, "sids": creates, "target": ctx.pair.target}).fetchall()) if creates else {}
         con.execute("COMMIT")
     for r in rows:
         if r["action"] == "create" and known.get(r["source_object_id"]):
@@ -162,14 +158,21 @@ def record_link(con, ctx: ApplyContext, sid: str | None, tid: str | None, state:
     """Record what the store knows: `active` only once the link is on the target, `pending` before."""
     if not sid or not tid:
         return
-    con.execute(
-        """INSERT INTO links (pair_key, source_tenant_id, source_object_id, target_tenant, target_user_id, state,
-                             linked_at, deleted_at)
-           VALUES (?, ?, ?, ?, ?, ?, now(), CASE WHEN ? = 'deleted' THEN now() END)
-           ON CONFLICT (pair_key, source_object_id) DO UPDATE SET target_user_id = excluded.target_user_id,
-           state = excluded.state, linked_at = CASE WHEN excluded.state IN ('active', 'pending') THEN now()
-           ELSE links.linked_at END, deleted_at = excluded.deleted_at""",
-        [ctx.pair.key, ctx.pair.source_tenant_id, sid, ctx.pair.target, tid, state, state])
+    con.execute(queries.load("journal/record_link"), {
+        "pair_key": ctx.pair.key, "source_tenant_id": ctx.pair.source_tenant_id, "source_object_id": sid,
+        "target_tenant": ctx.pair.target, "target_user_id": tid, "state": state})
+
+
+def record_applied(con, pair_key: str, source_object_id: str, values: dict[str, Any]) -> None:
+    """Merge what a successful write set into the link's `applied` record (apply.applied_values decides what)."""
+    con.execute(queries.load("journal/record_applied"), {
+        "applied": orjson.dumps(values).decode(), "pair_key": pair_key, "source_object_id": source_object_id})
+
+
+def record_manager(con, pair_key: str, source_object_id: str | None, manager: str | None) -> None:
+    """The manager the pair last wrote to a linked user (links.applied.manager), None when it was removed."""
+    con.execute(queries.load("journal/record_manager"),
+                {"manager": manager, "pair_key": pair_key, "source_object_id": source_object_id})
 
 
 def writes_link(row: dict) -> bool:
@@ -185,23 +188,16 @@ def record_in_flight(db, ctx: ApplyContext, cycle_id: str, rows: list[dict], ops
         return  # e.g. a plan whose only changes are managers: they are journaled in the manager pass
     by_id = {r["change_id"]: r for r in rows}
     with store.connect(db) as con:
-        con.executemany(
-            """INSERT INTO write_journal VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'in_flight', now(), NULL)
-               ON CONFLICT (pair_key, change_id) DO UPDATE SET state = 'in_flight', started_at = now(),
-               finished_at = NULL""",
-            [[ctx.pair.key, cycle_id, op.op_id, op.kind, by_id[op.op_id].get("source_object_id"),
-              op.user_id, by_id[op.op_id].get("mail"), op.lookup_filter] for op in ops])
+        con.executemany(queries.load("journal/record_in_flight"), [{
+            "pair_key": ctx.pair.key, "cycle_id": cycle_id, "change_id": op.op_id, "op_kind": op.kind,
+            "source_object_id": by_id[op.op_id].get("source_object_id"), "target_user_id": op.user_id,
+            "mail": by_id[op.op_id].get("mail"), "lookup_filter": op.lookup_filter} for op in ops])
 
 
 def new_users(db, ctx: ApplyContext, cycle_id: str) -> list[str]:
     """Source users this cycle linked or invited, by the journal: a rerun of a killed apply replays their
     manager pass from here (their creates are done, so the plan no longer shows them as new)."""
     with store.connect(db) as con:
-        rows = con.execute(
-            """SELECT DISTINCT j.source_object_id FROM write_journal j
-               JOIN links l ON l.pair_key = j.pair_key AND l.source_object_id = j.source_object_id
-               WHERE j.pair_key = ? AND j.cycle_id = ? AND j.source_object_id IS NOT NULL
-                 AND l.state IN ('active', 'pending')
-                 AND (j.op_kind IN ('create', 'restore') OR j.state = 'reconciled')
-               ORDER BY 1""", [ctx.pair.key, cycle_id]).fetchall()
+        rows = con.execute(queries.load("journal/new_users"),
+                           {"pair_key": ctx.pair.key, "cycle_id": cycle_id}).fetchall()
     return [r[0] for r in rows]

@@ -20,9 +20,11 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from xts_pipeline import plan_meta
-from xts_pipeline.vocabulary import shown_pair
+from xts_pipeline import plan_meta, queries
+from xts_pipeline.vocabulary import BLOCKED, PAIR_SEP, PAIR_SHOWN_SEP, shown_pair
 
+# A pair key shown as people read it, in SQL (vocabulary.shown_pair's separators, bound as values).
+_SEPS = {"pair_sep": PAIR_SEP, "shown_sep": PAIR_SHOWN_SEP}
 LOG_COLUMNS = ("logged_at", "cycle_id", "pair", "kind", "action", "status", "user", "target_user_id", "detail")
 
 
@@ -44,20 +46,9 @@ def log_rows(con: Any, topology: Any, *, pair: str | None = None, user: str | No
     rows: list[tuple] = []
     if "provisioning" in kinds:
         rows += con.execute(
-            """SELECT logged_at, cycle_id, replace(pair_key, '__', '->'), 'provisioning', action, status,
-                      coalesce(source_upn, source_object_id), target_user_id,
-                      concat_ws('; ', nullif(operation, action), error_code, error_message, reason,
-                                CASE WHEN modified_properties IS NOT NULL AND CAST(modified_properties AS VARCHAR)
-                                     NOT IN ('[]', 'null') THEN CAST(modified_properties AS VARCHAR) END)
-               FROM provisioning_log
-               WHERE ($pair IS NULL OR pair_key = $pair) AND ($cycle IS NULL OR cycle_id = $cycle)
-                 AND ($action IS NULL OR lower(action) = lower($action) OR lower(operation) = lower($action))
-                 AND ($status IS NULL OR lower(status) = lower($status))
-                 AND ($like IS NULL OR lower(coalesce(source_upn, '')) LIKE $like OR source_object_id = $user
-                      OR target_user_id = $user)
-               ORDER BY logged_at DESC LIMIT $limit""",
+            queries.load("log_cli/provisioning"),
             {"pair": pair, "cycle": cycle, "action": action, "status": status, "like": like, "user": user,
-             "limit": limit}).fetchall()
+             "limit": limit, **_SEPS}).fetchall()
     by_source: dict[str, list[str]] = {}
     for p in topology.pairs():
         if p.enabled and (pair is None or p.key == pair):
@@ -66,21 +57,15 @@ def log_rows(con: Any, topology: Any, *, pair: str | None = None, user: str | No
     if "rejected" in kinds and wants_status and action in (None, "rejected") and cycle is None:
         for source, keys in by_source.items():
             for rid, upn, reasons, at in con.execute(
-                    """SELECT id, user_principal_name, reasons, rejected_at FROM rejected_users
-                       WHERE tenant = $t AND ($like IS NULL OR lower(coalesce(user_principal_name, '')) LIKE $like
-                             OR id = $user) ORDER BY id LIMIT $limit""",
+                    queries.load("log_cli/rejected"),
                     {"t": source, "like": like, "user": user, "limit": limit}).fetchall():
                 rows += [(at, None, shown_pair(k), "rejected", "stage", "Rejected", upn or rid, None, reasons)
                          for k in keys]
     if "mapping_error" in kinds and wants_status and action in (None, "mapping_error") and cycle is None:
         rows += con.execute(
-            """SELECT CAST(NULL AS TIMESTAMP), NULL, replace(pair_key, '__', '->'), 'mapping_error', 'map', 'Error',
-                      coalesce(user_principal_name, source_object_id), NULL, error
-               FROM desired_errors WHERE list_contains($pairs, pair_key)
-                 AND ($like IS NULL OR lower(coalesce(user_principal_name, '')) LIKE $like OR source_object_id = $user)
-               ORDER BY source_object_id LIMIT $limit""",
+            queries.load("log_cli/mapping_errors"),
             {"pairs": [k for keys in by_source.values() for k in keys], "like": like, "user": user,
-             "limit": limit}).fetchall()
+             "limit": limit, **_SEPS}).fetchall()
     rows.sort(key=lambda r: (r[0] is not None, r[0] or datetime.min), reverse=True)
     return [dict(zip(LOG_COLUMNS, r, strict=True)) for r in rows[:limit]]
 
@@ -143,14 +128,13 @@ def status_rows(con: Any, topology: Any) -> list[dict]:
         meta = plan_meta.read(con, p.key)
         cycle, planned_at, blocked_reason = (meta.cycle_id, meta.planned_at, meta.blocked_reason) if meta else \
             (None, None, None)
-        log = dict(con.execute("SELECT status, count(*) FROM provisioning_log WHERE pair_key = ? AND cycle_id = ? "
-                               "GROUP BY 1", [p.key, cycle]).fetchall()) if cycle else {}
-        blocked = con.execute("SELECT count(*) FROM provisioning_log WHERE pair_key = ? AND cycle_id = ? "
-                              "AND status = 'Skipped' AND hold = 'blocked'", [p.key, cycle]).fetchone()[0]
-        held = con.execute("SELECT count(DISTINCT change_id) FROM plan_exclusions WHERE pair_key = ? AND cycle_id = ?",
+        log = dict(con.execute(queries.load("log_cli/status_counts"), [p.key, cycle]).fetchall()) if cycle else {}
+        blocked = con.execute(queries.load("log_cli/blocked_count"),
+                              {"pair_key": p.key, "cycle_id": cycle, "blocked": BLOCKED}).fetchone()[0]
+        held = con.execute(queries.load("log_cli/held_count"),
                            [p.key, cycle]).fetchone()[0]
-        rejected = con.execute("SELECT count(*) FROM rejected_users WHERE tenant = ?", [p.source]).fetchone()[0]
-        errors = con.execute("SELECT count(*) FROM desired_errors WHERE pair_key = ?", [p.key]).fetchone()[0]
+        rejected = con.execute(queries.load("log_cli/rejected_count"), [p.source]).fetchone()[0]
+        errors = con.execute(queries.load("log_cli/mapping_error_count"), [p.key]).fetchone()[0]
         state = quarantine.get_state(con, p.key)
         active = state is not None and state.active
         out.append({

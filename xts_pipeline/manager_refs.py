@@ -9,29 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from xts_pipeline import journal, store
+from xts_pipeline import journal, queries, store
 
 if TYPE_CHECKING:
     from xts_pipeline.apply import ApplyContext
 
 
-MANAGER_SQL = """
-WITH lk AS (SELECT source_object_id AS sid, target_user_id AS tid, json_extract_string(applied, '$.manager') AS am
-            FROM links WHERE pair_key = $pair AND state IN ('active', 'pending')),
-src AS (SELECT id AS sid, json_extract_string(attrs, '$.manager.id') AS msid FROM staged_users WHERE tenant = $source),
-ins AS (SELECT source_object_id AS sid, user_principal_name AS upn FROM desired_users WHERE pair_key = $pair)
-SELECT s.sid, u.tid, m.tid AS mtid, json_extract_string(t.attrs, '$.manager.id') AS cur, i.upn, s.msid
-FROM src s JOIN ins i ON i.sid = s.sid JOIN lk u ON u.sid = s.sid
-     JOIN lk m ON m.sid = s.msid JOIN ins im ON im.sid = s.msid
-     LEFT JOIN target_users t ON t.tenant = $target AND t.id = u.tid
-WHERE (list_contains($created, s.sid) OR list_contains($created, s.msid))
-  AND NOT list_contains($skip, s.sid)
-  AND s.sid NOT IN (SELECT p.source_object_id FROM plan p JOIN plan_exclusions e USING (pair_key, change_id)
-                    WHERE p.pair_key = $pair AND p.source_object_id IS NOT NULL)
-  AND u.am IS DISTINCT FROM m.tid
-  AND (list_contains($created, s.sid) OR json_extract_string(t.attrs, '$.manager.id') IS DISTINCT FROM m.tid)
-ORDER BY s.sid
-"""
+MANAGER_SQL = queries.load("manager_refs/managers")
 
 
 def _manager_row(row: dict, change: dict, reason: str) -> dict:
@@ -43,8 +27,7 @@ def _manager_row(row: dict, change: dict, reason: str) -> dict:
 def record_manager(con, ctx: ApplyContext, row: dict) -> None:
     """The manager this pair last wrote (links.applied.manager): the planner compares the source with it."""
     new = next((c["new"] for c in row.get("changes") or [] if c.get("property") == "manager"), None)
-    con.execute("""UPDATE links SET applied = json_merge_patch(coalesce(applied, '{}'::JSON), json_object('manager', ?))
-                   WHERE pair_key = ? AND source_object_id = ?""", [new, ctx.pair.key, row.get("source_object_id")])
+    journal.record_manager(con, ctx.pair.key, row.get("source_object_id"), new)
 
 
 def manager_refs(db, ctx: ApplyContext, cycle_id: str, unsent: list[dict], done: list[dict]) -> list[dict]:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xts_pipeline import plan_meta, store
+from xts_pipeline import plan_meta, queries, store
 from xts_pipeline.guardrails import verdicts
 from xts_pipeline.scoping import attribute_getter, compile_filters, is_internal_member
 
@@ -31,9 +31,7 @@ class Step:
 def find_source_user(con: Any, tenant: str, who: str) -> tuple[str, dict] | None:
     """(object id, Graph record) of the source user with this id, UPN or mail (case-insensitive)."""
     row = con.execute(
-        """SELECT id, CAST(data AS VARCHAR) FROM raw_users WHERE tenant = $t AND (id = $w
-             OR lower(data->>'userPrincipalName') = lower($w) OR lower(coalesce(data->>'mail', '')) = lower($w))
-           ORDER BY id LIMIT 1""", {"t": tenant, "w": who}).fetchone()
+        queries.load("on_demand/find_source_user"), {"t": tenant, "w": who}).fetchone()
     return (row[0], json.loads(row[1])) if row else None
 
 
@@ -76,14 +74,14 @@ def explain(db: str | Path, topology: Any, pair_key: str, who: str, cycle_id: st
     with store.connect(db) as con:
         found = find_source_user(con, pair.source, who)
         if found is None:
-            total = con.execute("SELECT count(*) FROM raw_users WHERE tenant = ?", [pair.source]).fetchone()[0]
+            total = con.execute(queries.load("on_demand/raw_count"), [pair.source]).fetchone()[0]
             return [Step("Import user", "Failure",
                          [f"no user with id, UPN or mail {who!r} in source {pair.source} ({total} users read)"])]
         sid, user = found
         imp = Step("Import user", "Success", [
             f"source {pair.source}: {user.get('userPrincipalName')} (id {sid}), displayName "
             f"{user.get('displayName')!r}, mail {user.get('mail')!r}, accountEnabled {user.get('accountEnabled')}"])
-        rejected = con.execute("SELECT reasons FROM rejected_users WHERE tenant = ? AND id = ?",
+        rejected = con.execute(queries.load("on_demand/rejected"),
                                [pair.source, sid]).fetchone()
         if rejected:
             imp.outcome = "Failure"
@@ -94,14 +92,13 @@ def explain(db: str | Path, topology: Any, pair_key: str, who: str, cycle_id: st
         steps.append(scope)
         if not ok:
             return steps
-        err = con.execute("SELECT error FROM desired_errors WHERE pair_key = ? AND source_object_id = ?",
+        err = con.execute(queries.load("on_demand/mapping_error"),
                           [pair.key, sid]).fetchone()
         if err:
             steps.append(Step("Attribute mappings", "Failure", [err[0]]))
             return steps
         plan = con.execute(
-            """SELECT change_id, action, target_user_id, reason, match, CAST(changes AS VARCHAR), cycle_id FROM plan
-               WHERE pair_key = ? AND source_object_id = ? ORDER BY change_id""", [pair.key, sid]).fetchall()
+            queries.load("on_demand/plan_rows"), [pair.key, sid]).fetchall()
         meta = plan_meta.read(con, pair.key)
         cycle = cycle_id or (meta.cycle_id if meta else None)
         if not plan:
@@ -114,8 +111,7 @@ def explain(db: str | Path, topology: Any, pair_key: str, who: str, cycle_id: st
                "mail": "matched by mail", None: "no match: a new B2B user"}.get(first[4], f"matched ({first[4]})")
         steps.append(Step("Match user between source and target", "Success",
                           [how + (f"; target user {first[2]}" if first[2] else ""), f"planner: {first[3] or ''}"]))
-        holds = con.execute("SELECT check_name, reason FROM plan_exclusions WHERE pair_key = ? AND cycle_id = ? "
-                            "AND list_contains(?, change_id)", [pair.key, cycle, [r[0] for r in plan]]).fetchall()
+        holds = con.execute(queries.load("on_demand/holds"), [pair.key, cycle, [r[0] for r in plan]]).fetchall()
         guard = Step("Guardrails of the target", "Success", ["every per-user guardrail passed"])
         if holds:
             guard = Step("Guardrails of the target", "Held", [f"held by {c}: {r}" for c, r in holds])
@@ -127,8 +123,7 @@ def explain(db: str | Path, topology: Any, pair_key: str, who: str, cycle_id: st
                                                                        f"{v.message}"]
         steps.append(guard)
         logs = {r[0]: r[1:] for r in con.execute(
-            """SELECT change_id, status, error_code, error_message, reason FROM provisioning_log
-               WHERE pair_key = ? AND cycle_id = ? AND source_object_id = ? ORDER BY logged_at""",
+            queries.load("on_demand/logged"),
             [pair.key, cycle, sid]).fetchall()}
         for change_id, action, _tid, reason, _m, changes, _c in plan:
             detail = [f"{action}: {reason or ''}"]

@@ -21,8 +21,8 @@ import orjson
 
 from xts_pipeline import store
 from xts_pipeline.external import external_sql
+from xts_pipeline.fingerprint import combined
 from xts_pipeline.guardrails import verdicts
-from xts_pipeline.guardrails.approvals import FINGERPRINT_CHARS
 from xts_pipeline.mappings import FILL_KEY
 from xts_pipeline.vocabulary import ACTIONS, WRITE_ACTIONS
 
@@ -682,7 +682,7 @@ def stored_plan_fingerprint(con, pair_key: str, batch: int = 10_000) -> str:
 
     The first load's plan is 100k creates: building row dicts and decoding through the generic row readers
     cost seconds. Here each row's canonical text is built straight from the columns, with the same keys,
-    value decoding, change order and serialisation as approvals._canonical_row.
+    value decoding, change order and serialisation as fingerprint.canonical_row.
     """
     cur = con.execute(
         """SELECT pair_key, action, source_tenant_id, source_object_id, target_user_id,
@@ -698,11 +698,7 @@ def stored_plan_fingerprint(con, pair_key: str, batch: int = 10_000) -> str:
             content = {"pair_key": pk, "action": action, "source_tenant_id": stid, "source_object_id": soid,
                        "target_user_id": tuid, "changes": changes, "desired": (loads(de) if de else None) or {}}
             digests.append(sha(dumps(content, option=_SORTED, default=str)).digest())
-    digests.sort()
-    total = sha(len(digests).to_bytes(8, "big"))
-    for d in digests:
-        total.update(d)
-    return total.hexdigest()[:FINGERPRINT_CHARS]
+    return combined(digests)
 
 
 def _utcnow() -> str:

@@ -3,6 +3,8 @@
 Why: a query in a file reads (and diffs) as SQL, ships with the wheel like the `.lark` grammars do, and
 is never assembled from Python strings. Values are bound with `?` or `$name`; an identifier that must vary
 (a table or column name) is checked against the schema's whitelist by the caller (see store.count_by).
+A fragment that must vary (a column list built from the schema's constants) is a named `{{placeholder}}`
+the file's header declares (`-- fragment NAME: what it holds`), filled by `render`; values never are.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from functools import cache
 from importlib import resources
 
 _NAME = re.compile(r"^[a-z0-9_]+(/[a-z0-9_]+)*$")
+_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+_DECLARED = re.compile(r"^--\s*fragment\s+(\w+):", re.MULTILINE)
+_HEADER = re.compile(r"\A(?:[ \t]*--[^\n]*\n)+")
 
 
 class QueryNotFound(LookupError):
@@ -35,3 +40,25 @@ def statements(name: str, package: str = "xts_pipeline") -> tuple[str, ...]:
     chunks = re.split(r";[ \t]*$", load(name, package), flags=re.MULTILINE)
     return tuple(c.strip() for c in chunks
                  if any(line.strip() and not line.strip().startswith("--") for line in c.splitlines()))
+
+
+def fragments(name: str, package: str = "xts_pipeline") -> frozenset[str]:
+    """The placeholders a query's header declares (`-- fragment NAME: ...`): its whole whitelist."""
+    return frozenset(_DECLARED.findall(load(name, package)))
+
+
+def render(name: str, package: str = "xts_pipeline", /, **parts: str) -> str:
+    """A query with its declared `{{placeholders}}` filled: SQL text from the caller's constants, never values.
+
+    Every declared fragment must be given and nothing else, and a part may not end a statement (`;`), so a
+    fragment can only be what the header says it is: a column list or an expression, not a second query.
+    """
+    text = load(name, package)
+    declared, used = fragments(name, package), set(_PLACEHOLDER.findall(text))
+    if set(parts) != declared or used != declared:
+        raise ValueError(f"query {name!r} declares fragments {sorted(declared)} and uses {sorted(used)}; "
+                         f"given {sorted(parts)}")
+    if any(";" in part for part in parts.values()):
+        raise ValueError(f"query {name!r}: a fragment may not contain ';'")
+    body = _HEADER.sub("", text, count=1)  # the header's comments stay out of an embedded fragment
+    return _PLACEHOLDER.sub(lambda m: parts[m.group(1)], body).strip()

@@ -14,7 +14,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from xts_pipeline import store
+from xts_pipeline import queries, store
 
 GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 GUID_RE = rf"^{GUID}\Z"
@@ -81,36 +81,23 @@ _FLAT: tuple[tuple[str, str], ...] = (
     *((col, attr) for attr, (col, _) in TEXT_COLUMNS.items()),
 )
 
-# A pre-check DuckDB runs while it flattens the documents: true only for a row the schema surely accepts, so
-# pandera validates the other rows alone (the checks are per row; ids are the raw table's primary key).
-# It must never pass a row the schema rejects, and it may fail rows the schema accepts (they are then
-# validated as before). Its patterns are the schema's on printable ASCII, where RE2 and Python's `re` agree;
-# a non-ASCII UPN or mail is left to pandera. Full matches are stricter than `re.match` with `$` (which also
-# accepts a trailing newline), and DuckDB's length() counts code points like Python's len().
-_PRINTABLE = "[\\x20-\\x7e]*"
-_UPN_ASCII = ("[\\x21-\\x3f\\x41-\\x7e]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-              "(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
-_MAIL_ASCII = ("[\\x21\\x23-\\x27\\x2a\\x2b\\x2d-\\x39\\x3d\\x3f\\x41-\\x5a\\x5e-\\x7e]{1,64}@[A-Za-z0-9]"
-               "(?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
-
-
+# A pre-check DuckDB runs while it flattens the documents (sql/staging/precheck.sql says what it may and may
+# not pass): pandera then validates only the rows it does not mark (the checks are per row; ids are the raw
+# table's primary key). Its patterns and bounds are the schema's constants above, filled in by name.
 def _precheck_sql() -> str:
-    """The SQL of the sound pre-check over the flattened columns (see above)."""
-    def text(col: str, lo: int, hi: int) -> str:
-        return f"(length({col}) BETWEEN {lo} AND {hi} AND regexp_full_match({col}, '{NO_CONTROL}'))"
+    """The SQL expression of the sound pre-check over the flattened columns (sql/staging/precheck.sql)."""
+    optional = [queries.render("staging/precheck_text", column=col, max_length=str(max_len), no_control=NO_CONTROL)
+                for col, max_len in TEXT_COLUMNS.values() if col != "display_name"]
+    return queries.render(
+        "staging/precheck", guid=GUID, no_control=NO_CONTROL, upn_min=str(UPN_LENGTH[0]), upn_max=str(UPN_LENGTH[1]),
+        mail_min=str(MAIL_LENGTH[0]), mail_max=str(MAIL_LENGTH[1]),
+        display_name_max=str(TEXT_COLUMNS["displayName"][1]), optional_text=" AND ".join(optional))
 
-    parts = [
-        f"regexp_full_match(id, '{GUID}')",
-        f"(length(user_principal_name) BETWEEN {UPN_LENGTH[0]} AND {UPN_LENGTH[1]} AND regexp_full_match(user_principal_name, '{_PRINTABLE}')"
-        f" AND regexp_full_match(user_principal_name, '{_UPN_ASCII}'))",
-        f"(mail IS NULL OR (length(mail) BETWEEN {MAIL_LENGTH[0]} AND {MAIL_LENGTH[1]} AND regexp_full_match(mail, '{_PRINTABLE}')"
-        f" AND regexp_full_match(mail, '{_MAIL_ASCII}')))",
-        "user_type IN ('Member', 'Guest')",
-        f"(creation_type IS NULL OR regexp_full_match(creation_type, '{NO_CONTROL}'))",
-    ]
-    for col, max_len in TEXT_COLUMNS.values():
-        parts.append(text(col, 1, max_len) if col == "display_name" else f"({col} IS NULL OR {text(col, 1, max_len)})")
-    return "coalesce(" + " AND ".join(parts) + ", false)"
+
+_PRECHECK = _precheck_sql()
+# raw_frame's flattened columns: `v[i] AS column`, from _FLAT (schema constants, never data).
+_FLAT_COLUMNS = ", ".join(f"TRY_CAST(v[{i}] AS BOOLEAN) AS {col}" if col == "account_enabled" else f"v[{i}] AS {col}"
+                          for i, (col, _) in enumerate(_FLAT, start=1))
 
 
 def raw_frame(con, tenant: str, since: object | None = None, attrs: bool = True,
@@ -121,14 +108,10 @@ def raw_frame(con, tenant: str, since: object | None = None, attrs: bool = True,
     parsed once (one json_extract_string over every path), not once per column. `attrs`: also the whole
     document as text. `precheck`: also a `surely_valid` column (see _precheck_sql).
     """
-    cols = ", ".join(f"TRY_CAST(v[{i}] AS BOOLEAN) AS {col}" if col == "account_enabled" else f"v[{i}] AS {col}"
-                     for i, (col, _) in enumerate(_FLAT, start=1))
     df = con.execute(
-        f"""SELECT *{f", {_precheck_sql()} AS surely_valid" if precheck else ""} FROM (
-            SELECT id, {cols}{", attrs" if attrs else ""}
-            FROM (SELECT id, json_extract_string(data, $paths) AS v{", CAST(data AS VARCHAR) AS attrs" if attrs else ""}
-                  FROM raw_users WHERE tenant = $tenant AND (CAST($since AS TIMESTAMP) IS NULL OR updated_at > $since)))
-            ORDER BY id""",  # noqa: S608 - column list is static
+        queries.render("staging/raw_frame", columns=_FLAT_COLUMNS, attrs=", attrs" if attrs else "",
+                       attrs_text=", CAST(data AS VARCHAR) AS attrs" if attrs else "",
+                       surely_valid=f", {_PRECHECK} AS surely_valid" if precheck else ""),
         {"tenant": tenant, "since": since, "paths": [f'$."{attr}"' for _, attr in _FLAT]},
     ).df()
     df["account_enabled"] = df["account_enabled"].astype("boolean")
@@ -227,15 +210,12 @@ def stage_tenant(db: str | Path | None, tenant: str, max_reject_fraction: float 
     with store.connect(db) as con:
         wm = store.get_watermark(con, wm_name) if incremental else None
         since = wm[0] if wm else None
-        high, total = con.execute("SELECT max(updated_at), count(*) FROM raw_users WHERE tenant = ?",
-                                  [tenant]).fetchone()
+        high, total = con.execute(queries.load("staging/raw_extent"), {"tenant": tenant}).fetchone()
         df = raw_frame(con, tenant, since, attrs=False, precheck=True)
         kept_rejects = 0
         if since is not None:
-            kept_rejects = con.execute(
-                """SELECT count(*) FROM rejected_users r WHERE tenant = ? AND NOT list_contains(?, id)
-                   AND EXISTS (SELECT 1 FROM raw_users w WHERE w.tenant = r.tenant AND w.id = r.id)""",
-                [tenant, df["id"].tolist()]).fetchone()[0]
+            kept_rejects = con.execute(queries.load("staging/kept_rejects"),
+                                       {"tenant": tenant, "ids": df["id"].tolist()}).fetchone()[0]
     valid, rejected = validate_users(df.drop(columns="surely_valid"), df["surely_valid"])
     result = StageResult(
         tenant=tenant, total=int(total), staged=0, rejected=int(kept_rejects) + len(rejected),
@@ -249,38 +229,27 @@ def stage_tenant(db: str | Path | None, tenant: str, max_reject_fraction: float 
         con.execute("BEGIN")
         changed = df["id"].tolist()
         if since is None:
-            con.execute("DELETE FROM rejected_users WHERE tenant = ?", [tenant])
+            con.execute(queries.load("staging/clear_rejected"), {"tenant": tenant})
         else:
-            con.execute("DELETE FROM rejected_users WHERE tenant = ? AND list_contains(?, id)", [tenant, changed])
-        con.execute("""DELETE FROM rejected_users r WHERE tenant = ? AND NOT EXISTS
-                       (SELECT 1 FROM raw_users w WHERE w.tenant = r.tenant AND w.id = r.id)""", [tenant])
+            con.execute(queries.load("staging/clear_rejected_ids"), {"tenant": tenant, "ids": changed})
+        con.execute(queries.load("staging/drop_gone_rejected"), {"tenant": tenant})
         # The documents go from raw_users to the staged and rejected tables in SQL: only ids and the
         # validated columns travel through pandas.
         con.register("rej_df", _arrow(rejected, ["id", "user_principal_name", "reasons"]))
-        con.execute(
-            """INSERT INTO rejected_users SELECT $tenant, j.id, j.user_principal_name, j.reasons, r.data, now()
-               FROM rej_df j JOIN raw_users r ON r.tenant = $tenant AND r.id = j.id""",
-            {"tenant": tenant},
-        )
+        con.execute(queries.load("staging/insert_rejected"), {"tenant": tenant})
         con.unregister("rej_df")
         if not result.blocked:
             if since is None:
-                con.execute("DELETE FROM staged_users WHERE tenant = ?", [tenant])
+                con.execute(queries.load("staging/clear_staged"), {"tenant": tenant})
             else:
-                con.execute("DELETE FROM staged_users WHERE tenant = ? AND list_contains(?, id)", [tenant, changed])
-                con.execute("""DELETE FROM staged_users s WHERE tenant = ? AND NOT EXISTS
-                               (SELECT 1 FROM raw_users w WHERE w.tenant = s.tenant AND w.id = s.id)""", [tenant])
+                con.execute(queries.load("staging/clear_staged_ids"), {"tenant": tenant, "ids": changed})
+                con.execute(queries.load("staging/drop_gone_staged"), {"tenant": tenant})
             con.register("ok_df", _arrow(valid, staged_cols))
-            con.execute(
-                """INSERT INTO staged_users SELECT $tenant, o.id, o.user_principal_name, o.mail, o.display_name,
-                     o.user_type, o.creation_type, o.account_enabled, r.data
-                   FROM ok_df o JOIN raw_users r ON r.tenant = $tenant AND r.id = o.id""",
-                {"tenant": tenant},
-            )
+            con.execute(queries.load("staging/insert_staged"), {"tenant": tenant})
             con.unregister("ok_df")
             if high is not None:
                 store.set_watermark(con, wm_name, high, "full" if since is None else "incremental")
-        result.staged = con.execute("SELECT count(*) FROM staged_users WHERE tenant = ?", [tenant]).fetchone()[0]
+        result.staged = con.execute(queries.load("staging/staged_count"), {"tenant": tenant}).fetchone()[0]
         con.execute("COMMIT")
     if result.blocked:
         raise StagingBlocked(

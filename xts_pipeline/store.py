@@ -248,10 +248,8 @@ def count_by(con: duckdb.DuckDBPyConnection, table: str, column: str, where: str
     """Counts of `table` rows grouped by `column`, both checked against the schema; `where` is code, values bound."""
     if column not in columns(table):
         raise ValueError(f"{column!r} is not a column of {table} (see xts_pipeline/sql/schema.sql)")
-    rows = con.execute(
-        f"SELECT {column}, count(*) FROM {table} WHERE {where} GROUP BY 1 ORDER BY 1",  # noqa: S608 - whitelisted names
-        params or [],
-    ).fetchall()
+    rows = con.execute(queries.render("store/count_by", column=column, table=table, where=where),
+                       params or []).fetchall()
     return {str(k): int(v) for k, v in rows}
 
 

@@ -1,11 +1,18 @@
 """The project's shared words, decided once: every other module imports them from here.
 
 A pair is keyed `source__target` (DuckDB rows, Dagster partitions, provenance) and shown `source->target`
-(messages, tags, printed commands). Plan actions, hold kinds and the link extensions' names are the
-same in the planner, the guardrails, apply, the log and the CLI.
+(messages, tags, printed commands). Plan actions, hold kinds, the link extensions' names and the plan
+fingerprint (defined in fingerprint.py, a leaf, and re-exported here) are the same in the planner, the
+guardrails, apply, the log and the CLI.
 """
 
 from __future__ import annotations
+
+from xts_pipeline.fingerprint import FINGERPRINT_CHARS, is_fingerprint, plan_fingerprint
+
+__all__ = ["ACTIONS", "BLOCKED", "FINGERPRINT_CHARS", "HELD", "HOLDS", "LINK_EXTENSIONS", "PAIR_SEP", "PAIR_SHOWN_SEP",
+           "WRITE_ACTIONS", "extension_name", "is_fingerprint", "link_names", "pair_key", "pair_name",
+           "plan_fingerprint", "shown_pair"]
 
 PAIR_SEP, PAIR_SHOWN_SEP = "__", "->"
 
@@ -15,6 +22,7 @@ WRITE_ACTIONS = ("create", "adopt", "update", "disable", "delete", "restore")
 
 # `provisioning_log.hold` of a write kept back: a per-user guardrail held the user, or the pair was stopped.
 HOLDS = ("held", "blocked")
+HELD, BLOCKED = HOLDS
 
 # The directory extensions that link a target user to its source account (short names; see extension_name).
 LINK_EXTENSIONS = ("xtsSourceTenantId", "xtsSourceObjectId", "xtsSyncConfig")

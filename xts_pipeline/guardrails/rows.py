@@ -13,7 +13,11 @@ from typing import Any
 
 import orjson
 
+from xts_pipeline.plan_columns import changes, current, desired
+
 from .report import cap
+
+__all__ = ["changes", "current", "desired"]  # the JSON columns' readers, shared with the plan fingerprint
 
 ALWAYS_WRITING = frozenset({"create", "adopt", "restore", "disable", "delete"})
 ADDING_ACTIONS = frozenset({"create", "restore"})
@@ -22,28 +26,6 @@ WHOLE_RECORD_ACTIONS = frozenset({"create", "adopt", "restore"})
 REMOVING_ACTIONS = frozenset({"disable", "delete"})
 # Kept for callers of the old name: every action that may write.
 WRITING_ACTIONS = ALWAYS_WRITING | {"update"}
-
-
-def _json(value: Any, default: Any) -> Any:
-    if value is None:
-        return default
-    if isinstance(value, str | bytes):
-        return orjson.loads(value) if value else default
-    return value
-
-
-def desired(row: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The would-be target attributes of a plan row (a dict, or the JSON text DuckDB returns). Read-only."""
-    return _json(row.get("desired"), {}) or {}
-
-
-def changes(row: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return _json(row.get("changes"), []) or []
-
-
-def current(row: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The target user's record as the snapshot read it (Graph names), {} for a create."""
-    return _json(row.get("current"), {}) or {}
 
 
 def writes(row: Mapping[str, Any]) -> bool:

@@ -11,7 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .approvals import apply_approval, approve_command, plan_fingerprint
+from xts_pipeline.vocabulary import plan_fingerprint
+
+from .approvals import apply_approval, approve_command
 from .attribute_policy import check_attribute_policy
 from .gc_pause import gc_paused
 from .impersonation import check_impersonation, protected_identities

@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import orjson
 
+from xts_pipeline import plan_meta, queries
 from xts_pipeline.vocabulary import shown_pair
 
 from .report import GuardrailResult
@@ -68,10 +69,9 @@ def record(con: duckdb.DuckDBPyConnection, report: Report, exclusions: Sequence[
     """Replace the pair's verdicts and holds with this plan's, in one transaction; returns the holds written."""
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM guardrail_verdicts WHERE pair_key = ?", [report.pair_key])
+        con.execute(queries.load("verdicts/clear_verdicts"), [report.pair_key])
         con.executemany(
-            """INSERT INTO guardrail_verdicts (pair_key, cycle_id, fingerprint, check_name, passed, stops_pair,
-                 severity, message, approve_command, metadata, evaluated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())""",
+            queries.load("verdicts/record"),
             [[report.pair_key, report.cycle_id, report.fingerprint, v.check_name, v.passed, v.stops_pair, v.severity,
               v.message, v.approve_command, orjson.dumps(v.metadata, default=str).decode()] for v in report.verdicts])
         n = _replace_exclusions(con, report.pair_key, exclusions)
@@ -85,11 +85,9 @@ def record(con: duckdb.DuckDBPyConnection, report: Report, exclusions: Sequence[
 def _replace_exclusions(con: duckdb.DuckDBPyConnection, pair_key: str, rows: Sequence[Mapping[str, Any]],
                         names: Iterable[str] = GUARDRAIL_NAMES) -> int:
     names = list(names)
-    con.execute(f"DELETE FROM plan_exclusions WHERE pair_key = ? AND check_name IN ({', '.join('?' * len(names))})",  # noqa: S608
-                [pair_key, *names])
+    con.execute(queries.load("verdicts/clear_holds_of"), [pair_key, names])
     if rows:
-        con.executemany("INSERT INTO plan_exclusions (pair_key, cycle_id, change_id, check_name, reason) "
-                        "VALUES (?, ?, ?, ?, ?)",
+        con.executemany(queries.load("verdicts/hold"),
                         [[r["pair_key"], r["cycle_id"], r["change_id"], r["check_name"], r["reason"][:500]]
                          for r in rows])
     return len(rows)
@@ -110,20 +108,16 @@ def replace_exclusions(con: duckdb.DuckDBPyConnection, pair_key: str, rows: Sequ
 
 def clear(con: duckdb.DuckDBPyConnection, pair_key: str) -> None:
     """A new plan replaces the old one: its verdicts and holds no longer apply (the planner calls this)."""
-    con.execute("DELETE FROM plan_exclusions WHERE pair_key = ?", [pair_key])
-    con.execute("DELETE FROM guardrail_verdicts WHERE pair_key = ?", [pair_key])
+    con.execute(queries.load("verdicts/clear_holds"), [pair_key])
+    con.execute(queries.load("verdicts/clear_verdicts"), [pair_key])
 
 
 def load(con: duckdb.DuckDBPyConnection, pair_key: str) -> Report | None:
     """The recorded report of the pair, whatever plan it judged (None before the guardrails ever ran)."""
-    rows = con.execute(
-        """SELECT cycle_id, fingerprint, check_name, passed, stops_pair, severity, message, approve_command,
-                  CAST(metadata AS VARCHAR) FROM guardrail_verdicts WHERE pair_key = ? ORDER BY check_name""",
-        [pair_key]).fetchall()
+    rows = con.execute(queries.load("verdicts/load"), [pair_key]).fetchall()
     if not rows:
         return None
-    held = con.execute("SELECT count(DISTINCT change_id) FROM plan_exclusions WHERE pair_key = ? AND cycle_id "
-                       "IS NOT DISTINCT FROM ?", [pair_key, rows[0][0]]).fetchone()[0]
+    held = con.execute(queries.load("verdicts/held_count"), [pair_key, rows[0][0]]).fetchone()[0]
     verdicts = tuple(Verdict(name, bool(passed), bool(stops), msg or "", sev or "ERROR", cmd,
                              orjson.loads(meta) if meta else {})
                      for _, _, name, passed, stops, sev, msg, cmd, meta in rows)
@@ -133,9 +127,10 @@ def load(con: duckdb.DuckDBPyConnection, pair_key: str) -> Report | None:
 def current(con: duckdb.DuckDBPyConnection, pair_key: str) -> tuple[Report | None, str | None]:
     """The report on the pair's *current* plan, or None and why there is none (no plan, not judged, stale)."""
     shown = shown_pair(pair_key)
-    meta = con.execute("SELECT cycle_id, fingerprint FROM plan_meta WHERE pair_key = ?", [pair_key]).fetchone()
-    if meta is None:
+    pm = plan_meta.read(con, pair_key)
+    if pm is None:
         return None, f"pair {shown} has no plan"
+    meta = (pm.cycle_id, pm.fingerprint)
     report = load(con, pair_key)
     if report is None:
         return None, (f"the guardrails have not judged the current plan of {shown} (cycle {meta[0]}); "

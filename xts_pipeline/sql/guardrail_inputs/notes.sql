@@ -1,0 +1,2 @@
+-- What the target's snapshot could not read. Binds: target tenant.
+SELECT note FROM target_notes WHERE tenant = ? ORDER BY note

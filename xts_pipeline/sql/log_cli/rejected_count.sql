@@ -1,0 +1,2 @@
+-- How many of the source's users staging rejected. Binds: source tenant.
+SELECT count(*) FROM rejected_users WHERE tenant = ?

@@ -1,0 +1,2 @@
+-- The versions of the inputs the pair's current run started from. Binds: pair key.
+SELECT versions FROM pair_inputs WHERE pair_key = ?
