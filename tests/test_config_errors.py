@@ -403,3 +403,14 @@ def test_expression_error_points_at_the_file_position(tmp_path: Path) -> None:
     assert (block.expr_line, block.expr_column) == (2, 17)
     assert lines[flow.line - 1][flow.column - 1:].startswith("Bogus(")
     assert f"{block.line}:{block.column}: topology[0].mappings[0].expression (expression line 2, column 17)" in str(err)
+
+
+@pytest.mark.parametrize(("old", "new", "why"), [
+    ("tenant_id: 9c5d131d-b1c3-4fc4-9e3f-c6557947d551", 'tenant_id: "9c5d131d-b1c3-4fc4-9e3f-c6557947d551\\n"',
+     "is not a GUID"),
+    ("  contoso:\n", '  "contoso\\n":\n', "must start with a letter"),
+])
+def test_a_value_ending_in_a_newline_is_refused(tmp_path: Path, old: str, new: str, why: str) -> None:
+    """Patterns are matched whole: Python's `$` alone would accept a value ending in a newline."""
+    assert old in BASE
+    assert why in str(load_error(tmp_path, BASE.replace(old, new, 1) + MESH))

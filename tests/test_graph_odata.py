@@ -53,7 +53,7 @@ def test_precedence_is_kept_by_parentheses():
     assert str(not_(f)) == "not ((a eq '1' or b eq '2') and c eq '3')"
 
 
-@pytest.mark.parametrize("bad", ["mail eq 'x' or 1", "a b", "1abc", "", "a/", "a;b", "mail)"])
+@pytest.mark.parametrize("bad", ["mail eq 'x' or 1", "a b", "1abc", "", "a/", "a;b", "mail)", "mail\n"])
 def test_bad_property_names_refused(bad):
     with pytest.raises(ODataFilterError, match="property"):
         eq(bad, "x")

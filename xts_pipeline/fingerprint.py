@@ -51,4 +51,4 @@ def plan_fingerprint(plan_rows: Iterable[Mapping[str, Any]]) -> str:
 
 def is_fingerprint(text: str | None) -> bool:
     """True for a fingerprint as plan_fingerprint writes it (32 lowercase hex characters)."""
-    return bool(text) and FINGERPRINT_RE.match(text) is not None
+    return bool(text) and FINGERPRINT_RE.fullmatch(text) is not None

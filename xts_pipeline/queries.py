@@ -26,7 +26,7 @@ class QueryNotFound(LookupError):
 @cache
 def load(name: str, package: str = "xts_pipeline") -> str:
     """The text of `<package>/sql/<name>.sql` (name like `lease/holder`), read once per process."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise QueryNotFound(f"query name {name!r}: use lower-case words and '/' (e.g. 'lease/holder')")
     path = resources.files(package).joinpath("sql", *f"{name}.sql".split("/"))
     try:

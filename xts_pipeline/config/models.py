@@ -42,7 +42,7 @@ class StrictModel(BaseModel):
 
 
 def _guid(value: str, what: str) -> str:
-    if not GUID_RE.match(value):
+    if not GUID_RE.fullmatch(value):
         raise ValueError(
             f"{what} '{value}' is not a GUID; copy it from the Entra admin center "
             "(format 00000000-0000-0000-0000-000000000000)"
@@ -97,7 +97,7 @@ class CredentialConfig(StrictModel):
     @field_validator("env", "thumbprint_env")
     @classmethod
     def _env_name(cls, v: str | None) -> str | None:
-        if v is not None and not ENV_NAME_RE.match(v):
+        if v is not None and not ENV_NAME_RE.fullmatch(v):
             raise ValueError(
                 "must be the NAME of an environment variable (letters, digits, underscores), "
                 "not the secret itself"
@@ -109,7 +109,7 @@ class CredentialConfig(StrictModel):
     def _thumbprint(cls, v: str | None) -> str | None:
         if v is not None:
             v = v.replace(":", "").replace(" ", "")
-            if not THUMBPRINT_RE.match(v):
+            if not THUMBPRINT_RE.fullmatch(v):
                 raise ValueError("must be the certificate thumbprint in hex (40 or 64 characters)")
         return v
 
@@ -166,7 +166,7 @@ class TenantConfig(StrictModel):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not TENANT_NAME_RE.match(v) or "__" in v:
+        if not TENANT_NAME_RE.fullmatch(v) or "__" in v:
             raise ValueError(
                 f"tenant name '{v}' must start with a letter and use letters, digits, '-' or single '_' "
                 "(pair keys join names with '__')"
@@ -191,7 +191,7 @@ class TenantConfig(StrictModel):
     @field_validator("domain")
     @classmethod
     def _domain(cls, v: str) -> str:
-        if not DOMAIN_RE.match(v):
+        if not DOMAIN_RE.fullmatch(v):
             raise ValueError(f"'{v}' is not a domain name; use the tenant's domain, e.g. contoso.onmicrosoft.com")
         return v.lower()
 
@@ -280,7 +280,7 @@ class TenantConfig(StrictModel):
         thumb = cred.thumbprint
         if cred.thumbprint_env:
             thumb = os.environ.get(cred.thumbprint_env, "").replace(":", "").strip()
-            if not THUMBPRINT_RE.match(thumb):
+            if not THUMBPRINT_RE.fullmatch(thumb):
                 raise self._fail(
                     "thumbprint_env",
                     f"environment variable {cred.thumbprint_env} must hold the certificate thumbprint "
@@ -450,7 +450,7 @@ class ScheduleConfig(StrictModel):
     def _cron(cls, v: str | None) -> str | None:
         if v is not None:
             fields = v.split()
-            if len(fields) != 5 or not all(CRON_FIELD_RE.match(f) for f in fields):
+            if len(fields) != 5 or not all(CRON_FIELD_RE.fullmatch(f) for f in fields):
                 raise ValueError("cron must have 5 fields: minute hour day-of-month month day-of-week, e.g. '*/40 * * * *'")
         return v
 

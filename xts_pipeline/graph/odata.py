@@ -93,7 +93,7 @@ def literal(value: Value) -> str:
 
 def prop(name: str) -> str:
     """A property path, checked against a safe identifier pattern (extension_…, a/b allowed)."""
-    if not isinstance(name, str) or not _PROP.match(name):
+    if not isinstance(name, str) or not _PROP.fullmatch(name):
         raise ODataFilterError(
             f"{name!r} is not a valid property name for a filter; use letters, digits, '_' and '/'"
         )

@@ -76,14 +76,14 @@ def check_value(prop: str, value: object, creating: bool) -> None:
             raise invalid(prop, "Only one number can be set for this property.")
         if any(len(v) > 64 for v in value):
             raise invalid(prop, "The maximum length is 64 characters.")
-    if prop == "userPrincipalName" and isinstance(value, str) and not _UPN.match(value):
+    if prop == "userPrincipalName" and isinstance(value, str) and not _UPN.fullmatch(value):
         raise Refusal("Property userPrincipalName is invalid: it must be alias@domain without accent "
                       "characters, using only A-Z a-z 0-9 ' . - _ ! # ^ ~ (alias at most 64, domain at most 48).")
-    if prop == "mail" and isinstance(value, str) and not _MAIL.match(value):
+    if prop == "mail" and isinstance(value, str) and not _MAIL.fullmatch(value):
         raise invalid(prop, "The mail address is not valid or contains accent characters.")
     if prop == "otherMails" and isinstance(value, list):
         for v in value:
-            if not _MAIL.match(v):
+            if not _MAIL.fullmatch(v):
                 raise invalid(prop, f"'{v}' is not a valid address or contains accent characters.")
     if prop == "usageLocation" and value is not None and not (
             isinstance(value, str) and re.fullmatch(r"[A-Za-z]{2}", value)):

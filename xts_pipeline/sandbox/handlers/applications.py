@@ -50,7 +50,7 @@ def create_extension(app: SandboxApp, req: GraphRequest, base: str, app_id: str)
     t = req.tenant
     body = req.json()
     name = body.get("name")
-    if not isinstance(name, str) or not _EXT_NAME.match(name):
+    if not isinstance(name, str) or not _EXT_NAME.fullmatch(name):
         raise GraphError(400, "Request_BadRequest", "Property 'name' is required and must be letters, digits or "
                          "underscores, starting with a letter.")
     data_type = body.get("dataType", "String")

@@ -59,7 +59,7 @@ def _delta_query(app: SandboxApp, req: GraphRequest, props: list[str]) -> tuple[
     ids: list[str] = []
     text = req.param("filter")
     if text:
-        if not _DELTA_ID_FILTER.match(text):
+        if not _DELTA_ID_FILTER.fullmatch(text):
             raise GraphError(400, "Request_UnsupportedQuery",
                              f"Unsupported query filter '{text}' on users/delta: only id eq '...' (ORed, up to "
                              f"{_DELTA_MAX_IDS}) is supported (concepts/delta-query-overview.md).")

@@ -109,7 +109,7 @@ def _search(text: str, props: list[str]):
         if part in ("AND", "OR"):
             joins.append(part)
             continue
-        m = _SEARCH_RE.match(part.strip())
+        m = _SEARCH_RE.fullmatch(part.strip())
         prop = canon.get(m.group(1).lower()) if m else None
         if prop is None or prop not in _SEARCH_PROPS:
             raise GraphError(400, "Request_BadRequest", f"Invalid $search '{text}': use \"property:text\" with a "
@@ -210,7 +210,7 @@ def _list(app: SandboxApp, req: GraphRequest, base: str, *, kind: str, props: li
             if filt.predicate(orjson.loads(blob)):
                 matched.append((rid, blob))
     else:
-        if filt is not None and fetch_text is not None and filt.lookup and _SAFE_NEEDLE.match(filt.lookup[1]):
+        if filt is not None and fetch_text is not None and filt.lookup and _SAFE_NEEDLE.fullmatch(filt.lookup[1]):
             needle = filt.lookup[1]
             fetch = lambda a, n, _full: fetch_text(a, n, needle)  # noqa: E731 - superset pre-filter
         cursor = after

@@ -434,12 +434,12 @@ def generate_tenant(
     picked from its "XTS Sync – <this tenant>" group when it has one, so a sync meets them.
     `fixtures` are deliberate members (attack cases) placed just before those guests.
     """
-    if not isinstance(name, str) or not _TENANT_NAME_RE.match(name):
+    if not isinstance(name, str) or not _TENANT_NAME_RE.fullmatch(name):
         raise SeedError(f"tenant name {name!r} must be lowercase letters, digits and inner '-' (e.g. 'contoso' or 'north-wind')")
     if not isinstance(users, int) or isinstance(users, bool) or not 1 <= users <= 2_000_000:
         raise SeedError(f"tenant {name!r}: users must be a whole number from 1 to 2,000,000, got {users!r}")
     domain = (domain or f"{name}.onmicrosoft.com").lower()
-    if not _DOMAIN_RE.match(domain):
+    if not _DOMAIN_RE.fullmatch(domain):
         raise SeedError(f"tenant {name!r}: domain {domain!r} is not a DNS name like 'contoso.onmicrosoft.com'")
     perms = list(ALL_PERMISSIONS if permissions is None else permissions)
     unknown = [p for p in perms if p not in KNOWN_PERMISSIONS]
