@@ -55,7 +55,7 @@ def _plan(rows: list[dict], spaced: bool) -> list[dict]:
     con = duckdb.connect()
     con.execute("CREATE TABLE plan (source_object_id VARCHAR, change_id VARCHAR, action VARCHAR, desired JSON, "
                 "changes JSON)")
-    con.executemany("INSERT INTO plan VALUES (?, ?, ?, ?, ?)",
+    con.executemany("INSERT INTO plan (source_object_id, change_id, action, desired, changes) VALUES (?, ?, ?, ?, ?)",
                     [[f"s{i}", f"c{i}", r["action"], _text(r["desired"], spaced), _text(r["changes"], spaced)]
                      for i, r in enumerate(rows)])
     ok = values_ok_sql("p.action", "CAST(p.desired AS VARCHAR)", "CAST(p.changes AS VARCHAR)")

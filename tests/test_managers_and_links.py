@@ -91,8 +91,9 @@ def test_departed_users_known_by_the_store_or_the_journal_are_deprovisioned(tmp_
     with store.connect(world.db) as con:
         con.execute("INSERT INTO links (pair_key, source_tenant_id, source_object_id, target_tenant, target_user_id, "
                     "state, linked_at) VALUES (?, ?, ?, 'fabrikam', 'tp', 'pending', now())", [PAIR.key, SRC_TID, sid(1)])
-        con.execute("INSERT INTO write_journal VALUES (?, 'c0', 'x1', 'create', ?, NULL, 'journal@contoso.com', NULL, "
-                    "'in_flight', now(), NULL)", [PAIR.key, sid(2)])
+        con.execute("INSERT INTO write_journal (pair_key, cycle_id, change_id, op_kind, source_object_id, target_user_id, mail, "
+                    "lookup_filter, state, started_at, finished_at) VALUES (?, 'c0', 'x1', 'create', ?, NULL, "
+                    "'journal@contoso.com', NULL, 'in_flight', now(), NULL)", [PAIR.key, sid(2)])
     p = world.plan()
     assert (p[sid(1)]["action"], p[sid(1)]["target"]) == ("delete", "tp")
     assert (p[sid(2)]["action"], p[sid(2)]["target"]) == ("delete", "tj")

@@ -32,7 +32,7 @@ GRAPH_DOC_USER = {
 def stage(db, users: list[dict], fraction: float = 0.5) -> staging.StageResult:
     with store.connect(db) as con:
         con.execute("DELETE FROM raw_users")
-        con.executemany("INSERT INTO raw_users VALUES ('contoso', ?, ?, 'c', now())",
+        con.executemany("INSERT INTO raw_users (tenant, id, data, seen_cycle, updated_at) VALUES ('contoso', ?, ?, 'c', now())",
                         [[u.get("id") or str(uuid.uuid4()), json.dumps(u)] for u in users])
     return staging.stage_tenant(db, "contoso", fraction)
 
@@ -157,7 +157,7 @@ def test_property_precheck_never_passes_a_reject_and_keeps_the_split(rows):
     assume(rows)
     con = duckdb.connect()
     con.execute(next(stmt for stmt in store.SCHEMA if "raw_users (" in stmt))
-    con.executemany("INSERT INTO raw_users VALUES ('t', ?, ?, 'c', now())",
+    con.executemany("INSERT INTO raw_users (tenant, id, data, seen_cycle, updated_at) VALUES ('t', ?, ?, 'c', now())",
                     [[u["id"], json.dumps({k: v for k, v in u.items() if v is not None})] for u in rows])
     df = staging.raw_frame(con, "t", attrs=False, precheck=True)
     frame, surely = df.drop(columns="surely_valid"), df["surely_valid"]
@@ -174,7 +174,7 @@ def test_precheck_passes_ordinary_users(tmp_path):
     users = [{**GRAPH_DOC_USER, "id": str(uuid.uuid4()), "displayName": f"Adele Vance {i}"} for i in range(50)]
     users[3]["displayName"] = "Adèle Vance"  # non-ASCII text columns are checked in DuckDB too
     with store.connect(db) as con:
-        con.executemany("INSERT INTO raw_users VALUES ('contoso', ?, ?, 'c', now())",
+        con.executemany("INSERT INTO raw_users (tenant, id, data, seen_cycle, updated_at) VALUES ('contoso', ?, ?, 'c', now())",
                         [[u["id"], json.dumps(u)] for u in users])
         df = staging.raw_frame(con, "contoso", attrs=False, precheck=True)
     assert df["surely_valid"].all()
