@@ -65,3 +65,39 @@ def test_schema_check_fails_on_a_staged_row_that_breaks_the_schema(tmp_path):
     failures = evaluation.metadata["schema_failures"].value
     assert {f["column"] for f in failures} == {"user_principal_name", "display_name"}, failures
     assert "2 staged rows break the schema" in evaluation.description
+
+
+def expectations_result(tmp_path, users: list[dict]) -> dg.AssetCheckEvaluation:
+    db = tmp_path / "xts.duckdb"
+    with store.connect(db) as con:
+        con.executemany("INSERT INTO raw_users (tenant, id, data, seen_cycle, updated_at) VALUES (?, ?, ?, 'c', now())",
+                        [[TENANT, u["id"], json.dumps(u)] for u in users])
+        con.executemany("INSERT INTO staged_users (tenant, id, user_principal_name, user_type) VALUES (?, ?, ?, ?)",
+                        [[TENANT, u["id"], u["userPrincipalName"], u["userType"]] for u in users])
+
+    @dg.asset(key=STAGED, partitions_def=PARTS)
+    def staged_source_users() -> None:
+        """Stand-in: the rows are already in the store."""
+
+    gx_check = next(c for c in build_staging_checks(PARTS) if "staged_users_expectations" in str(c.check_keys))
+    result = dg.materialize([staged_source_users, gx_check], partition_key=TENANT,
+                            resources={"duckdb": StagingDuckDB(path=str(db))},
+                            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    (evaluation,) = result.get_asset_check_evaluations()
+    return evaluation
+
+
+def test_expectations_pass_when_no_address_is_shared(tmp_path):
+    users = [ordinary(i) for i in range(10)]
+    users[3]["mail"] = None  # users without a mail share nothing
+    users[4]["mail"] = None
+    evaluation = expectations_result(tmp_path, users)
+    assert evaluation.passed, evaluation.description
+
+
+def test_expectations_warn_when_two_users_share_a_mail_in_another_case(tmp_path):
+    users = [ordinary(i) for i in range(10)]
+    users[6]["mail"] = users[2]["mail"].upper()
+    evaluation = expectations_result(tmp_path, users)
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert evaluation.description == "tenant contoso: 2 users share a mail value", evaluation.description
