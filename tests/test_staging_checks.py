@@ -23,8 +23,8 @@ TENANT = "contoso"
 PARTS = dg.StaticPartitionsDefinition([TENANT])
 
 
-def schema_result(tmp_path, users: list[dict]) -> dg.AssetCheckEvaluation:
-    """Stage `users` as they are (no validation), then run the asset and its schema check."""
+def check_result(tmp_path, users: list[dict], check_name: str) -> dg.AssetCheckEvaluation:
+    """Stage `users` as they are (no validation), then run the asset and one of its checks."""
     db = tmp_path / "xts.duckdb"
     with store.connect(db) as con:
         con.executemany("INSERT INTO raw_users (tenant, id, data, seen_cycle, updated_at) VALUES (?, ?, ?, 'c', now())",
@@ -36,13 +36,17 @@ def schema_result(tmp_path, users: list[dict]) -> dg.AssetCheckEvaluation:
     def staged_source_users() -> None:
         """Stand-in: the rows are already in the store."""
 
-    schema_check = next(c for c in build_staging_checks(PARTS) if "staged_users_schema" in str(c.check_keys))
-    result = dg.materialize([staged_source_users, schema_check], partition_key=TENANT,
+    check = next(c for c in build_staging_checks(PARTS) if check_name in str(c.check_keys))
+    result = dg.materialize([staged_source_users, check], partition_key=TENANT,
                             resources={"duckdb": StagingDuckDB(path=str(db)),
                                        "topology": TopologyResource(config_path=str(default_config_path()))},
                             instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
     (evaluation,) = result.get_asset_check_evaluations()
     return evaluation
+
+
+def schema_result(tmp_path, users: list[dict]) -> dg.AssetCheckEvaluation:
+    return check_result(tmp_path, users, "staged_users_schema")
 
 
 def ordinary(i: int) -> dict:
@@ -68,23 +72,7 @@ def test_schema_check_fails_on_a_staged_row_that_breaks_the_schema(tmp_path):
 
 
 def expectations_result(tmp_path, users: list[dict]) -> dg.AssetCheckEvaluation:
-    db = tmp_path / "xts.duckdb"
-    with store.connect(db) as con:
-        con.executemany("INSERT INTO raw_users (tenant, id, data, seen_cycle, updated_at) VALUES (?, ?, ?, 'c', now())",
-                        [[TENANT, u["id"], json.dumps(u)] for u in users])
-        con.executemany("INSERT INTO staged_users (tenant, id, user_principal_name, user_type) VALUES (?, ?, ?, ?)",
-                        [[TENANT, u["id"], u["userPrincipalName"], u["userType"]] for u in users])
-
-    @dg.asset(key=STAGED, partitions_def=PARTS)
-    def staged_source_users() -> None:
-        """Stand-in: the rows are already in the store."""
-
-    gx_check = next(c for c in build_staging_checks(PARTS) if "staged_users_expectations" in str(c.check_keys))
-    result = dg.materialize([staged_source_users, gx_check], partition_key=TENANT,
-                            resources={"duckdb": StagingDuckDB(path=str(db))},
-                            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
-    (evaluation,) = result.get_asset_check_evaluations()
-    return evaluation
+    return check_result(tmp_path, users, "staged_users_expectations")
 
 
 def test_expectations_pass_when_no_address_is_shared(tmp_path):
