@@ -12,7 +12,9 @@ Seeds a tenant with `xts sandbox seed` before serving it, then prints:
 from __future__ import annotations
 
 import argparse
+import atexit
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,6 +48,8 @@ def main() -> None:
     ap.add_argument("--state", default=None)
     args = ap.parse_args()
     state = Path(args.state or tempfile.mkdtemp(prefix="xts-extract-bench-"))
+    if not args.state:  # a temporary sandbox state goes when the bench ends
+        atexit.register(shutil.rmtree, state, ignore_errors=True)
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "xts_pipeline.cli", "sandbox", "seed", "--state", str(state),
                     "--tenant", "big", "--users", str(args.users)], check=True, stdout=subprocess.DEVNULL)

@@ -17,7 +17,9 @@ bench warms up for `--warmup-windows` windows and measures the following `--meas
 from __future__ import annotations
 
 import argparse
+import atexit
 import itertools
+import shutil
 import tempfile
 import threading
 import time
@@ -135,6 +137,8 @@ def main() -> None:
     scale = args.time_scale
     delay = args.rtt_ms / 1000.0 / scale
     state = Path(args.state or tempfile.mkdtemp(prefix="xts-write-bench-"))
+    if not args.state:  # a temporary sandbox state goes when the bench ends
+        atexit.register(shutil.rmtree, state, ignore_errors=True)
     with SandboxProcess(state, seed="demo", throttle="documented", time_scale=scale) as sb:
         names = ["xtsSourceTenantId", "xtsSourceObjectId", "xtsSyncConfig"]
         seq_client = client_for(sb, "fabrikam", delay)

@@ -10,13 +10,14 @@ plan (DuckDB SQL); then every goal with its figure, ratio and ok/MISS, and exits
   cycle, and the extraction is compared with their mean. A plain GET /users listing is printed for context.
 Runs the library functions the Dagster assets wrap (the wrappers add ~0.1 s per step).
 
-    .venv/bin/python bench/pipeline_bench.py [--users 100000]
+    .venv/bin/python bench/pipeline_bench.py [--users 100000] [--keep]   (the temporary directory goes unless --keep)
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -143,11 +144,22 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--users", type=int, default=100_000)
     ap.add_argument("--changed", type=int, default=100)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory (sandbox state, store)")
     args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="xts-bench-"))
+    try:
+        return run(args, root)
+    finally:
+        if args.keep:
+            print(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)  # ~0.8 GB of sandbox state and store per run
+
+
+def run(args: argparse.Namespace, root: Path) -> int:
     from assets.resources import graph_resource, load_topology
     from xts_pipeline.sandbox.process import SandboxProcess
 
-    root = Path(tempfile.mkdtemp(prefix="xts-bench-"))
     state = root / "sandbox"
     s = time.perf_counter()
     for name, n in (("big", args.users), ("small", 50)):

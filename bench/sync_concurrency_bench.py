@@ -19,6 +19,7 @@ instance with the committed dagster.yaml, and runs `assets.cycle.sync_in_process
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import shutil
 import subprocess
@@ -98,7 +99,10 @@ def main() -> int:
     ap.add_argument("--rtt-ms", type=float, default=0.0, help="emulated round trip, sandbox ms")
     ap.add_argument("--workers", type=int, default=4, help="worker processes of the concurrent run")
     args = ap.parse_args()
+    from xts_pipeline.vocabulary import shown_pair
+
     root = Path(tempfile.mkdtemp(prefix="xts-sync-conc-bench-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)  # sandbox states, stores and instances
     template = root / "seeded"
     for i, (name, n) in enumerate((("hub", args.users), *((t, args.target_users) for t in TARGETS))):
         subprocess.run([sys.executable, "-m", "xts_pipeline.cli", "sandbox", "seed", "--state", str(template),
@@ -116,7 +120,7 @@ def main() -> int:
             print(f"  {name:<20} {s:6.1f} -> {e:6.1f} s")
         for o in res[mode]["outcomes"]:
             problems = [*o.errors, *o.failed_checks]
-            print(f"  {o.pair_key.replace('__', '->')}: {o.counts['creates']} creates, "
+            print(f"  {shown_pair(o.pair_key)}: {o.counts['creates']} creates, "
                   f"{o.counts['failures']} failures" + (f"; {problems[0].splitlines()[0]}" if problems else ""))
     creates = max(o.counts["creates"] for o in res["sequential"]["outcomes"])
     writes = 2 * creates
