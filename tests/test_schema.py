@@ -172,3 +172,15 @@ def test_a_fragment_is_only_what_the_query_declares():
         queries.render("staging/precheck_text", column="a", max_length="1", no_control="x", extra="y")
     with pytest.raises(ValueError, match="may not contain"):
         queries.render("staging/precheck_text", column="a; DROP TABLE links", max_length="1", no_control="x")
+
+
+def test_a_copied_table_has_its_originals_columns_and_descriptions(tmp_path):
+    """target_users_load is defined from target_users: the same columns and descriptions, without its key."""
+    load, users = store.SCHEMA_TABLES["target_users_load"], store.SCHEMA_TABLES["target_users"]
+    assert load.columns == users.columns and load.owner == "xts_pipeline.extract"
+    with store.connect(tmp_path / "x.duckdb") as con:
+        assert store.column_schema(con, "target_users_load") == store.column_schema(con, "target_users")
+        keys = con.execute("SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'target_users_load'").fetchone()
+    assert keys == (0,)
+    with pytest.raises(ValueError, match="not defined above it"):
+        store.parse_schema("-- owner: xts_pipeline.x\nCREATE TABLE IF NOT EXISTS t AS SELECT * FROM nowhere LIMIT 0;\n")
