@@ -20,6 +20,9 @@ _WRITES = re.compile(r"\b(?:INSERT\s+(?:OR\s+REPLACE\s+)?INTO|UPDATE|DELETE\s+FR
 _LOADS = re.compile(r"""queries\.(?:load|render)\(\s*f?["']([\w/{}]+)["'](?:\s*,\s*["'](\w+)["'])?""")
 # Writes by a module other than the table's owner, still to be moved behind the owner's functions.
 KNOWN_OTHER_WRITERS = {("links", "xts_pipeline.planner")}
+# Modules whose queries are still Python strings, to be moved into `.sql` files like every other module's.
+KNOWN_INLINE_SQL = {"xts_pipeline.planner", "xts_pipeline.extract", "xts_pipeline.desired"}
+_STATEMENT = re.compile(r"\s*(SELECT|WITH|INSERT|UPDATE|DELETE|CREATE)\s")
 
 
 def _sources() -> list[Path]:
@@ -172,3 +175,48 @@ def test_a_fragment_is_only_what_the_query_declares():
         queries.render("staging/precheck_text", column="a", max_length="1", no_control="x", extra="y")
     with pytest.raises(ValueError, match="may not contain"):
         queries.render("staging/precheck_text", column="a; DROP TABLE links", max_length="1", no_control="x")
+
+
+def test_a_copied_table_has_its_originals_columns_and_descriptions(tmp_path):
+    """target_users_load is defined from target_users: the same columns and descriptions, without its key."""
+    load, users = store.SCHEMA_TABLES["target_users_load"], store.SCHEMA_TABLES["target_users"]
+    assert load.columns == users.columns and load.owner == "xts_pipeline.extract"
+    with store.connect(tmp_path / "x.duckdb") as con:
+        assert store.column_schema(con, "target_users_load") == store.column_schema(con, "target_users")
+        keys = con.execute("SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'target_users_load'").fetchone()
+    assert keys == (0,)
+    with pytest.raises(ValueError, match="not defined above it"):
+        store.parse_schema("-- owner: xts_pipeline.x\nCREATE TABLE IF NOT EXISTS t AS SELECT * FROM nowhere LIMIT 0;\n")
+
+
+def inline_sql(path: Path) -> list[int]:
+    """Lines of `path` where a string literal (or f-string) starts a SQL statement."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    patterns = {id(a) for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "compile"
+                for a in n.args}  # re.compile("CREATE TABLE ..."): a pattern over SQL, not a query
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in patterns:
+            continue
+        if isinstance(node, ast.JoinedStr):
+            text = "".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value
+        else:
+            continue
+        if _STATEMENT.match(text):
+            found.append(node.lineno)
+    return sorted(set(found))
+
+
+def test_queries_are_sql_files_not_python_strings(tmp_path):
+    """Every module runs its queries from `.sql` files (queries.load / queries.render), none from a string."""
+    rogue = tmp_path / "rogue.py"
+    rogue.write_text('con.execute(f"SELECT {col} FROM plan")\nMSG = "Selected users"\n'
+                     'R = re.compile(r"CREATE TABLE (\\w+)")\n')
+    assert inline_sql(rogue) == [1]
+    found = {_module(p): inline_sql(p) for p in _sources() if p.suffix == ".py"}
+    offenders = {m: lines for m, lines in found.items() if lines and m not in KNOWN_INLINE_SQL}
+    assert not offenders, f"move these queries into .sql files: {offenders}"

@@ -51,7 +51,16 @@ class Table:
 
 
 _CREATE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+) \($")
+# A table with the columns of one defined above it (their descriptions too), without its keys.
+_COPY = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+) AS SELECT \* FROM (\w+) LIMIT 0$")
 _COLUMN = re.compile(r"^\s+(\w+) ([A-Z][A-Z0-9_]*)\b[^-]*?,?\s*--\s*(\S.*)$")
+
+
+def _column(table: str, line: str) -> Column:
+    m = _COLUMN.match(line)
+    if m is None:
+        raise ValueError(f"schema.sql: {table}: column line without a `-- description`: {line.strip()}")
+    return Column(m.group(1), m.group(2), m.group(3).strip())
 
 
 def parse_schema(text: str) -> dict[str, Table]:
@@ -59,24 +68,24 @@ def parse_schema(text: str) -> dict[str, Table]:
     tables: dict[str, Table] = {}
     for stmt in re.split(r";[ \t]*$", text, flags=re.MULTILINE):
         lines = [line for line in stmt.strip().splitlines() if line.strip()]
-        at = next((i for i, line in enumerate(lines) if _CREATE.match(line)), None)
+        at = next((i for i, line in enumerate(lines) if _CREATE.match(line) or _COPY.match(line)), None)
         if at is None:
             continue
-        name = _CREATE.match(lines[at]).group(1)  # type: ignore[union-attr]
+        copy = _COPY.match(lines[at])
+        name = (copy or _CREATE.match(lines[at])).group(1)  # type: ignore[union-attr]
         notes = [line.strip().removeprefix("--").strip() for line in lines[:at] if line.strip().startswith("--")]
         owners = [n.removeprefix("owner:").strip() for n in notes if n.startswith("owner:")]
         if len(owners) != 1 or name in tables:
             raise ValueError(f"schema.sql: table {name} needs exactly one definition and one `-- owner:` line")
-        columns = []
-        for line in lines[at + 1:-1]:
-            if line.strip().startswith("PRIMARY KEY"):
-                continue
-            m = _COLUMN.match(line)
-            if m is None:
-                raise ValueError(f"schema.sql: {name}: column line without a `-- description`: {line.strip()}")
-            columns.append(Column(m.group(1), m.group(2), m.group(3).strip()))
+        if copy is not None:
+            if copy.group(2) not in tables:
+                raise ValueError(f"schema.sql: {name} copies {copy.group(2)}, which is not defined above it")
+            columns = tables[copy.group(2)].columns
+        else:
+            columns = tuple(_column(name, line) for line in lines[at + 1:-1]
+                            if not line.strip().startswith("PRIMARY KEY"))
         doc = " ".join(n for n in notes if not n.startswith("owner:"))
-        tables[name] = Table(name, owners[0], doc, "\n".join(lines[at:]), tuple(columns))
+        tables[name] = Table(name, owners[0], doc, "\n".join(lines[at:]), columns)
     return tables
 
 

@@ -5,6 +5,8 @@
 --     one module that writes it (every other module reads it, or calls the owner's functions);
 --   * every column carries a `-- description` on its line: store.py stores it as the column's DuckDB
 --     comment (`duckdb_columns().comment`) and the assets show it as Dagster's column schema;
+--   * a table with another's columns (same names, types, descriptions; no keys) is one line after the
+--     original's, `CREATE TABLE IF NOT EXISTS <copy> AS SELECT * FROM <original> LIMIT 0`;
 --   * statements end with `);` on a line of its own.
 -- A column added after a table first shipped goes here and into migrations.sql (older files gain it on open).
 
@@ -84,21 +86,7 @@ CREATE TABLE IF NOT EXISTS target_users (
 
 -- owner: xts_pipeline.extract
 -- Pages of a target read land here first, then replace target_users in one transaction.
-CREATE TABLE IF NOT EXISTS target_users_load (
-    tenant VARCHAR,  -- tenant name from the topology config
-    id VARCHAR,  -- Entra object id of the user in this tenant
-    user_principal_name VARCHAR,  -- userPrincipalName
-    mail VARCHAR,  -- mail
-    display_name VARCHAR,  -- displayName
-    user_type VARCHAR,  -- userType: Member or Guest
-    creation_type VARCHAR,  -- creationType (Invitation marks a B2B user)
-    external_user_state VARCHAR,  -- externalUserState of a B2B user
-    account_enabled BOOLEAN,  -- accountEnabled
-    link_source_tenant_id VARCHAR,  -- source tenant id stamped on a synced user (xtsSourceTenantId extension)
-    link_source_object_id VARCHAR,  -- source object id stamped on a synced user (xtsSourceObjectId extension)
-    link_sync_config VARCHAR,  -- pair key stamped on a synced user (xtsSyncConfig extension)
-    attrs JSON  -- the other synced attributes (JSON)
-);
+CREATE TABLE IF NOT EXISTS target_users_load AS SELECT * FROM target_users LIMIT 0;
 
 -- owner: xts_pipeline.extract
 -- The link extension attributes registered on each target's app (short name -> extension_<app id>_name).
