@@ -79,3 +79,9 @@ def _try_connect(db: str, q) -> None:
             q.put("connected")
     except store.StoreError as exc:
         q.put(str(exc))
+
+
+def test_connections_draw_no_progress_bar(tmp_path):
+    """DuckDB draws a progress bar on stdout for a long query; in a run it would land in the logs."""
+    with store.connect(tmp_path / "x.duckdb") as con:
+        assert con.execute("SELECT current_setting('enable_progress_bar')").fetchone() == (False,)

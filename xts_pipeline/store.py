@@ -139,7 +139,11 @@ def _open(db: Path) -> duckdb.DuckDBPyConnection:
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(db), config=DUCKDB_CONFIG)
+            con = duckdb.connect(str(db), config=DUCKDB_CONFIG)
+            # No progress bar (a session setting): DuckDB draws one on stdout for a query over ~2 s, which
+            # would land in run logs and the CLI's output.
+            con.execute("SET enable_progress_bar = false")
+            return con
         except duckdb.Error as exc:
             locked = "lock" in str(exc).lower()
             if not locked or time.monotonic() >= deadline:
