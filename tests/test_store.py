@@ -85,3 +85,12 @@ def test_connections_draw_no_progress_bar(tmp_path):
     """DuckDB draws a progress bar on stdout for a long query; in a run it would land in the logs."""
     with store.connect(tmp_path / "x.duckdb") as con:
         assert con.execute("SELECT current_setting('enable_progress_bar')").fetchone() == (False,)
+
+
+def test_a_table_is_described_by_the_comment_lines_right_above_it():
+    """The schema file's own header (its conventions) is nobody's description, even above the first table."""
+    tables = store.parse_schema("-- Conventions: statements end with `);`\n-- on a line of their own.\n\n"
+                                "-- owner: m\n-- What t is for.\nCREATE TABLE IF NOT EXISTS t (\n"
+                                "    a VARCHAR  -- the a\n);\n")
+    assert tables["t"].doc == "What t is for."
+    assert store.SCHEMA_TABLES["delta_cursors"].doc == "Where each tenant's users delta round stands (Graph's @odata.deltaLink)."

@@ -67,13 +67,18 @@ def parse_schema(text: str) -> dict[str, Table]:
     """schema.sql's tables by name; a column without a description, or a table without an owner, is an error."""
     tables: dict[str, Table] = {}
     for stmt in re.split(r";[ \t]*$", text, flags=re.MULTILINE):
-        lines = [line for line in stmt.strip().splitlines() if line.strip()]
-        at = next((i for i, line in enumerate(lines) if _CREATE.match(line) or _COPY.match(line)), None)
-        if at is None:
+        raw = stmt.strip().splitlines()
+        at_raw = next((i for i, line in enumerate(raw) if _CREATE.match(line) or _COPY.match(line)), None)
+        if at_raw is None:
             continue
+        above = 0  # the table's notes are the `--` lines right above it, up to a blank line (not a file header)
+        while above < at_raw and raw[at_raw - above - 1].strip().startswith("--"):
+            above += 1
+        notes = [line.strip().removeprefix("--").strip() for line in raw[at_raw - above:at_raw]]
+        lines = [line for line in raw[at_raw:] if line.strip()]
+        at = 0
         copy = _COPY.match(lines[at])
         name = (copy or _CREATE.match(lines[at])).group(1)  # type: ignore[union-attr]
-        notes = [line.strip().removeprefix("--").strip() for line in lines[:at] if line.strip().startswith("--")]
         owners = [n.removeprefix("owner:").strip() for n in notes if n.startswith("owner:")]
         if len(owners) != 1 or name in tables:
             raise ValueError(f"schema.sql: table {name} needs exactly one definition and one `-- owner:` line")
