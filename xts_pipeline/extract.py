@@ -188,13 +188,31 @@ class _Spool:
         self.path.unlink(missing_ok=True)
 
 
+# A round that replaces at most this fraction of a tenant's stored rows replaces them by delete + insert.
+DELETE_INSERT_UP_TO = 0.25
+
+
 def _apply_spool(con, spool: _Spool, tenant: str, cycle_id: str) -> None:
-    """The spooled round into raw_users: deletions, then one upsert of every user's merged patch."""
+    """The spooled round into raw_users: deletions, then every user's merged patch in place of its row.
+
+    A small round (an incremental one) replaces its rows by delete + insert, not ON CONFLICT DO UPDATE:
+    DuckDB rewrites the whole row group of an updated row at the next checkpoint (100 changed users of
+    100,000 cost a 60 MB rewrite, ~0.8 s, when the connection closed), while deleted and appended rows are
+    written as they are. A round over most of the tenant (a full read, a resync) updates in place, which is
+    then the cheaper of the two. Both leave the same rows.
+    """
     if not spool.seq:
         return
     params = {"spool": str(spool.path), "tenant": tenant}
     con.execute("""DELETE FROM raw_users WHERE tenant = $tenant AND id IN (
                      SELECT id FROM read_parquet($spool) GROUP BY id HAVING arg_max(removed, seq))""", params)
+    stored = con.execute("SELECT count(*) FROM raw_users WHERE tenant = ?", [tenant]).fetchone()[0]
+    if spool.upserted <= DELETE_INSERT_UP_TO * stored:  # spool.upserted: at least the round's distinct users
+        con.execute(f"CREATE OR REPLACE TEMP TABLE raw_round AS {_APPLY_SQL}", {**params, "cycle": cycle_id})  # noqa: S608
+        con.execute("DELETE FROM raw_users WHERE tenant = ? AND id IN (SELECT id FROM raw_round)", [tenant])
+        con.execute("INSERT INTO raw_users SELECT * FROM raw_round")
+        con.execute("DROP TABLE raw_round")
+        return
     con.execute(f"""INSERT INTO raw_users {_APPLY_SQL}
                     ON CONFLICT (tenant, id) DO UPDATE SET data = excluded.data,
                     seen_cycle = excluded.seen_cycle, updated_at = excluded.updated_at""",  # noqa: S608
