@@ -40,8 +40,10 @@ NORM_MACRO = """CREATE OR REPLACE TEMP MACRO norm(v) AS
 
 PLAN_CTES = f"""
 WITH
-d_all AS (SELECT * FROM desired_users WHERE pair_key = $pair),
-t AS (SELECT * FROM target_users WHERE tenant = $target),
+-- d_all and t are scanned where they are read (only the columns each reader needs): DuckDB would otherwise
+-- copy every column of every row, JSON documents included, once per statement
+d_all AS NOT MATERIALIZED (SELECT * FROM desired_users WHERE pair_key = $pair),
+t AS NOT MATERIALIZED (SELECT * FROM target_users WHERE tenant = $target),
 ext AS (
   SELECT max(full_name) FILTER (WHERE short_name = 'xtsSourceTenantId') AS tid,
          max(full_name) FILTER (WHERE short_name = 'xtsSourceObjectId') AS oid,
@@ -439,7 +441,7 @@ FROM drift
 """
 DRIFT_SQL = PLAN_CTES + DRIFT_SELECT
 
-_CTE_START = re.compile(r"^(\w+) AS \(", re.M)
+_CTE_START = re.compile(r"^(\w+) AS (?:NOT MATERIALIZED )?\(", re.M)
 
 
 def _split_ctes(text: str) -> list[tuple[str, str]]:
@@ -461,8 +463,10 @@ def _split_ctes(text: str) -> list[tuple[str, str]]:
 _PLAN_CTE_LIST = _split_ctes(PLAN_CTES)
 
 
-# What a big pair's plan and drift both read, each computed once into a temp table, in this order.
-SHARED_CTES = ("linked", "matched", "want", "cmp")
+# What a big pair's plan and drift both read, each computed once into a temp table, in this order: the
+# 100,000-row passes (links, managers read from JSON, the candidate users of an incremental plan, the
+# address regexes of adoption) run once a plan, not once for each statement that reads them.
+SHARED_CTES = ("linked", "src_mgr", "applied_mgr", "d", "adopt_verdict", "matched", "want", "cmp")
 
 
 def _bound(sql: str, params: Mapping[str, object]) -> dict[str, object]:
@@ -472,9 +476,12 @@ def _bound(sql: str, params: Mapping[str, object]) -> dict[str, object]:
 
 
 def plan_ctes(materialised: Mapping[str, str] | None = None) -> str:
-    """PLAN_CTES with some CTEs read from temp tables computed once: the plan and its drift share them."""
+    """PLAN_CTES with some CTEs read from temp tables computed once: the plan and its drift share them.
+
+    A temp table is read in place (NOT MATERIALIZED), not copied again by each statement that reads it.
+    """
     done = materialised or {}
-    return "WITH\n" + ",\n".join(f"{name} AS (SELECT * FROM {done[name]})" if name in done else text  # noqa: S608
+    return "WITH\n" + ",\n".join(f"{name} AS NOT MATERIALIZED (SELECT * FROM {done[name]})" if name in done else text  # noqa: S608
                                   for name, text in _PLAN_CTE_LIST)
 
 
