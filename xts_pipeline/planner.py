@@ -34,6 +34,16 @@ FULL_PLAN_EVERY_HOURS = 24
 # An external (B2B) user of the target: invited, a guest, or an #EXT# UPN. Anything else is internal.
 _EXTERNAL = external_sql("t")
 
+
+def _invited_address(alias: str) -> str:
+    """SQL for the address an external user was invited with, from its #EXT# UPN (local_domain#EXT#@...)."""
+    if not alias.isidentifier():
+        raise ValueError(f"_invited_address: {alias!r} is not a SQL alias")
+    upn, pattern = f"{alias}.user_principal_name", "'^(.+)_([^_#@]+)#EXT#@'"
+    return (f"CASE WHEN regexp_matches({upn}, {pattern}, 'i') THEN lower(regexp_extract({upn}, {pattern}, 1, 'i')) "
+            f"|| '@' || lower(regexp_extract({upn}, {pattern}, 2, 'i')) END")
+
+
 # Graph returns [] for an empty collection and null for an empty string property: both mean "no value".
 NORM_MACRO = """CREATE OR REPLACE TEMP MACRO norm(v) AS
   CASE WHEN v IS NULL OR CAST(v AS VARCHAR) IN ('null', '[]', '""') THEN 'null' ELSE CAST(v AS VARCHAR) END"""
@@ -129,20 +139,26 @@ restorable AS (
 -- shows is in a verified domain of the source tenant, and it has not redeemed through another identity
 -- provider. Otherwise the source user is skipped with the first reason and the target user is untouched.
 src_domains AS (SELECT lower(domain) AS domain FROM tenant_domains WHERE tenant = $source),
-t_addr AS (
-  SELECT t.*, lower(t.mail) AS mail_l,
-         CASE WHEN regexp_matches(t.user_principal_name, '^(.+)_([^_#@]+)#EXT#@', 'i')
-              THEN lower(regexp_extract(t.user_principal_name, '^(.+)_([^_#@]+)#EXT#@', 1, 'i')) || '@' ||
-                   lower(regexp_extract(t.user_principal_name, '^(.+)_([^_#@]+)#EXT#@', 2, 'i')) END AS ext_addr,
-         {_EXTERNAL} AS external
+-- the cheap keys of every target user for the candidate joins; the invited address itself (three regexes) is
+-- computed only for the target users a key pairs with a desired user
+t_keys AS (
+  SELECT t.id, t.user_principal_name, lower(t.mail) AS mail_l, {_EXTERNAL} AS external,
+         -- before the first #EXT#@ of the UPN: for a UPN with one #EXT#@, the invited address with its last @
+         -- written as _ (local_domain#EXT#@...); a UPN with two or more is compared in full
+         split_part(lower(t.user_principal_name), '#ext#@', 1) AS ext_key,
+         lower(t.user_principal_name) LIKE '%#ext#@%#ext#@%' AS ext_many
   FROM t),
-candidate_keys AS (  -- two equi-joins, not one OR join (which DuckDB can only run as a nested loop)
-  SELECT d.source_object_id AS sid, d.addr, a.id AS tid_ FROM d JOIN t_addr a ON a.mail_l = d.addr WHERE a.external
+candidate_keys AS (  -- equi-joins, not one OR join (which DuckDB can only run as a nested loop)
+  SELECT d.source_object_id AS sid, d.addr, a.id AS tid_ FROM d JOIN t_keys a ON a.mail_l = d.addr WHERE a.external
   UNION
-  SELECT d.source_object_id, d.addr, a.id FROM d JOIN t_addr a ON a.ext_addr = d.addr WHERE a.external),
+  SELECT d.source_object_id, d.addr, a.id FROM d JOIN t_keys a ON a.ext_key = regexp_replace(d.addr, '@([^@]*)$', '_\\1')
+  WHERE a.external AND coalesce({_invited_address("a")} = d.addr, false)
+  UNION
+  SELECT d.source_object_id, d.addr, a.id FROM d JOIN t_keys a ON {_invited_address("a")} = d.addr
+  WHERE a.external AND a.ext_many),
 candidates AS (
-  SELECT k.sid, k.addr, a.*
-  FROM candidate_keys k JOIN t_addr a ON a.id = k.tid_
+  SELECT k.sid, k.addr, t.*, lower(t.mail) AS mail_l, {_invited_address("t")} AS ext_addr, {_EXTERNAL} AS external
+  FROM candidate_keys k JOIN t ON t.id = k.tid_
   WHERE k.sid NOT IN (SELECT sid FROM linked)
     AND k.sid NOT IN (SELECT sid FROM restorable)),
 foreign_links AS (  -- target users another source user or pair is bound to, by the store (not this one's own)
@@ -396,9 +412,13 @@ gone AS (
   QUALIFY row_number() OVER (PARTITION BY o.sid ORDER BY o.pri, t.id) = 1
       AND row_number() OVER (PARTITION BY t.id ORDER BY o.pri, o.sid) = 1),
 -- Entra: a user disabled at the source (and so in the target) who then leaves scope is not soft deleted
-gone_disabled AS (  -- only the gone users' last writes are read
-  SELECT source_object_id FROM links WHERE pair_key = $pair AND source_object_id IN (SELECT source_object_id FROM gone)
-    AND json_extract_string(applied, '$.accountEnabled') = 'false'),
+-- the gone users' last writes, read alone first: MATERIALIZED keeps DuckDB from pushing the JSON test below into
+-- the scan of links, where it would parse every user's last write
+gone_applied AS MATERIALIZED (
+  SELECT source_object_id, applied FROM links
+  WHERE pair_key = $pair AND source_object_id IN (SELECT source_object_id FROM gone)),
+gone_disabled AS (
+  SELECT source_object_id FROM gone_applied WHERE json_extract_string(applied, '$.accountEnabled') = 'false'),
 gone_plan AS (
   SELECT source_tenant_id, source_object_id, target_user_id, mail, user_principal_name,
     CASE WHEN rejected THEN 'skip'
@@ -441,7 +461,7 @@ FROM drift
 """
 DRIFT_SQL = PLAN_CTES + DRIFT_SELECT
 
-_CTE_START = re.compile(r"^(\w+) AS (?:NOT MATERIALIZED )?\(", re.M)
+_CTE_START = re.compile(r"^(\w+) AS (?:(?:NOT )?MATERIALIZED )?\(", re.M)
 
 
 def _split_ctes(text: str) -> list[tuple[str, str]]:
@@ -475,14 +495,35 @@ def _bound(sql: str, params: Mapping[str, object]) -> dict[str, object]:
     return {k: v for k, v in params.items() if k in used}
 
 
-def plan_ctes(materialised: Mapping[str, str] | None = None) -> str:
+_CTE_NAMES = tuple(name for name, _ in _PLAN_CTE_LIST)
+_CTE_REFS = {name: {other for other in _CTE_NAMES if other != name and re.search(rf"\b{other}\b", text)}
+             for name, text in _PLAN_CTE_LIST}
+
+
+def _needed(select: str, done: Mapping[str, str]) -> set[str]:
+    """The CTEs `select` reads, directly or through others (a temp table reads none): a word match, so a name
+    in a comment only adds one. Every CTE a statement is given costs planning time, used or not (up to
+    20 ms a statement on the bench)."""
+    need: set[str] = set()
+    todo = [name for name in _CTE_NAMES if re.search(rf"\b{name}\b", select)]
+    while todo:
+        name = todo.pop()
+        if name not in need:
+            need.add(name)
+            todo.extend(() if name in done else _CTE_REFS[name] - need)
+    return need
+
+
+def plan_ctes(materialised: Mapping[str, str] | None = None, select: str | None = None) -> str:
     """PLAN_CTES with some CTEs read from temp tables computed once: the plan and its drift share them.
 
     A temp table is read in place (NOT MATERIALIZED), not copied again by each statement that reads it.
+    With `select`, only the CTEs it needs are kept.
     """
     done = materialised or {}
+    keep = set(_CTE_NAMES) if select is None else _needed(select, done)
     return "WITH\n" + ",\n".join(f"{name} AS NOT MATERIALIZED (SELECT * FROM {done[name]})" if name in done else text  # noqa: S608
-                                  for name, text in _PLAN_CTE_LIST)
+                                  for name, text in _PLAN_CTE_LIST if name in keep)
 
 
 # Recovery rule for a linked user with no last-applied record (store lost or rebuilt, or linked by an
@@ -556,14 +597,22 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
         con.execute(
             """INSERT INTO links (pair_key, source_tenant_id, source_object_id, target_tenant, target_user_id, state,
                                  linked_at, deleted_at)
+               WITH carried AS (
+                 SELECT link_source_tenant_id, link_source_object_id, id FROM target_users
+                 WHERE tenant = $target AND link_source_tenant_id = $source_tid AND link_source_object_id IS NOT NULL),
+               -- a link already recorded as it is would be rewritten unchanged: leave it (no 100k-row rewrite a
+               -- cycle). Only a source user with a target user not so recorded can be relearned, so the others
+               -- are left out before one target user is chosen per source user (that choice reads all of its own).
+               unknown AS (
+                 SELECT c.link_source_object_id AS sid, c.id FROM carried c
+                 WHERE NOT EXISTS (SELECT 1 FROM links l WHERE l.pair_key = $pair
+                                   AND l.source_object_id = c.link_source_object_id AND l.target_user_id = c.id
+                                   AND l.state = 'active' AND l.deleted_at IS NULL)),
+               t AS (
+                 SELECT * FROM carried WHERE link_source_object_id IN (SELECT sid FROM unknown)
+                 QUALIFY row_number() OVER (PARTITION BY link_source_object_id ORDER BY id) = 1)
                SELECT $pair, link_source_tenant_id, link_source_object_id, $target, id, 'active', now(), NULL
-               FROM (SELECT * FROM target_users
-                     WHERE tenant = $target AND link_source_tenant_id = $source_tid AND link_source_object_id IS NOT NULL
-                     QUALIFY row_number() OVER (PARTITION BY link_source_object_id ORDER BY id) = 1) t
-               -- a link already recorded as it is would be rewritten unchanged: leave it (no 100k-row rewrite a cycle)
-               WHERE NOT EXISTS (SELECT 1 FROM links l WHERE l.pair_key = $pair
-                                 AND l.source_object_id = t.link_source_object_id AND l.target_user_id = t.id
-                                 AND l.state = 'active' AND l.deleted_at IS NULL)
+               FROM t WHERE EXISTS (SELECT 1 FROM unknown u WHERE u.sid = t.link_source_object_id AND u.id = t.id)
                ON CONFLICT (pair_key, source_object_id) DO UPDATE SET target_user_id = excluded.target_user_id,
                state = 'active', deleted_at = NULL""",
             {"pair": pair.key, "target": pair.target, "source_tid": pair.source_tenant_id})
@@ -599,11 +648,12 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
             # computed once, in temp tables, instead of once per statement.
             done: dict[str, str] = {}
             for name in SHARED_CTES:
-                stmt = f"CREATE OR REPLACE TEMP TABLE plan_{name} AS {plan_ctes(done)} SELECT * FROM {name}"  # noqa: S608
+                select = f"SELECT * FROM {name}"  # noqa: S608
+                stmt = f"CREATE OR REPLACE TEMP TABLE plan_{name} AS {plan_ctes(done, select)} {select}"
                 con.execute(stmt, _bound(stmt, params))
                 done[name] = f"plan_{name}"
-            for stmt in (f"INSERT INTO plan {plan_ctes(done)} {PLAN_SELECT}",  # noqa: S608
-                         f"INSERT INTO plan_drift {plan_ctes(done)} {DRIFT_SELECT}"):  # noqa: S608
+            for stmt in (f"INSERT INTO plan {plan_ctes(done, PLAN_SELECT)} {PLAN_SELECT}",  # noqa: S608
+                         f"INSERT INTO plan_drift {plan_ctes(done, DRIFT_SELECT)} {DRIFT_SELECT}"):  # noqa: S608
                 con.execute(stmt, _bound(stmt, params))
             for table in done.values():
                 con.execute(f"DROP TABLE {table}")
