@@ -2,7 +2,8 @@
 
 Why: a query in a file reads (and diffs) as SQL, ships with the wheel like the `.lark` grammars do, and
 is never assembled from Python strings. Values are bound with `?` or `$name`; an identifier that must vary
-(a table or column name) is checked against the schema's whitelist by the caller (see store.count_by).
+(a table or column name) is checked against the schema's whitelist by the caller (see store.count_by); a
+fragment of SQL a query needs from code (not a value) goes in a named slot its header lists (see fill).
 """
 
 from __future__ import annotations
@@ -35,3 +36,19 @@ def statements(name: str, package: str = "xts_pipeline") -> tuple[str, ...]:
     chunks = re.split(r";[ \t]*$", load(name, package), flags=re.MULTILINE)
     return tuple(c.strip() for c in chunks
                  if any(line.strip() and not line.strip().startswith("--") for line in c.splitlines()))
+
+
+_SLOT = re.compile(r"\{\{(\w+)\}\}")
+
+
+def fill(text: str, **fragments: str) -> str:
+    """A loaded query with its named slots (`{{name}}`, listed in the file's header) replaced by SQL fragments.
+
+    Why: a few queries need a piece of SQL that is code, not a value (a predicate another module defines, an
+    expression over a given alias). The caller passes its own constants only, never user data; every slot
+    the text has must be given and nothing else, so a typo or a stale slot fails at once.
+    """
+    slots = set(_SLOT.findall(text))
+    if slots != set(fragments):
+        raise ValueError(f"query slots {sorted(slots)} but fragments given for {sorted(fragments)}")
+    return _SLOT.sub(lambda m: fragments[m.group(1)], text)
