@@ -42,7 +42,8 @@ _SLOT = re.compile(r"\{\{(\w+)\}\}")
 
 
 def fill(text: str, **fragments: str) -> str:
-    """A loaded query with its named slots (`{{name}}`, listed in the file's header) replaced by SQL fragments.
+    """A loaded query with its named slots (`{{name}}` in the SQL; its header comment lists them as `slot name`)
+    replaced by SQL fragments.
 
     Why: a few queries need a piece of SQL that is code, not a value (a predicate another module defines, an
     expression over a given alias). The caller passes its own constants only, never user data; every slot

@@ -1,6 +1,6 @@
 -- Invariants every plan must meet before a write (planner.consistency_problems; apply re-checks them).
 -- Named substitutions, filled by planner.py from its own constants only (queries.fill; never user data):
---   {{external_t}}          external.external_sql("t"): is target user t an external (B2B) user
+--   slot external_t          external.external_sql("t"): is target user t an external (B2B) user
 -- A disabled user's block (accountEnabled only) and the cycle's other changes are two rows by contract.
 WITH p AS (SELECT * FROM plan WHERE pair_key = $pair AND action <> 'skip'),
 t AS (SELECT * FROM target_users WHERE tenant = $target)

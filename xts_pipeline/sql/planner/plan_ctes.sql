@@ -2,10 +2,10 @@
 -- tables for a big pair; see plan_ctes). Values are bound: $pair, $target, $source, $source_tid, $now,
 -- $full, $since, $last_cycle, $keys, $paths, $protected, $drift_repair, $allow_*, $deprovision, $retention_days.
 -- Named substitutions, filled by planner.py from its own constants only (queries.fill; never user data):
---   {{external_t}}         external.external_sql("t"): is target user t an external (B2B) user
---   {{invited_address_a}}  the invited address of target row a, from its #EXT# UPN (planner._invited_address)
---   {{invited_address_t}}  the same for target row t
---   {{fill_key}}           mappings.FILL_KEY, the key under which desired_update carries the None-type defaults
+--   slot external_t         external.external_sql("t"): is target user t an external (B2B) user
+--   slot invited_address_a  the invited address of target row a, from its #EXT# UPN (planner._invited_address)
+--   slot invited_address_t  the same for target row t
+--   slot fill_key           mappings.FILL_KEY, the key under which desired_update carries the None-type defaults
 WITH
 -- d_all and t are scanned where they are read (only the columns each reader needs): DuckDB would otherwise
 -- copy every column of every row, JSON documents included, once per statement
