@@ -179,37 +179,11 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
     with store.connect(db) as con:
         con.execute("BEGIN")
         # Links the target carries are links we know (a rebuilt DuckDB file relearns them here).
-        con.execute(
-            """INSERT INTO links (pair_key, source_tenant_id, source_object_id, target_tenant, target_user_id, state,
-                                 linked_at, deleted_at)
-               WITH carried AS (
-                 SELECT link_source_tenant_id, link_source_object_id, id FROM target_users
-                 WHERE tenant = $target AND link_source_tenant_id = $source_tid AND link_source_object_id IS NOT NULL),
-               -- a link already recorded as it is would be rewritten unchanged: leave it (no 100k-row rewrite a
-               -- cycle). Only a source user with a target user not so recorded can be relearned, so the others
-               -- are left out before one target user is chosen per source user (that choice reads all of its own).
-               unknown AS (
-                 SELECT c.link_source_object_id AS sid, c.id FROM carried c
-                 WHERE NOT EXISTS (SELECT 1 FROM links l WHERE l.pair_key = $pair
-                                   AND l.source_object_id = c.link_source_object_id AND l.target_user_id = c.id
-                                   AND l.state = 'active' AND l.deleted_at IS NULL)),
-               t AS (
-                 SELECT * FROM carried WHERE link_source_object_id IN (SELECT sid FROM unknown)
-                 QUALIFY row_number() OVER (PARTITION BY link_source_object_id ORDER BY id) = 1)
-               SELECT $pair, link_source_tenant_id, link_source_object_id, $target, id, 'active', now(), NULL
-               FROM t WHERE EXISTS (SELECT 1 FROM unknown u WHERE u.sid = t.link_source_object_id AND u.id = t.id)
-               ON CONFLICT (pair_key, source_object_id) DO UPDATE SET target_user_id = excluded.target_user_id,
-               state = 'active', deleted_at = NULL""",
-            {"pair": pair.key, "target": pair.target, "source_tid": pair.source_tenant_id})
+        con.execute(queries.load("planner/relearn_links"),
+                    {"pair": pair.key, "target": pair.target, "source_tid": pair.source_tenant_id})
         # A link is active only while it is on the target: one the snapshot shows missing (read after the link
         # was recorded) is pending again, so this plan writes it back (link repair).
-        con.execute(
-            """UPDATE links SET state = 'pending' WHERE pair_key = $pair AND state = 'active'
-               AND target_user_id IN (SELECT id FROM target_users WHERE tenant = $target
-                                      AND link_source_object_id IS NULL)
-               AND linked_at < coalesce((SELECT max(value) FROM watermarks WHERE name = 'snapshot:' || $target),
-                                        CAST('infinity' AS TIMESTAMP))""",
-            {"pair": pair.key, "target": pair.target})
+        con.execute(queries.load("planner/links_pending"), {"pair": pair.key, "target": pair.target})
         wm = store.get_watermark(con, f"plan:{pair.key}")
         meta = plan_meta.read(con, pair.key)
         last_full = meta.full_at if meta else None
@@ -248,16 +222,13 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
             if drift:
                 con.execute(f"INSERT INTO plan_drift {DRIFT_SQL}", params)  # noqa: S608 - constant SQL, values bound
         if only_user:
-            con.execute("""DELETE FROM plan WHERE pair_key = ? AND NOT (coalesce(source_object_id, '') = ?
-                           OR lower(coalesce(user_principal_name, '')) = lower(?)
-                           OR lower(coalesce(mail, '')) = lower(?))""", [pair.key, only_user, only_user, only_user])
-            con.execute("""DELETE FROM plan_drift WHERE pair_key = ? AND source_object_id NOT IN
-                           (SELECT source_object_id FROM plan WHERE pair_key = ?)""", [pair.key, pair.key])
+            one = {"pair": pair.key, "user": only_user}
+            con.execute(queries.load("planner/keep_only_user"), one)
+            con.execute(queries.load("planner/drift_of_kept_rows"), {"pair": pair.key})
         drift = con.execute("SELECT count(*) FROM plan_drift WHERE pair_key = ?", [pair.key]).fetchone()[0]
         counts = store.count_by(con, "plan", "action", "pair_key = ?", [pair.key])
         fingerprint = stored_plan_fingerprint(con, pair.key)
-        pol = con.execute("SELECT is_sync_allowed FROM target_policy WHERE tenant = ? AND source_tenant = ?",
-                          [pair.target, pair.source]).fetchone()
+        pol = con.execute(queries.load("planner/sync_allowed"), {"target": pair.target, "source": pair.source}).fetchone()
         allowed = pol[0] if pol else None
         blocked = None
         if not allowed:
@@ -299,10 +270,7 @@ _change_key = partial(orjson.dumps, option=_SORTED)  # plan_fingerprint's order 
 
 def _content_rows(con, pair_key: str, batch: int = 10_000) -> Iterator[dict]:
     """The plan's writing rows as plan_fingerprint reads them, streamed in batches (a plan can be 100k rows)."""
-    cur = con.execute(
-        """SELECT pair_key, action, source_tenant_id, source_object_id, target_user_id,
-                  CAST(changes AS VARCHAR), CAST(desired AS VARCHAR)
-           FROM plan WHERE pair_key = ? AND action <> 'skip'""", [pair_key])
+    cur = con.execute(queries.load("planner/writing_rows"), {"pair": pair_key})
     while rows := cur.fetchmany(batch):
         for r in rows:
             yield dict(zip(FINGERPRINT_COLUMNS, r, strict=True))
@@ -315,10 +283,7 @@ def stored_plan_fingerprint(con, pair_key: str, batch: int = 10_000) -> str:
     cost seconds. Here each row's canonical text is built straight from the columns, with the same keys,
     value decoding, change order and serialisation as approvals._canonical_row.
     """
-    cur = con.execute(
-        """SELECT pair_key, action, source_tenant_id, source_object_id, target_user_id,
-                  CAST(changes AS VARCHAR), CAST(desired AS VARCHAR)
-           FROM plan WHERE pair_key = ? AND action <> 'skip'""", [pair_key])
+    cur = con.execute(queries.load("planner/writing_rows"), {"pair": pair_key})
     loads, dumps, sha = orjson.loads, orjson.dumps, hashlib.sha256
     digests: list[bytes] = []
     while rows := cur.fetchmany(batch):
@@ -348,8 +313,8 @@ CONSISTENCY_SQL = queries.fill(queries.load("planner/consistency"), external_t=_
 def consistency_problems(db: str | Path | None, pair: PairSpec, limit: int = 50) -> list[tuple[str, str]]:
     """Invariants every plan must meet before a write (the base blocking check; apply re-checks them)."""
     with store.connect(db) as con:
-        rows = con.execute(CONSISTENCY_SQL + f" LIMIT {int(limit)}",
-                           {"pair": pair.key, "target": pair.target, "source_tid": pair.source_tenant_id}).fetchall()
+        rows = con.execute(CONSISTENCY_SQL, {"pair": pair.key, "target": pair.target,
+                                             "source_tid": pair.source_tenant_id, "limit": int(limit)}).fetchall()
     return [(r[0], r[1]) for r in rows]
 
 

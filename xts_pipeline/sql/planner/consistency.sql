@@ -26,3 +26,4 @@ SELECT 'delete of a user this pair does not own', p.target_user_id FROM p LEFT J
                                  AND op_kind IN ('create', 'restore') AND target_user_id IS NOT NULL)
     AND p.target_user_id NOT IN (SELECT t2.id FROM write_journal j JOIN t t2 ON lower(t2.mail) = lower(j.mail)
                                  WHERE j.pair_key = $pair AND j.op_kind = 'create' AND j.state = 'in_flight')
+LIMIT $limit
