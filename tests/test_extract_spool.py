@@ -82,9 +82,21 @@ def _rows(db) -> list[tuple]:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stored=st.dictionaries(st.sampled_from(IDS), st.tuples(PATCH, st.sampled_from(["old", "c1"])), max_size=4),
        pages=st.lists(st.lists(items(), min_size=0, max_size=6), min_size=1, max_size=4),
-       merge_pages=st.integers(0, 4))
-def test_spooled_round_equals_per_page_writes(stored, pages, merge_pages):
-    """Pages [0, merge_pages) are incremental (merged onto what is held), the rest full (a resync mid-round)."""
+       merge_pages=st.integers(0, 4), replace_up_to=st.sampled_from([0.0, 1e9]))
+def test_spooled_round_equals_per_page_writes(stored, pages, merge_pages, replace_up_to):
+    """Pages [0, merge_pages) are incremental (merged onto what is held), the rest full (a resync mid-round).
+
+    Both ways of replacing stored rows are checked: the in-place upsert (replace_up_to 0) and, for a round
+    over a store that holds rows, delete + insert (replace_up_to 1e9).
+    """
+    default, extract.DELETE_INSERT_UP_TO = extract.DELETE_INSERT_UP_TO, replace_up_to
+    try:
+        _check_round(stored, pages, merge_pages)
+    finally:
+        extract.DELETE_INSERT_UP_TO = default
+
+
+def _check_round(stored, pages, merge_pages) -> None:
     with tempfile.TemporaryDirectory() as d:
         old_db, new_db = Path(d) / "old.duckdb", Path(d) / "new.duckdb"
         stored = {uid: ({"id": uid, **data}, seen) for uid, (data, seen) in stored.items()}

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from xts_pipeline import store
+from xts_pipeline import queries, store
 from xts_pipeline.mappings import flatten_extension_attributes
 from xts_pipeline.scoping import compile_filters, is_internal_member
 
@@ -119,11 +119,8 @@ def compute_desired(db: str | Path | None, pair: Any, source_tenant_id: str, inc
         wm = store.get_watermark(con, wm_name) if incremental else None
         since = wm[0] if wm and wm[1] == chash else None
         high = con.execute("SELECT max(updated_at) FROM raw_users WHERE tenant = ?", [pair.source]).fetchall()[0][0]
-        staged = con.sql(
-            """SELECT s.id, CAST(s.attrs AS VARCHAR) AS attrs FROM staged_users s
-               JOIN raw_users r ON r.tenant = s.tenant AND r.id = s.id
-               WHERE s.tenant = $t AND (CAST($since AS TIMESTAMP) IS NULL OR r.updated_at > $since) ORDER BY s.id""",
-            params={"t": pair.source, "since": since}).to_arrow_table()
+        staged = con.sql(queries.load("desired/staged_since"),
+                         params={"t": pair.source, "since": since}).to_arrow_table()
     res.mode = "incremental" if since is not None else "full"
     out: dict[str, list] = {k: [] for k in ("sid", "upn", "mail", "dn", "en", "dc", "du")}
     errors: list[tuple[str, str | None, str]] = []
@@ -163,18 +160,12 @@ def compute_desired(db: str | Path | None, pair: Any, source_tenant_id: str, inc
             con.execute("DELETE FROM desired_users WHERE pair_key = ?", [pair.key])
             con.execute("DELETE FROM desired_errors WHERE pair_key = ?", [pair.key])
         else:
-            changed = staged.column("id").to_pylist()
-            for table_name, col in (("desired_users", "source_object_id"), ("desired_errors", "source_object_id")):
-                con.execute(f"DELETE FROM {table_name} WHERE pair_key = ? AND list_contains(?, {col})",  # noqa: S608
-                            [pair.key, changed])
-            con.execute("""DELETE FROM desired_users d WHERE pair_key = ? AND NOT EXISTS (SELECT 1 FROM staged_users s
-                           WHERE s.tenant = ? AND s.id = d.source_object_id)""", [pair.key, pair.source])
+            changed = {"pair": pair.key, "changed": staged.column("id").to_pylist()}
+            con.execute(queries.load("desired/drop_changed"), changed)
+            con.execute(queries.load("desired/drop_changed_errors"), changed)
+            con.execute(queries.load("desired/drop_unstaged"), {"pair": pair.key, "source": pair.source})
         con.register("desired_tbl", table)
-        con.execute(
-            """INSERT INTO desired_users SELECT ?, ?, sid, upn, mail, dn, en, CAST(dc AS JSON), CAST(du AS JSON), now()
-               FROM desired_tbl""",
-            [pair.key, source_tenant_id],
-        )
+        con.execute(queries.load("desired/insert"), {"pair": pair.key, "source_tid": source_tenant_id})
         if high is not None:
             store.set_watermark(con, wm_name, high, chash)
         con.unregister("desired_tbl")

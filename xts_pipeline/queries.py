@@ -4,7 +4,8 @@ Why: a query in a file reads (and diffs) as SQL, ships with the wheel like the `
 is never assembled from Python strings. Values are bound with `?` or `$name`; an identifier that must vary
 (a table or column name) is checked against the schema's whitelist by the caller (see store.count_by).
 A fragment that must vary (a column list built from the schema's constants) is a named `{{placeholder}}`
-the file's header declares (`-- fragment NAME: what it holds`), filled by `render`; values never are.
+the file's header declares (`-- fragment NAME: what it holds`), filled by `render`; values never are
+(the staging pre-check's patterns, the planner's external-user predicate, the delta round's shared fold).
 """
 
 from __future__ import annotations
