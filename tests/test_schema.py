@@ -17,7 +17,7 @@ SCHEMA_FILE = ROOT / "xts_pipeline" / "sql" / "schema.sql"
 _DEFINES = re.compile(r"\bCREATE\s+(?:OR\s+REPLACE\s+)?(TEMP\s+|TEMPORARY\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
                       r"(\w+)\s*(?:\(|AS\b)")
 _WRITES = re.compile(r"\b(?:INSERT\s+(?:OR\s+REPLACE\s+)?INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?)\s+(\w+)")
-_LOADS = re.compile(r"""queries\.(?:load|render)\(\s*f?["']([\w/{}]+)["'](?:\s*,\s*["'](\w+)["'])?""")
+_LOADS = re.compile(r"""queries\.(?:load|render|statements)\(\s*f?["']([\w/{}]+)["'](?:\s*,\s*["'](\w+)["'])?""")
 # Writes by a module other than the table's owner, still to be moved behind the owner's functions.
 KNOWN_OTHER_WRITERS = {("links", "xts_pipeline.planner")}
 # Modules whose queries are still Python strings, to be moved into `.sql` files like every other module's.
@@ -220,3 +220,16 @@ def test_queries_are_sql_files_not_python_strings(tmp_path):
     found = {_module(p): inline_sql(p) for p in _sources() if p.suffix == ".py"}
     offenders = {m: lines for m, lines in found.items() if lines and m not in KNOWN_INLINE_SQL}
     assert not offenders, f"move these queries into .sql files: {offenders}"
+
+
+def test_render_refuses_a_fragment_with_a_second_statement():
+    """A fragment is SQL text from code constants; one that ends a statement could smuggle in a second one."""
+    with pytest.raises(ValueError, match="may not contain"):
+        queries.render("planner/read_cte", cte="users;\nDROP TABLE plan")
+    with pytest.raises(ValueError, match="may not contain"):
+        queries.render("planner/read_cte", cte="(SELECT ';' AS x) t; DROP TABLE plan -- ;")
+    # a ';' inside a literal or a comment separates nothing (the plan's reasons and notes have some)
+    assert queries.render("planner/read_cte", cte="(SELECT 'a; b' AS r -- c; d\n) t") == \
+        "SELECT * FROM (SELECT 'a; b' AS r -- c; d\n) t"
+    with pytest.raises(ValueError, match="declares fragments"):
+        queries.render("planner/read_cte", cte="d", other="x")

@@ -118,7 +118,7 @@ def compute_desired(db: str | Path | None, pair: Any, source_tenant_id: str, inc
         chash = _config_hash(pair, assigned)
         wm = store.get_watermark(con, wm_name) if incremental else None
         since = wm[0] if wm and wm[1] == chash else None
-        high = con.execute("SELECT max(updated_at) FROM raw_users WHERE tenant = ?", [pair.source]).fetchall()[0][0]
+        high = con.execute(queries.load("desired/high_water"), [pair.source]).fetchall()[0][0]
         staged = con.sql(queries.load("desired/staged_since"),
                          params={"t": pair.source, "since": since}).to_arrow_table()
     res.mode = "incremental" if since is not None else "full"
@@ -157,8 +157,8 @@ def compute_desired(db: str | Path | None, pair: Any, source_tenant_id: str, inc
     with store.connect(db) as con:
         con.execute("BEGIN")
         if since is None:
-            con.execute("DELETE FROM desired_users WHERE pair_key = ?", [pair.key])
-            con.execute("DELETE FROM desired_errors WHERE pair_key = ?", [pair.key])
+            for statement in queries.statements("desired/clear"):
+                con.execute(statement, [pair.key])
         else:
             changed = {"pair": pair.key, "changed": staged.column("id").to_pylist()}
             con.execute(queries.load("desired/drop_changed"), changed)
@@ -170,6 +170,6 @@ def compute_desired(db: str | Path | None, pair: Any, source_tenant_id: str, inc
             store.set_watermark(con, wm_name, high, chash)
         con.unregister("desired_tbl")
         if errors:
-            con.executemany("INSERT INTO desired_errors VALUES (?, ?, ?, ?)", [[pair.key, *e] for e in errors])
+            con.executemany(queries.load("desired/error"), [[pair.key, *e] for e in errors])
         con.execute("COMMIT")
     return res

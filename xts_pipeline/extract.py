@@ -195,7 +195,7 @@ def _apply_spool(con, spool: _Spool, tenant: str, cycle_id: str) -> None:
         con.execute(_ROUND_INTO_TEMP, {**params, "cycle": cycle_id})
         con.execute(queries.load("extract/delete_replaced"), {"tenant": tenant})
         con.execute(queries.load("extract/insert_round"))
-        con.execute("DROP TABLE raw_round")
+        con.execute(queries.load("extract/drop_round"))
         return
     con.execute(_ROUND_UPSERT, {**params, "cycle": cycle_id})
 
@@ -256,7 +256,7 @@ def extract_source_users(db: str | Path | None, tenant: str, client: Any, cycle_
     changes nothing (its delta link was not stored either, so the next cycle repeats it).
     """
     with store.connect(db) as con:
-        row = con.execute("SELECT delta_link FROM delta_cursors WHERE tenant = ?", [tenant]).fetchone()
+        row = con.execute(queries.load("extract/cursor_link"), [tenant]).fetchone()
     link = rebase_link(row[0] if row else None, getattr(getattr(client, "conn", None), "graph_url", None))
     select = list(dict.fromkeys([*SOURCE_SELECT, *extra_select]))
     select = list(dict.fromkeys([*select, MANAGER_SELECT]))
@@ -275,14 +275,13 @@ def extract_source_users(db: str | Path | None, tenant: str, client: Any, cycle_
             con.execute("BEGIN")
             _apply_spool(con, spool, tenant, cycle_id)
             if result.mode != "incremental":
-                before = con.execute("SELECT count(*) FROM raw_users WHERE tenant = ?", [tenant]).fetchone()[0]
-                con.execute("DELETE FROM raw_users WHERE tenant = ? AND seen_cycle IS DISTINCT FROM ?",
-                            [tenant, cycle_id])
-                after = con.execute("SELECT count(*) FROM raw_users WHERE tenant = ?", [tenant]).fetchone()[0]
+                before = con.execute(queries.load("extract/raw_count"), [tenant]).fetchone()[0]
+                con.execute(queries.load("extract/drop_unseen"), [tenant, cycle_id])
+                after = con.execute(queries.load("extract/raw_count"), [tenant]).fetchone()[0]
                 result.dropped_unseen = before - after
             con.execute(queries.load("extract/save_cursor"),
                         {"tenant": tenant, "delta_link": rnd.delta_link, "full": result.mode != "incremental"})
-            result.total = con.execute("SELECT count(*) FROM raw_users WHERE tenant = ?", [tenant]).fetchone()[0]
+            result.total = con.execute(queries.load("extract/raw_count"), [tenant]).fetchone()[0]
             con.execute("COMMIT")
     finally:
         spool.discard()
@@ -310,8 +309,9 @@ def read_verified_domains(db: str | Path | None, tenant: str, client: Any) -> li
     names = sorted(found)
     with store.connect(db) as con:
         con.execute("BEGIN")
-        con.execute("DELETE FROM tenant_domains WHERE tenant = ?", [tenant])
-        con.executemany("INSERT INTO tenant_domains VALUES (?, ?, ?, now())", [[tenant, n, found[n]] for n in names])
+        clear, insert = queries.statements("extract/domains_replace")
+        con.execute(clear, [tenant])
+        con.executemany(insert, [[tenant, n, found[n]] for n in names])
         con.execute("COMMIT")
     return names
 
@@ -387,7 +387,7 @@ def snapshot_target(db: str | Path | None, tenant: str, client: Any, app_client_
         names = link_names(app_client_id)
     res = SnapshotResult(tenant=tenant)
     with store.connect(db) as con:
-        con.execute("DELETE FROM target_users_load WHERE tenant = ?", [tenant])
+        con.execute(queries.load("extract/snapshot_clear_load"), [tenant])
     extra = list(extra_select)
     wanted_ext = [e for e in extra if e.startswith("extension_")]
     if wanted_ext:
@@ -404,7 +404,7 @@ def snapshot_target(db: str | Path | None, tenant: str, client: Any, app_client_
         table = _rows_table([_target_row(tenant, u, names) for u in page], _TARGET_COLS)
         with store.connect(db) as con:
             con.register("page_tbl", table)
-            con.execute("INSERT INTO target_users_load SELECT * FROM page_tbl")
+            con.execute(queries.load("extract/snapshot_load_page"))
             con.unregister("page_tbl")
     groups: list[dict] = []
     for page in client.iter_groups(select=list(GROUP_SELECT)):
@@ -425,36 +425,24 @@ def snapshot_target(db: str | Path | None, tenant: str, client: Any, app_client_
         res.policies[source_name] = allowed
     with store.connect(db) as con:
         con.execute("BEGIN")
-        con.execute("DELETE FROM target_users WHERE tenant = ?", [tenant])
-        con.execute("INSERT INTO target_users SELECT * FROM target_users_load WHERE tenant = ?", [tenant])
-        con.execute("DELETE FROM target_users_load WHERE tenant = ?", [tenant])
-        con.execute("DELETE FROM target_extensions WHERE tenant = ?", [tenant])
-        con.executemany("INSERT INTO target_extensions VALUES (?, ?, ?)", [[tenant, k, v] for k, v in names.items()])
-        con.execute("DELETE FROM target_groups WHERE tenant = ?", [tenant])
+        for statement in queries.statements("extract/snapshot_publish"):
+            con.execute(statement, [tenant])
+        con.executemany(queries.load("extract/snapshot_extension"), [[tenant, k, v] for k, v in names.items()])
         con.executemany(
-            "INSERT INTO target_groups VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            queries.load("extract/snapshot_group"),
             [[tenant, g["id"], g.get("displayName"), _dumps(g.get("groupTypes") or []), g.get("membershipRule"),
               g.get("membershipRuleProcessingState"), bool(g.get("isAssignableToRole")), _dumps(g)]
              for g in groups],
         )
-        con.execute("DELETE FROM target_group_members WHERE tenant = ?", [tenant])
         if members:
-            con.executemany("INSERT INTO target_group_members VALUES (?, ?, ?)", [[tenant, g, m] for g, m in members])
-        con.execute("DELETE FROM target_role_members WHERE tenant = ?", [tenant])
+            con.executemany(queries.load("extract/snapshot_group_member"), [[tenant, g, m] for g, m in members])
         if role_rows:
-            con.executemany("INSERT INTO target_role_members VALUES (?, ?, ?, ?)", [[tenant, *r] for r in role_rows])
-        con.execute("DELETE FROM target_notes WHERE tenant = ?", [tenant])
+            con.executemany(queries.load("extract/snapshot_role_member"), [[tenant, *r] for r in role_rows])
         if res.warnings:
-            con.executemany("INSERT INTO target_notes VALUES (?, 'snapshot', ?, now())",
-                            [[tenant, w] for w in res.warnings])
-        con.execute("DELETE FROM target_policy WHERE tenant = ?", [tenant])
+            con.executemany(queries.load("extract/snapshot_note"), [[tenant, w] for w in res.warnings])
         if policies:
-            con.executemany("INSERT INTO target_policy VALUES (?, ?, ?, ?, ?, now())",
-                            [[tenant, *p] for p in policies])
-        res.users, res.linked, res.guests = con.execute(
-            """SELECT count(*), count(link_source_object_id),
-                      count(*) FILTER (WHERE user_type = 'Guest' OR creation_type = 'Invitation')
-               FROM target_users WHERE tenant = ?""", [tenant]).fetchone()
+            con.executemany(queries.load("extract/snapshot_policy"), [[tenant, *p] for p in policies])
+        res.users, res.linked, res.guests = con.execute(queries.load("extract/snapshot_counts"), [tenant]).fetchone()
         con.execute("COMMIT")
     res.groups = len(groups)
     res.role_holders = len({r[2] for r in role_rows})
@@ -471,7 +459,7 @@ def extract_source_groups(db: str | Path | None, tenant: str, client: Any, refs:
     wanted = sorted(set(refs))
     if not wanted:
         with store.connect(db) as con:
-            con.execute("DELETE FROM source_group_members WHERE tenant = ?", [tenant])
+            con.execute(queries.load("extract/source_groups_clear"), [tenant])
         return {}
     found: dict[str, str] = {}
     for page in client.iter_groups(select=["id", "displayName"]):
@@ -491,8 +479,8 @@ def extract_source_groups(db: str | Path | None, tenant: str, client: Any, refs:
             rows.extend([tenant, ref, gid, m["id"]] for m in page if m.get("id"))
     with store.connect(db) as con:
         con.execute("BEGIN")
-        con.execute("DELETE FROM source_group_members WHERE tenant = ?", [tenant])
+        con.execute(queries.load("extract/source_groups_clear"), [tenant])
         if rows:
-            con.executemany("INSERT INTO source_group_members VALUES (?, ?, ?, ?)", rows)
+            con.executemany(queries.load("extract/source_group_member"), rows)
         con.execute("COMMIT")
     return {ref: sum(1 for r in rows if r[1] == ref) for ref in found}

@@ -57,6 +57,8 @@ PLAN_SQL = PLAN_CTES + PLAN_SELECT
 # Drift of the users this plan looked at: what the target holds now vs what this pair last wrote.
 DRIFT_SELECT = queries.load("planner/drift_select")
 DRIFT_SQL = PLAN_CTES + DRIFT_SELECT
+INSERT_PLAN_SQL = queries.render("planner/insert_plan", query=PLAN_SQL)
+INSERT_DRIFT_SQL = queries.render("planner/insert_drift", query=DRIFT_SQL)
 
 _CTE_START = re.compile(r"^(\w+) AS (?:(?:NOT )?MATERIALIZED )?\(", re.M)
 
@@ -188,44 +190,45 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
         meta = plan_meta.read(con, pair.key)
         last_full = meta.full_at if meta else None
         full = (not incremental or only_user is not None or wm is None or last_full is None
-                or con.execute("SELECT CAST(? AS TIMESTAMP) - ? > INTERVAL (?) HOUR",
+                or con.execute(queries.load("planner/full_due"),
                                [params["now"], last_full, FULL_PLAN_EVERY_HOURS]).fetchone()[0])
         params.update(full=bool(full), since=None if full else wm[0], last_cycle=None if full else wm[1])
         # Big pairs take the fast paths (sampled keys, comparison in temp tables); a small pair's plan is planning
         # time, which more and bigger statements would only add to.
-        big = con.execute("SELECT count(*) FROM desired_users WHERE pair_key = ?",
-                          [pair.key]).fetchone()[0] >= FAST_PATHS_FROM
+        big = con.execute(queries.load("planner/desired_count"), [pair.key]).fetchone()[0] >= FAST_PATHS_FROM
         params.update(plan_keys(con, pair) if big else {"keys": [], "paths": []})
-        con.execute("DELETE FROM plan WHERE pair_key = ?", [pair.key])
+        con.execute(queries.load("planner/clear_plan"), [pair.key])
         verdicts.clear(con, pair.key)  # a new plan: the old plan's guardrail verdicts and holds no longer apply
         con.execute(NORM_MACRO)
         con.execute(SEED_APPLIED_SQL, {"pair": pair.key, "target": pair.target})
-        con.execute("DELETE FROM plan_drift WHERE pair_key = ?", [pair.key])
-        drift = con.execute("SELECT count(*) FROM links WHERE pair_key = ? AND applied IS NOT NULL LIMIT 1",
+        con.execute(queries.load("planner/clear_drift"), [pair.key])
+        drift = con.execute(queries.load("planner/anything_applied"),
                             [pair.key]).fetchone()[0]  # nothing was ever applied (a first cycle): no drift to look for
         if drift and big:
             # The plan and its drift read the same per-property comparison (of every user on a full re-diff):
             # computed once, in temp tables, instead of once per statement.
             done: dict[str, str] = {}
             for name in SHARED_CTES:
-                select = f"SELECT * FROM {name}"  # noqa: S608
-                stmt = f"CREATE OR REPLACE TEMP TABLE plan_{name} AS {plan_ctes(done, select)} {select}"
+                select = queries.render("planner/read_cte", cte=name)
+                stmt = queries.render("planner/shared_table", table=f"plan_{name}",
+                                      query=f"{plan_ctes(done, select)} {select}")
                 con.execute(stmt, _bound(stmt, params))
                 done[name] = f"plan_{name}"
-            for stmt in (f"INSERT INTO plan {plan_ctes(done, PLAN_SELECT)} {PLAN_SELECT}",  # noqa: S608
-                         f"INSERT INTO plan_drift {plan_ctes(done, DRIFT_SELECT)} {DRIFT_SELECT}"):  # noqa: S608
+            for stmt in (queries.render("planner/insert_plan", query=f"{plan_ctes(done, PLAN_SELECT)} {PLAN_SELECT}"),
+                         queries.render("planner/insert_drift",
+                                        query=f"{plan_ctes(done, DRIFT_SELECT)} {DRIFT_SELECT}")):
                 con.execute(stmt, _bound(stmt, params))
             for table in done.values():
-                con.execute(f"DROP TABLE {table}")
+                con.execute(queries.render("planner/drop_table", table=table))
         else:
-            con.execute(f"INSERT INTO plan {PLAN_SQL}", params)  # noqa: S608 - constant SQL, values bound
+            con.execute(INSERT_PLAN_SQL, params)
             if drift:
-                con.execute(f"INSERT INTO plan_drift {DRIFT_SQL}", params)  # noqa: S608 - constant SQL, values bound
+                con.execute(INSERT_DRIFT_SQL, params)
         if only_user:
             one = {"pair": pair.key, "user": only_user}
             con.execute(queries.load("planner/keep_only_user"), one)
             con.execute(queries.load("planner/drift_of_kept_rows"), {"pair": pair.key})
-        drift = con.execute("SELECT count(*) FROM plan_drift WHERE pair_key = ?", [pair.key]).fetchone()[0]
+        drift = con.execute(queries.load("planner/drift_count"), [pair.key]).fetchone()[0]
         counts = store.count_by(con, "plan", "action", "pair_key = ?", [pair.key])
         fingerprint = stored_plan_fingerprint(con, pair.key)
         pol = con.execute(queries.load("planner/sync_allowed"), {"target": pair.target, "source": pair.source}).fetchone()

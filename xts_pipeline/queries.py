@@ -18,6 +18,9 @@ _NAME = re.compile(r"^[a-z0-9_]+(/[a-z0-9_]+)*$")
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 _DECLARED = re.compile(r"^--\s*fragment\s+(\w+):", re.MULTILINE)
 _HEADER = re.compile(r"\A(?:[ \t]*--[^\n]*\n)+")
+# SQL text with its string literals and comments taken out: a ';' left in it separates statements; one inside a
+# literal or a comment (the plan's reasons have some) separates nothing.
+_LITERALS_AND_COMMENTS = re.compile(r"'(?:[^']|'')*'|--[^\n]*")
 
 
 class QueryNotFound(LookupError):
@@ -51,15 +54,16 @@ def fragments(name: str, package: str = "xts_pipeline") -> frozenset[str]:
 def render(name: str, package: str = "xts_pipeline", /, **parts: str) -> str:
     """A query with its declared `{{placeholders}}` filled: SQL text from the caller's constants, never values.
 
-    Every declared fragment must be given and nothing else, and a part may not end a statement (`;`), so a
-    fragment can only be what the header says it is: a column list or an expression, not a second query.
+    Every declared fragment must be given and nothing else, and a part may not hold a `;` outside its string
+    literals and comments, so a fragment can only be what the header says it is: a column list, an expression
+    or a query the caller composed from loaded files, never a second statement.
     """
     text = load(name, package)
     declared, used = fragments(name, package), set(_PLACEHOLDER.findall(text))
     if set(parts) != declared or used != declared:
         raise ValueError(f"query {name!r} declares fragments {sorted(declared)} and uses {sorted(used)}; "
                          f"given {sorted(parts)}")
-    if any(";" in part for part in parts.values()):
-        raise ValueError(f"query {name!r}: a fragment may not contain ';'")
+    if any(";" in _LITERALS_AND_COMMENTS.sub("", part) for part in parts.values()):
+        raise ValueError(f"query {name!r}: a fragment may not contain ';' (outside a string literal or a comment)")
     body = _HEADER.sub("", text, count=1)  # the header's comments stay out of an embedded fragment
     return _PLACEHOLDER.sub(lambda m: parts[m.group(1)], body).strip()

@@ -1,0 +1,2 @@
+-- Whether the daily full re-diff is due: the last full plan is more than N hours before now.
+SELECT CAST(? AS TIMESTAMP) - ? > INTERVAL (?) HOUR
