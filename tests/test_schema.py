@@ -20,8 +20,6 @@ _WRITES = re.compile(r"\b(?:INSERT\s+(?:OR\s+REPLACE\s+)?INTO|UPDATE|DELETE\s+FR
 _LOADS = re.compile(r"""queries\.(?:load|render|statements)\(\s*f?["']([\w/{}]+)["'](?:\s*,\s*["'](\w+)["'])?""")
 # Writes by a module other than the table's owner, still to be moved behind the owner's functions.
 KNOWN_OTHER_WRITERS = {("links", "xts_pipeline.planner")}
-# Modules whose queries are still Python strings, to be moved into `.sql` files like every other module's.
-KNOWN_INLINE_SQL = {"xts_pipeline.planner", "xts_pipeline.extract", "xts_pipeline.desired"}
 _STATEMENT = re.compile(r"\s*(SELECT|WITH|INSERT|UPDATE|DELETE|CREATE)\s")
 
 
@@ -218,7 +216,7 @@ def test_queries_are_sql_files_not_python_strings(tmp_path):
                      'R = re.compile(r"CREATE TABLE (\\w+)")\n')
     assert inline_sql(rogue) == [1]
     found = {_module(p): inline_sql(p) for p in _sources() if p.suffix == ".py"}
-    offenders = {m: lines for m, lines in found.items() if lines and m not in KNOWN_INLINE_SQL}
+    offenders = {m: lines for m, lines in found.items() if lines}
     assert not offenders, f"move these queries into .sql files: {offenders}"
 
 

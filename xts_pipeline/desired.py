@@ -53,10 +53,7 @@ def assigned_ids(con, tenant: str, groups: Iterable[str]) -> set[str] | None:
     refs = list(groups)
     if not refs:
         return None
-    rows = con.execute(
-        "SELECT DISTINCT member_id FROM source_group_members WHERE tenant = ? AND list_contains(?, group_ref)",
-        [tenant, refs],
-    ).fetchall()
+    rows = con.execute(queries.load("desired/assigned_members"), [tenant, refs]).fetchall()
     return {r[0] for r in rows}
 
 

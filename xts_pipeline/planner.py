@@ -44,9 +44,7 @@ def _invited_address(alias: str) -> str:
             f"|| '@' || lower(regexp_extract({upn}, {pattern}, 2, 'i')) END")
 
 
-# Graph returns [] for an empty collection and null for an empty string property: both mean "no value".
-NORM_MACRO = """CREATE OR REPLACE TEMP MACRO norm(v) AS
-  CASE WHEN v IS NULL OR CAST(v AS VARCHAR) IN ('null', '[]', '""') THEN 'null' ELSE CAST(v AS VARCHAR) END"""
+NORM_MACRO = queries.load("planner/norm_macro")  # Graph's [] and null both mean "no value"
 
 PLAN_CTES = queries.render("planner/plan_ctes", external_t=_EXTERNAL, fill_key=FILL_KEY,
                            invited_address_a=_invited_address("a"), invited_address_t=_invited_address("t"))
@@ -63,9 +61,12 @@ INSERT_DRIFT_SQL = queries.render("planner/insert_drift", query=DRIFT_SQL)
 _CTE_START = re.compile(r"^(\w+) AS (?:(?:NOT )?MATERIALIZED )?\(", re.M)
 
 
+_WITH = re.compile(r"^WITH\n", re.MULTILINE)  # where the CTE list of plan_ctes.sql begins
+
+
 def _split_ctes(text: str) -> list[tuple[str, str]]:
     """PLAN_CTES as (name, `name AS (...)`) in order, without the comments between them."""
-    body = text.split("WITH\n", 1)[1]
+    body = _WITH.split(text, maxsplit=1)[1]
     starts = list(_CTE_START.finditer(body))
     out = []
     for i, m in enumerate(starts):
@@ -121,8 +122,9 @@ def plan_ctes(materialised: Mapping[str, str] | None = None, select: str | None 
     """
     done = materialised or {}
     keep = set(_CTE_NAMES) if select is None else _needed(select, done)
-    return "WITH\n" + ",\n".join(f"{name} AS NOT MATERIALIZED (SELECT * FROM {done[name]})" if name in done else text  # noqa: S608
-                                  for name, text in _PLAN_CTE_LIST if name in keep)
+    return queries.render("planner/with_ctes", ctes=",\n".join(
+        f"{name} AS NOT MATERIALIZED (SELECT * FROM {done[name]})" if name in done else text  # noqa: S608
+        for name, text in _PLAN_CTE_LIST if name in keep))
 
 
 # The recovery rule for a linked user with no last-applied record: see the file's header.
