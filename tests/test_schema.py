@@ -19,7 +19,7 @@ _DEFINES = re.compile(r"\bCREATE\s+(?:OR\s+REPLACE\s+)?(TEMP\s+|TEMPORARY\s+)?TA
 _WRITES = re.compile(r"\b(?:INSERT\s+(?:OR\s+REPLACE\s+)?INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?)\s+(\w+)")
 _LOADS = re.compile(r"""queries\.(?:load|render|statements)\(\s*f?["']([\w/{}]+)["'](?:\s*,\s*["'](\w+)["'])?""")
 # Writes by a module other than the table's owner, still to be moved behind the owner's functions.
-KNOWN_OTHER_WRITERS = {("links", "xts_pipeline.planner")}
+KNOWN_OTHER_WRITERS: set[tuple[str, str]] = set()
 _STATEMENT = re.compile(r"\s*(SELECT|WITH|INSERT|UPDATE|DELETE|CREATE)\s")
 
 

@@ -5,9 +5,9 @@ and `done` or `failed` with its outcome. If the process dies, the next apply fin
 flight and looks the target up (by the link extension, then by the invited mail) before retrying, so a
 create whose response was lost is adopted, not repeated. A link is `pending` until the write that puts
 the link extensions on the target user is confirmed, `active` after. This module is the only writer of
-`write_journal`, and of `links` but for the planner's own upkeep of them: apply records links, what a
-write applied and the manager pass's managers through the functions here. The queries are
-`sql/journal/*.sql`.
+`write_journal` and of `links`: apply records links, what a write applied and the manager pass's managers
+through the functions here, and the planner keeps the links in step with the target's snapshot through
+`reconcile_links`. The queries are `sql/journal/*.sql`.
 """
 
 from __future__ import annotations
@@ -201,3 +201,20 @@ def new_users(db, ctx: ApplyContext, cycle_id: str) -> list[str]:
         rows = con.execute(queries.load("journal/new_users"),
                            {"pair_key": ctx.pair.key, "cycle_id": cycle_id}).fetchall()
     return [r[0] for r in rows]
+
+
+def reconcile_links(con: Any, pair_key: str, target: str, source_tenant_id: str) -> None:
+    """Before a plan: the links the target's snapshot shows, as the planner must read them.
+
+    - a link the target carries is a link we know (a rebuilt DuckDB file relearns it);
+    - a link is active only while it is on the target: one the snapshot shows missing (read after the link
+      was recorded) is pending again, so the plan writes it back (link repair).
+    """
+    con.execute(queries.load("journal/relearn_links"),
+                {"pair": pair_key, "target": target, "source_tid": source_tenant_id})
+    con.execute(queries.load("journal/links_pending"), {"pair": pair_key, "target": target})
+
+
+def seed_applied(con: Any, pair_key: str, target: str) -> None:
+    """The recovery rule for a linked user with no last-applied record: see sql/journal/seed_applied.sql."""
+    con.execute(queries.load("journal/seed_applied"), {"pair": pair_key, "target": target})

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import orjson
 
-from xts_pipeline import plan_meta, queries, store
+from xts_pipeline import journal, plan_meta, queries, store
 from xts_pipeline.external import external_sql
 from xts_pipeline.fingerprint import combined
 from xts_pipeline.guardrails import verdicts
@@ -127,8 +127,6 @@ def plan_ctes(materialised: Mapping[str, str] | None = None, select: str | None 
         for name, text in _PLAN_CTE_LIST if name in keep))
 
 
-# The recovery rule for a linked user with no last-applied record: see the file's header.
-SEED_APPLIED_SQL = queries.load("planner/seed_applied")
 
 
 @dataclass
@@ -182,12 +180,7 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
     }
     with store.connect(db) as con:
         con.execute("BEGIN")
-        # Links the target carries are links we know (a rebuilt DuckDB file relearns them here).
-        con.execute(queries.load("planner/relearn_links"),
-                    {"pair": pair.key, "target": pair.target, "source_tid": pair.source_tenant_id})
-        # A link is active only while it is on the target: one the snapshot shows missing (read after the link
-        # was recorded) is pending again, so this plan writes it back (link repair).
-        con.execute(queries.load("planner/links_pending"), {"pair": pair.key, "target": pair.target})
+        journal.reconcile_links(con, pair.key, pair.target, pair.source_tenant_id)  # relearn, repair
         wm = store.get_watermark(con, f"plan:{pair.key}")
         meta = plan_meta.read(con, pair.key)
         last_full = meta.full_at if meta else None
@@ -202,7 +195,7 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
         con.execute(queries.load("planner/clear_plan"), [pair.key])
         verdicts.clear(con, pair.key)  # a new plan: the old plan's guardrail verdicts and holds no longer apply
         con.execute(NORM_MACRO)
-        con.execute(SEED_APPLIED_SQL, {"pair": pair.key, "target": pair.target})
+        journal.seed_applied(con, pair.key, pair.target)
         con.execute(queries.load("planner/clear_drift"), [pair.key])
         drift = con.execute(queries.load("planner/anything_applied"),
                             [pair.key]).fetchone()[0]  # nothing was ever applied (a first cycle): no drift to look for
