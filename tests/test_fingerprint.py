@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -73,6 +74,7 @@ _ROW = st.fixed_dictionaries({
 })
 
 
+@pytest.mark.slow  # 300 random plans: ~3.5 s, in make test-all (the fixed digest below stays in make test)
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_ROW, max_size=8))
 def test_fingerprint_is_the_former_approvals_digest(plan: list[dict[str, Any]]) -> None:

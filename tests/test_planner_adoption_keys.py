@@ -8,6 +8,7 @@ case, underscores, @ in the local part, no #EXT# at all).
 from __future__ import annotations
 
 import duckdb
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,6 +41,7 @@ def _triples(con: duckdb.DuckDBPyConnection, ctes: str) -> list[tuple]:
     return con.execute(f"WITH {ctes} SELECT * FROM candidate_keys ORDER BY ALL").fetchall()  # noqa: S608
 
 
+@pytest.mark.slow  # 200 examples of DuckDB queries: ~9 s, in make test-all
 @settings(max_examples=200, deadline=None)
 @given(users=st.lists(st.tuples(st.one_of(INVITED, TEXT), st.booleans(), st.booleans()), min_size=1, max_size=6),
        addrs=st.lists(TEXT, max_size=3), picks=st.sets(st.integers(0, 5), max_size=4))
