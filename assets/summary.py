@@ -80,11 +80,11 @@ def _pair_counts(db: str | Path, pair_key: str, source: str, dry_run: bool, o: P
         o.rejected_samples = [f"{upn or rid}: {reasons}" for rid, upn, reasons in con.execute(
             queries.load("summary/rejected_samples", "assets"),
             [source, SAMPLES]).fetchall()]
-        rejected = con.execute(queries.load("summary/rejected_count", "assets"), [source]).fetchone()[0]
-        errs = con.execute(queries.load("summary/mapping_error_count", "assets"), [pair_key]).fetchone()[0]
+        rejected = store.count(con, "rejected_users", "tenant", source)
+        errs = store.count(con, "desired_errors", "pair_key", pair_key)
         o.mapping_samples = [f"{upn or sid}: {err}" for sid, upn, err in con.execute(
             queries.load("summary/mapping_error_samples", "assets"), [pair_key, SAMPLES]).fetchall()]
-        mapped = con.execute(queries.load("summary/mapped_count", "assets"), [pair_key]).fetchone()[0]
+        mapped = store.count(con, "desired_users", "pair_key", pair_key)
         o.mapping_all_failed = bool(errs) and not mapped
         meta = plan_meta.read(con, pair_key)
         o.counts = dict.fromkeys(SUMMARY_COLUMNS, 0)

@@ -6,7 +6,7 @@ from pandera.errors import SchemaErrors
 
 from assets.sync import DESIRED, STAGED
 from checks.gx_suite import validate as gx_validate
-from xts_pipeline import queries, staging
+from xts_pipeline import queries, staging, store
 from xts_pipeline.vocabulary import shown_pair
 
 
@@ -22,7 +22,7 @@ def _staged_frame(context: dg.AssetCheckExecutionContext, tenant: str):
     with context.resources.duckdb.connect() as con:
         df = staging.raw_frame(con, tenant, attrs=False, precheck=True)
         staged_ids = {r[0] for r in con.execute(queries.load("staging_checks/staged_ids", "checks"), [tenant]).fetchall()}
-        rejected = con.execute(queries.load("staging_checks/rejected_count", "checks"), [tenant]).fetchone()[0]
+        rejected = store.count(con, "rejected_users", "tenant", tenant)
     return df[df["id"].isin(staged_ids)], len(df), rejected
 
 
@@ -103,8 +103,8 @@ def build_desired_checks(partitions_def: dg.PartitionsDefinition | None = None) 
         pair_key = context.partition_key
         shown = shown_pair(pair_key)
         with context.resources.duckdb.connect() as con:
-            errors = con.execute(queries.load("staging_checks/mapping_error_count", "checks"), [pair_key]).fetchone()[0]
-            mapped = con.execute(queries.load("staging_checks/mapped_count", "checks"), [pair_key]).fetchone()[0]
+            errors = store.count(con, "desired_errors", "pair_key", pair_key)
+            mapped = store.count(con, "desired_users", "pair_key", pair_key)
             first = [f"{upn or sid}: {err}" for sid, upn, err in con.execute(
                 queries.load("staging_checks/mapping_error_samples", "checks"), [pair_key]).fetchall()]
         all_failed = bool(errors) and not mapped

@@ -94,3 +94,11 @@ def test_a_table_is_described_by_the_comment_lines_right_above_it():
                                 "    a VARCHAR  -- the a\n);\n")
     assert tables["t"].doc == "What t is for."
     assert store.SCHEMA_TABLES["delta_cursors"].doc == "Where each tenant's users delta round stands (Graph's @odata.deltaLink)."
+
+
+def test_count_counts_one_key_and_refuses_a_name_outside_the_schema(tmp_path):
+    with store.connect(tmp_path / "x.duckdb") as con:
+        con.executemany("INSERT INTO staged_users (tenant, id) VALUES (?, ?)", [["a", "1"], ["a", "2"], ["b", "3"]])
+        assert (store.count(con, "staged_users", "tenant", "a"), store.count(con, "staged_users", "tenant", "c")) == (2, 0)
+        with pytest.raises(ValueError, match="not a column"):
+            store.count(con, "staged_users", "tenant = tenant OR 1", "a")

@@ -190,7 +190,7 @@ def _apply_spool(con, spool: _Spool, tenant: str, cycle_id: str) -> None:
         return
     params = {"spool": str(spool.path), "tenant": tenant}
     con.execute(queries.load("extract/delete_removed"), params)
-    stored = con.execute(queries.load("extract/stored_users"), {"tenant": tenant}).fetchone()[0]
+    stored = store.count(con, "raw_users", "tenant", tenant)
     if spool.upserted <= DELETE_INSERT_UP_TO * stored:  # spool.upserted: at least the round's distinct users
         con.execute(_ROUND_INTO_TEMP, {**params, "cycle": cycle_id})
         con.execute(queries.load("extract/delete_replaced"), {"tenant": tenant})
@@ -275,13 +275,12 @@ def extract_source_users(db: str | Path | None, tenant: str, client: Any, cycle_
             con.execute("BEGIN")
             _apply_spool(con, spool, tenant, cycle_id)
             if result.mode != "incremental":
-                before = con.execute(queries.load("extract/raw_count"), [tenant]).fetchone()[0]
-                con.execute(queries.load("extract/drop_unseen"), [tenant, cycle_id])
-                after = con.execute(queries.load("extract/raw_count"), [tenant]).fetchone()[0]
-                result.dropped_unseen = before - after
+                # DuckDB answers a DELETE with the number of rows it deleted
+                result.dropped_unseen = con.execute(queries.load("extract/drop_unseen"),
+                                                    [tenant, cycle_id]).fetchone()[0]
             con.execute(queries.load("extract/save_cursor"),
                         {"tenant": tenant, "delta_link": rnd.delta_link, "full": result.mode != "incremental"})
-            result.total = con.execute(queries.load("extract/raw_count"), [tenant]).fetchone()[0]
+            result.total = store.count(con, "raw_users", "tenant", tenant)
             con.execute("COMMIT")
     finally:
         spool.discard()

@@ -20,7 +20,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from xts_pipeline import plan_meta, queries
+from xts_pipeline import plan_meta, queries, store
 from xts_pipeline.vocabulary import BLOCKED, PAIR_SEP, PAIR_SHOWN_SEP, shown_pair
 
 # A pair key shown as people read it, in SQL (vocabulary.shown_pair's separators, bound as values).
@@ -133,8 +133,8 @@ def status_rows(con: Any, topology: Any) -> list[dict]:
                               {"pair_key": p.key, "cycle_id": cycle, "blocked": BLOCKED}).fetchone()[0]
         held = con.execute(queries.load("log_cli/held_count"),
                            [p.key, cycle]).fetchone()[0]
-        rejected = con.execute(queries.load("log_cli/rejected_count"), [p.source]).fetchone()[0]
-        errors = con.execute(queries.load("log_cli/mapping_error_count"), [p.key]).fetchone()[0]
+        rejected = store.count(con, "rejected_users", "tenant", p.source)
+        errors = store.count(con, "desired_errors", "pair_key", p.key)
         state = quarantine.get_state(con, p.key)
         active = state is not None and state.active
         out.append({

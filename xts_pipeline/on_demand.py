@@ -74,7 +74,7 @@ def explain(db: str | Path, topology: Any, pair_key: str, who: str, cycle_id: st
     with store.connect(db) as con:
         found = find_source_user(con, pair.source, who)
         if found is None:
-            total = con.execute(queries.load("on_demand/raw_count"), [pair.source]).fetchone()[0]
+            total = store.count(con, "raw_users", "tenant", pair.source)
             return [Step("Import user", "Failure",
                          [f"no user with id, UPN or mail {who!r} in source {pair.source} ({total} users read)"])]
         sid, user = found

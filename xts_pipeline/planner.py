@@ -190,7 +190,7 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
         params.update(full=bool(full), since=None if full else wm[0], last_cycle=None if full else wm[1])
         # Big pairs take the fast paths (sampled keys, comparison in temp tables); a small pair's plan is planning
         # time, which more and bigger statements would only add to.
-        big = con.execute(queries.load("planner/desired_count"), [pair.key]).fetchone()[0] >= FAST_PATHS_FROM
+        big = store.count(con, "desired_users", "pair_key", pair.key) >= FAST_PATHS_FROM
         params.update(plan_keys(con, pair) if big else {"keys": [], "paths": []})
         con.execute(queries.load("planner/clear_plan"), [pair.key])
         verdicts.clear(con, pair.key)  # a new plan: the old plan's guardrail verdicts and holds no longer apply
@@ -223,7 +223,7 @@ def plan_pair(db: str | Path | None, pair: PairSpec, cycle_id: str, now: str | N
             one = {"pair": pair.key, "user": only_user}
             con.execute(queries.load("planner/keep_only_user"), one)
             con.execute(queries.load("planner/drift_of_kept_rows"), {"pair": pair.key})
-        drift = con.execute(queries.load("planner/drift_count"), [pair.key]).fetchone()[0]
+        drift = store.count(con, "plan_drift", "pair_key", pair.key)
         counts = store.count_by(con, "plan", "action", "pair_key = ?", [pair.key])
         fingerprint = stored_plan_fingerprint(con, pair.key)
         pol = con.execute(queries.load("planner/sync_allowed"), {"target": pair.target, "source": pair.source}).fetchone()

@@ -249,7 +249,7 @@ def stage_tenant(db: str | Path | None, tenant: str, max_reject_fraction: float 
             con.unregister("ok_df")
             if high is not None:
                 store.set_watermark(con, wm_name, high, "full" if since is None else "incremental")
-        result.staged = con.execute(queries.load("staging/staged_count"), {"tenant": tenant}).fetchone()[0]
+        result.staged = store.count(con, "staged_users", "tenant", tenant)
         con.execute("COMMIT")
     if result.blocked:
         raise StagingBlocked(

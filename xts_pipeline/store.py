@@ -68,17 +68,16 @@ def parse_schema(text: str) -> dict[str, Table]:
     tables: dict[str, Table] = {}
     for stmt in re.split(r";[ \t]*$", text, flags=re.MULTILINE):
         raw = stmt.strip().splitlines()
-        at_raw = next((i for i, line in enumerate(raw) if _CREATE.match(line) or _COPY.match(line)), None)
-        if at_raw is None:
+        at = next((i for i, line in enumerate(raw) if _CREATE.match(line) or _COPY.match(line)), None)
+        if at is None:
             continue
-        above = 0  # the table's notes are the `--` lines right above it, up to a blank line (not a file header)
-        while above < at_raw and raw[at_raw - above - 1].strip().startswith("--"):
-            above += 1
-        notes = [line.strip().removeprefix("--").strip() for line in raw[at_raw - above:at_raw]]
-        lines = [line for line in raw[at_raw:] if line.strip()]
-        at = 0
-        copy = _COPY.match(lines[at])
-        name = (copy or _CREATE.match(lines[at])).group(1)  # type: ignore[union-attr]
+        first_note = at  # the table's notes are the `--` lines right above it, up to a blank line (not a header)
+        while first_note > 0 and raw[first_note - 1].strip().startswith("--"):
+            first_note -= 1
+        notes = [line.strip().removeprefix("--").strip() for line in raw[first_note:at]]
+        lines = [line for line in raw[at:] if line.strip()]  # the statement itself, from its CREATE line
+        copy = _COPY.match(lines[0])
+        name = (copy or _CREATE.match(lines[0])).group(1)  # type: ignore[union-attr]
         owners = [n.removeprefix("owner:").strip() for n in notes if n.startswith("owner:")]
         if len(owners) != 1 or name in tables:
             raise ValueError(f"schema.sql: table {name} needs exactly one definition and one `-- owner:` line")
@@ -87,10 +86,10 @@ def parse_schema(text: str) -> dict[str, Table]:
                 raise ValueError(f"schema.sql: {name} copies {copy.group(2)}, which is not defined above it")
             columns = tables[copy.group(2)].columns
         else:
-            columns = tuple(_column(name, line) for line in lines[at + 1:-1]
+            columns = tuple(_column(name, line) for line in lines[1:-1]
                             if not line.strip().startswith("PRIMARY KEY"))
         doc = " ".join(n for n in notes if not n.startswith("owner:"))
-        tables[name] = Table(name, owners[0], doc, "\n".join(lines[at:]), columns)
+        tables[name] = Table(name, owners[0], doc, "\n".join(lines), columns)
     return tables
 
 
@@ -259,6 +258,13 @@ def descriptions(table: str) -> dict[str, str]:
     """Column name -> its description in schema.sql, for Dagster's column schema."""
     columns(table)
     return {c.name: c.description for c in SCHEMA_TABLES[table].columns}
+
+
+def count(con: duckdb.DuckDBPyConnection, table: str, column: str, value: object) -> int:
+    """How many `table` rows have `value` in `column` (a tenant, a pair key), both names checked against the schema."""
+    if column not in columns(table):
+        raise ValueError(f"{column!r} is not a column of {table} (see xts_pipeline/sql/schema.sql)")
+    return int(con.execute(queries.render("store/count", table=table, column=column), [value]).fetchone()[0])
 
 
 def count_by(con: duckdb.DuckDBPyConnection, table: str, column: str, where: str = "TRUE",

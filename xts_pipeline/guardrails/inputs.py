@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 import orjson
 
-from xts_pipeline import queries
+from xts_pipeline import queries, store
 from xts_pipeline.external import external_sql
 
 from .approvals import ensure_table, stored_fingerprint
@@ -85,7 +85,7 @@ def load_pair_inputs(con: duckdb.DuckDBPyConnection, pair_key: str, source: str,
     protected_users = _dicts(con.execute(queries.load("guardrail_inputs/protected_users"),
                                          [target, wanted])) if wanted else []
     notes = [r[0] for r in con.execute(queries.load("guardrail_inputs/notes"), [target]).fetchall()]
-    size = con.execute(queries.load("guardrail_inputs/target_size"), [target]).fetchone()[0]
+    size = store.count(con, "target_users", "tenant", target)
     existing = con.execute(queries.load("guardrail_inputs/existing_links"), [pair_key]).fetchone()[0]
     pol = con.execute(queries.load("guardrail_inputs/partner_policy"), [target, source]).fetchone()
     from xts_pipeline.store import verified_domains
