@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xts_pipeline import planner, store
+from xts_pipeline import fingerprint, planner, queries, store
 
 SRC_TID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 EXT = {k: f"extension_0f1e2d3c4b5a69788796a5b4c3d2e1f0_{k}" for k in ("xtsSourceTenantId", "xtsSourceObjectId",
@@ -585,4 +585,6 @@ def test_stored_fingerprint_is_plan_fingerprint(tmp_path, rows):
                                              action, changes, desired) VALUES ('p', 'c', 'tid', ?, ?, ?, ?, ?)""",
                         [[r["source_object_id"], r["target_user_id"], r["action"], r["changes"], r["desired"]]
                          for r in rows] or [[None, None, "skip", None, None]])
-        assert planner.stored_plan_fingerprint(con, "p") == plan_fingerprint(planner._content_rows(con, "p"))
+        as_dicts = [dict(zip(fingerprint.COLUMNS, r, strict=True))
+                    for r in con.execute(queries.load("planner/writing_rows"), {"pair": "p"}).fetchall()]
+        assert planner.stored_plan_fingerprint(con, "p") == plan_fingerprint(as_dicts)

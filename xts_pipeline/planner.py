@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-
-import orjson
 
 from xts_pipeline import journal, plan_meta, queries, store
 from xts_pipeline.external import external_sql
-from xts_pipeline.fingerprint import combined
+from xts_pipeline.fingerprint import canonical, combined
 from xts_pipeline.guardrails import verdicts
 from xts_pipeline.mappings import FILL_KEY
 from xts_pipeline.vocabulary import ACTIONS, WRITE_ACTIONS
@@ -260,38 +257,18 @@ def plan_keys(con, pair: PairSpec) -> dict[str, list[str]]:
     return {"keys": keys, "paths": [f'$."{k}"' for k in keys]}
 
 
-FINGERPRINT_COLUMNS = ("pair_key", "action", "source_tenant_id", "source_object_id", "target_user_id",
-                       "changes", "desired")
-_SORTED = orjson.OPT_SORT_KEYS
-_change_key = partial(orjson.dumps, option=_SORTED)  # plan_fingerprint's order of one row's changes
-
-
-def _content_rows(con, pair_key: str, batch: int = 10_000) -> Iterator[dict]:
-    """The plan's writing rows as plan_fingerprint reads them, streamed in batches (a plan can be 100k rows)."""
-    cur = con.execute(queries.load("planner/writing_rows"), {"pair": pair_key})
-    while rows := cur.fetchmany(batch):
-        for r in rows:
-            yield dict(zip(FINGERPRINT_COLUMNS, r, strict=True))
-
-
 def stored_plan_fingerprint(con, pair_key: str, batch: int = 10_000) -> str:
-    """plan_fingerprint of the pair's stored plan, the same hex digest, without a dict per row.
+    """plan_fingerprint of the pair's stored plan, the same hex digest, straight from the columns.
 
-    The first load's plan is 100k creates: building row dicts and decoding through the generic row readers
-    cost seconds. Here each row's canonical text is built straight from the columns, with the same keys,
-    value decoding, change order and serialisation as fingerprint.canonical_row.
+    The first load's plan is 100k creates: building a row dict each and reading it through the generic row
+    readers cost seconds. The rows stream in batches in fingerprint.COLUMNS' order, each hashed through
+    fingerprint.canonical, the encoding plan_fingerprint uses too.
     """
     cur = con.execute(queries.load("planner/writing_rows"), {"pair": pair_key})
-    loads, dumps, sha = orjson.loads, orjson.dumps, hashlib.sha256
+    sha = hashlib.sha256
     digests: list[bytes] = []
     while rows := cur.fetchmany(batch):
-        for pk, action, stid, soid, tuid, ch, de in rows:
-            changes = (loads(ch) if ch else None) or []
-            if len(changes) > 1:
-                changes.sort(key=_change_key)
-            content = {"pair_key": pk, "action": action, "source_tenant_id": stid, "source_object_id": soid,
-                       "target_user_id": tuid, "changes": changes, "desired": (loads(de) if de else None) or {}}
-            digests.append(sha(dumps(content, option=_SORTED, default=str)).digest())
+        digests.extend(sha(canonical(r)).digest() for r in rows)
     return combined(digests)
 
 
