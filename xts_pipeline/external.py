@@ -46,7 +46,12 @@ def external_sql(alias: str) -> str:
     """
     if not alias.isidentifier():
         raise ValueError(f"external_sql: {alias!r} is not a SQL alias")
-    a = alias
-    return (f"(lower(coalesce({a}.creation_type, '')) = 'invitation' OR lower(coalesce({a}.user_type, '')) = 'guest' "
-            f"OR upper(coalesce({a}.user_principal_name, '')) LIKE '%#EXT#%' "
-            f"OR coalesce(trim({a}.external_user_state), '') <> '')")
+    return external_sql_over(f"{alias}.creation_type", f"{alias}.user_type", f"{alias}.user_principal_name",
+                             f"{alias}.external_user_state")
+
+
+def external_sql_over(creation_type: str, user_type: str, user_principal_name: str, external_user_state: str) -> str:
+    """The same rule over four SQL expressions (code constants, e.g. a JSON path into a raw Graph document)."""
+    return (f"(lower(coalesce({creation_type}, '')) = 'invitation' OR lower(coalesce({user_type}, '')) = 'guest' "
+            f"OR upper(coalesce({user_principal_name}, '')) LIKE '%#EXT#%' "
+            f"OR coalesce(trim({external_user_state}), '') <> '')")

@@ -28,6 +28,7 @@ from typing import Any
 import duckdb
 
 from xts_pipeline import queries, store
+from xts_pipeline.external import external_sql_over
 from xts_pipeline.planner import FULL_PLAN_EVERY_HOURS, NORM_MACRO
 from xts_pipeline.vocabulary import BLOCKED
 
@@ -37,18 +38,14 @@ from xts_pipeline.vocabulary import BLOCKED
 # Guardrails whose hold can lift with time alone (a rolling window): a pair holding users by one always runs.
 TIME_BOUND_HOLDS = ("volume",)
 
-# The queries are sql/unchanged/*.sql; the one SQL fragment that varies is the external-user rule
-# (sql/unchanged/external_rule.sql) over the staged and the rejected users' columns. Values are parameters.
-_STAGED_EXTERNAL = queries.render("unchanged/external_rule", creation="s.creation_type", user_type="s.user_type",
-                                  upn="s.user_principal_name",
-                                  state="json_extract_string(s.attrs, '$.externalUserState')")
-_REJECTED_EXTERNAL = queries.render("unchanged/external_rule", creation="json_extract_string(x.data, '$.creationType')",
-                                    user_type="json_extract_string(x.data, '$.userType')",
-                                    upn="json_extract_string(x.data, '$.userPrincipalName')",
-                                    state="json_extract_string(x.data, '$.externalUserState')")
-
-# Per tenant, once per decision (a mesh has many pairs per tenant): each target user's row hash and addresses,
-# the expected echo of every pair into it, the hashed group and role memberships, the source's member rows.
+# The queries are sql/unchanged/*.sql; the one SQL fragment that varies is xts_pipeline.external's rule over
+# the staged and the rejected users' columns: those rows are never a pair's source users. Values are parameters.
+_STAGED_EXTERNAL = external_sql_over("s.creation_type", "s.user_type", "s.user_principal_name",
+                                     "json_extract_string(s.attrs, '$.externalUserState')")
+_REJECTED_EXTERNAL = external_sql_over("json_extract_string(x.data, '$.creationType')",
+                                       "json_extract_string(x.data, '$.userType')",
+                                       "json_extract_string(x.data, '$.userPrincipalName')",
+                                       "json_extract_string(x.data, '$.externalUserState')")
 PREPARE_SQL = (queries.render("unchanged/prepare_users"), queries.render("unchanged/prepare_echo"),
                queries.render("unchanged/prepare_staged", staged_external=_STAGED_EXTERNAL),
                queries.render("unchanged/prepare_members"))

@@ -1,7 +1,7 @@
 -- The pair's input fingerprint (unchanged.fingerprint): one md5 per input the plan reads, each over the md5s
 -- (column h) of its rows, order-free; over the temporary tables unchanged/prepare_* made.
 -- $pair, $source, $target; $groups: the scope's groups; $into: every pair key into the target.
--- fragment rejected_external: unchanged/external_rule over rejected_users x's documents
+-- fragment rejected_external: external.external_sql_over rejected_users x's documents
 WITH
 snap AS (SELECT max(value) AS read_at FROM watermarks WHERE name = 'snapshot:' || $target),
 addrs AS (SELECT DISTINCT lower(coalesce(mail, user_principal_name)) AS addr FROM desired_users WHERE pair_key = $pair),
