@@ -68,8 +68,11 @@ def build_staging_checks(partitions_def: dg.PartitionsDefinition | None = None) 
     def staged_users_expectations(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         """Collisions across rows, what the pandera schema (one row at a time, plus unique ids) leaves out.
 
-        Entra compares UPNs and addresses without regard to case; two source users with one mail make adoption
-        by mail ambiguous in every target (the planner then adopts neither), so the tenant's owner should hear it.
+        Entra: "A UPN must be unique among all security principal objects within a directory forest."
+        (hybrid/connect/plan-connect-userprincipalname.md); a source that breaks it is broken. Values are
+        compared case-folded because the planner matches users by their address in lower case (its `addr`):
+        two source users whose mails differ only in case are one address to adoption and to the
+        duplicate-create rule in every target, so the tenant's owner should hear it.
         """
         tenant = context.partition_key
         staged, _, _ = _staged_frame(context, tenant)

@@ -184,7 +184,9 @@ def test_precheck_passes_ordinary_users(tmp_path):
                                           ("id", "1f9a6bd2-7a8e-4bd6-9f57-0e6f1b1a4c2e\n"),
                                           ("displayName", "Adele Vance\n"), ("creationType", "Invitation\n")])
 def test_a_trailing_newline_is_rejected(tmp_path, field, value):
-    """Python's `$` matches before a final newline; the schema anchors with `\\Z`, so such a value is refused."""
+    """Entra: "Any invalid characters (for example, white space, line break, etc.) present in the on-premises
+    UserPrincipalName invalidates the synchronized UPN value." (hybrid/connect/plan-connect-userprincipalname.md)
+    Python's `$` matches before a final newline; the schema anchors with `\\Z`, so such a value is refused."""
     user = {**GRAPH_DOC_USER, field: value}
     frame = pd.DataFrame([{"id": user["id"], "user_principal_name": user["userPrincipalName"], "mail": user["mail"],
                            "user_type": "Member", "creation_type": user.get("creationType"), "account_enabled": True,

@@ -84,8 +84,18 @@ def test_expectations_pass_when_no_address_is_shared(tmp_path):
 
 
 def test_expectations_warn_when_two_users_share_a_mail_in_another_case(tmp_path):
+    """Entra: "A UPN must be unique among all security principal objects within a directory forest."
+    (hybrid/connect/plan-connect-userprincipalname.md). Mails are folded as the planner folds them to match."""
     users = [ordinary(i) for i in range(10)]
     users[6]["mail"] = users[2]["mail"].upper()
     evaluation = expectations_result(tmp_path, users)
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
     assert evaluation.description == "tenant contoso: 2 users share a mail value", evaluation.description
+
+
+def test_expectations_warn_when_two_users_share_a_upn_in_another_case(tmp_path):
+    users = [ordinary(i) for i in range(10)]
+    users[4]["userPrincipalName"] = users[1]["userPrincipalName"].upper()
+    evaluation = expectations_result(tmp_path, users)
+    assert not evaluation.passed
+    assert evaluation.description == "tenant contoso: 2 users share a upn value", evaluation.description
