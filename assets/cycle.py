@@ -19,6 +19,7 @@ never hold a connection across a Graph call.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 from collections.abc import Callable
@@ -34,13 +35,14 @@ import dagster as dg
 
 from assets import launch
 from assets.summary import PairOutcome, _pair_counts
-from assets.topology_assets import unchanged_observation
+from assets.topology_assets import probe_observation, unchanged_observation
 from assets.worker_start import default_workers, start_workers
 from assets.worker_start import mp_context as _mp_context
-from xts_pipeline import paths, unchanged
+from xts_pipeline import paths, probe, unchanged
 from xts_pipeline.guardrails.quarantine import skipped_pairs
 from xts_pipeline.vocabulary import shown_pair
 
+_log = logging.getLogger("xts.sync")
 CYCLE_TAG, KIND_TAG = "xts/cycle", "xts/kind"  # as in definitions.py; kind "cli" keeps the sensor off these runs
 
 
@@ -302,6 +304,13 @@ def _run_leased(defs: dg.Definitions | None, instance: dg.DagsterInstance | None
                 pairs: list[Any], dry_run: bool, spec: CycleSpec | None, workers: int, tags: dict[str, str],
                 full: bool) -> dict[str, PairOutcome]:
     """run_cycle's body for the pairs whose leases this cycle holds."""
+    outcomes = {p.key: PairOutcome(pair_key=p.key, dry_run=dry_run) for p in pairs}
+    if not (dry_run or full):
+        pairs = _probe_first(defs, instance, spec, topology, db, pairs, outcomes, tags)
+    if not pairs:
+        return outcomes  # nothing changed: no tenant run, no worker started
+    if spec is not None and workers > 1:
+        start_workers()
     sources, targets = {p.source for p in pairs}, {p.target for p in pairs}
     tenants = sorted(sources | targets)
     sides = {t: [s for s, group in (("source", sources), ("target", targets)) if t in group] for t in tenants}
@@ -313,7 +322,6 @@ def _run_leased(defs: dg.Definitions | None, instance: dg.DagsterInstance | None
             for side in sides[t]:
                 side_ok[(side, t)] = (res.get(side, []) if isinstance(res, dict)
                                       else [f"{side} run for {t}: {_one_line(res)}"])
-        outcomes = {p.key: PairOutcome(pair_key=p.key, dry_run=dry_run) for p in pairs}
         # With workers this process has no definitions: the spec names the same topology file.
         config_args = _config_args(defs) if defs is not None else paths.config_args(spec.config if spec else None)
         held = {} if dry_run else skipped_pairs(db, [p.key for p in pairs], config_args=config_args)
@@ -341,6 +349,35 @@ def _run_leased(defs: dg.Definitions | None, instance: dg.DagsterInstance | None
     return outcomes
 
 
+def _probe_first(defs: dg.Definitions | None, instance: dg.DagsterInstance | None, spec: CycleSpec | None,
+                 topology: Any, db: str | Path, pairs: list[Any], outcomes: dict[str, PairOutcome],
+                 tags: dict[str, str]) -> list[Any]:
+    """The pairs that need runs, after the change probe (xts_pipeline/probe.py) has read Graph for changes.
+
+    The others are marked unchanged and observed, with the tenant sides whose runs this cycle did not need.
+    """
+    from assets.resources import GraphResource, graph_resource
+
+    graph = (defs.resources or {}).get("graph") if defs is not None else None
+    if not isinstance(graph, GraphResource):
+        graph = graph_resource(spec.config, spec.sandbox) if spec is not None else None
+    if graph is None:
+        return pairs
+    try:
+        found = probe.probe(db, topology, [p.key for p in pairs], graph.client)
+    except Exception as exc:  # noqa: BLE001 - when in doubt, run: a probe that cannot decide skips nothing
+        _log.warning("the change probe could not decide (%s): every pair runs", _one_line(exc))
+        return pairs
+    skipped = found.skipped()
+    if not skipped:
+        return pairs
+    keep = [p for p in pairs if not found.decisions[p.key].skip]
+    needed = {("source", p.source) for p in keep} | {("target", p.target) for p in keep}
+    quiet = [v for k, v in sorted(found.sides.items()) if k not in needed and not v.changed]
+    _mark_skipped(instance, skipped, outcomes, tags, quiet)
+    return keep
+
+
 def _skip_unchanged(instance: dg.DagsterInstance | None, topology: Any, db: str | Path,
                     groups: dict[str, list[str]], outcomes: dict[str, PairOutcome], tags: dict[str, str]) -> None:
     """Take the pairs whose inputs are unchanged out of `groups`, mark their outcomes, observe why."""
@@ -355,20 +392,32 @@ def _skip_unchanged(instance: dg.DagsterInstance | None, topology: Any, db: str 
         groups[target] = [k for k in groups[target] if not decisions[k].skip]
         if not groups[target]:
             del groups[target]
+    _mark_skipped(instance, skipped, outcomes, tags)
+
+
+def _mark_skipped(instance: dg.DagsterInstance | None, skipped: list[unchanged.Decision],
+                  outcomes: dict[str, PairOutcome], tags: dict[str, str],
+                  quiet: list[probe.SideVerdict] = ()) -> None:
+    """Say on each skipped pair's outcome why, and observe it on its asset (and the tenant sides not run)."""
     for d in skipped:
         outcomes[d.pair_key].unchanged = (f"{d.reason} (cycle {d.recorded_cycle}): no run needed; "
                                           "`xts sync --full` runs it anyway")
     if instance is not None:
-        observe_unchanged(instance, skipped, tags)
+        observe_unchanged(instance, skipped, tags, quiet)
     else:
         with cli_instance() as inst:
-            observe_unchanged(inst, skipped, tags)
+            observe_unchanged(inst, skipped, tags, quiet)
 
 
-def observe_unchanged(instance: dg.DagsterInstance, decisions: list[unchanged.Decision], tags: dict[str, str]) -> None:
-    """Record on each pair's asset that this cycle skipped it (a runless event: the UI shows why no run)."""
+def observe_unchanged(instance: dg.DagsterInstance, decisions: list[unchanged.Decision], tags: dict[str, str],
+                      quiet: list[probe.SideVerdict] = ()) -> None:
+    """Record on each pair's asset that this cycle skipped it, and on each tenant side's asset partition that
+    its run was not needed (runless events: the UI shows why no run)."""
+    cycle = tags.get(CYCLE_TAG, "")
     for d in decisions:
-        instance.report_runless_asset_event(unchanged_observation(d, tags.get(CYCLE_TAG, "")))
+        instance.report_runless_asset_event(unchanged_observation(d, cycle))
+    for v in quiet:
+        instance.report_runless_asset_event(probe_observation(v, cycle))
 
 
 def sync_in_process(config: str | Path, sandbox: str | None, db: str | None, pair_keys: list[str] | None,
@@ -382,8 +431,6 @@ def sync_in_process(config: str | Path, sandbox: str | None, db: str | None, pai
     libraries (pandas, pandera, the checks) the fork server has already loaded for them.
     """
     workers = default_workers() if workers is None else workers
-    if workers > 1:
-        start_workers()
     from assets.resources import load_topology
 
     sandbox = str(Path(sandbox).absolute()) if sandbox else None

@@ -16,6 +16,7 @@ from typing import Any
 
 import dagster as dg
 
+from assets.keys import APPLIED, DESIRED, GUARDED, PLAN, RAW, SNAPSHOT, STAGED
 from assets.lease_hook import pair_step, snapshot_step, store_session, target_write_step, tenant_step
 from assets.metadata import counts_md, plan_pages, table_metadata
 from assets.partitions import SyncPartitions
@@ -24,13 +25,6 @@ from assets.topology_assets import owners, pair_key
 from xts_pipeline import apply as apply_mod
 from xts_pipeline import desired, extract, mappings, paths, planner, queries, staging, unchanged
 
-RAW = dg.AssetKey("raw_source_users")
-STAGED = dg.AssetKey("staged_source_users")
-SNAPSHOT = dg.AssetKey("target_snapshot")
-DESIRED = dg.AssetKey("desired_state")
-PLAN = dg.AssetKey("provisioning_plan")
-GUARDED = dg.AssetKey("guarded_plan")  # assets/guarded_plan.py
-APPLIED = dg.AssetKey("applied_changes")
 DUCKDB_POOL = "duckdb"
 
 

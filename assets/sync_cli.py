@@ -24,6 +24,16 @@ def _pair_keys(topology, spec: str | None) -> list[str] | None:
     return [topology.pair(item.strip()).key for item in spec.split(",") if item.strip()]
 
 
+def _may_skip(db, keys: list[str]) -> bool:
+    """Whether the change probe may find nothing to run (then no worker is started before it has looked)."""
+    from xts_pipeline import probe
+
+    try:
+        return probe.worth_probing(db, keys)
+    except Exception:  # noqa: BLE001 - a store that can't be read now fails later, with its own message
+        return False
+
+
 def sync_command(args) -> int:
     from xts_pipeline import paths, preflight
     from xts_pipeline.config import ConfigError
@@ -39,8 +49,9 @@ def sync_command(args) -> int:
     from assets.worker_start import default_workers, start_workers
 
     workers = default_workers()
-    if workers > 1:
-        start_workers()  # the fork server's imports overlap everything below
+    keys = pair_keys or [p.key for p in topology.pairs() if p.enabled]
+    if workers > 1 and (args.dry_run or getattr(args, "full", False) or not _may_skip(resolved.duckdb, keys)):
+        start_workers()  # runs are certain: the fork server's imports overlap everything below
     home = paths.dagster_home()
     from assets.cycle import cycle_tags, sync_in_process
     from assets.summary import UNCHANGED, format_summary
@@ -52,7 +63,6 @@ def sync_command(args) -> int:
           + f"; store {resolved.duckdb}; instance {home}", flush=True)
     from assets.progress import CycleProgress
 
-    keys = pair_keys or [p.key for p in topology.pairs() if p.enabled]
     with paths.exported(resolved.env()), \
             CycleProgress(str(resolved.duckdb), preflight.tenants_for(topology, keys), keys):
         outcomes = sync_in_process(resolved.config, sandbox, str(resolved.duckdb), pair_keys,

@@ -16,6 +16,8 @@ from typing import Any
 
 import dagster as dg
 
+from assets.keys import RAW, SNAPSHOT
+
 OWNERS_ENV = "XTS_OWNERS"  # comma-separated Dagster owners (emails or team:name) for every asset
 DEFAULT_OWNERS = ("team:identity",)
 
@@ -60,6 +62,15 @@ def build_topology_specs(topology: Any) -> list[dg.AssetSpec]:
             tags={"xts/source": _tag(p.source), "xts/target": _tag(p.target), "xts/pair": _tag(p.key)},
             metadata={"pair": p.name, "partition": p.key}))
     return specs
+
+
+def probe_observation(verdict: Any, cycle: str) -> dg.AssetObservation:
+    """What a tenant side's asset partition shows for a cycle that did not run it (xts_pipeline.probe.SideVerdict):
+    the change probe read Graph and found nothing any pair needs a run for."""
+    return dg.AssetObservation(asset_key=RAW if verdict.side == "source" else SNAPSHOT, partition=verdict.tenant,
+                               metadata={"status": "no run needed (change probe)", "cycle": cycle,
+                                         "probe": verdict.reason, "delta_items": verdict.items,
+                                         "ignored_items": verdict.ignored})
 
 
 def unchanged_observation(decision: Any, cycle: str) -> dg.AssetObservation:

@@ -66,7 +66,14 @@ def test_first_cycle_runs_and_a_cycle_after_it_skips_the_pair(world):
     # The next snapshot shows the users the first cycle created (our own echo): that is no change.
     again = cycle(world, "2")
     assert skipped(again), again["summary"]
-    assert len(again["tenant_runs"]) == 2  # the source and target runs still ran: they are how change is seen
+    # The change probe read both tenants' deltas (the echo of what the first cycle wrote) before any run:
+    # no tenant run either, and each side's asset partition says why.
+    assert again["tenant_runs"] == []
+    for key, tenant in ((RAW, SRC), (SNAPSHOT, DST)):
+        seen = world.instance.fetch_observations(dg.AssetKey(key.path) if hasattr(key, "path") else key,
+                                                 limit=1).records[0].asset_observation
+        assert seen.partition == tenant and seen.metadata["cycle"].value == "test-2"
+        assert seen.metadata["status"].value == "no run needed (change probe)"
     assert UNCHANGED in again["summary"] and "no run needed" in again["summary"]
     assert all(v == 0 for v in again["outcome"].counts.values())
     obs = world.instance.fetch_observations(pair_asset_key(PAIR), limit=1).records[0].asset_observation

@@ -302,9 +302,14 @@ class SnapshotResult:
     warnings: list[str] = field(default_factory=list)
 
 
+def verified_domains_found(client: Any) -> dict[str, bool]:
+    """The tenant's verified domains, lower-case, and whether each is the default one; read-only."""
+    return {d["name"].lower(): bool(d.get("isDefault")) for d in client.verified_domains()}
+
+
 def read_verified_domains(db: str | Path | None, tenant: str, client: Any) -> list[str]:
     """Store the tenant's verified domains (lower-case) and return them; replaces the previous read."""
-    found = {d["name"].lower(): bool(d.get("isDefault")) for d in client.verified_domains()}
+    found = verified_domains_found(client)
     names = sorted(found)
     with store.connect(db) as con:
         con.execute("BEGIN")
@@ -370,6 +375,74 @@ def _rows_table(rows: list[dict], cols: tuple[str, ...]) -> pa.Table:
     return pa.table({c: pa.array([r[c] for r in rows], type=_TARGET_TYPES.get(c, pa.string())) for c in cols})
 
 
+@dataclass
+class TargetDirectory:
+    """What a target snapshot reads besides its users: groups, role-assignable groups' members, directory role
+    holders, partner policies, and what could not be read (notes)."""
+
+    groups: list[dict] = field(default_factory=list)
+    members: list[tuple[str, str]] = field(default_factory=list)
+    role_rows: list[tuple[str, str, str]] = field(default_factory=list)
+    policies: list[tuple[str, str, bool | None, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def read_target_directory(tenant: str, client: Any, partners: Iterable[tuple[str, str]]) -> TargetDirectory:
+    """The target's groups (with dynamic rules), role-assignable groups' members, role holders and the partner
+    policies of `partners` ((source name, source tenant id)); read-only."""
+    out = TargetDirectory()
+    for page in client.iter_groups(select=list(GROUP_SELECT)):
+        out.groups.extend(page)  # groups are few compared with users
+    for g in out.groups:
+        if g.get("isAssignableToRole"):
+            for page in client.iter_group_members(g["id"]):
+                out.members.extend((g["id"], m["id"]) for m in page if m.get("id"))
+    out.role_rows, role_warning = read_role_holders(tenant, client)
+    if role_warning:
+        out.warnings.append(role_warning)
+    for source_name, source_tid in partners:
+        pol = client.partner_sync_policy(source_tid)
+        allowed = None if pol is None else bool((pol.get("userSyncInbound") or {}).get("isSyncAllowed"))
+        out.policies.append((source_name, source_tid, allowed, _dumps(pol)))
+    return out
+
+
+def load_target_page(con: Any, tenant: str, users: list[dict], names: dict[str, str]) -> None:
+    """One page of Graph users into target_users_load, as target_users rows."""
+    table = _rows_table([_target_row(tenant, u, names) for u in users], _TARGET_COLS)
+    con.register("page_tbl", table)
+    con.execute(queries.load("extract/snapshot_load_page"))
+    con.unregister("page_tbl")
+
+
+def keep_target_users(con: Any, tenant: str, ids: list[str]) -> None:
+    """The snapshot's users but `ids` into target_users_load (the change probe then loads their new rows)."""
+    con.execute(queries.load("extract/snapshot_keep_users"), [tenant, ids])
+
+
+def publish_target(con: Any, tenant: str, names: dict[str, str], found: TargetDirectory) -> tuple[int, int, int]:
+    """The loaded users and `found` replace the target's snapshot tables (inside the caller's transaction):
+    (users, linked users, guests). The change probe runs the same statements over temporary copies."""
+    for statement in queries.statements("extract/snapshot_publish"):
+        con.execute(statement, [tenant])
+    con.executemany(queries.load("extract/snapshot_extension"), [[tenant, k, v] for k, v in names.items()])
+    con.executemany(
+        queries.load("extract/snapshot_group"),
+        [[tenant, g["id"], g.get("displayName"), _dumps(g.get("groupTypes") or []), g.get("membershipRule"),
+          g.get("membershipRuleProcessingState"), bool(g.get("isAssignableToRole")), _dumps(g)]
+         for g in found.groups],
+    )
+    if found.members:
+        con.executemany(queries.load("extract/snapshot_group_member"), [[tenant, g, m] for g, m in found.members])
+    if found.role_rows:
+        con.executemany(queries.load("extract/snapshot_role_member"), [[tenant, *r] for r in found.role_rows])
+    if found.warnings:
+        con.executemany(queries.load("extract/snapshot_note"), [[tenant, w] for w in found.warnings])
+    if found.policies:
+        con.executemany(queries.load("extract/snapshot_policy"), [[tenant, *p] for p in found.policies])
+    return con.execute(queries.load("extract/snapshot_counts"), [tenant]).fetchone()
+
+
 def snapshot_target(db: str | Path | None, tenant: str, client: Any, app_client_id: str,
                     partners: Iterable[tuple[str, str]], extra_select: Iterable[str] = (),
                     app_object_id: str | None = None) -> SnapshotResult:
@@ -379,6 +452,8 @@ def snapshot_target(db: str | Path | None, tenant: str, client: Any, app_client_
     snapshot replaces the old one in one transaction, so readers never see half a tenant.
     With `app_object_id`, the three link extensions are registered on the target's app first (once,
     idempotent: schema setup, not a user write); Graph refuses to $select an unregistered extension.
+    Before the users are read, a users delta link from now on is taken with the same $select and kept with
+    the snapshot (target_cursors): the change probe (xts_pipeline/probe.py) reads from it what changed since.
     """
     if app_object_id:
         names = {**link_names(app_client_id), **client.ensure_extensions(app_object_id, list(LINK_EXTENSIONS))}
@@ -399,73 +474,39 @@ def snapshot_target(db: str | Path | None, tenant: str, client: Any, app_client_
                                 "registered on the target's app yet, so their current values are not read")
         extra = [e for e in extra if not e.startswith("extension_") or e in registered]
     select = list(dict.fromkeys([*TARGET_SELECT, *(names.values() if app_object_id else ()), *extra]))
+    link = client.latest_users_delta_link(select)
     for page in client.iter_users(select=select, expand=MANAGER_EXPAND):
-        table = _rows_table([_target_row(tenant, u, names) for u in page], _TARGET_COLS)
         with store.connect(db) as con:
-            con.register("page_tbl", table)
-            con.execute(queries.load("extract/snapshot_load_page"))
-            con.unregister("page_tbl")
-    groups: list[dict] = []
-    for page in client.iter_groups(select=list(GROUP_SELECT)):
-        groups.extend(page)  # groups are few compared with users
-    members: list[tuple[str, str]] = []
-    for g in groups:
-        if g.get("isAssignableToRole"):
-            for page in client.iter_group_members(g["id"]):
-                members.extend((g["id"], m["id"]) for m in page if m.get("id"))
-    role_rows, role_warning = read_role_holders(tenant, client)
-    if role_warning:
-        res.warnings.append(role_warning)
-    policies: list[tuple[str, str, bool | None, str]] = []
-    for source_name, source_tid in partners:
-        pol = client.partner_sync_policy(source_tid)
-        allowed = None if pol is None else bool((pol.get("userSyncInbound") or {}).get("isSyncAllowed"))
-        policies.append((source_name, source_tid, allowed, _dumps(pol)))
-        res.policies[source_name] = allowed
+            load_target_page(con, tenant, page, names)
+    found = read_target_directory(tenant, client, partners)
+    found.warnings[:0] = res.warnings
     with store.connect(db) as con:
         con.execute("BEGIN")
-        for statement in queries.statements("extract/snapshot_publish"):
-            con.execute(statement, [tenant])
-        con.executemany(queries.load("extract/snapshot_extension"), [[tenant, k, v] for k, v in names.items()])
-        con.executemany(
-            queries.load("extract/snapshot_group"),
-            [[tenant, g["id"], g.get("displayName"), _dumps(g.get("groupTypes") or []), g.get("membershipRule"),
-              g.get("membershipRuleProcessingState"), bool(g.get("isAssignableToRole")), _dumps(g)]
-             for g in groups],
-        )
-        if members:
-            con.executemany(queries.load("extract/snapshot_group_member"), [[tenant, g, m] for g, m in members])
-        if role_rows:
-            con.executemany(queries.load("extract/snapshot_role_member"), [[tenant, *r] for r in role_rows])
-        if res.warnings:
-            con.executemany(queries.load("extract/snapshot_note"), [[tenant, w] for w in res.warnings])
-        if policies:
-            con.executemany(queries.load("extract/snapshot_policy"), [[tenant, *p] for p in policies])
-        res.users, res.linked, res.guests = con.execute(queries.load("extract/snapshot_counts"), [tenant]).fetchone()
+        res.users, res.linked, res.guests = publish_target(con, tenant, names, found)
+        con.execute(queries.load("extract/target_cursor_save"), [tenant, link])
         con.execute("COMMIT")
-    res.groups = len(groups)
-    res.role_holders = len({r[2] for r in role_rows})
-    res.dynamic_groups = sum(1 for g in groups if "DynamicMembership" in (g.get("groupTypes") or []))
+    res.warnings = found.warnings
+    res.groups = len(found.groups)
+    res.role_holders = len({r[2] for r in found.role_rows})
+    res.dynamic_groups = sum(1 for g in found.groups if "DynamicMembership" in (g.get("groupTypes") or []))
+    res.policies = {p[0]: p[2] for p in found.policies}
     return res
 
 
-def extract_source_groups(db: str | Path | None, tenant: str, client: Any, refs: Iterable[str]) -> dict[str, int]:
-    """Direct members of the groups a pair assigns (by object id or display name) into source_group_members.
+def read_source_groups(tenant: str, client: Any, refs: Iterable[str]) -> tuple[list[str], list[list[str]]]:
+    """(references found, [tenant, reference, group id, member id] rows) of the groups a pair assigns; read-only.
 
-    Nested groups are not expanded, as in Entra. Returns members per reference; an unknown reference
-    raises, naming the tenant and the group so the config can be fixed.
+    Nested groups are not expanded, as in Entra. An unknown reference raises, naming the tenant and the
+    group so the config can be fixed.
     """
     wanted = sorted(set(refs))
-    if not wanted:
-        with store.connect(db) as con:
-            con.execute(queries.load("extract/source_groups_clear"), [tenant])
-        return {}
     found: dict[str, str] = {}
-    for page in client.iter_groups(select=["id", "displayName"]):
-        for g in page:
-            for ref in wanted:
-                if ref in (g.get("id"), g.get("displayName")):
-                    found[ref] = g["id"]
+    if wanted:
+        for page in client.iter_groups(select=["id", "displayName"]):
+            for g in page:
+                for ref in wanted:
+                    if ref in (g.get("id"), g.get("displayName")):
+                        found[ref] = g["id"]
     missing = [r for r in wanted if r not in found]
     if missing:
         raise LookupError(
@@ -476,6 +517,15 @@ def extract_source_groups(db: str | Path | None, tenant: str, client: Any, refs:
     for ref, gid in found.items():
         for page in client.iter_group_members(gid):
             rows.extend([tenant, ref, gid, m["id"]] for m in page if m.get("id"))
+    return list(found), rows
+
+
+def extract_source_groups(db: str | Path | None, tenant: str, client: Any, refs: Iterable[str]) -> dict[str, int]:
+    """Direct members of the groups a pair assigns (by object id or display name) into source_group_members.
+
+    Returns members per reference (read_source_groups says how they are read).
+    """
+    found, rows = read_source_groups(tenant, client, refs)
     with store.connect(db) as con:
         con.execute("BEGIN")
         con.execute(queries.load("extract/source_groups_clear"), [tenant])

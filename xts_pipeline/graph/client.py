@@ -237,6 +237,10 @@ class GraphClient:
         """A delta round; iterate it for pages, then read `.delta_link` and `.resynced`."""
         return reader.DeltaRound(self, list(select), delta_link, expand=expand)
 
+    def latest_users_delta_link(self, select: Iterable[str]) -> str:
+        """A users delta link from now on ($deltatoken=latest): what changes after this call, nothing before."""
+        return reader.latest_users_delta_link(self, select)
+
     def iter_groups(self, select: Iterable[str], filter: str | Filter | None = None,
                     top: int = 999) -> Iterator[list[dict[str, Any]]]:
         return reader.iter_groups(self, select, filter, top)

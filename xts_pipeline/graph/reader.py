@@ -185,6 +185,22 @@ def ensure_extensions(client: GraphClient, app_object_id: str, names: Iterable[s
     return {n: have[n] for n in wanted}
 
 
+def latest_users_delta_link(client: GraphClient, select: Iterable[str]) -> str:
+    """A users delta link that starts now, without reading any user (with the manager tracked, as on delta).
+
+    concepts/delta-query-overview.md: "Microsoft Entra ID resources such as users and groups support "sync
+    from now" scenarios ... Append `$deltatoken=latest` to the `delta` function and the response contains a
+    `@odata.deltaLink` and no resource data."
+    """
+    wanted = list(dict.fromkeys([*select, MANAGER_SELECT]))
+    for body in client.iter_pages("users/delta", {"$select": _select(wanted), "$deltatoken": "latest"}):
+        link = body.get("@odata.deltaLink")
+        if link:
+            return link
+    raise GraphError(client.conn.name, client.url("users/delta"), "$deltatoken=latest answered without an "
+                     "@odata.deltaLink", method="GET", fix="report it: Graph documents a delta link in that answer")
+
+
 class DeltaRound:
     """One delta round. Iterate for pages; afterwards `.delta_link` holds the link to persist.
 

@@ -20,6 +20,15 @@ CREATE TABLE IF NOT EXISTS delta_cursors (
 );
 
 -- owner: xts_pipeline.extract
+-- Where each target's users delta stands: a link taken ($deltatoken=latest) just before its snapshot read
+-- the users, published with the snapshot. The change probe (xts_pipeline/probe.py) reads what changed since.
+CREATE TABLE IF NOT EXISTS target_cursors (
+    tenant VARCHAR PRIMARY KEY,  -- target tenant name from the topology config
+    delta_link VARCHAR,  -- the @odata.deltaLink of users changed since the snapshot started reading
+    taken_at TIMESTAMP  -- when the snapshot holding it was published
+);
+
+-- owner: xts_pipeline.extract
 -- Each source tenant's users as Graph returned them, kept current by delta rounds.
 CREATE TABLE IF NOT EXISTS raw_users (
     tenant VARCHAR,  -- tenant name from the topology config
