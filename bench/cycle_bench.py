@@ -4,12 +4,14 @@ One process tree: this script starts the embedded Graph sandbox with the demo se
 users) in a fresh state directory, a fresh Dagster instance (the committed dagster.yaml) and a fresh store,
 then runs `xts sync --sandbox <state>` twice as its own process, as a user types it: a first cycle, then a
 cycle with no source change against the same store and instance, then a third one (steady state: the
-second cycle still reads back, in its delta rounds and snapshots, what the first one wrote). Each cycle's
-wall time includes the command's start-up (imports, definitions), as the user waits for it.
+second cycle still reads back, in its delta rounds and snapshots, what the first one wrote), and a fourth
+after one source user that a pair synced was edited (it must run that user's pairs: a cycle that runs no pair
+is reported as a failure, since the change probe missed a change). Each cycle's wall time includes the
+command's start-up (imports, definitions), as the user waits for it.
 
 Printed: the times, the runs each cycle launched (from the instance, with their summed durations), the
 ratio no-change / first, the goal (<= 0.10) and `ok` or `MISS` (exit 1 on MISS or on a failed cycle), the
-steady cycle's ratio for information, and the load average.
+steady and one-change cycles' ratios for information, and the load average.
 
     .venv/bin/python bench/cycle_bench.py [--keep]
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,15 +35,36 @@ GOAL = 0.10
 ENV_CLEARED = ("XTS_CONFIG", "XTS_DUCKDB", "XTS_SANDBOX", "XTS_HOME", "XTS_SYNC_WORKERS", "XTS_SYNC_START")
 
 
-def sync_once(state: Path, env: dict[str, str], log: Path) -> tuple[float, int, str]:
-    """One `xts sync --sandbox <state>` in its own process: (wall seconds, exit code, output)."""
+def sync_once(state: Path, env: dict[str, str], log: Path, extra: list[str] | None = None) -> tuple[float, int, str]:
+    """One `xts sync --sandbox <state> [extra]` in its own process: (wall seconds, exit code, output)."""
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "xts_pipeline.cli", "sync", "--sandbox", str(state)], cwd=REPO,
+    proc = subprocess.run([sys.executable, "-m", "xts_pipeline.cli", "sync", "--sandbox", str(state), *(extra or [])],
+                          cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=900)
     wall = time.perf_counter() - start
     out = proc.stdout + proc.stderr
     log.write_text(out)
     return wall, proc.returncode, out
+
+
+def cycle_id(out: str) -> str:
+    """The cycle id `xts sync` printed ("cycle cli-... took"), which tags every run of that cycle."""
+    m = re.search(r"cycle (cli-\S+) took", out)
+    return m.group(1) if m else "?"
+
+
+def edit_one_synced_user(sb) -> str:
+    """Change one source user that a pair has synced (found by its link on a target user): the next cycle must
+    run that pair (and its two tenant runs) and skip the others."""
+    tids = {t["tenant_id"]: t["name"] for t in sb.info["tenants"]}
+    for target in sorted(tids.values()):
+        for u in sb.admin("GET", f"/tenants/{target}/users")["value"]:
+            src_tid = next((v for k, v in u.items() if k.endswith("_xtsSourceTenantId")), None)
+            src_id = next((v for k, v in u.items() if k.endswith("_xtsSourceObjectId")), None)
+            if src_tid in tids and src_id:
+                sb.admin("PATCH", f"/tenants/{tids[src_tid]}/users/{src_id}", json={"jobTitle": "Cycle Bench Edit"})
+                return f"jobTitle of a {tids[src_tid]} user synced into {target} edited"
+    raise RuntimeError("no synced user found after the first cycle")
 
 
 def run_spans(home: Path) -> dict[str, list[tuple[str, float]]]:
@@ -80,19 +104,27 @@ def main() -> int:
             print(f"no-change cycle  {again:7.1f} s  (exit {rc2})", flush=True)
             steady, rc3, out3 = sync_once(state, env, root / "steady.log")
             print(f"steady cycle     {steady:7.1f} s  (exit {rc3})", flush=True)
-        cycles = run_spans(home)
-        for label, (cycle, spans) in zip(("first", "no-change", "steady"), cycles.items(), strict=False):
+            edited = edit_one_synced_user(sb)
+            change, rc4, out4 = sync_once(state, env, root / "one-change.log")
+            print(f"one-change cycle {change:7.1f} s  (exit {rc4}; {edited})", flush=True)
+        runs = run_spans(home)
+        outputs = {"first": out1, "no-change": out2, "steady": out3, "one-change": out4}
+        cycles = {label: runs.get(cycle_id(out), []) for label, out in outputs.items()}
+        for label, spans in cycles.items():
             total = sum(d for _, d in spans)
-            print(f"  {label} cycle {cycle}: {len(spans)} runs, {total:.1f} s of run time: "
-                  + ", ".join(f"{n} {d:.1f}" for n, d in spans))
-        failed = [(n, rc, out) for n, rc, out in (("first", rc1, out1), ("no-change", rc2, out2), ("steady", rc3, out3))
-                  if rc != 0]
+            print(f"  {label} cycle {cycle_id(outputs[label])}: {len(spans)} runs, {total:.1f} s of run time"
+                  + (": " + ", ".join(f"{n} {d:.1f}" for n, d in spans) if spans else ""))
+        failed = [(n, rc, out) for n, rc, out in (("first", rc1, out1), ("no-change", rc2, out2), ("steady", rc3, out3),
+                                                  ("one-change", rc4, out4)) if rc != 0]
+        if not any(n.startswith("pair_sync ") for n, _ in cycles["one-change"]):
+            failed.append(("one-change", 0, "the edited user's pairs did not run: the change probe missed a change"))
         for name, rc, out in failed:
             print(f"\n{name} cycle exited {rc}; its last lines:\n" + "\n".join(out.strip().splitlines()[-15:]))
         ratio = again / first
         verdict = "ok" if ratio <= GOAL and not failed else "MISS"
         print(f"no-change / first: {ratio:.3f}  goal <= {GOAL:.2f}  {verdict}")
-        print(f"steady / first: {steady / first:.3f}  (load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
+        print(f"steady / first: {steady / first:.3f}; one-change / first: {change / first:.3f}  "
+              f"(load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
         return 0 if verdict == "ok" else 1
     finally:
         if args.keep:

@@ -121,13 +121,18 @@ def verified_domains(client: GraphClient) -> list[dict[str, Any]]:
 
 
 def partner_sync_policy(client: GraphClient, partner_tenant_id: str) -> dict[str, Any] | None:
-    """The target's inbound identitySynchronization setting for a partner, or None if not configured."""
+    """The target's inbound identitySynchronization setting for a partner, or None if not configured.
 
+    Without the response's OData control information (`@odata.context` names the endpoint it was read from):
+    the setting is what the snapshot keeps and the pair's fingerprint hashes, and another host or port for
+    the same tenant is not a change of policy.
+    """
     path = f"policies/crossTenantAccessPolicy/partners/{segment(partner_tenant_id)}/identitySynchronization"
     try:
-        return client.request("GET", path)
+        body = client.request("GET", path)
     except NotFoundError:
         return None
+    return {k: v for k, v in body.items() if not k.startswith("@odata.")} if isinstance(body, dict) else body
 
 
 def _short_name(full: str) -> str | None:
