@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all lint definitions bench browser-deps clean-venv
+.PHONY: demo test test-all lint definitions bench bench-mesh browser-deps clean-venv
 
 # CONFIG=my-topology.yaml serves the demo (sync cycle + UI) over your own topology on the sandbox.
 CONFIG ?=
@@ -41,15 +41,20 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 # Every bench runs even when one misses its goal; the target fails at the end if any did. The commit, date and
-# load printed at start and end are what a README footnote quotes.
+# load printed at start and end are what a README footnote quotes. The mesh cycle bench (90 pairs, ~5 min) has
+# no goal and its own target, bench-mesh: its figures are docs/pipeline.md's "How the cost grows".
+BENCHES = $(filter-out bench/mesh_cycle_bench.py,$(wildcard bench/*.py))
 bench: $(STAMP)
 	@echo "bench start: commit $$(git rev-parse HEAD 2>/dev/null || echo unknown), $$(date -u '+%Y-%m-%d %H:%M:%S UTC'), load:$$(uptime | sed 's/.*load average//')"
-	@failed=""; for f in bench/*.py; do \
+	@failed=""; for f in $(BENCHES); do \
 	  echo "== $$f"; \
 	  $(BIN)/python $$f || { echo "== $$f exited $$?"; failed="$$failed $$f"; }; \
 	done; \
 	echo "bench end: commit $$(git rev-parse HEAD 2>/dev/null || echo unknown), $$(date -u '+%Y-%m-%d %H:%M:%S UTC'), load:$$(uptime | sed 's/.*load average//')"; \
 	if [ -n "$$failed" ]; then echo "benches that missed a goal or failed:$$failed"; exit 1; fi; echo "every bench met its goals"
+
+bench-mesh: $(STAMP)
+	$(BIN)/python bench/mesh_cycle_bench.py
 
 # Headless Chromium from Debian's packages for the browser test of the UI (tests/test_ui_browser.py, marked
 # slow; it skips without Chromium unless XTS_REQUIRE_BROWSER=1, which .ci/run sets). Needs root or sudo.
