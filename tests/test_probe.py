@@ -234,6 +234,24 @@ def src_guest_deleted(world: World) -> None:
     world.graph(SRC).request("DELETE", f"users/{source_guest(world)['id']}")
 
 
+def src_member_managed_by_guest(world: World) -> None:
+    """An in-scope member's manager becomes an external user (a guest invited now): the member's own item."""
+    made = world.graph(SRC).request("POST", "invitations", json_body={
+        "invitedUserEmailAddress": f"boss{uuid.uuid4().hex[:6]}@partner.example",
+        "inviteRedirectUrl": "https://myapps.microsoft.com"})
+    world.guest_boss = made["invitedUser"]["id"]
+    world.used.add(world.guest_boss)
+    user = in_scope_member(world)
+    world.graph(SRC).request("PUT", f"users/{user['id']}/manager/$ref",
+                             json_body={"@odata.id": f"https://graph.microsoft.com/v1.0/users/{world.guest_boss}"})
+
+
+def src_guest_manager_deleted(world: World) -> None:
+    """That external manager is deleted: the delta names only the guest (ignored by the probe); whatever the
+    real runs make of the member's manager, the probe may skip only if they do."""
+    world.graph(SRC).request("DELETE", f"users/{world.guest_boss}")
+
+
 def tgt_linked_synced_attribute_edited(world: World) -> None:
     user = linked_target_user(world)
     applied = links(world)[user["id"]]
@@ -407,6 +425,8 @@ CASES: list[tuple[Callable[[World], None], str, str | None]] = [
     (src_guest_invited, SKIP, SKIP),  # before the two below
     (src_guest_edited, SKIP, SKIP),
     (src_guest_deleted, SKIP, SKIP),
+    (src_member_managed_by_guest, RUN, RUN),
+    (src_guest_manager_deleted, None, None),
     (tgt_linked_synced_attribute_edited, RUN, RUN),
     (tgt_link_extension_tampered, RUN, RUN),
     (tgt_link_extension_cleared, RUN, RUN),
