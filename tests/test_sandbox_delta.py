@@ -73,6 +73,23 @@ def test_deltatoken_latest_skips_current_state(sb, graph):
     assert [c["id"] for c in changes] == [made["id"]]
 
 
+def test_a_round_from_the_latest_link_holds_only_a_user_changed_after_it(sb, graph):
+    """concepts/delta-query-overview.md: "Append `$deltatoken=latest` to the `delta` function and the response
+    contains a `@odata.deltaLink` and no resource data." (api/user-delta.md): a round from that link holds what
+    changed after it, here one existing user's edit, and no other user. The change probe's target side reads
+    its rounds from such a link (xts_pipeline/probe.py)."""
+    g = graph(sb, "fabrikam")
+    body = g.get("/users/delta?$deltatoken=latest&$select=displayName,jobTitle").json()
+    assert body["value"] == [] and "@odata.deltaLink" in body and "@odata.nextLink" not in body
+    users = sb.admin("GET", "tenants/fabrikam/users")["value"]
+    edited = next(u for u in users if u.get("jobTitle") != "Latest Probe")
+    assert g.patch(f"/users/{edited['id']}", json={"jobTitle": "Latest Probe"}).status_code == 204
+    changes, link, _ = delta_round(g, body["@odata.deltaLink"])
+    # api/user-delta.md: "Updated instances are represented by their id with at least the updated properties"
+    assert changes == [{"id": edited["id"], "jobTitle": "Latest Probe"}]
+    assert delta_round(g, link)[0] == []  # and the next round, nothing more
+
+
 def test_purged_users_come_back_as_removed_deleted(sb, graph):
     g = graph(sb, "fabrikam")
     victim = new_user(g, "fabrikam.onmicrosoft.com")

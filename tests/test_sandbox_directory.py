@@ -113,6 +113,33 @@ def test_groups_and_members(sandbox, graph):
     assert g.get("/groups?$filter=securityEnabled eq true&$select=id").status_code == 200
 
 
+def test_admin_routes_upsert_a_group_and_replace_its_members(make_sandbox, graph):
+    """Sandbox-only (docs/sandbox.md, admin routes): Graph's group writes are not in the sandbox, so tests that
+    need a group to change use PUT /_sandbox/tenants/{t}/groups/{id}[/members]."""
+    from xts_pipeline.sandbox.process import SandboxError
+
+    sb = make_sandbox()
+    g = graph(sb, "contoso")
+    gid = str(uuid.uuid4())
+    body = {"displayName": "Admin Made", "groupTypes": ["DynamicMembership"], "securityEnabled": True,
+            "mailEnabled": False, "isAssignableToRole": False, "membershipRule": '(user.city -eq "Oslo")',
+            "membershipRuleProcessingState": "On"}
+    assert sb.admin("PUT", f"tenants/contoso/groups/{gid}", json=body)["id"] == gid
+    got = g.get(f"/groups/{gid}?$select=displayName,membershipRule").json()
+    assert (got["displayName"], got["membershipRule"]) == ("Admin Made", '(user.city -eq "Oslo")')
+    sb.admin("PUT", f"tenants/contoso/groups/{gid}", json={**body, "membershipRule": '(user.city -eq "Bergen")'})
+    assert g.get(f"/groups/{gid}?$select=membershipRule").json()["membershipRule"] == '(user.city -eq "Bergen")'
+    users = [u["id"] for u in sb.admin("GET", "tenants/contoso/users")["value"][:3]]
+    sb.admin("PUT", f"tenants/contoso/groups/{gid}/members", json={"ids": users})
+    assert sorted(m["id"] for m in g.all_pages(f"/groups/{gid}/members?$select=id")) == sorted(users)
+    sb.admin("PUT", f"tenants/contoso/groups/{gid}/members", json={"ids": users[:1]})  # replaces, not adds
+    assert [m["id"] for m in g.all_pages(f"/groups/{gid}/members?$select=id")] == users[:1]
+    for path, bad in ((f"groups/{gid}/members", {"ids": [str(uuid.uuid4())]}), (f"groups/{gid}/members", {}),
+                      (f"groups/{uuid.uuid4()}/members", {"ids": []}), (f"groups/{gid}", {"id": "other"})):
+        with pytest.raises(SandboxError, match=r"failed: 40[04]"):
+            sb.admin("PUT", f"tenants/contoso/{path}", json=bad)
+
+
 def test_partner_policy_identity_sync_and_consent(make_sandbox, graph):
     sb = make_sandbox(seed="demo")
     g = graph(sb, "contoso")

@@ -161,8 +161,26 @@ def _stage_target(con: duckdb.DuckDBPyConnection, tenant: str, read: _Read, name
     if domains and domains != read.domains:  # stored by its source runs when it is a source too
         return verdict("the verified domains changed")
     upserts, removed = _folded(read.items)
+    if removed:
+        # A removed user's reports: the next users list ($expand=manager) shows them without a manager, but the
+        # delta does not name them (the report's own object did not change). Without this the copy kept the
+        # gone manager, a report our pair manages still looked like its echo and the pair was skipped, while
+        # the real snapshot saw the manager gone and ran it (e.g. after our own write deleted a leaver).
+        for (uid,) in con.execute(queries.load("probe/reports_of"), [tenant, sorted(removed)]).fetchall():
+            if uid not in removed and "manager" not in upserts.get(uid, {}):
+                upserts.setdefault(uid, {})["manager"] = None
     ids = sorted(set(upserts) | removed)
     old = {i: orjson.loads(d) for i, d in con.execute(queries.load("probe/target_docs"), [tenant, ids]).fetchall()}
+    # A user the snapshot does not hold that no pair created since is a restore (or an admin's): users it
+    # managed before it was deleted show it as their manager again on the next users list, and the delta does
+    # not name them, so the copy can't be built from the delta (a pair's restore of a manager was skipped
+    # otherwise). Read before the snapshot watermark is moved to the probe's start below.
+    new = sorted(u for u in upserts if u not in old)
+    if new:
+        ours = {r[0] for r in con.execute(queries.load("probe/created_by_us"), {"ids": new, "tenant": tenant}).fetchall()}
+        back = [u for u in new if u not in ours]
+        if back:
+            return verdict(f"user {back[0]} came back: the users it managed may show it again")
     extract.keep_target_users(con, tenant, ids)
     rows = []
     for uid in ids:

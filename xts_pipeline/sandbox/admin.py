@@ -1,7 +1,7 @@
 """Sandbox-only admin routes under /_sandbox/ (header X-Sandbox-Admin: <admin_key>), for tests and demos.
 
-They change what Graph cannot (app permissions, invitation policy, faults, throttle, the clock) and
-expose raw state for assertions. See docs/sandbox.md.
+They change what Graph cannot (app permissions, invitation policy, groups, faults, throttle, the clock)
+and expose raw state for assertions. See docs/sandbox.md.
 """
 
 from __future__ import annotations
@@ -113,6 +113,9 @@ async def handle_admin(app: SandboxApp, request: Request) -> Response:
                         "\"displayName\"?} for an activated role (object id or roleTemplateId=...).")
         member = store.add_role_member(tenant, role["id"], kind, body.get("id"), body.get("displayName"))
         return _json(member)
+    gm = re.match(r"^/groups/([^/]+)(/members)?$", rest)
+    if gm and method == "PUT":
+        return _put_group(app, tenant, gm.group(1), body, members=bool(gm.group(2)))
     if rest == "/partners" and method == "GET":
         return _json({"tenant": tenant.name, "value": store.list_partners(tenant)})
     pm = re.match(r"^/partners/([^/]+)$", rest)
@@ -120,6 +123,29 @@ async def handle_admin(app: SandboxApp, request: Request) -> Response:
         store.put_partner(tenant, pm.group(1), body)
         return _json(body)
     return _err(404, f"No admin route {method} {request.url.path}; see docs/sandbox.md.")
+
+
+def _put_group(app: SandboxApp, tenant: Tenant, group_id: str, body: dict, members: bool) -> Response:
+    """PUT /_sandbox/tenants/{t}/groups/{id}[/members]: upsert a group, or replace its direct members.
+
+    Graph's group writes are not part of the sandbox; tests need groups to change (a new group, a new
+    membershipRule, a role-assignable group's members) to see that a snapshot and the change probe notice.
+    """
+    store = app.store
+    if not members:
+        if "id" in body and body["id"] != group_id:
+            return _err(400, f"The body's id {body['id']!r} is not the group id in the path ({group_id!r}).")
+        return _json(store.put_group(tenant, group_id, body))
+    ids = body.get("ids")
+    if set(body) != {"ids"} or not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        return _err(400, 'Body must be {"ids": ["<member object id>", ...]}.')
+    if store.get_group(tenant, group_id) is None:
+        return _err(404, f"Group '{group_id}' is not in tenant '{tenant.name}'.")
+    unknown = [i for i in ids if store.get_user_row(tenant, i) is None]
+    if unknown:
+        return _err(400, f"Not active users of tenant '{tenant.name}': {', '.join(unknown)}.")
+    store.set_group_members(tenant, group_id, ids)
+    return _json({"id": group_id, "members": ids})
 
 
 def new_client_secret() -> str:

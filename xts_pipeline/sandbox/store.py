@@ -489,6 +489,21 @@ class SandboxStore:
             "WHERE m.tenant_id=? AND m.group_id=? AND u.state=0 AND u.id>? ORDER BY u.id LIMIT ?",
             (tenant.tenant_id, group_id, after_id, limit)).fetchall()
 
+    def put_group(self, tenant: Tenant, group_id: str, data: dict) -> dict:
+        """Create or replace a group as given (admin only: the sandbox has no Graph write route for groups)."""
+        data = {**data, "id": group_id}
+        self.db.execute("INSERT OR REPLACE INTO groups_(tenant_id, id, data) VALUES (?,?,?)",
+                        (tenant.tenant_id, group_id, orjson.dumps(data)))
+        return data
+
+    def set_group_members(self, tenant: Tenant, group_id: str, member_ids: list[str]) -> None:
+        """Replace a group's direct members (admin only, as put_group)."""
+        self.db.execute("BEGIN")
+        self.db.execute("DELETE FROM members WHERE tenant_id=? AND group_id=?", (tenant.tenant_id, group_id))
+        self.db.executemany("INSERT OR IGNORE INTO members(tenant_id, group_id, member_id) VALUES (?,?,?)",
+                            ((tenant.tenant_id, group_id, m) for m in member_ids))
+        self.db.execute("COMMIT")
+
     # ---- directory roles (activated roles and their user members) ----------------------------
     def page_directory_roles(self, tenant: Tenant, after_id: str, limit: int):
         return self.db.execute("SELECT id, data FROM directory_roles WHERE tenant_id=? AND id>? ORDER BY id LIMIT ?",
