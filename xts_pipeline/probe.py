@@ -98,7 +98,7 @@ def _read_source(client: Any, tenant: str, link: str, refs: set[str]) -> _Read:
             out.groups = extract.read_source_groups(tenant, client, refs)[1]
             out.domains = extract.verified_domains_found(client)
     except Exception as exc:  # noqa: BLE001 - a read that fails means "run", never "unchanged"
-        out.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        out.error = _one_line(exc)
     return out
 
 
@@ -110,8 +110,15 @@ def _read_target(client: Any, tenant: str, link: str, partners: list[tuple[str, 
             out.directory = extract.read_target_directory(tenant, client, partners)
             out.domains = extract.verified_domains_found(client)
     except Exception as exc:  # noqa: BLE001 - as above
-        out.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        out.error = _one_line(exc)
     return out
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error's class and first line: what a verdict's reason shows (GraphError's first line names the
+    tenant and endpoint, never a secret)."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def _folded(items: list[dict]) -> tuple[dict[str, dict], set[str]]:
